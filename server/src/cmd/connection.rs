@@ -1,0 +1,244 @@
+//! Connection commands: PING, ECHO, QUIT, HELLO, AUTH, SELECT, CLIENT, RESET.
+
+use std::sync::atomic::Ordering;
+
+use bytes::Bytes;
+use sessiond_protocol::encode;
+
+use super::{printable, wrong_arity, Ctx};
+
+pub fn ping(ctx: &mut Ctx<'_>, args: &[Bytes]) {
+    match args.len() {
+        1 => ctx.out.extend_from_slice(b"+PONG\r\n"),
+        2 => ctx.bulk(&args[1]),
+        _ => wrong_arity(ctx.out, "ping"),
+    }
+}
+
+pub fn echo(ctx: &mut Ctx<'_>, args: &[Bytes]) {
+    ctx.bulk(&args[1]);
+}
+
+pub fn quit(ctx: &mut Ctx<'_>, _args: &[Bytes]) {
+    ctx.ok();
+    ctx.conn.close = true;
+}
+
+pub fn auth(ctx: &mut Ctx<'_>, args: &[Bytes]) {
+    match args.len() {
+        2 => ctx.err(b"ERR AUTH <password> called without any password configured for the default user. Are you sure your configuration is correct?"),
+        3 if args[1].as_ref() == b"default" => ctx.ok(),
+        3 => ctx.err(b"WRONGPASS invalid username-password pair or user is disabled."),
+        _ => ctx.err(super::ERR_SYNTAX),
+    }
+}
+
+pub fn select(ctx: &mut Ctx<'_>, args: &[Bytes]) {
+    let Some(db) = ctx.int_arg(&args[1]) else {
+        return;
+    };
+    if db == 0 {
+        ctx.ok();
+    } else {
+        ctx.err(b"ERR DB index is out of range");
+    }
+}
+
+/// `HELLO [protover [AUTH username password] [SETNAME clientname]]`
+pub fn hello(ctx: &mut Ctx<'_>, args: &[Bytes]) {
+    let mut proto = if ctx.conn.resp3 { 3 } else { 2 };
+    let mut i = 1;
+    if args.len() > 1 {
+        match super::parse_i64(&args[1]) {
+            Some(v) if v == 2 || v == 3 => proto = v,
+            Some(_) => {
+                ctx.err(b"NOPROTO unsupported protocol version");
+                return;
+            }
+            None => {
+                ctx.err(b"ERR Protocol version is not an integer or out of range");
+                return;
+            }
+        }
+        i = 2;
+    }
+    let mut name = None;
+    while i < args.len() {
+        let more = args.len() - i - 1;
+        if args[i].eq_ignore_ascii_case(b"AUTH") && more >= 2 {
+            if args[i + 1].as_ref() != b"default" {
+                ctx.err(b"WRONGPASS invalid username-password pair or user is disabled.");
+                return;
+            }
+            i += 3;
+        } else if args[i].eq_ignore_ascii_case(b"SETNAME") && more >= 1 {
+            if !valid_name(&args[i + 1]) {
+                ctx.err(b"ERR Client names cannot contain spaces, newlines or special characters.");
+                return;
+            }
+            name = Some(args[i + 1].clone());
+            i += 2;
+        } else {
+            let msg = format!(
+                "ERR Syntax error in HELLO option '{}'",
+                printable(&args[i], 128)
+            );
+            ctx.err(msg.as_bytes());
+            return;
+        }
+    }
+    if let Some(n) = name {
+        *ctx.conn.info.name.lock() = if n.is_empty() { None } else { Some(n) };
+    }
+    ctx.conn.set_resp3(proto == 3);
+    let r3 = ctx.conn.resp3;
+    let out = &mut *ctx.out;
+    encode::map_len(out, 7, r3);
+    encode::bulk(out, b"server");
+    encode::bulk(out, b"redis");
+    encode::bulk(out, b"version");
+    encode::bulk(out, super::server::REDIS_VERSION.as_bytes());
+    encode::bulk(out, b"proto");
+    encode::integer(out, proto);
+    encode::bulk(out, b"id");
+    encode::integer(out, ctx.conn.id as i64);
+    encode::bulk(out, b"mode");
+    encode::bulk(out, b"standalone");
+    encode::bulk(out, b"role");
+    encode::bulk(out, b"master");
+    encode::bulk(out, b"modules");
+    encode::array_len(out, 0);
+}
+
+/// Redis allows client names of printable ASCII without spaces.
+fn valid_name(name: &[u8]) -> bool {
+    name.iter().all(|&c| (b'!'..=b'~').contains(&c))
+}
+
+pub fn reset(ctx: &mut Ctx<'_>, _args: &[Bytes]) {
+    ctx.conn.multi = None;
+    ctx.conn.multi_failed = false;
+    ctx.conn.watched.clear();
+    ctx.conn.info.in_multi.store(false, Ordering::Relaxed);
+    *ctx.conn.info.name.lock() = None;
+    ctx.conn.set_resp3(false);
+    ctx.out.extend_from_slice(b"+RESET\r\n");
+}
+
+/// `CLIENT SETNAME|GETNAME|ID|SETINFO|INFO|LIST|NO-EVICT|NO-TOUCH|HELP`
+pub fn client(ctx: &mut Ctx<'_>, args: &[Bytes]) {
+    let sub = args[1].to_ascii_lowercase();
+    let n = args.len();
+    match (sub.as_slice(), n) {
+        (b"setname", 3) => {
+            if !valid_name(&args[2]) {
+                ctx.err(b"ERR Client names cannot contain spaces, newlines or special characters.");
+                return;
+            }
+            let v = if args[2].is_empty() {
+                None
+            } else {
+                Some(args[2].clone())
+            };
+            *ctx.conn.info.name.lock() = v;
+            ctx.ok();
+        }
+        (b"getname", 2) => {
+            let name = ctx.conn.info.name.lock().clone();
+            match name {
+                Some(n) => ctx.bulk(&n),
+                None => ctx.null(),
+            }
+        }
+        (b"id", 2) => ctx.int(ctx.conn.id as i64),
+        (b"setinfo", 4) => {
+            let attr = args[2].to_ascii_lowercase();
+            let slot = match attr.as_slice() {
+                b"lib-name" => &ctx.conn.info.lib_name,
+                b"lib-ver" => &ctx.conn.info.lib_ver,
+                _ => {
+                    let msg = format!("ERR Unrecognized option '{}'", printable(&args[2], 128));
+                    ctx.err(msg.as_bytes());
+                    return;
+                }
+            };
+            if !valid_name(&args[3]) && !args[3].is_empty() {
+                let msg = format!(
+                    "ERR {} cannot contain spaces, newlines or special characters.",
+                    printable(&attr, 32)
+                );
+                ctx.err(msg.as_bytes());
+                return;
+            }
+            *slot.lock() = if args[3].is_empty() {
+                None
+            } else {
+                Some(args[3].clone())
+            };
+            ctx.ok();
+        }
+        (b"info", 2) => {
+            *ctx.conn.info.last_cmd.lock() = "client|info";
+            let mut line = ctx.conn.info.line(ctx.now);
+            line.push('\n');
+            let r3 = ctx.resp3();
+            encode::verbatim(ctx.out, b"txt", line.as_bytes(), r3);
+        }
+        (b"list", _) => {
+            *ctx.conn.info.last_cmd.lock() = "client|list";
+            let clients: Vec<_> = ctx.shared.clients.lock().values().cloned().collect();
+            let mut text = String::new();
+            for c in clients {
+                text.push_str(&c.line(ctx.now));
+                text.push('\n');
+            }
+            let r3 = ctx.resp3();
+            encode::verbatim(ctx.out, b"txt", text.as_bytes(), r3);
+        }
+        (b"no-evict" | b"no-touch", 3) => {
+            if args[2].eq_ignore_ascii_case(b"on") || args[2].eq_ignore_ascii_case(b"off") {
+                ctx.ok();
+            } else {
+                ctx.err(super::ERR_SYNTAX);
+            }
+        }
+        (b"help", 2) => {
+            let lines: &[&[u8]] = &[
+                b"CLIENT <subcommand> [<arg> [value] [opt] ...]. Subcommands are:",
+                b"GETNAME",
+                b"    Return the name of the current connection.",
+                b"ID",
+                b"    Return the ID of the current connection.",
+                b"INFO",
+                b"    Return information about the current client connection.",
+                b"LIST",
+                b"    Return information about client connections.",
+                b"SETINFO <option> <value>",
+                b"    Set client meta attr. Options are: LIB-NAME, LIB-VER.",
+                b"SETNAME <name>",
+                b"    Assign the name <name> to the current connection.",
+                b"HELP",
+                b"    Print this help.",
+            ];
+            encode::array_len(ctx.out, lines.len());
+            for l in lines {
+                encode::simple(ctx.out, l);
+            }
+        }
+        (
+            b"setname" | b"getname" | b"id" | b"setinfo" | b"info" | b"no-evict" | b"no-touch"
+            | b"help",
+            _,
+        ) => {
+            let name = format!("client|{}", String::from_utf8_lossy(&sub));
+            wrong_arity(ctx.out, &name);
+        }
+        _ => {
+            let msg = format!(
+                "ERR unknown subcommand '{}'. Try CLIENT HELP.",
+                printable(&args[1], 128)
+            );
+            ctx.err(msg.as_bytes());
+        }
+    }
+}

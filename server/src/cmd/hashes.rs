@@ -1,0 +1,240 @@
+//! Hash commands: HSET, HMSET, HSETNX, HGET, HMGET, HGETALL, HDEL, HEXISTS, HLEN, HSTRLEN,
+//! HINCRBY, HKEYS, HVALS. Spring Session and ASP.NET Core keep sessions in hashes.
+
+use bytes::Bytes;
+use sessiond_protocol::encode;
+
+use super::{parse_i64, wrong_arity, Ctx, ERR_OVERFLOW, ERR_WRONGTYPE};
+use crate::store::HashValue;
+
+/// Write fields into the hash at `key`, creating it; returns the number of new fields,
+/// or `None` after replying WRONGTYPE.
+fn write_fields(ctx: &mut Ctx<'_>, key: &[u8], pairs: &[Bytes], only_new: bool) -> Option<i64> {
+    let loc = ctx.locate(key);
+    let now = ctx.now;
+    let mut shard = ctx.ks.shard(loc.shard);
+    let mut e = match shard.get(loc.hash, key, now) {
+        Some(e) => e,
+        None => shard.create_hash(loc.hash, key),
+    };
+    let Some(h) = e.hash_mut() else {
+        encode::error(ctx.out, ERR_WRONGTYPE);
+        return None;
+    };
+    let mut added = 0;
+    for pair in pairs.chunks_exact(2) {
+        if only_new && h.get(&pair[0]).is_some() {
+            continue;
+        }
+        if h.set(&pair[0], &pair[1]) {
+            added += 1;
+        }
+    }
+    Some(added)
+}
+
+pub fn hset(ctx: &mut Ctx<'_>, args: &[Bytes]) {
+    if args.len() % 2 != 0 {
+        wrong_arity(ctx.out, "hset");
+        return;
+    }
+    if let Some(n) = write_fields(ctx, &args[1], &args[2..], false) {
+        ctx.int(n);
+    }
+}
+
+pub fn hmset(ctx: &mut Ctx<'_>, args: &[Bytes]) {
+    if args.len() % 2 != 0 {
+        wrong_arity(ctx.out, "hmset");
+        return;
+    }
+    if write_fields(ctx, &args[1], &args[2..], false).is_some() {
+        ctx.ok();
+    }
+}
+
+pub fn hsetnx(ctx: &mut Ctx<'_>, args: &[Bytes]) {
+    if let Some(n) = write_fields(ctx, &args[1], &args[2..], true) {
+        ctx.int(n);
+    }
+}
+
+/// Run `f` on the hash at `key`: `Ok(None)` if the key is missing, and WRONGTYPE is
+/// replied (returning `Err`) if it is not a hash.
+fn with_hash<R>(
+    ctx: &mut Ctx<'_>,
+    key: &[u8],
+    f: impl FnOnce(&HashValue, &mut bytes::BytesMut) -> R,
+) -> Result<Option<R>, ()> {
+    let loc = ctx.locate(key);
+    let now = ctx.now;
+    let mut shard = ctx.ks.shard(loc.shard);
+    let r = match shard.get(loc.hash, key, now) {
+        None => None,
+        Some(e) => match e.as_hash() {
+            Some(h) => Some(f(h, ctx.out)),
+            None => {
+                encode::error(ctx.out, ERR_WRONGTYPE);
+                return Err(());
+            }
+        },
+    };
+    drop(shard);
+    ctx.hit(r.is_some());
+    Ok(r)
+}
+
+pub fn hget(ctx: &mut Ctx<'_>, args: &[Bytes]) {
+    let r3 = ctx.conn.resp3;
+    let field = &args[2];
+    if let Ok(found) = with_hash(ctx, &args[1], |h, out| match h.get(field) {
+        Some(v) => encode::bulk(out, v),
+        None => encode::null(out, r3),
+    }) {
+        if found.is_none() {
+            ctx.null();
+        }
+    }
+}
+
+pub fn hmget(ctx: &mut Ctx<'_>, args: &[Bytes]) {
+    let r3 = ctx.conn.resp3;
+    let fields = &args[2..];
+    let write = |h: Option<&HashValue>, out: &mut bytes::BytesMut| {
+        encode::array_len(out, fields.len());
+        for f in fields {
+            match h.and_then(|h| h.get(f)) {
+                Some(v) => encode::bulk(out, v),
+                None => encode::null(out, r3),
+            }
+        }
+    };
+    if let Ok(found) = with_hash(ctx, &args[1], |h, out| write(Some(h), out)) {
+        if found.is_none() {
+            write(None, ctx.out);
+        }
+    }
+}
+
+pub fn hgetall(ctx: &mut Ctx<'_>, args: &[Bytes]) {
+    let r3 = ctx.conn.resp3;
+    if let Ok(found) = with_hash(ctx, &args[1], |h, out| {
+        encode::map_len(out, h.len(), r3);
+        for (f, v) in h.iter() {
+            encode::bulk(out, f);
+            encode::bulk(out, v);
+        }
+    }) {
+        if found.is_none() {
+            encode::map_len(ctx.out, 0, r3);
+        }
+    }
+}
+
+pub fn hkeys(ctx: &mut Ctx<'_>, args: &[Bytes]) {
+    if let Ok(found) = with_hash(ctx, &args[1], |h, out| {
+        encode::array_len(out, h.len());
+        for (f, _) in h.iter() {
+            encode::bulk(out, f);
+        }
+    }) {
+        if found.is_none() {
+            encode::array_len(ctx.out, 0);
+        }
+    }
+}
+
+pub fn hvals(ctx: &mut Ctx<'_>, args: &[Bytes]) {
+    if let Ok(found) = with_hash(ctx, &args[1], |h, out| {
+        encode::array_len(out, h.len());
+        for (_, v) in h.iter() {
+            encode::bulk(out, v);
+        }
+    }) {
+        if found.is_none() {
+            encode::array_len(ctx.out, 0);
+        }
+    }
+}
+
+pub fn hexists(ctx: &mut Ctx<'_>, args: &[Bytes]) {
+    let field = &args[2];
+    if let Ok(found) = with_hash(ctx, &args[1], |h, _| h.get(field).is_some()) {
+        ctx.int(i64::from(found.unwrap_or(false)));
+    }
+}
+
+pub fn hlen(ctx: &mut Ctx<'_>, args: &[Bytes]) {
+    if let Ok(found) = with_hash(ctx, &args[1], |h, _| h.len()) {
+        ctx.int(found.unwrap_or(0) as i64);
+    }
+}
+
+pub fn hstrlen(ctx: &mut Ctx<'_>, args: &[Bytes]) {
+    let field = &args[2];
+    if let Ok(found) = with_hash(ctx, &args[1], |h, _| h.get(field).map_or(0, |v| v.len())) {
+        ctx.int(found.unwrap_or(0) as i64);
+    }
+}
+
+pub fn hdel(ctx: &mut Ctx<'_>, args: &[Bytes]) {
+    let key = &args[1];
+    let loc = ctx.locate(key);
+    let now = ctx.now;
+    let mut shard = ctx.ks.shard(loc.shard);
+    let Some(mut e) = shard.get(loc.hash, key, now) else {
+        drop(shard);
+        ctx.int(0);
+        return;
+    };
+    let Some(h) = e.hash_mut() else {
+        encode::error(ctx.out, ERR_WRONGTYPE);
+        return;
+    };
+    let mut n = 0;
+    for f in &args[2..] {
+        if h.remove(f) {
+            n += 1;
+        }
+    }
+    if h.is_empty() {
+        shard.remove(loc.hash, key, now);
+    }
+    drop(shard);
+    ctx.int(n);
+}
+
+pub fn hincrby(ctx: &mut Ctx<'_>, args: &[Bytes]) {
+    let Some(by) = ctx.int_arg(&args[3]) else {
+        return;
+    };
+    let (key, field) = (&args[1], &args[2]);
+    let loc = ctx.locate(key);
+    let now = ctx.now;
+    let mut shard = ctx.ks.shard(loc.shard);
+    let mut e = match shard.get(loc.hash, key, now) {
+        Some(e) => e,
+        None => shard.create_hash(loc.hash, key),
+    };
+    let Some(h) = e.hash_mut() else {
+        encode::error(ctx.out, ERR_WRONGTYPE);
+        return;
+    };
+    let current = match h.get(field) {
+        None => 0,
+        Some(v) => match parse_i64(v) {
+            Some(n) => n,
+            None => {
+                encode::error(ctx.out, b"ERR hash value is not an integer");
+                return;
+            }
+        },
+    };
+    let Some(new) = current.checked_add(by) else {
+        encode::error(ctx.out, ERR_OVERFLOW);
+        return;
+    };
+    let mut buf = itoa::Buffer::new();
+    h.set(field, buf.format(new).as_bytes());
+    encode::integer(ctx.out, new);
+}

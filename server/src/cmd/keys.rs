@@ -1,0 +1,365 @@
+//! Generic key commands: DEL, UNLINK, EXISTS, TOUCH, TYPE, RENAME, RENAMENX, the EXPIRE
+//! family with NX|XX|GT|LT, TTL, PTTL, EXPIRETIME, PEXPIRETIME, PERSIST, KEYS, SCAN.
+
+use bytes::{Bytes, BytesMut};
+use sessiond_protocol::encode;
+
+use super::{glob_match, printable, Ctx, ERR_SYNTAX};
+use crate::store::{shard_set, SLOTS};
+
+pub fn del(ctx: &mut Ctx<'_>, args: &[Bytes]) {
+    let now = ctx.now;
+    let mut n = 0;
+    for key in &args[1..] {
+        let loc = ctx.ks.store().locate(key);
+        let removed = ctx.ks.shard(loc.shard).remove(loc.hash, key, now);
+        // Free the value with the lock released.
+        if removed.is_some() {
+            n += 1;
+        }
+    }
+    ctx.int(n);
+}
+
+/// `EXISTS` and `TOUCH`: how many of the keys exist (duplicates count each time).
+pub fn exists(ctx: &mut Ctx<'_>, args: &[Bytes]) {
+    let now = ctx.now;
+    let mut n = 0;
+    for key in &args[1..] {
+        let loc = ctx.ks.store().locate(key);
+        if ctx.ks.shard(loc.shard).contains(loc.hash, key, now) {
+            n += 1;
+        }
+    }
+    ctx.int(n);
+}
+
+pub fn type_(ctx: &mut Ctx<'_>, args: &[Bytes]) {
+    let key = &args[1];
+    let loc = ctx.locate(key);
+    let now = ctx.now;
+    let t = ctx
+        .ks
+        .shard(loc.shard)
+        .get(loc.hash, key, now)
+        .map(|e| e.key_type().name());
+    encode::simple(ctx.out, t.unwrap_or("none").as_bytes());
+}
+
+fn rename_generic(ctx: &mut Ctx<'_>, args: &[Bytes], nx: bool) {
+    let (src, dst) = (&args[1], &args[2]);
+    let now = ctx.now;
+    let (ls, ld) = (ctx.locate(src), ctx.locate(dst));
+    let idxs = shard_set(&[ls, ld]);
+    let mut set = ctx.ks.shards(&idxs);
+    let Some(deadline) = set
+        .get(ls.shard)
+        .get(ls.hash, src, now)
+        .map(|e| e.deadline())
+    else {
+        drop(set);
+        ctx.err(b"ERR no such key");
+        return;
+    };
+    if src == dst {
+        drop(set);
+        if nx {
+            ctx.int(0);
+        } else {
+            ctx.ok();
+        }
+        return;
+    }
+    if nx && set.get(ld.shard).contains(ld.hash, dst, now) {
+        drop(set);
+        ctx.int(0);
+        return;
+    }
+    let Some(entry) = set.get(ls.shard).remove(ls.hash, src, now) else {
+        drop(set);
+        ctx.err(b"ERR no such key");
+        return;
+    };
+    let old = set
+        .get(ld.shard)
+        .insert_renamed(ld.hash, dst, entry, deadline);
+    drop(set);
+    drop(old);
+    if nx {
+        ctx.int(1);
+    } else {
+        ctx.ok();
+    }
+}
+
+pub fn rename(ctx: &mut Ctx<'_>, args: &[Bytes]) {
+    rename_generic(ctx, args, false);
+}
+
+pub fn renamenx(ctx: &mut Ctx<'_>, args: &[Bytes]) {
+    rename_generic(ctx, args, true);
+}
+
+#[derive(Default)]
+struct ExpireFlags {
+    nx: bool,
+    xx: bool,
+    gt: bool,
+    lt: bool,
+}
+
+/// The EXPIRE family. `base` is the time a relative value counts from (now, or 0 for the
+/// `*AT` forms); `seconds` says the unit.
+fn expire_generic(ctx: &mut Ctx<'_>, args: &[Bytes], base: i64, seconds: bool, name: &str) {
+    let mut f = ExpireFlags::default();
+    for a in &args[3..] {
+        if a.eq_ignore_ascii_case(b"nx") {
+            f.nx = true;
+        } else if a.eq_ignore_ascii_case(b"xx") {
+            f.xx = true;
+        } else if a.eq_ignore_ascii_case(b"gt") {
+            f.gt = true;
+        } else if a.eq_ignore_ascii_case(b"lt") {
+            f.lt = true;
+        } else {
+            let msg = format!("ERR Unsupported option {}", printable(a, 128));
+            ctx.err(msg.as_bytes());
+            return;
+        }
+    }
+    if f.nx && (f.xx || f.gt || f.lt) {
+        ctx.err(b"ERR NX and XX, GT or LT options at the same time are not compatible");
+        return;
+    }
+    if f.gt && f.lt {
+        ctx.err(b"ERR GT and LT options at the same time are not compatible");
+        return;
+    }
+    let Some(mut when) = ctx.int_arg(&args[2]) else {
+        return;
+    };
+    let invalid = |ctx: &mut Ctx<'_>| {
+        let msg = format!("ERR invalid expire time in '{name}' command");
+        ctx.err(msg.as_bytes());
+    };
+    if seconds {
+        if when > i64::MAX / 1000 || when < i64::MIN / 1000 {
+            invalid(ctx);
+            return;
+        }
+        when *= 1000;
+    }
+    if when > i64::MAX - base {
+        invalid(ctx);
+        return;
+    }
+    when += base;
+    let key = &args[1];
+    let loc = ctx.locate(key);
+    let now = ctx.now;
+    let mut shard = ctx.ks.shard(loc.shard);
+    let Some(mut e) = shard.get(loc.hash, key, now) else {
+        drop(shard);
+        ctx.int(0);
+        return;
+    };
+    let current = e.deadline().map(|d| d as i64);
+    let refuse = (f.nx && current.is_some())
+        || (f.xx && current.is_none())
+        || (f.gt && current.is_none_or(|c| when <= c))
+        || (f.lt && current.is_some_and(|c| when >= c));
+    if refuse {
+        drop(shard);
+        ctx.int(0);
+        return;
+    }
+    if when <= now as i64 {
+        let old = shard.remove(loc.hash, key, now);
+        drop(shard);
+        drop(old);
+    } else {
+        e.set_deadline(Some(when as u64));
+        drop(shard);
+    }
+    ctx.int(1);
+}
+
+pub fn expire(ctx: &mut Ctx<'_>, args: &[Bytes]) {
+    let now = ctx.now as i64;
+    expire_generic(ctx, args, now, true, "expire");
+}
+
+pub fn pexpire(ctx: &mut Ctx<'_>, args: &[Bytes]) {
+    let now = ctx.now as i64;
+    expire_generic(ctx, args, now, false, "pexpire");
+}
+
+pub fn expireat(ctx: &mut Ctx<'_>, args: &[Bytes]) {
+    expire_generic(ctx, args, 0, true, "expireat");
+}
+
+pub fn pexpireat(ctx: &mut Ctx<'_>, args: &[Bytes]) {
+    expire_generic(ctx, args, 0, false, "pexpireat");
+}
+
+/// -2 when the key is missing, -1 when it has no TTL, else its deadline in Unix ms.
+fn deadline_of(ctx: &mut Ctx<'_>, key: &[u8]) -> i64 {
+    let loc = ctx.locate(key);
+    let now = ctx.now;
+    match ctx.ks.shard(loc.shard).get(loc.hash, key, now) {
+        None => -2,
+        Some(e) => e.deadline().map_or(-1, |d| d as i64),
+    }
+}
+
+fn ttl_generic(ctx: &mut Ctx<'_>, key: &[u8], ms: bool, absolute: bool) {
+    let d = deadline_of(ctx, key);
+    let v = if d < 0 {
+        d
+    } else if absolute {
+        if ms {
+            d
+        } else {
+            d / 1000
+        }
+    } else {
+        let left = (d - ctx.now as i64).max(0);
+        if ms {
+            left
+        } else {
+            (left + 500) / 1000
+        }
+    };
+    ctx.int(v);
+}
+
+pub fn ttl(ctx: &mut Ctx<'_>, args: &[Bytes]) {
+    ttl_generic(ctx, &args[1], false, false);
+}
+
+pub fn pttl(ctx: &mut Ctx<'_>, args: &[Bytes]) {
+    ttl_generic(ctx, &args[1], true, false);
+}
+
+pub fn expiretime(ctx: &mut Ctx<'_>, args: &[Bytes]) {
+    ttl_generic(ctx, &args[1], false, true);
+}
+
+pub fn pexpiretime(ctx: &mut Ctx<'_>, args: &[Bytes]) {
+    ttl_generic(ctx, &args[1], true, true);
+}
+
+pub fn persist(ctx: &mut Ctx<'_>, args: &[Bytes]) {
+    let key = &args[1];
+    let loc = ctx.locate(key);
+    let now = ctx.now;
+    let mut shard = ctx.ks.shard(loc.shard);
+    let changed = match shard.get(loc.hash, key, now) {
+        Some(mut e) if e.deadline().is_some() => {
+            e.set_deadline(None);
+            true
+        }
+        _ => false,
+    };
+    drop(shard);
+    ctx.int(i64::from(changed));
+}
+
+pub fn keys(ctx: &mut Ctx<'_>, args: &[Bytes]) {
+    let pattern = &args[1];
+    let all = pattern.as_ref() == b"*";
+    let now = ctx.now;
+    let mut body = BytesMut::new();
+    let mut n = 0;
+    let shards = ctx.ks.store().shard_count();
+    for i in 0..shards {
+        let shard = ctx.ks.shard(i);
+        for local in 0..SLOTS / shards {
+            shard.for_each_in_slot(local, now, |e| {
+                if all || glob_match(pattern, e.key(), false) {
+                    encode::bulk(&mut body, e.key());
+                    n += 1;
+                }
+            });
+        }
+    }
+    encode::array_len(ctx.out, n);
+    ctx.out.extend_from_slice(&body);
+}
+
+/// `SCAN cursor [MATCH pattern] [COUNT count] [TYPE type]`
+///
+/// The cursor is the next hash slot to visit; a slot is always returned whole, so keys
+/// that exist for the whole iteration are returned at least once however tables grow or
+/// shrink in between.
+pub fn scan(ctx: &mut Ctx<'_>, args: &[Bytes]) {
+    let cursor = std::str::from_utf8(&args[1])
+        .ok()
+        .and_then(|s| s.parse::<u64>().ok());
+    let Some(cursor) = cursor else {
+        ctx.err(b"ERR invalid cursor");
+        return;
+    };
+    let mut pattern: Option<&Bytes> = None;
+    let mut count: usize = 10;
+    let mut type_filter: Option<Vec<u8>> = None;
+    let mut j = 2;
+    while j < args.len() {
+        let has_next = j + 1 < args.len();
+        let a = &args[j];
+        if has_next && a.eq_ignore_ascii_case(b"count") {
+            let Some(c) = ctx.int_arg(&args[j + 1]) else {
+                return;
+            };
+            if c < 1 {
+                ctx.err(ERR_SYNTAX);
+                return;
+            }
+            count = c.min(1 << 30) as usize;
+        } else if has_next && a.eq_ignore_ascii_case(b"match") {
+            pattern = Some(&args[j + 1]);
+        } else if has_next && a.eq_ignore_ascii_case(b"type") {
+            type_filter = Some(args[j + 1].to_ascii_lowercase());
+        } else {
+            ctx.err(ERR_SYNTAX);
+            return;
+        }
+        j += 2;
+    }
+    let pattern = pattern.filter(|p| p.as_ref() != b"*");
+    let now = ctx.now;
+    let mut slot = if cursor >= SLOTS as u64 {
+        SLOTS
+    } else {
+        cursor as usize
+    };
+    let mut examined = 0usize;
+    let mut body = BytesMut::new();
+    let mut n = 0;
+    while slot < SLOTS && examined < count {
+        let (shard_idx, local) = ctx.ks.store().split_slot(slot);
+        let shard = ctx.ks.shard(shard_idx);
+        shard.for_each_in_slot(local, now, |e| {
+            examined += 1;
+            if let Some(t) = &type_filter {
+                if e.key_type().name().as_bytes() != t.as_slice() {
+                    return;
+                }
+            }
+            if let Some(p) = pattern {
+                if !glob_match(p, e.key(), false) {
+                    return;
+                }
+            }
+            encode::bulk(&mut body, e.key());
+            n += 1;
+        });
+        slot += 1;
+    }
+    let next = if slot >= SLOTS { 0 } else { slot };
+    encode::array_len(ctx.out, 2);
+    let mut buf = itoa::Buffer::new();
+    encode::bulk(ctx.out, buf.format(next).as_bytes());
+    encode::array_len(ctx.out, n);
+    ctx.out.extend_from_slice(&body);
+}

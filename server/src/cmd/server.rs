@@ -1,0 +1,527 @@
+//! Server commands: COMMAND, CONFIG, INFO, DBSIZE, FLUSHDB/FLUSHALL, TIME, LASTSAVE,
+//! SHUTDOWN.
+
+use std::fmt::Write as _;
+use std::sync::atomic::Ordering;
+
+use bytes::{Bytes, BytesMut};
+use sessiond_protocol::encode;
+
+use super::{glob_match, lookup, printable, wrong_arity, Ctx, Spec, COMMANDS, ERR_SYNTAX};
+use crate::clock::now_us;
+use crate::mem;
+
+/// The Redis version sessiond reports, so clients enable the features it implements.
+pub const REDIS_VERSION: &str = "7.2.0";
+
+// ---- COMMAND ------------------------------------------------------------------------
+
+fn acl_categories(s: &Spec) -> Vec<&'static str> {
+    let mut v = Vec::new();
+    if s.is("write") {
+        v.push("@write");
+    }
+    if s.is("readonly") {
+        v.push("@read");
+    }
+    match s.group {
+        "string" => v.push("@string"),
+        "hash" => v.push("@hash"),
+        "generic" => v.push("@keyspace"),
+        "connection" => v.push("@connection"),
+        "transactions" => v.push("@transaction"),
+        "server" => {
+            v.push("@admin");
+            v.push("@dangerous");
+        }
+        _ => {}
+    }
+    if s.is("fast") {
+        v.push("@fast");
+    } else {
+        v.push("@slow");
+    }
+    v
+}
+
+fn command_info(out: &mut BytesMut, s: &Spec, r3: bool) {
+    encode::array_len(out, 10);
+    encode::bulk(out, s.name.as_bytes());
+    encode::integer(out, i64::from(s.arity));
+    encode::set_len(out, s.flags.len(), r3);
+    for f in s.flags {
+        encode::simple(out, f.as_bytes());
+    }
+    encode::integer(out, i64::from(s.first_key));
+    encode::integer(out, i64::from(s.last_key));
+    encode::integer(out, i64::from(s.step));
+    let cats = acl_categories(s);
+    encode::set_len(out, cats.len(), r3);
+    for c in cats {
+        encode::simple(out, c.as_bytes());
+    }
+    encode::array_len(out, 0); // tips
+    encode::array_len(out, 0); // key specs
+    encode::array_len(out, 0); // subcommands
+}
+
+fn command_doc(out: &mut BytesMut, s: &Spec, r3: bool) {
+    encode::bulk(out, s.name.as_bytes());
+    encode::map_len(out, 4, r3);
+    encode::bulk(out, b"summary");
+    encode::bulk(out, s.summary.as_bytes());
+    encode::bulk(out, b"since");
+    encode::bulk(out, s.since.as_bytes());
+    encode::bulk(out, b"group");
+    encode::bulk(out, s.group.as_bytes());
+    encode::bulk(out, b"complexity");
+    encode::bulk(out, b"O(1)");
+}
+
+/// `COMMAND`, `COMMAND COUNT|INFO|DOCS|LIST|HELP`
+pub fn command(ctx: &mut Ctx<'_>, args: &[Bytes]) {
+    let r3 = ctx.resp3();
+    if args.len() == 1 {
+        encode::array_len(ctx.out, COMMANDS.len());
+        for s in COMMANDS {
+            command_info(ctx.out, s, r3);
+        }
+        return;
+    }
+    let sub = args[1].to_ascii_lowercase();
+    match sub.as_slice() {
+        b"count" if args.len() == 2 => ctx.int(COMMANDS.len() as i64),
+        b"list" => {
+            encode::array_len(ctx.out, COMMANDS.len());
+            for s in COMMANDS {
+                encode::bulk(ctx.out, s.name.as_bytes());
+            }
+        }
+        b"info" => {
+            if args.len() == 2 {
+                encode::array_len(ctx.out, COMMANDS.len());
+                for s in COMMANDS {
+                    command_info(ctx.out, s, r3);
+                }
+                return;
+            }
+            encode::array_len(ctx.out, args.len() - 2);
+            for name in &args[2..] {
+                match lookup(name) {
+                    Some(s) => command_info(ctx.out, s, r3),
+                    None => encode::null_array(ctx.out, r3),
+                }
+            }
+        }
+        b"docs" => {
+            let specs: Vec<&Spec> = if args.len() == 2 {
+                COMMANDS.iter().collect()
+            } else {
+                args[2..].iter().filter_map(|n| lookup(n)).collect()
+            };
+            encode::map_len(ctx.out, specs.len(), r3);
+            for s in specs {
+                command_doc(ctx.out, s, r3);
+            }
+        }
+        b"help" if args.len() == 2 => {
+            let lines: &[&[u8]] = &[
+                b"COMMAND <subcommand> [<arg> [value] [opt] ...]. Subcommands are:",
+                b"(no subcommand)",
+                b"    Return details about all commands.",
+                b"COUNT",
+                b"    Return the total number of commands in this server.",
+                b"LIST",
+                b"    Return a list of all commands in this server.",
+                b"INFO [<command-name> ...]",
+                b"    Return details about multiple commands.",
+                b"DOCS [<command-name> ...]",
+                b"    Return documentation details about multiple commands.",
+                b"HELP",
+                b"    Print this help.",
+            ];
+            encode::array_len(ctx.out, lines.len());
+            for l in lines {
+                encode::simple(ctx.out, l);
+            }
+        }
+        b"count" | b"help" => wrong_arity(
+            ctx.out,
+            &format!("command|{}", String::from_utf8_lossy(&sub)),
+        ),
+        _ => {
+            let msg = format!(
+                "ERR unknown subcommand '{}'. Try COMMAND HELP.",
+                printable(&args[1], 128)
+            );
+            ctx.err(msg.as_bytes());
+        }
+    }
+}
+
+// ---- CONFIG -------------------------------------------------------------------------
+
+/// Every parameter `CONFIG GET` knows, with its current value.
+fn config_params(ctx: &Ctx<'_>) -> Vec<(&'static str, String)> {
+    let c = &ctx.shared.config;
+    vec![
+        ("bind", c.bind.clone()),
+        ("port", c.port.to_string()),
+        ("databases", "1".into()),
+        ("save", String::new()),
+        ("appendonly", "no".into()),
+        ("appendfsync", "everysec".into()),
+        ("maxmemory", "0".into()),
+        ("maxmemory-policy", "noeviction".into()),
+        ("maxclients", "10000".into()),
+        ("timeout", "0".into()),
+        ("tcp-keepalive", "300".into()),
+        ("notify-keyspace-events", String::new()),
+        ("replica-read-only", "yes".into()),
+        ("slave-read-only", "yes".into()),
+        ("cluster-enabled", "no".into()),
+        (
+            "proto-max-bulk-len",
+            ctx.shared.proto_max_bulk_len().to_string(),
+        ),
+        ("hz", "10".into()),
+        ("loglevel", c.log_level.clone()),
+        (
+            "dir",
+            std::env::current_dir()
+                .map(|d| d.display().to_string())
+                .unwrap_or_default(),
+        ),
+        ("dbfilename", "dump.rdb".into()),
+        ("io-threads", c.threads.to_string()),
+        ("shards", c.shards.to_string()),
+        ("protected-mode", "no".into()),
+        ("daemonize", "no".into()),
+    ]
+}
+
+/// `CONFIG GET pattern [pattern ...]`, `CONFIG SET param value [param value ...]`,
+/// `CONFIG RESETSTAT`, `CONFIG REWRITE`, `CONFIG HELP`.
+pub fn config(ctx: &mut Ctx<'_>, args: &[Bytes]) {
+    let sub = args[1].to_ascii_lowercase();
+    match sub.as_slice() {
+        b"get" if args.len() >= 3 => {
+            let params = config_params(ctx);
+            let hits: Vec<&(&str, String)> = params
+                .iter()
+                .filter(|(name, _)| {
+                    args[2..]
+                        .iter()
+                        .any(|p| glob_match(p, name.as_bytes(), true))
+                })
+                .collect();
+            let r3 = ctx.resp3();
+            encode::map_len(ctx.out, hits.len(), r3);
+            for (name, value) in hits {
+                encode::bulk(ctx.out, name.as_bytes());
+                encode::bulk(ctx.out, value.as_bytes());
+            }
+        }
+        b"set" if args.len() >= 4 && args.len() % 2 == 0 => config_set(ctx, &args[2..]),
+        b"resetstat" if args.len() == 2 => {
+            let st = &ctx.shared.stats;
+            for c in [
+                &st.commands,
+                &st.connections_received,
+                &st.keyspace_hits,
+                &st.keyspace_misses,
+                &st.net_input_bytes,
+                &st.net_output_bytes,
+                &st.rejected_connections,
+            ] {
+                c.store(0, Ordering::Relaxed);
+            }
+            ctx.ok();
+        }
+        b"rewrite" if args.len() == 2 => {
+            ctx.err(b"ERR Rewriting config file is not supported by sessiond")
+        }
+        b"help" if args.len() == 2 => {
+            let lines: &[&[u8]] = &[
+                b"CONFIG <subcommand> [<arg> [value] [opt] ...]. Subcommands are:",
+                b"GET <pattern>",
+                b"    Return parameters matching the glob-like <pattern> and their values.",
+                b"SET <directive> <value>",
+                b"    Set the configuration <directive> to <value>.",
+                b"RESETSTAT",
+                b"    Reset statistics reported by the INFO command.",
+                b"HELP",
+                b"    Print this help.",
+            ];
+            encode::array_len(ctx.out, lines.len());
+            for l in lines {
+                encode::simple(ctx.out, l);
+            }
+        }
+        b"get" | b"set" | b"resetstat" | b"rewrite" | b"help" => wrong_arity(
+            ctx.out,
+            &format!("config|{}", String::from_utf8_lossy(&sub)),
+        ),
+        _ => {
+            let msg = format!(
+                "ERR unknown subcommand '{}'. Try CONFIG HELP.",
+                printable(&args[1], 128)
+            );
+            ctx.err(msg.as_bytes());
+        }
+    }
+}
+
+fn config_set(ctx: &mut Ctx<'_>, pairs: &[Bytes]) {
+    // Validate everything first: CONFIG SET is all or nothing.
+    let mut bulk_len = None;
+    for pair in pairs.chunks_exact(2) {
+        let name = String::from_utf8_lossy(&pair[0]).to_ascii_lowercase();
+        let value = String::from_utf8_lossy(&pair[1]).into_owned();
+        let fail = |ctx: &mut Ctx<'_>, why: &str| {
+            let msg =
+                format!("ERR CONFIG SET failed (possibly related to argument '{name}') - {why}");
+            ctx.err(msg.as_bytes());
+        };
+        match name.as_str() {
+            "proto-max-bulk-len" => match crate::config::parse_memory(&value) {
+                Some(v) if v >= 1024 * 1024 => bulk_len = Some(v),
+                _ => return fail(ctx, "argument must be a memory value of at least 1mb"),
+            },
+            // Settings that already describe sessiond: accept their current value.
+            "save" if value.trim().is_empty() => {}
+            "appendonly" if value.eq_ignore_ascii_case("no") => {}
+            "maxmemory" if crate::config::parse_memory(&value) == Some(0) => {}
+            "maxmemory-policy" if value.eq_ignore_ascii_case("noeviction") => {}
+            "timeout" if value == "0" => {}
+            "notify-keyspace-events" if value.is_empty() => {}
+            "save"
+            | "appendonly"
+            | "maxmemory"
+            | "maxmemory-policy"
+            | "timeout"
+            | "notify-keyspace-events" => {
+                return fail(ctx, "this value is not supported by sessiond yet");
+            }
+            _ => {
+                let msg = format!(
+                    "ERR Unknown option or number of arguments for CONFIG SET - '{}'",
+                    printable(&pair[0], 128)
+                );
+                ctx.err(msg.as_bytes());
+                return;
+            }
+        }
+    }
+    if let Some(v) = bulk_len {
+        ctx.shared.proto_max_bulk_len.store(v, Ordering::Relaxed);
+    }
+    ctx.ok();
+}
+
+// ---- INFO ---------------------------------------------------------------------------
+
+const SECTIONS: &[&str] = &[
+    "server",
+    "clients",
+    "memory",
+    "persistence",
+    "stats",
+    "replication",
+    "cpu",
+    "keyspace",
+];
+
+/// `INFO [section [section ...]]`
+pub fn info(ctx: &mut Ctx<'_>, args: &[Bytes]) {
+    let mut wanted: Vec<String> = args[1..]
+        .iter()
+        .map(|a| String::from_utf8_lossy(a).to_ascii_lowercase())
+        .collect();
+    if wanted.is_empty()
+        || wanted
+            .iter()
+            .any(|w| w == "default" || w == "all" || w == "everything")
+    {
+        wanted = SECTIONS.iter().map(|s| s.to_string()).collect();
+    }
+    let mut text = String::new();
+    for section in SECTIONS {
+        if !wanted.iter().any(|w| w == section) {
+            continue;
+        }
+        if !text.is_empty() {
+            text.push_str("\r\n");
+        }
+        write_section(ctx, section, &mut text);
+    }
+    let r3 = ctx.resp3();
+    encode::verbatim(ctx.out, b"txt", text.as_bytes(), r3);
+}
+
+/// Keys, keys with a TTL, and expired-key count over every shard.
+fn keyspace_totals(ctx: &mut Ctx<'_>) -> (usize, usize, u64, usize) {
+    let (mut keys, mut volatile, mut expired, mut table_bytes) = (0, 0, 0, 0);
+    for i in 0..ctx.ks.store().shard_count() {
+        let s = ctx.ks.shard(i);
+        keys += s.len();
+        volatile += s.volatile();
+        expired += s.expired();
+        table_bytes += s.table_bytes();
+    }
+    (keys, volatile, expired, table_bytes)
+}
+
+fn write_section(ctx: &mut Ctx<'_>, section: &str, t: &mut String) {
+    let sh = ctx.shared;
+    let st = &sh.stats;
+    let ld = |a: &std::sync::atomic::AtomicU64| a.load(Ordering::Relaxed);
+    let uptime = sh.started.elapsed().as_secs();
+    // Writing to a String cannot fail.
+    let _ = match section {
+        "server" => write!(
+            t,
+            "# Server\r\nredis_version:{REDIS_VERSION}\r\nredis_git_sha1:00000000\r\nredis_git_dirty:0\r\nredis_build_id:0\r\nredis_mode:standalone\r\nos:{} {}\r\narch_bits:64\r\nmonotonic_clock:POSIX clock_gettime\r\nmultiplexing_api:epoll\r\natomicvar_api:c11-builtin\r\ngcc_version:0.0.0\r\nprocess_id:{}\r\nprocess_supervised:no\r\nrun_id:{}\r\ntcp_port:{}\r\nserver_time_usec:{}\r\nuptime_in_seconds:{}\r\nuptime_in_days:{}\r\nhz:10\r\nconfigured_hz:10\r\nlru_clock:{}\r\nexecutable:{}\r\nconfig_file:{}\r\nio_threads_active:0\r\nsessiond_version:{}\r\nsessiond_shards:{}\r\nsessiond_threads:{}\r\n",
+            std::env::consts::OS,
+            std::env::consts::ARCH,
+            std::process::id(),
+            sh.run_id,
+            sh.local_addr.port(),
+            now_us(),
+            uptime,
+            uptime / 86400,
+            (ctx.now / 1000) & ((1 << 24) - 1),
+            std::env::current_exe().map(|p| p.display().to_string()).unwrap_or_default(),
+            sh.config.config_file.as_ref().map(|p| p.display().to_string()).unwrap_or_default(),
+            env!("CARGO_PKG_VERSION"),
+            sh.config.shards,
+            sh.config.threads,
+        ),
+        "clients" => write!(
+            t,
+            "# Clients\r\nconnected_clients:{}\r\ncluster_connections:0\r\nmaxclients:10000\r\nclient_recent_max_input_buffer:0\r\nclient_recent_max_output_buffer:0\r\nblocked_clients:0\r\ntracking_clients:0\r\nclients_in_timeout_table:0\r\ntotal_blocking_keys:0\r\n",
+            sh.connected.load(Ordering::Relaxed),
+        ),
+        "memory" => {
+            let used = mem::allocated();
+            let rss = mem::rss();
+            let peak = sh.peak_memory.fetch_max(used, Ordering::Relaxed).max(used);
+            let (_, _, _, table_bytes) = keyspace_totals(ctx);
+            let total = mem::total_system();
+            write!(
+                t,
+                "# Memory\r\nused_memory:{used}\r\nused_memory_human:{}\r\nused_memory_rss:{rss}\r\nused_memory_rss_human:{}\r\nused_memory_peak:{peak}\r\nused_memory_peak_human:{}\r\nused_memory_overhead:{table_bytes}\r\nused_memory_dataset:{}\r\ntotal_system_memory:{total}\r\ntotal_system_memory_human:{}\r\nmaxmemory:0\r\nmaxmemory_human:0B\r\nmaxmemory_policy:noeviction\r\nmem_fragmentation_ratio:{:.2}\r\nmem_allocator:libc\r\nlazyfree_pending_objects:0\r\n",
+                mem::human(used),
+                mem::human(rss),
+                mem::human(peak),
+                used.saturating_sub(table_bytes as u64),
+                mem::human(total),
+                if used > 0 { rss as f64 / used as f64 } else { 0.0 },
+            )
+        }
+        "persistence" => write!(
+            t,
+            "# Persistence\r\nloading:0\r\nasync_loading:0\r\ncurrent_cow_peak:0\r\ncurrent_cow_size:0\r\ncurrent_fork_perc:0.00\r\ncurrent_save_keys_processed:0\r\ncurrent_save_keys_total:0\r\nrdb_changes_since_last_save:0\r\nrdb_bgsave_in_progress:0\r\nrdb_last_save_time:{}\r\nrdb_last_bgsave_status:ok\r\nrdb_last_bgsave_time_sec:-1\r\nrdb_current_bgsave_time_sec:-1\r\naof_enabled:0\r\naof_rewrite_in_progress:0\r\naof_rewrite_scheduled:0\r\naof_last_rewrite_time_sec:-1\r\naof_current_rewrite_time_sec:-1\r\naof_last_bgrewrite_status:ok\r\naof_last_write_status:ok\r\n",
+            sh.started_ms / 1000,
+        ),
+        "stats" => {
+            let (_, _, expired, _) = keyspace_totals(ctx);
+            write!(
+                t,
+                "# Stats\r\ntotal_connections_received:{}\r\ntotal_commands_processed:{}\r\ninstantaneous_ops_per_sec:0\r\ntotal_net_input_bytes:{}\r\ntotal_net_output_bytes:{}\r\nrejected_connections:{}\r\nexpired_keys:{expired}\r\nexpired_stale_perc:0.00\r\nexpired_time_cap_reached_count:0\r\nevicted_keys:0\r\nkeyspace_hits:{}\r\nkeyspace_misses:{}\r\npubsub_channels:0\r\npubsub_patterns:0\r\nlatest_fork_usec:0\r\ntotal_error_replies:0\r\nunexpected_error_replies:{}\r\nexpiry_thread_rounds:{}\r\nexpiry_thread_reclaimed:{}\r\n",
+                ld(&st.connections_received),
+                ld(&st.commands),
+                ld(&st.net_input_bytes),
+                ld(&st.net_output_bytes),
+                ld(&st.rejected_connections),
+                ld(&st.keyspace_hits),
+                ld(&st.keyspace_misses),
+                ld(&st.protocol_errors),
+                ld(&sh.expirer.rounds),
+                ld(&sh.expirer.reclaimed),
+            )
+        }
+        "replication" => write!(
+            t,
+            "# Replication\r\nrole:master\r\nconnected_slaves:0\r\nmaster_failover_state:no-failover\r\nmaster_replid:{}\r\nmaster_replid2:0000000000000000000000000000000000000000\r\nmaster_repl_offset:0\r\nsecond_repl_offset:-1\r\nrepl_backlog_active:0\r\nrepl_backlog_size:1048576\r\nrepl_backlog_first_byte_offset:0\r\nrepl_backlog_histlen:0\r\n",
+            sh.run_id,
+        ),
+        "cpu" => {
+            let (user, sys) = mem::cpu_seconds();
+            write!(
+                t,
+                "# CPU\r\nused_cpu_sys:{sys:.6}\r\nused_cpu_user:{user:.6}\r\nused_cpu_sys_children:0.000000\r\nused_cpu_user_children:0.000000\r\n"
+            )
+        }
+        "keyspace" => {
+            let (keys, volatile, _, _) = keyspace_totals(ctx);
+            t.push_str("# Keyspace\r\n");
+            if keys > 0 {
+                write!(t, "db0:keys={keys},expires={volatile},avg_ttl=0\r\n")
+            } else {
+                Ok(())
+            }
+        }
+        _ => Ok(()),
+    };
+}
+
+// ---- the rest -----------------------------------------------------------------------
+
+pub fn dbsize(ctx: &mut Ctx<'_>, _args: &[Bytes]) {
+    let (keys, _, _, _) = keyspace_totals(ctx);
+    ctx.int(keys as i64);
+}
+
+/// `FLUSHDB [ASYNC|SYNC]` and `FLUSHALL [ASYNC|SYNC]` (there is one database).
+pub fn flushdb(ctx: &mut Ctx<'_>, args: &[Bytes]) {
+    let ok = match args.len() {
+        1 => true,
+        2 => args[1].eq_ignore_ascii_case(b"async") || args[1].eq_ignore_ascii_case(b"sync"),
+        _ => false,
+    };
+    if !ok {
+        ctx.err(ERR_SYNTAX);
+        return;
+    }
+    let now = ctx.now;
+    for i in 0..ctx.ks.store().shard_count() {
+        let old = ctx.ks.shard(i).clear(now);
+        // Free the old tables with the lock released.
+        drop(old);
+    }
+    ctx.ok();
+}
+
+pub fn time(ctx: &mut Ctx<'_>, _args: &[Bytes]) {
+    let us = now_us();
+    let mut b = itoa::Buffer::new();
+    encode::array_len(ctx.out, 2);
+    encode::bulk(ctx.out, b.format(us / 1_000_000).as_bytes());
+    encode::bulk(ctx.out, b.format(us % 1_000_000).as_bytes());
+}
+
+pub fn lastsave(ctx: &mut Ctx<'_>, _args: &[Bytes]) {
+    ctx.int((ctx.shared.started_ms / 1000) as i64);
+}
+
+/// `SHUTDOWN [NOSAVE|SAVE] [NOW] [FORCE] [ABORT]`: there is nothing to save, so every
+/// form but ABORT stops the server. The connection closes without a reply, as in Redis.
+pub fn shutdown(ctx: &mut Ctx<'_>, args: &[Bytes]) {
+    for a in &args[1..] {
+        let a = a.to_ascii_lowercase();
+        match a.as_slice() {
+            b"nosave" | b"save" | b"now" | b"force" => {}
+            b"abort" => {
+                ctx.err(b"ERR No shutdown in progress.");
+                return;
+            }
+            _ => {
+                ctx.err(ERR_SYNTAX);
+                return;
+            }
+        }
+    }
+    ctx.shared.request_shutdown();
+    ctx.conn.close = true;
+}

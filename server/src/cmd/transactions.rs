@@ -1,0 +1,99 @@
+//! Transactions: MULTI, EXEC, DISCARD, WATCH, UNWATCH.
+//!
+//! `EXEC` locks every shard (in index order, so two `EXEC`s cannot deadlock) and runs
+//! the queued commands against that [`Exclusive`] view, so no other client observes a
+//! transaction half done. `WATCH` records the write version of the key's hash slot; a
+//! write to any key of that slot aborts the `EXEC`. That can abort a transaction that
+//! Redis would run (a false conflict, which clients already retry), never the reverse.
+
+use std::sync::atomic::Ordering;
+
+use bytes::Bytes;
+use sessiond_protocol::encode;
+
+use super::{lookup, Ctx};
+use crate::store::{Exclusive, Keyspace};
+
+fn end_multi(ctx: &mut Ctx<'_>) {
+    ctx.conn.multi = None;
+    ctx.conn.multi_failed = false;
+    ctx.conn.watched.clear();
+    ctx.conn.info.in_multi.store(false, Ordering::Relaxed);
+}
+
+pub fn multi(ctx: &mut Ctx<'_>, _args: &[Bytes]) {
+    if ctx.conn.multi.is_some() {
+        ctx.err(b"ERR MULTI calls can not be nested");
+        return;
+    }
+    ctx.conn.multi = Some(Vec::new());
+    ctx.conn.multi_failed = false;
+    ctx.conn.info.in_multi.store(true, Ordering::Relaxed);
+    ctx.ok();
+}
+
+pub fn discard(ctx: &mut Ctx<'_>, _args: &[Bytes]) {
+    if ctx.conn.multi.is_none() {
+        ctx.err(b"ERR DISCARD without MULTI");
+        return;
+    }
+    end_multi(ctx);
+    ctx.ok();
+}
+
+pub fn exec(ctx: &mut Ctx<'_>, _args: &[Bytes]) {
+    let Some(queue) = ctx.conn.multi.take() else {
+        ctx.err(b"ERR EXEC without MULTI");
+        return;
+    };
+    if ctx.conn.multi_failed {
+        end_multi(ctx);
+        ctx.err(b"EXECABORT Transaction discarded because of previous errors.");
+        return;
+    }
+    let watched = std::mem::take(&mut ctx.conn.watched);
+    end_multi(ctx);
+    let mut all = Exclusive::new(&ctx.shared.store);
+    let conflict = watched
+        .iter()
+        .any(|&(shard, hash, version)| all.shard(shard).version(hash) != version);
+    if conflict {
+        drop(all);
+        let r3 = ctx.conn.resp3;
+        encode::null_array(ctx.out, r3);
+        return;
+    }
+    encode::array_len(ctx.out, queue.len());
+    for args in queue {
+        let Some(spec) = lookup(&args[0]) else {
+            super::unknown_command(ctx.out, &args);
+            continue;
+        };
+        let mut inner = Ctx {
+            ks: &mut all,
+            out: &mut *ctx.out,
+            conn: &mut *ctx.conn,
+            shared: ctx.shared,
+            now: crate::clock::now_ms(),
+        };
+        (spec.run)(&mut inner, &args);
+    }
+}
+
+pub fn watch(ctx: &mut Ctx<'_>, args: &[Bytes]) {
+    if ctx.conn.multi.is_some() {
+        ctx.err(b"ERR WATCH inside MULTI is not allowed");
+        return;
+    }
+    for key in &args[1..] {
+        let loc = ctx.locate(key);
+        let v = ctx.ks.shard(loc.shard).version(loc.hash);
+        ctx.conn.watched.push((loc.shard, loc.hash, v));
+    }
+    ctx.ok();
+}
+
+pub fn unwatch(ctx: &mut Ctx<'_>, _args: &[Bytes]) {
+    ctx.conn.watched.clear();
+    ctx.ok();
+}

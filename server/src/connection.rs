@@ -1,0 +1,265 @@
+//! One client connection: read what has arrived, run every complete command, write all
+//! the replies with one write.
+//!
+//! Parsing is the protocol crate's job and commands are `cmd`'s; this file only moves
+//! bytes and keeps per-connection state ([`Conn`]) and the shared view of it that
+//! `CLIENT LIST` reads ([`ClientInfo`]).
+
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicU8, Ordering};
+use std::sync::Arc;
+use std::time::Instant;
+
+use bytes::{Bytes, BytesMut};
+use parking_lot::Mutex;
+use sessiond_protocol::{CommandDecoder, Limits};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpStream;
+use tracing::{debug, debug_span, Instrument};
+
+use crate::clock::now_ms;
+use crate::cmd::{self, Ctx};
+use crate::server::Shared;
+use crate::store::Direct;
+
+/// Flush replies mid-batch once this many bytes are waiting, so a long pipeline of big
+/// reads does not build an unbounded reply buffer.
+const OUT_FLUSH: usize = 256 * 1024;
+const READ_CHUNK: usize = 16 * 1024;
+
+/// What `CLIENT LIST` and `CLIENT INFO` show about a connection.
+pub struct ClientInfo {
+    pub id: u64,
+    pub addr: SocketAddr,
+    pub laddr: SocketAddr,
+    pub created: Instant,
+    pub name: Mutex<Option<Bytes>>,
+    pub lib_name: Mutex<Option<Bytes>>,
+    pub lib_ver: Mutex<Option<Bytes>>,
+    pub last_cmd: Mutex<&'static str>,
+    pub last_active_ms: AtomicU64,
+    pub resp: AtomicU8,
+    pub in_multi: AtomicBool,
+}
+
+impl ClientInfo {
+    /// One `CLIENT LIST` line, without the trailing newline.
+    pub fn line(&self, now: u64) -> String {
+        let s = |m: &Mutex<Option<Bytes>>| {
+            m.lock()
+                .as_ref()
+                .map(|b| String::from_utf8_lossy(b).into_owned())
+                .unwrap_or_default()
+        };
+        let idle = now.saturating_sub(self.last_active_ms.load(Ordering::Relaxed)) / 1000;
+        format!(
+            "id={} addr={} laddr={} fd=8 name={} age={} idle={} flags=N db=0 sub=0 psub=0 ssub=0 multi={} qbuf=0 qbuf-free=0 argv-mem=0 multi-mem=0 rbs=16384 rbp=0 obl=0 oll=0 omem=0 tot-mem=0 events=r cmd={} user=default redir=-1 resp={} lib-name={} lib-ver={}",
+            self.id,
+            self.addr,
+            self.laddr,
+            s(&self.name),
+            self.created.elapsed().as_secs(),
+            idle,
+            if self.in_multi.load(Ordering::Relaxed) { 0 } else { -1 },
+            self.last_cmd.lock(),
+            self.resp.load(Ordering::Relaxed),
+            s(&self.lib_name),
+            s(&self.lib_ver),
+        )
+    }
+}
+
+/// Per-connection state that commands change.
+pub struct Conn {
+    pub id: u64,
+    pub resp3: bool,
+    pub info: Arc<ClientInfo>,
+    /// Commands queued after `MULTI`.
+    pub multi: Option<Vec<Vec<Bytes>>>,
+    /// A command failed to queue: `EXEC` must abort.
+    pub multi_failed: bool,
+    /// `WATCH`ed keys: (shard, key hash, slot version when watched).
+    pub watched: Vec<(usize, u64, u64)>,
+    /// Close after flushing the replies (`QUIT`).
+    pub close: bool,
+    pub last_cmd: &'static str,
+    pub hits: u64,
+    pub misses: u64,
+}
+
+impl Conn {
+    pub fn new(info: Arc<ClientInfo>) -> Conn {
+        Conn {
+            id: info.id,
+            resp3: false,
+            info,
+            multi: None,
+            multi_failed: false,
+            watched: Vec::new(),
+            close: false,
+            last_cmd: "NULL",
+            hits: 0,
+            misses: 0,
+        }
+    }
+
+    pub fn set_resp3(&mut self, on: bool) {
+        self.resp3 = on;
+        self.info
+            .resp
+            .store(if on { 3 } else { 2 }, Ordering::Relaxed);
+    }
+}
+
+/// Serve one client until it disconnects, sends `QUIT`, or breaks the protocol.
+pub async fn serve(stream: TcpStream, peer: SocketAddr, shared: Arc<Shared>) {
+    let id = shared.next_client_id.fetch_add(1, Ordering::Relaxed);
+    let span = debug_span!("conn", id, %peer);
+    async move {
+        let info = Arc::new(ClientInfo {
+            id,
+            addr: peer,
+            laddr: stream.local_addr().unwrap_or(shared.local_addr),
+            created: Instant::now(),
+            name: Mutex::new(None),
+            lib_name: Mutex::new(None),
+            lib_ver: Mutex::new(None),
+            last_cmd: Mutex::new("NULL"),
+            last_active_ms: AtomicU64::new(now_ms()),
+            resp: AtomicU8::new(2),
+            in_multi: AtomicBool::new(false),
+        });
+        shared.clients.lock().insert(id, info.clone());
+        shared.connected.fetch_add(1, Ordering::Relaxed);
+        shared
+            .stats
+            .connections_received
+            .fetch_add(1, Ordering::Relaxed);
+        debug!("connected");
+        let res = io_loop(stream, &shared, info).await;
+        shared.clients.lock().remove(&id);
+        shared.connected.fetch_sub(1, Ordering::Relaxed);
+        debug!(result = ?res.err(), "disconnected");
+    }
+    .instrument(span)
+    .await
+}
+
+async fn io_loop(
+    mut stream: TcpStream,
+    shared: &Shared,
+    info: Arc<ClientInfo>,
+) -> std::io::Result<()> {
+    stream.set_nodelay(true)?;
+    let mut limits = Limits::default();
+    let mut bulk_limit = shared.proto_max_bulk_len();
+    limits.max_bulk_len = bulk_limit;
+    let mut decoder = CommandDecoder::new(limits);
+    let mut inbuf = BytesMut::with_capacity(READ_CHUNK);
+    let mut out = BytesMut::with_capacity(READ_CHUNK);
+    let mut conn = Conn::new(info);
+    loop {
+        if inbuf.capacity() - inbuf.len() < 1024 {
+            inbuf.reserve(READ_CHUNK);
+        }
+        let n = stream.read_buf(&mut inbuf).await?;
+        if n == 0 {
+            return Ok(());
+        }
+        shared
+            .stats
+            .net_input_bytes
+            .fetch_add(n as u64, Ordering::Relaxed);
+        let current = shared.proto_max_bulk_len();
+        if current != bulk_limit {
+            bulk_limit = current;
+            let mut l = *decoder.limits();
+            l.max_bulk_len = current;
+            decoder.set_limits(l);
+        }
+        let mut commands = 0u64;
+        loop {
+            match decoder.decode(&mut inbuf) {
+                Ok(Some(args)) => {
+                    commands += 1;
+                    {
+                        let mut ks = Direct(&shared.store);
+                        let mut ctx = Ctx {
+                            ks: &mut ks,
+                            out: &mut out,
+                            conn: &mut conn,
+                            shared,
+                            now: now_ms(),
+                        };
+                        cmd::dispatch(&mut ctx, args);
+                    }
+                    if conn.close {
+                        break;
+                    }
+                    if out.len() >= OUT_FLUSH {
+                        write_out(&mut stream, &mut out, shared).await?;
+                    }
+                }
+                Ok(None) => break,
+                Err(e) => {
+                    shared.stats.protocol_errors.fetch_add(1, Ordering::Relaxed);
+                    let msg = format!("-ERR Protocol error: {e}\r\n");
+                    out.extend_from_slice(msg.as_bytes());
+                    debug!(error = %e, "protocol error, closing");
+                    conn.close = true;
+                    break;
+                }
+            }
+        }
+        finish_batch(shared, &mut conn, commands);
+        write_out(&mut stream, &mut out, shared).await?;
+        if conn.close {
+            stream.shutdown().await.ok();
+            return Ok(());
+        }
+        // Give a big buffer back after a burst of large commands.
+        if inbuf.is_empty() && inbuf.capacity() > 4 * 1024 * 1024 {
+            inbuf = BytesMut::with_capacity(READ_CHUNK);
+        }
+    }
+}
+
+async fn write_out(
+    stream: &mut TcpStream,
+    out: &mut BytesMut,
+    shared: &Shared,
+) -> std::io::Result<()> {
+    if out.is_empty() {
+        return Ok(());
+    }
+    stream.write_all(out).await?;
+    shared
+        .stats
+        .net_output_bytes
+        .fetch_add(out.len() as u64, Ordering::Relaxed);
+    out.clear();
+    if out.capacity() > 4 * 1024 * 1024 {
+        *out = BytesMut::with_capacity(READ_CHUNK);
+    }
+    Ok(())
+}
+
+/// Publish this batch's counters to the shared stats.
+fn finish_batch(shared: &Shared, conn: &mut Conn, commands: u64) {
+    if commands == 0 {
+        return;
+    }
+    let st = &shared.stats;
+    st.commands.fetch_add(commands, Ordering::Relaxed);
+    if conn.hits > 0 {
+        st.keyspace_hits.fetch_add(conn.hits, Ordering::Relaxed);
+        conn.hits = 0;
+    }
+    if conn.misses > 0 {
+        st.keyspace_misses.fetch_add(conn.misses, Ordering::Relaxed);
+        conn.misses = 0;
+    }
+    let info = &conn.info;
+    info.last_active_ms.store(now_ms(), Ordering::Relaxed);
+    *info.last_cmd.lock() = conn.last_cmd;
+}

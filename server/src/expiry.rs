@@ -1,0 +1,93 @@
+//! Active expiry: one OS thread that reclaims keys whose timers fire.
+//!
+//! Reads never see an expired key (every lookup checks the deadline), so this thread is
+//! only about memory. Each round it visits every shard, takes the lock, pops at most
+//! [`BUDGET`] due timers from the shard's wheel, unlinks their entries, and releases the
+//! lock before freeing them. A shard lock is therefore held for a bounded, short time
+//! even when a million keys expire in the same millisecond. When a round leaves work
+//! behind it starts the next one at once; otherwise it sleeps until the earliest
+//! deadline, at most [`MAX_SLEEP_MS`].
+
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::Arc;
+use std::thread::{self, JoinHandle, Thread};
+use std::time::Duration;
+
+use parking_lot::Mutex;
+
+use crate::clock::now_ms;
+use crate::server::Shared;
+
+/// Timers handled per shard per lock acquisition.
+pub const BUDGET: usize = 2048;
+/// The longest the thread sleeps, which bounds how late a key can be reclaimed.
+pub const MAX_SLEEP_MS: u64 = 20;
+
+/// Control and counters of the expiry thread.
+#[derive(Default)]
+pub struct Expirer {
+    stop: AtomicBool,
+    thread: Mutex<Option<Thread>>,
+    /// Keys reclaimed by this thread.
+    pub reclaimed: AtomicU64,
+    /// Rounds run.
+    pub rounds: AtomicU64,
+    /// The most keys found due in one round, for `INFO`.
+    pub max_batch: AtomicU64,
+}
+
+impl Expirer {
+    /// Ask the thread to stop and wake it.
+    pub fn stop(&self) {
+        self.stop.store(true, Ordering::Release);
+        if let Some(t) = self.thread.lock().as_ref() {
+            t.unpark();
+        }
+    }
+}
+
+/// Start the expiry thread.
+pub fn spawn(shared: Arc<Shared>) -> std::io::Result<JoinHandle<()>> {
+    thread::Builder::new()
+        .name("sessiond-expiry".into())
+        .spawn(move || {
+            *shared.expirer.thread.lock() = Some(thread::current());
+            run(&shared)
+        })
+}
+
+fn run(shared: &Shared) {
+    let store = &shared.store;
+    let ex = &shared.expirer;
+    let mut dead = Vec::with_capacity(BUDGET);
+    while !ex.stop.load(Ordering::Acquire) {
+        let now = now_ms();
+        let mut more = false;
+        let mut next = now + MAX_SLEEP_MS;
+        let mut round = 0u64;
+        for i in 0..store.shard_count() {
+            {
+                let mut shard = store.lock(i);
+                let n = shard.expire_due(now, BUDGET, &mut dead);
+                round += n as u64;
+                if n == BUDGET {
+                    more = true;
+                } else if let Some(d) = shard.next_deadline() {
+                    next = next.min(d);
+                }
+            }
+            // Free the values with the lock released.
+            dead.clear();
+        }
+        ex.rounds.fetch_add(1, Ordering::Relaxed);
+        if round > 0 {
+            ex.reclaimed.fetch_add(round, Ordering::Relaxed);
+            ex.max_batch.fetch_max(round, Ordering::Relaxed);
+        }
+        if more {
+            continue;
+        }
+        let wait = next.saturating_sub(now_ms()).clamp(1, MAX_SLEEP_MS);
+        thread::park_timeout(Duration::from_millis(wait));
+    }
+}

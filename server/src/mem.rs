@@ -1,0 +1,61 @@
+//! Process memory figures for `INFO memory`.
+
+/// Bytes currently allocated through the C allocator (what Redis calls `used_memory`).
+#[cfg(all(target_os = "linux", target_env = "gnu"))]
+#[allow(unsafe_code)]
+pub fn allocated() -> u64 {
+    // SAFETY: mallinfo2 takes no arguments, returns a plain struct by value, and only
+    // reads the allocator's own bookkeeping under its locks.
+    let mi = unsafe { libc::mallinfo2() };
+    (mi.uordblks + mi.hblkhd) as u64
+}
+
+#[cfg(not(all(target_os = "linux", target_env = "gnu")))]
+pub fn allocated() -> u64 {
+    rss()
+}
+
+/// Resident set size in bytes, from /proc/self/statm (0 where that is unavailable).
+pub fn rss() -> u64 {
+    std::fs::read_to_string("/proc/self/statm")
+        .ok()
+        .and_then(|s| s.split_whitespace().nth(1)?.parse::<u64>().ok())
+        .map_or(0, |pages| pages * 4096)
+}
+
+/// User and system CPU seconds of this process, from /proc/self/stat.
+pub fn cpu_seconds() -> (f64, f64) {
+    let Ok(s) = std::fs::read_to_string("/proc/self/stat") else {
+        return (0.0, 0.0);
+    };
+    // Fields after the parenthesised command name; utime and stime are fields 14 and 15.
+    let rest = s.rsplit_once(')').map_or("", |(_, r)| r);
+    let f: Vec<&str> = rest.split_whitespace().collect();
+    let tick = |i: usize| f.get(i).and_then(|v| v.parse::<f64>().ok()).unwrap_or(0.0) / 100.0;
+    (tick(11), tick(12))
+}
+
+/// Total physical memory, from /proc/meminfo.
+pub fn total_system() -> u64 {
+    std::fs::read_to_string("/proc/meminfo")
+        .ok()
+        .and_then(|s| {
+            let line = s.lines().find(|l| l.starts_with("MemTotal:"))?;
+            line.split_whitespace().nth(1)?.parse::<u64>().ok()
+        })
+        .map_or(0, |kb| kb * 1024)
+}
+
+/// Redis's human-readable byte figure: `1.50M`, `512B`.
+pub fn human(n: u64) -> String {
+    let f = n as f64;
+    if n < 1024 {
+        format!("{n}B")
+    } else if n < 1024 * 1024 {
+        format!("{:.2}K", f / 1024.0)
+    } else if n < 1024 * 1024 * 1024 {
+        format!("{:.2}M", f / (1024.0 * 1024.0))
+    } else {
+        format!("{:.2}G", f / (1024.0 * 1024.0 * 1024.0))
+    }
+}

@@ -1,0 +1,153 @@
+//! The listener: accepts connections and owns the state they share.
+//!
+//! [`run`] takes a listener that is already bound, so tests bind `127.0.0.1:0` and pass it
+//! in. It returns when `shutdown` resolves or a client sends `SHUTDOWN`.
+
+use std::collections::BTreeMap;
+use std::future::Future;
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::time::Instant;
+
+use parking_lot::Mutex;
+use tokio::net::TcpListener;
+use tokio::sync::Notify;
+use tracing::{info, warn};
+
+use crate::clock::now_ms;
+use crate::config::Config;
+use crate::connection::{self, ClientInfo};
+use crate::expiry::Expirer;
+use crate::store::Store;
+
+/// Counters for `INFO stats`. Connections add their counts once per batch of commands,
+/// not once per command, so the hot path touches no shared cache line.
+#[derive(Debug, Default)]
+pub struct Stats {
+    pub commands: AtomicU64,
+    pub connections_received: AtomicU64,
+    pub keyspace_hits: AtomicU64,
+    pub keyspace_misses: AtomicU64,
+    pub net_input_bytes: AtomicU64,
+    pub net_output_bytes: AtomicU64,
+    pub rejected_connections: AtomicU64,
+    pub protocol_errors: AtomicU64,
+}
+
+/// State shared by every connection.
+pub struct Shared {
+    pub store: Store,
+    pub config: Config,
+    /// `proto-max-bulk-len`, which `CONFIG SET` may change at run time.
+    pub proto_max_bulk_len: AtomicU64,
+    pub peak_memory: AtomicU64,
+    pub stats: Stats,
+    pub clients: Mutex<BTreeMap<u64, Arc<ClientInfo>>>,
+    pub connected: AtomicUsize,
+    pub next_client_id: AtomicU64,
+    pub started: Instant,
+    pub started_ms: u64,
+    pub run_id: String,
+    pub local_addr: SocketAddr,
+    pub shutdown: Notify,
+    pub expirer: Expirer,
+}
+
+impl Shared {
+    pub fn new(config: Config, local_addr: SocketAddr) -> Arc<Shared> {
+        let now = now_ms();
+        let store = Store::new(config.shards, now);
+        let proto_max_bulk_len = AtomicU64::new(config.proto_max_bulk_len);
+        Arc::new(Shared {
+            store,
+            config,
+            proto_max_bulk_len,
+            peak_memory: AtomicU64::new(0),
+            stats: Stats::default(),
+            clients: Mutex::new(BTreeMap::new()),
+            connected: AtomicUsize::new(0),
+            next_client_id: AtomicU64::new(1),
+            started: Instant::now(),
+            started_ms: now,
+            run_id: run_id(),
+            local_addr,
+            shutdown: Notify::new(),
+            expirer: Expirer::default(),
+        })
+    }
+
+    pub fn proto_max_bulk_len(&self) -> u64 {
+        self.proto_max_bulk_len.load(Ordering::Relaxed)
+    }
+
+    /// Ask the server to stop (the `SHUTDOWN` command).
+    pub fn request_shutdown(&self) {
+        self.shutdown.notify_one();
+    }
+}
+
+/// A 40-hex-character run id, as Redis reports in `INFO server`.
+fn run_id() -> String {
+    use std::hash::{BuildHasher, Hasher};
+    let mut s = String::with_capacity(40);
+    let mut n = 0u64;
+    while s.len() < 40 {
+        let mut h = std::collections::hash_map::RandomState::new().build_hasher();
+        h.write_u64(n);
+        h.write_u128(
+            std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map_or(0, |d| d.as_nanos()),
+        );
+        s.push_str(&format!("{:016x}", h.finish()));
+        n += 1;
+    }
+    s.truncate(40);
+    s
+}
+
+/// Serve clients on `listener` until `shutdown` resolves or a client sends `SHUTDOWN`.
+pub async fn run(
+    listener: TcpListener,
+    config: Config,
+    shutdown: impl Future<Output = ()>,
+) -> std::io::Result<()> {
+    let addr = listener.local_addr()?;
+    let shared = Shared::new(config, addr);
+    let expiry_thread = crate::expiry::spawn(shared.clone())?;
+    info!(
+        addr = %addr,
+        shards = shared.config.shards,
+        threads = shared.config.threads,
+        proto_max_bulk_len = shared.config.proto_max_bulk_len,
+        pid = std::process::id(),
+        version = env!("CARGO_PKG_VERSION"),
+        "sessiond ready to accept connections"
+    );
+    tokio::pin!(shutdown);
+    loop {
+        tokio::select! {
+            res = listener.accept() => match res {
+                Ok((stream, peer)) => {
+                    let shared = shared.clone();
+                    tokio::spawn(connection::serve(stream, peer, shared));
+                }
+                Err(e) => {
+                    // Out of file descriptors and the like: keep serving the clients we have.
+                    warn!(error = %e, "accept failed");
+                    shared.stats.rejected_connections.fetch_add(1, Ordering::Relaxed);
+                    tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+                }
+            },
+            _ = &mut shutdown => { info!("signal received, shutting down"); break; }
+            _ = shared.shutdown.notified() => { info!("SHUTDOWN received, shutting down"); break; }
+        }
+    }
+    shared.expirer.stop();
+    if expiry_thread.join().is_err() {
+        warn!("expiry thread panicked");
+    }
+    info!("sessiond is now ready to exit, bye bye");
+    Ok(())
+}

@@ -1,0 +1,680 @@
+//! The sharded keyspace.
+//!
+//! Keys hash (foldhash) to one of [`SLOTS`] fixed slots. Slot `s` lives in lock stripe
+//! (shard) `s & (shards - 1)`; each shard is a `parking_lot::Mutex` around a [`Shard`] that
+//! owns its slots (one `hashbrown::HashTable` each) and one [`TimerWheel`] for the TTLs of
+//! its keys. Fixed slots give `SCAN` a cursor that survives table growth and shrinkage:
+//! the cursor is the next slot to visit, and a slot is always visited whole.
+//!
+//! An [`Entry`] is 32 bytes: one boxed buffer holding the key followed by the string
+//! value, the key length, the id of the key's timer, and the hash object for hash keys.
+//! The expiry deadline lives only in the timer (absolute Unix milliseconds), so keys
+//! without a TTL pay nothing for it. Every read checks the deadline (lazy expiry); the
+//! expiry thread (`crate::expiry`) reclaims keys whose timers fire (active expiry).
+
+pub mod hash;
+
+use std::hash::BuildHasher;
+
+use crossbeam::utils::CachePadded;
+use hashbrown::hash_table::{Entry as TableEntry, HashTable};
+use hashbrown::DefaultHashBuilder;
+use parking_lot::{Mutex, MutexGuard};
+
+use crate::wheel::{TimerId, TimerWheel, NO_TIMER};
+pub use hash::HashValue;
+
+/// Number of fixed hash slots; a power of two.
+pub const SLOTS: usize = 16384;
+const SLOT_BITS: u32 = SLOTS.trailing_zeros();
+/// Largest allowed shard count (every shard must own at least one slot).
+pub const MAX_SHARDS: usize = 1024;
+
+/// The type of a key, as `TYPE` reports it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum KeyType {
+    String,
+    Hash,
+}
+
+impl KeyType {
+    pub fn name(self) -> &'static str {
+        match self {
+            KeyType::String => "string",
+            KeyType::Hash => "hash",
+        }
+    }
+}
+
+/// One key and its value.
+#[derive(Debug)]
+pub struct Entry {
+    /// The key bytes, followed by the value bytes for a string.
+    data: Box<[u8]>,
+    key_len: u32,
+    /// The key's timer in the shard's wheel, or `NO_TIMER` when the key has no TTL.
+    timer: TimerId,
+    /// `Some` for a hash key.
+    hash: Option<Box<HashValue>>,
+}
+
+impl Entry {
+    fn string(key: &[u8], value: &[u8]) -> Entry {
+        let mut data = Vec::with_capacity(key.len() + value.len());
+        data.extend_from_slice(key);
+        data.extend_from_slice(value);
+        Entry {
+            data: data.into_boxed_slice(),
+            key_len: key.len() as u32,
+            timer: NO_TIMER,
+            hash: None,
+        }
+    }
+
+    fn hash(key: &[u8]) -> Entry {
+        Entry {
+            data: key.into(),
+            key_len: key.len() as u32,
+            timer: NO_TIMER,
+            hash: Some(Box::default()),
+        }
+    }
+
+    pub fn key(&self) -> &[u8] {
+        &self.data[..self.key_len as usize]
+    }
+
+    pub fn key_type(&self) -> KeyType {
+        if self.hash.is_some() {
+            KeyType::Hash
+        } else {
+            KeyType::String
+        }
+    }
+
+    /// The string value, or `None` for a hash.
+    pub fn as_str(&self) -> Option<&[u8]> {
+        match self.hash {
+            None => Some(&self.data[self.key_len as usize..]),
+            Some(_) => None,
+        }
+    }
+
+    pub fn as_hash(&self) -> Option<&HashValue> {
+        self.hash.as_deref()
+    }
+
+    /// Heap bytes this entry holds, for memory figures.
+    pub fn heap_bytes(&self) -> usize {
+        self.data.len() + self.hash.as_ref().map_or(0, |h| 64 + h.heap_bytes())
+    }
+}
+
+/// A live entry together with what is needed to change its TTL.
+pub struct EntryMut<'a> {
+    entry: &'a mut Entry,
+    wheel: &'a mut TimerWheel,
+    hash: u64,
+    /// The slot's write version, bumped by every change (for `WATCH`).
+    version: &'a mut u64,
+}
+
+impl<'a> EntryMut<'a> {
+    pub fn entry(&self) -> &Entry {
+        self.entry
+    }
+
+    pub fn key_type(&self) -> KeyType {
+        self.entry.key_type()
+    }
+
+    pub fn as_str(&self) -> Option<&[u8]> {
+        self.entry.as_str()
+    }
+
+    pub fn as_hash(&self) -> Option<&HashValue> {
+        self.entry.as_hash()
+    }
+
+    pub fn hash_mut(&mut self) -> Option<&mut HashValue> {
+        *self.version += 1;
+        self.entry.hash.as_deref_mut()
+    }
+
+    /// Absolute expiry in Unix ms, if the key has a TTL.
+    pub fn deadline(&self) -> Option<u64> {
+        if self.entry.timer == NO_TIMER {
+            None
+        } else {
+            self.wheel.deadline(self.entry.timer)
+        }
+    }
+
+    /// Set (`Some`) or clear (`None`) the absolute expiry.
+    pub fn set_deadline(&mut self, deadline: Option<u64>) {
+        *self.version += 1;
+        let t = self.entry.timer;
+        self.entry.timer = match (t == NO_TIMER, deadline) {
+            (true, None) => NO_TIMER,
+            (true, Some(d)) => self.wheel.insert(d, self.hash),
+            (false, None) => {
+                self.wheel.cancel(t);
+                NO_TIMER
+            }
+            (false, Some(d)) => self.wheel.reschedule(t, d),
+        };
+    }
+
+    /// Replace the value with a string, keeping the key and its TTL.
+    pub fn set_str(&mut self, value: &[u8]) {
+        *self.version += 1;
+        let timer = self.entry.timer;
+        *self.entry = Entry::string(self.entry.key(), value);
+        self.entry.timer = timer;
+    }
+
+    /// Append to a string value, returning the new length. The caller checks the type.
+    pub fn append(&mut self, tail: &[u8]) -> usize {
+        *self.version += 1;
+        let mut data = Vec::with_capacity(self.entry.data.len() + tail.len());
+        data.extend_from_slice(&self.entry.data);
+        data.extend_from_slice(tail);
+        self.entry.data = data.into_boxed_slice();
+        self.entry.data.len() - self.entry.key_len as usize
+    }
+}
+
+/// How a write treats the TTL of the key it replaces.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Ttl {
+    /// No TTL (plain `SET`).
+    Clear,
+    /// Keep the existing TTL (`KEEPTTL`).
+    Keep,
+    /// Expire at this absolute Unix ms.
+    At(u64),
+}
+
+/// One lock stripe: a set of slots and the timing wheel for their keys.
+pub struct Shard {
+    slots: Vec<HashTable<Entry>>,
+    /// Per-slot write versions, for `WATCH`.
+    versions: Vec<u64>,
+    wheel: TimerWheel,
+    hasher: DefaultHashBuilder,
+    shard_bits: u32,
+    len: usize,
+    expired: u64,
+    fired: Vec<(TimerId, u64)>,
+}
+
+impl Shard {
+    fn new(slots: usize, shard_bits: u32, hasher: DefaultHashBuilder, now: u64) -> Shard {
+        Shard {
+            slots: (0..slots).map(|_| HashTable::new()).collect(),
+            versions: vec![0; slots],
+            wheel: TimerWheel::new(now),
+            hasher,
+            shard_bits,
+            len: 0,
+            expired: 0,
+            fired: Vec::new(),
+        }
+    }
+
+    fn local_slot(&self, hash: u64) -> usize {
+        slot_of(hash) >> self.shard_bits
+    }
+
+    /// Number of keys, including logically expired keys not yet reclaimed.
+    pub fn len(&self) -> usize {
+        self.len
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len == 0
+    }
+
+    /// Keys with a TTL.
+    pub fn volatile(&self) -> usize {
+        self.wheel.len()
+    }
+
+    /// Keys expired so far (lazily or by the expiry thread).
+    pub fn expired(&self) -> u64 {
+        self.expired
+    }
+
+    /// Heap held by the tables and the wheel (not the entries' buffers).
+    pub fn table_bytes(&self) -> usize {
+        self.slots
+            .iter()
+            .map(|t| t.allocation_size())
+            .sum::<usize>()
+            + self.wheel.heap_bytes()
+            + self.slots.capacity() * std::mem::size_of::<HashTable<Entry>>()
+    }
+
+    /// Look up a live key. An expired key is removed on the spot and reported absent.
+    pub fn get(&mut self, hash: u64, key: &[u8], now: u64) -> Option<EntryMut<'_>> {
+        let slot = self.local_slot(hash);
+        let Shard {
+            slots,
+            versions,
+            wheel,
+            len,
+            expired,
+            ..
+        } = self;
+        let table = &mut slots[slot];
+        let version = &mut versions[slot];
+        let found = table.find_entry(hash, |e| e.key() == key).ok()?;
+        let timer = found.get().timer;
+        if timer != NO_TIMER && wheel.deadline(timer).is_some_and(|d| d <= now) {
+            wheel.cancel(timer);
+            drop(found.remove());
+            *len -= 1;
+            *expired += 1;
+            *version += 1;
+            return None;
+        }
+        Some(EntryMut {
+            entry: found.into_mut(),
+            wheel,
+            hash,
+            version,
+        })
+    }
+
+    /// True if a live key exists.
+    pub fn contains(&mut self, hash: u64, key: &[u8], now: u64) -> bool {
+        self.get(hash, key, now).is_some()
+    }
+
+    /// Remove a key. Returns the entry if it was live.
+    pub fn remove(&mut self, hash: u64, key: &[u8], now: u64) -> Option<Entry> {
+        let slot = self.local_slot(hash);
+        let found = self.slots[slot].find_entry(hash, |e| e.key() == key).ok()?;
+        let (entry, _) = found.remove();
+        self.len -= 1;
+        self.versions[slot] += 1;
+        self.maybe_shrink(slot);
+        let live = if entry.timer == NO_TIMER {
+            true
+        } else {
+            let live = self.wheel.deadline(entry.timer).is_none_or(|d| d > now);
+            self.wheel.cancel(entry.timer);
+            live
+        };
+        if live {
+            Some(entry)
+        } else {
+            self.expired += 1;
+            None
+        }
+    }
+
+    /// Write a string value, replacing whatever the key held.
+    pub fn set_str(&mut self, hash: u64, key: &[u8], value: &[u8], ttl: Ttl, now: u64) {
+        let slot = self.local_slot(hash);
+        self.versions[slot] += 1;
+        let Shard {
+            slots,
+            wheel,
+            hasher,
+            len,
+            ..
+        } = self;
+        let new = Entry::string(key, value);
+        match slots[slot].entry(hash, |e| e.key() == key, |e| hasher.hash_one(e.key())) {
+            TableEntry::Occupied(mut occ) => {
+                let e = occ.get_mut();
+                let old_timer = e.timer;
+                let old_deadline = if old_timer == NO_TIMER {
+                    None
+                } else {
+                    wheel.deadline(old_timer)
+                };
+                let expired = old_deadline.is_some_and(|d| d <= now);
+                let timer = match ttl {
+                    Ttl::Keep if !expired => old_timer,
+                    Ttl::Keep | Ttl::Clear => {
+                        wheel.cancel(old_timer);
+                        NO_TIMER
+                    }
+                    Ttl::At(d) if old_timer != NO_TIMER => wheel.reschedule(old_timer, d),
+                    Ttl::At(d) => wheel.insert(d, hash),
+                };
+                *e = new;
+                e.timer = timer;
+            }
+            TableEntry::Vacant(vac) => {
+                let mut new = new;
+                if let Ttl::At(d) = ttl {
+                    new.timer = wheel.insert(d, hash);
+                }
+                vac.insert(new);
+                *len += 1;
+            }
+        }
+    }
+
+    /// Create an empty hash under `key` (which must be absent) and return it.
+    pub fn create_hash(&mut self, hash: u64, key: &[u8]) -> EntryMut<'_> {
+        let slot = self.local_slot(hash);
+        let Shard {
+            slots,
+            versions,
+            wheel,
+            hasher,
+            len,
+            ..
+        } = self;
+        *len += 1;
+        let version = &mut versions[slot];
+        *version += 1;
+        let occ = slots[slot].insert_unique(hash, Entry::hash(key), |e| hasher.hash_one(e.key()));
+        EntryMut {
+            entry: occ.into_mut(),
+            wheel,
+            hash,
+            version,
+        }
+    }
+
+    /// Put back an entry taken out with [`Shard::remove`] under a new key (for `RENAME`),
+    /// with the given deadline. Any existing entry under `key` is replaced and returned.
+    pub fn insert_renamed(
+        &mut self,
+        hash: u64,
+        key: &[u8],
+        mut entry: Entry,
+        deadline: Option<u64>,
+    ) -> Option<Entry> {
+        let old = self.remove(hash, key, 0);
+        let slot = self.local_slot(hash);
+        let mut data = Vec::with_capacity(key.len() + entry.data.len() - entry.key_len as usize);
+        data.extend_from_slice(key);
+        data.extend_from_slice(&entry.data[entry.key_len as usize..]);
+        entry.data = data.into_boxed_slice();
+        entry.key_len = key.len() as u32;
+        entry.timer = match deadline {
+            Some(d) => self.wheel.insert(d, hash),
+            None => NO_TIMER,
+        };
+        let hasher = &self.hasher;
+        self.slots[slot].insert_unique(hash, entry, |e| hasher.hash_one(e.key()));
+        self.len += 1;
+        self.versions[slot] += 1;
+        old
+    }
+
+    /// The deadline of an entry taken out with [`Shard::remove`], read before the removal.
+    pub fn deadline_of(&mut self, hash: u64, key: &[u8], now: u64) -> Option<u64> {
+        self.get(hash, key, now).and_then(|e| e.deadline())
+    }
+
+    /// Reclaim up to `budget` keys whose timers are due at `now`, moving them into `out`
+    /// so that the caller can free them after releasing the lock.
+    pub fn expire_due(&mut self, now: u64, budget: usize, out: &mut Vec<Entry>) -> usize {
+        let mut fired = std::mem::take(&mut self.fired);
+        fired.clear();
+        self.wheel.poll_expired(now, budget, &mut fired);
+        let mut n = 0;
+        for &(id, hash) in &fired {
+            let slot = self.local_slot(hash);
+            if let Ok(found) = self.slots[slot].find_entry(hash, |e| e.timer == id) {
+                let (mut entry, _) = found.remove();
+                entry.timer = NO_TIMER;
+                out.push(entry);
+                self.len -= 1;
+                self.expired += 1;
+                self.versions[slot] += 1;
+                n += 1;
+                self.maybe_shrink(slot);
+            }
+        }
+        self.fired = fired;
+        if self.wheel.is_empty() {
+            self.wheel.shrink();
+        }
+        n
+    }
+
+    /// The earliest pending deadline in this shard.
+    pub fn next_deadline(&self) -> Option<u64> {
+        self.wheel.next_deadline()
+    }
+
+    fn maybe_shrink(&mut self, slot: usize) {
+        let table = &mut self.slots[slot];
+        let cap = table.capacity();
+        let len = table.len();
+        if (cap > 28 && len * 4 < cap) || (len == 0 && cap > 0) {
+            let hasher = &self.hasher;
+            table.shrink_to(len * 2, |e| hasher.hash_one(e.key()));
+        }
+    }
+
+    /// The write version of the slot holding `hash` (for `WATCH`).
+    pub fn version(&self, hash: u64) -> u64 {
+        self.versions[self.local_slot(hash)]
+    }
+
+    /// Visit the live keys of one local slot.
+    pub fn for_each_in_slot(&self, local_slot: usize, now: u64, mut f: impl FnMut(&Entry)) {
+        for e in self.slots[local_slot].iter() {
+            let live = e.timer == NO_TIMER || self.wheel.deadline(e.timer).is_none_or(|d| d > now);
+            if live {
+                f(e)
+            }
+        }
+    }
+
+    /// Drop every key. Returns the old tables so the caller can free them unlocked.
+    pub fn clear(&mut self, now: u64) -> Vec<HashTable<Entry>> {
+        let n = self.slots.len();
+        let old = std::mem::replace(&mut self.slots, (0..n).map(|_| HashTable::new()).collect());
+        self.wheel = TimerWheel::new(now);
+        self.len = 0;
+        for v in &mut self.versions {
+            *v += 1;
+        }
+        old
+    }
+}
+
+/// The global slot of a key hash. Uses bits 32.. so that it is independent of the low bits
+/// hashbrown uses for buckets and the top 7 bits it uses for control bytes.
+pub fn slot_of(hash: u64) -> usize {
+    ((hash >> 32) as usize) & (SLOTS - 1)
+}
+
+/// The whole keyspace: `shards` lock stripes.
+pub struct Store {
+    shards: Box<[CachePadded<Mutex<Shard>>]>,
+    shard_bits: u32,
+    hasher: DefaultHashBuilder,
+}
+
+/// Where a key lives.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Loc {
+    pub hash: u64,
+    pub shard: usize,
+}
+
+impl Store {
+    /// A store with `shards` stripes (rounded up to a power of two, 1..=[`MAX_SHARDS`]).
+    pub fn new(shards: usize, now: u64) -> Store {
+        let n = shards.clamp(1, MAX_SHARDS).next_power_of_two();
+        let shard_bits = n.trailing_zeros();
+        let hasher = DefaultHashBuilder::default();
+        let per = SLOTS >> shard_bits;
+        let shards = (0..n)
+            .map(|_| CachePadded::new(Mutex::new(Shard::new(per, shard_bits, hasher.clone(), now))))
+            .collect();
+        debug_assert!(shard_bits <= SLOT_BITS);
+        Store {
+            shards,
+            shard_bits,
+            hasher,
+        }
+    }
+
+    pub fn shard_count(&self) -> usize {
+        self.shards.len()
+    }
+
+    pub fn locate(&self, key: &[u8]) -> Loc {
+        let hash = self.hasher.hash_one(key);
+        Loc {
+            hash,
+            shard: slot_of(hash) & (self.shards.len() - 1),
+        }
+    }
+
+    pub fn lock(&self, shard: usize) -> MutexGuard<'_, Shard> {
+        self.shards[shard].lock()
+    }
+
+    /// Lock every shard, in index order (for `EXEC`).
+    pub fn lock_all(&self) -> Vec<MutexGuard<'_, Shard>> {
+        self.shards.iter().map(|s| s.lock()).collect()
+    }
+
+    /// Map a `SCAN` cursor slot to (shard, local slot).
+    pub fn split_slot(&self, slot: usize) -> (usize, usize) {
+        (slot & (self.shards.len() - 1), slot >> self.shard_bits)
+    }
+
+    /// Total keys (including expired keys not yet reclaimed, as Redis's DBSIZE does).
+    pub fn len(&self) -> usize {
+        self.shards.iter().map(|s| s.lock().len()).sum()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+}
+
+/// Access to shards, either locking each on demand or through guards already held.
+///
+/// Commands are written against this trait so that the same code runs for a single
+/// command (lock the one shard it needs) and inside `EXEC` (every shard is held).
+pub trait Keyspace {
+    fn store(&self) -> &Store;
+    /// One shard, locked for the life of the returned reference.
+    fn shard(&mut self, idx: usize) -> ShardRef<'_>;
+    /// Several shards at once (sorted, deduplicated), for commands that must be atomic
+    /// across keys (`MSET`, `MSETNX`, `RENAME`).
+    fn shards(&mut self, idxs: &[usize]) -> ShardSet<'_>;
+}
+
+/// A locked shard.
+pub enum ShardRef<'a> {
+    Locked(MutexGuard<'a, Shard>),
+    Held(&'a mut Shard),
+}
+
+impl std::ops::Deref for ShardRef<'_> {
+    type Target = Shard;
+    fn deref(&self) -> &Shard {
+        match self {
+            ShardRef::Locked(g) => g,
+            ShardRef::Held(s) => s,
+        }
+    }
+}
+
+impl std::ops::DerefMut for ShardRef<'_> {
+    fn deref_mut(&mut self) -> &mut Shard {
+        match self {
+            ShardRef::Locked(g) => g,
+            ShardRef::Held(s) => s,
+        }
+    }
+}
+
+/// Several locked shards.
+pub struct ShardSet<'a> {
+    refs: Vec<(usize, ShardRef<'a>)>,
+}
+
+impl ShardSet<'_> {
+    /// The shard `idx`, which must be among those requested.
+    pub fn get(&mut self, idx: usize) -> &mut Shard {
+        let pos = self
+            .refs
+            .binary_search_by_key(&idx, |(i, _)| *i)
+            .unwrap_or_else(|_| panic!("shard {idx} was not locked"));
+        &mut self.refs[pos].1
+    }
+}
+
+/// Lock shards on demand.
+pub struct Direct<'a>(pub &'a Store);
+
+impl Keyspace for Direct<'_> {
+    fn store(&self) -> &Store {
+        self.0
+    }
+
+    fn shard(&mut self, idx: usize) -> ShardRef<'_> {
+        ShardRef::Locked(self.0.lock(idx))
+    }
+
+    fn shards(&mut self, idxs: &[usize]) -> ShardSet<'_> {
+        ShardSet {
+            refs: idxs
+                .iter()
+                .map(|&i| (i, ShardRef::Locked(self.0.lock(i))))
+                .collect(),
+        }
+    }
+}
+
+/// Every shard already locked (inside `EXEC`).
+pub struct Exclusive<'a> {
+    store: &'a Store,
+    guards: Vec<MutexGuard<'a, Shard>>,
+}
+
+impl<'a> Exclusive<'a> {
+    pub fn new(store: &'a Store) -> Self {
+        Exclusive {
+            store,
+            guards: store.lock_all(),
+        }
+    }
+}
+
+impl Keyspace for Exclusive<'_> {
+    fn store(&self) -> &Store {
+        self.store
+    }
+
+    fn shard(&mut self, idx: usize) -> ShardRef<'_> {
+        ShardRef::Held(&mut self.guards[idx])
+    }
+
+    fn shards(&mut self, idxs: &[usize]) -> ShardSet<'_> {
+        ShardSet {
+            refs: self
+                .guards
+                .iter_mut()
+                .enumerate()
+                .filter(|(i, _)| idxs.binary_search(i).is_ok())
+                .map(|(i, g)| (i, ShardRef::Held(&mut **g)))
+                .collect(),
+        }
+    }
+}
+
+/// Sorted, deduplicated shard indexes for a set of locations.
+pub fn shard_set(locs: &[Loc]) -> Vec<usize> {
+    let mut v: Vec<usize> = locs.iter().map(|l| l.shard).collect();
+    v.sort_unstable();
+    v.dedup();
+    v
+}

@@ -1,0 +1,231 @@
+//! Shared helpers for the integration tests: start the real `sessiond` binary on a free
+//! port, connect to it, and wait on conditions with deadlines.
+#![allow(dead_code)]
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::TcpStream;
+use std::process::{Child, Command, Stdio};
+use std::sync::mpsc;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+/// Path of the binary under test (cargo builds it before the tests).
+pub const BIN: &str = env!("CARGO_BIN_EXE_sessiond");
+
+/// A running `sessiond` process; killed when dropped.
+pub struct Server {
+    child: Child,
+    pub port: u16,
+    pub log: Arc<Mutex<String>>,
+}
+
+impl Server {
+    /// Start with default settings on a free port.
+    pub fn start() -> Server {
+        Server::start_with(&[])
+    }
+
+    /// Start with extra flags. `--port 0` is added unless `args` names a port or a
+    /// config file, and the real port is read from the startup log line.
+    pub fn start_with(args: &[&str]) -> Server {
+        let mut cmd = Command::new(BIN);
+        if !args.iter().any(|a| *a == "--port" || *a == "--config") {
+            cmd.args(["--port", "0"]);
+        }
+        cmd.args(args)
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped());
+        let mut child = cmd
+            .spawn()
+            .unwrap_or_else(|e| panic!("cannot start {BIN}: {e}"));
+        let stderr = child.stderr.take().expect("stderr is piped");
+        let log = Arc::new(Mutex::new(String::new()));
+        let (tx, rx) = mpsc::channel();
+        let sink = log.clone();
+        std::thread::spawn(move || {
+            let mut tx = Some(tx);
+            for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+                if let Some(port) = ready_port(&line) {
+                    if let Some(tx) = tx.take() {
+                        let _ = tx.send(port);
+                    }
+                }
+                let mut l = sink.lock().unwrap_or_else(|e| e.into_inner());
+                l.push_str(&line);
+                l.push('\n');
+            }
+        });
+        let port = match rx.recv_timeout(Duration::from_secs(30)) {
+            Ok(p) => p,
+            Err(_) => {
+                let _ = child.kill();
+                panic!(
+                    "sessiond did not report readiness within 30s; log:\n{}",
+                    log.lock().unwrap_or_else(|e| e.into_inner())
+                );
+            }
+        };
+        Server { child, port, log }
+    }
+
+    pub fn addr(&self) -> String {
+        format!("127.0.0.1:{}", self.port)
+    }
+
+    pub fn url(&self) -> String {
+        format!("redis://127.0.0.1:{}/", self.port)
+    }
+
+    /// A `redis` crate client (RESP2).
+    pub fn client(&self) -> redis::Client {
+        redis::Client::open(self.url()).expect("valid url")
+    }
+
+    /// A `redis` crate client speaking RESP3.
+    pub fn client3(&self) -> redis::Client {
+        redis::Client::open(format!("{}?protocol=resp3", self.url())).expect("valid url")
+    }
+
+    /// A synchronous `redis` connection.
+    pub fn conn(&self) -> redis::Connection {
+        self.client().get_connection().expect("connect")
+    }
+
+    pub fn conn3(&self) -> redis::Connection {
+        self.client3().get_connection().expect("connect")
+    }
+
+    /// A raw TCP connection with a read timeout, for protocol-level tests.
+    pub fn raw(&self) -> TcpStream {
+        let s = TcpStream::connect(self.addr()).expect("connect");
+        s.set_read_timeout(Some(Duration::from_secs(10)))
+            .expect("timeout");
+        s.set_nodelay(true).expect("nodelay");
+        s
+    }
+
+    /// Send SIGTERM and wait (bounded) for the process to exit. Returns its exit status.
+    pub fn terminate(&mut self) -> std::process::ExitStatus {
+        let _ = Command::new("kill")
+            .args(["-TERM", &self.child.id().to_string()])
+            .status();
+        self.wait_exit(Duration::from_secs(20))
+            .expect("sessiond exits after SIGTERM")
+    }
+
+    /// Wait for the process to exit on its own, up to `limit`.
+    pub fn wait_exit(&mut self, limit: Duration) -> Option<std::process::ExitStatus> {
+        let deadline = Instant::now() + limit;
+        loop {
+            if let Ok(Some(st)) = self.child.try_wait() {
+                return Some(st);
+            }
+            if Instant::now() > deadline {
+                return None;
+            }
+            std::thread::sleep(Duration::from_millis(10));
+        }
+    }
+
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
+    pub fn log_text(&self) -> String {
+        self.log.lock().unwrap_or_else(|e| e.into_inner()).clone()
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// The port in sessiond's startup line (`... ready to accept connections addr=IP:PORT ...`).
+fn ready_port(line: &str) -> Option<u16> {
+    if !line.contains("ready to accept connections") {
+        return None;
+    }
+    let at = line.find("addr=")? + 5;
+    let addr: String = line[at..]
+        .chars()
+        .take_while(|c| !c.is_whitespace())
+        .collect();
+    addr.rsplit(':').next()?.parse().ok()
+}
+
+/// Poll `cond` until it holds or `limit` passes; returns whether it held.
+pub fn wait_until(limit: Duration, mut cond: impl FnMut() -> bool) -> bool {
+    let deadline = Instant::now() + limit;
+    loop {
+        if cond() {
+            return true;
+        }
+        if Instant::now() > deadline {
+            return false;
+        }
+        std::thread::sleep(Duration::from_millis(2));
+    }
+}
+
+/// Write `req` and read until `expect` bytes arrived, the peer closed, or the read timed
+/// out. Returns what was read.
+pub fn roundtrip(s: &mut TcpStream, req: &[u8], expect: usize) -> Vec<u8> {
+    s.write_all(req).expect("write");
+    read_at_least(s, expect)
+}
+
+pub fn read_at_least(s: &mut TcpStream, expect: usize) -> Vec<u8> {
+    let mut out = Vec::new();
+    let mut buf = [0u8; 65536];
+    while out.len() < expect {
+        match s.read(&mut buf) {
+            Ok(0) => break,
+            Ok(n) => out.extend_from_slice(&buf[..n]),
+            Err(_) => break,
+        }
+    }
+    out
+}
+
+/// Read until the peer closes the connection (or 10 s pass). Returns what was read.
+pub fn read_to_close(s: &mut TcpStream) -> (Vec<u8>, bool) {
+    let mut out = Vec::new();
+    let mut buf = [0u8; 65536];
+    loop {
+        match s.read(&mut buf) {
+            Ok(0) => return (out, true),
+            Ok(n) => out.extend_from_slice(&buf[..n]),
+            Err(_) => return (out, false),
+        }
+    }
+}
+
+/// Run a command and return the server's error text (panics if it succeeded).
+pub fn err_of(con: &mut redis::Connection, cmd: &redis::Cmd) -> String {
+    match cmd.query::<redis::Value>(con) {
+        Ok(v) => panic!("expected an error, got {v:?}"),
+        Err(e) => error_text(&e),
+    }
+}
+
+/// The full `CODE message` text of a server error, as the server sent it.
+pub fn error_text(e: &redis::RedisError) -> String {
+    match (e.code(), e.detail()) {
+        (Some(code), Some(detail)) => format!("{code} {detail}"),
+        (Some(code), None) => code.to_string(),
+        _ => e.to_string(),
+    }
+}
+
+/// `INFO` field as a string.
+pub fn info_field(con: &mut redis::Connection, section: &str, field: &str) -> Option<String> {
+    let text: String = redis::cmd("INFO").arg(section).query(con).ok()?;
+    text.lines().find_map(|l| {
+        l.strip_prefix(&format!("{field}:"))
+            .map(|v| v.trim().to_string())
+    })
+}

@@ -9,8 +9,13 @@ use std::sync::mpsc;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-/// Path of the binary under test (cargo builds it before the tests).
+/// Path of the binary cargo built for these tests.
 pub const BIN: &str = env!("CARGO_BIN_EXE_sessiond");
+
+/// The binary to run: `$SESSIOND_BIN` (for example a release build) or [`BIN`].
+pub fn bin() -> String {
+    std::env::var("SESSIOND_BIN").unwrap_or_else(|_| BIN.to_string())
+}
 
 /// A running `sessiond` process; killed when dropped.
 pub struct Server {
@@ -28,7 +33,8 @@ impl Server {
     /// Start with extra flags. `--port 0` is added unless `args` names a port or a
     /// config file, and the real port is read from the startup log line.
     pub fn start_with(args: &[&str]) -> Server {
-        let mut cmd = Command::new(BIN);
+        let bin = bin();
+        let mut cmd = Command::new(&bin);
         if !args.iter().any(|a| *a == "--port" || *a == "--config") {
             cmd.args(["--port", "0"]);
         }

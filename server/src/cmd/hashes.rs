@@ -34,7 +34,7 @@ fn write_fields(ctx: &mut Ctx<'_>, key: &[u8], pairs: &[Bytes], only_new: bool) 
 }
 
 pub fn hset(ctx: &mut Ctx<'_>, args: &[Bytes]) {
-    if args.len() % 2 != 0 {
+    if !args.len().is_multiple_of(2) {
         wrong_arity(ctx.out, "hset");
         return;
     }
@@ -44,7 +44,7 @@ pub fn hset(ctx: &mut Ctx<'_>, args: &[Bytes]) {
 }
 
 pub fn hmset(ctx: &mut Ctx<'_>, args: &[Bytes]) {
-    if args.len() % 2 != 0 {
+    if !args.len().is_multiple_of(2) {
         wrong_arity(ctx.out, "hmset");
         return;
     }

@@ -143,7 +143,7 @@ fn expire_generic(ctx: &mut Ctx<'_>, args: &[Bytes], base: i64, seconds: bool, n
         ctx.err(msg.as_bytes());
     };
     if seconds {
-        if when > i64::MAX / 1000 || when < i64::MIN / 1000 {
+        if !(i64::MIN / 1000..=i64::MAX / 1000).contains(&when) {
             invalid(ctx);
             return;
         }

@@ -222,7 +222,7 @@ pub fn config(ctx: &mut Ctx<'_>, args: &[Bytes]) {
                 encode::bulk(ctx.out, value.as_bytes());
             }
         }
-        b"set" if args.len() >= 4 && args.len() % 2 == 0 => config_set(ctx, &args[2..]),
+        b"set" if args.len() >= 4 && args.len().is_multiple_of(2) => config_set(ctx, &args[2..]),
         b"resetstat" if args.len() == 2 => {
             let st = &ctx.shared.stats;
             for c in [

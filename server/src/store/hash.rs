@@ -9,11 +9,14 @@ use hashbrown::HashMap;
 /// Fields beyond which a hash switches from the flat vector to a map.
 pub const SMALL_MAX: usize = 64;
 
+/// A field or a value.
+pub type Bytes = Box<[u8]>;
+
 /// A hash value: field → value, binary-safe.
 #[derive(Debug, Clone)]
 pub enum HashValue {
     /// Insertion-ordered pairs, searched linearly.
-    Small(Vec<(Box<[u8]>, Box<[u8]>)>),
+    Small(Vec<(Bytes, Bytes)>),
     /// A map for large hashes.
     Large(HashMap<Box<[u8]>, Box<[u8]>>),
 }

@@ -450,9 +450,11 @@ impl Shard {
         let table = &mut self.slots[slot];
         let cap = table.capacity();
         let len = table.len();
-        if (cap > 28 && len * 4 < cap) || (len == 0 && cap > 0) {
+        // Shrink when a table is an eighth full (to a quarter), and free it when empty;
+        // shrinking rehashes, so it is kept rare.
+        if (cap > 28 && len * 8 < cap) || (len == 0 && cap > 0) {
             let hasher = &self.hasher;
-            table.shrink_to(len * 2, |e| hasher.hash_one(e.key()));
+            table.shrink_to(len * 4, |e| hasher.hash_one(e.key()));
         }
     }
 
@@ -512,7 +514,7 @@ impl Store {
         let hasher = DefaultHashBuilder::default();
         let per = SLOTS >> shard_bits;
         let shards = (0..n)
-            .map(|_| CachePadded::new(Mutex::new(Shard::new(per, shard_bits, hasher.clone(), now))))
+            .map(|_| CachePadded::new(Mutex::new(Shard::new(per, shard_bits, hasher, now))))
             .collect();
         debug_assert!(shard_bits <= SLOT_BITS);
         Store {
@@ -665,7 +667,7 @@ impl Keyspace for Exclusive<'_> {
                 .iter_mut()
                 .enumerate()
                 .filter(|(i, _)| idxs.binary_search(i).is_ok())
-                .map(|(i, g)| (i, ShardRef::Held(&mut **g)))
+                .map(|(i, g)| (i, ShardRef::Held(g)))
                 .collect(),
         }
     }

@@ -70,7 +70,10 @@ fn run(shared: &Shared) {
                 let mut shard = store.lock(i);
                 let n = shard.expire_due(now, BUDGET, &mut dead);
                 round += n as u64;
-                if n == BUDGET {
+                // A poll also stops early after moving many timers down the wheel;
+                // a due deadline left behind means there is more to do now.
+                let due_left = shard.next_deadline().is_some_and(|d| d <= now);
+                if n == BUDGET || due_left {
                     more = true;
                 } else if let Some(d) = shard.next_deadline() {
                     next = next.min(d);

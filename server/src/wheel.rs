@@ -1,12 +1,12 @@
 //! Hierarchical timing wheel: one per store shard, one timer per key that has a TTL.
 //!
-//! Time is absolute Unix milliseconds. The wheel has [`LEVELS`] = 11 levels of 64 slots;
+//! Time is absolute Unix milliseconds. The wheel has 11 levels of 64 slots;
 //! a slot at level `L` spans `64^L` ms, so the 11 levels cover all 64 bits of a `u64`
 //! deadline and no overflow list is needed. A timer due at `d` lives at the level of
 //! the highest 6-bit digit in which `d` differs from the wheel's time `cur`, in the slot
 //! named by that digit of `d`. So a level-0 slot holds timers of one exact deadline, and
 //! when `cur` enters a higher slot its timers are cascaded to lower levels (or fired when
-//! due): a timer moves down at most `LEVELS - 1` times in its life. Timers scheduled
+//! due): a timer moves down at most 10 times in its life. Timers scheduled
 //! before `cur` go to a separate "due" list that the next poll drains first.
 //!
 //! Timers live in a slab (`Vec<Node>`, 24 bytes a node: deadline, key hash, prev, next)
@@ -37,7 +37,7 @@ const SLOT_BITS: u32 = 6;
 /// Slots per level.
 const SLOTS: usize = 1 << SLOT_BITS;
 /// Levels: 11 * 6 = 66 bits, enough for any `u64` deadline.
-pub const LEVELS: usize = 11;
+const LEVELS: usize = 11;
 /// List index of the due list (the slot lists are `level * SLOTS + slot`).
 const DUE: usize = LEVELS * SLOTS;
 /// Number of list heads.
@@ -252,9 +252,10 @@ impl TimerWheel {
         fired
     }
 
-    /// A lower bound of the earliest pending deadline (exact within the next 64 ms, else
-    /// the start of the earliest non-empty slot), or `None` when the wheel is empty.
-    /// O(`LEVELS`).
+    /// A lower bound of the earliest pending deadline, or `None` when the wheel is empty.
+    /// Exact when that timer is in level 0 (due in the wheel's current 64 ms block); else
+    /// the start of its slot, or the earliest deadline put in the due list since it was
+    /// last empty. O(levels).
     pub fn next_deadline(&self) -> Option<u64> {
         if self.heads[DUE] != NIL {
             // Due-list deadlines are before `cur`, so before every other timer.
@@ -374,7 +375,7 @@ impl TimerWheel {
             // Slots are never behind `cur`'s digit, except one a poll entered but did not
             // finish cascading, whose time is `<= cur` and so comes first.
             let t = level_base(self.cur, level) | ((slot as u64) << (level as u32 * SLOT_BITS));
-            if best.map_or(true, |(_, b)| t < b) {
+            if best.is_none_or(|(_, b)| t < b) {
                 best = Some((level * SLOTS + slot, t));
             }
         }
@@ -488,7 +489,7 @@ mod tests {
             // Nothing due is left behind, and next_deadline is a lower bound.
             let first = p.set.first().map(|&(d, _)| d);
             assert!(
-                first.map_or(true, |d| d > now),
+                first.is_none_or(|d| d > now),
                 "late timer at {now}: {first:?}"
             );
             assert_eq!(w.len(), p.set.len());
@@ -592,7 +593,7 @@ mod tests {
                             }
                         }
                         if drain {
-                            assert!(model.first().map_or(true, |&(d, _)| d > clock));
+                            assert!(model.first().is_none_or(|&(d, _)| d > clock));
                         }
                     }
                 }

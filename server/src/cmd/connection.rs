@@ -220,10 +220,7 @@ pub fn client(ctx: &mut Ctx<'_>, args: &[Bytes]) {
                 b"HELP",
                 b"    Print this help.",
             ];
-            encode::array_len(ctx.out, lines.len());
-            for l in lines {
-                encode::simple(ctx.out, l);
-            }
+            super::help_reply(ctx.out, lines);
         }
         (
             b"setname" | b"getname" | b"id" | b"setinfo" | b"info" | b"no-evict" | b"no-touch"

@@ -131,11 +131,12 @@ pub fn hgetall(ctx: &mut Ctx<'_>, args: &[Bytes]) {
     }
 }
 
-pub fn hkeys(ctx: &mut Ctx<'_>, args: &[Bytes]) {
-    if let Ok(found) = with_hash(ctx, &args[1], |h, out| {
+/// `HKEYS` (`fields`) and `HVALS` (`!fields`).
+fn fields_or_values(ctx: &mut Ctx<'_>, key: &[u8], fields: bool) {
+    if let Ok(found) = with_hash(ctx, key, |h, out| {
         encode::array_len(out, h.len());
-        for (f, _) in h.iter() {
-            encode::bulk(out, f);
+        for (f, v) in h.iter() {
+            encode::bulk(out, if fields { f } else { v });
         }
     }) {
         if found.is_none() {
@@ -144,17 +145,12 @@ pub fn hkeys(ctx: &mut Ctx<'_>, args: &[Bytes]) {
     }
 }
 
+pub fn hkeys(ctx: &mut Ctx<'_>, args: &[Bytes]) {
+    fields_or_values(ctx, &args[1], true);
+}
+
 pub fn hvals(ctx: &mut Ctx<'_>, args: &[Bytes]) {
-    if let Ok(found) = with_hash(ctx, &args[1], |h, out| {
-        encode::array_len(out, h.len());
-        for (_, v) in h.iter() {
-            encode::bulk(out, v);
-        }
-    }) {
-        if found.is_none() {
-            encode::array_len(ctx.out, 0);
-        }
-    }
+    fields_or_values(ctx, &args[1], false);
 }
 
 pub fn hexists(ctx: &mut Ctx<'_>, args: &[Bytes]) {

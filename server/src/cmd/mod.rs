@@ -203,6 +203,14 @@ pub fn printable(b: &[u8], max: usize) -> String {
     s.replace(['\r', '\n'], " ")
 }
 
+/// A `HELP` subcommand's reply: one status line each.
+pub fn help_reply(out: &mut BytesMut, lines: &[&[u8]]) {
+    encode::array_len(out, lines.len());
+    for l in lines {
+        encode::simple(out, l);
+    }
+}
+
 pub fn wrong_arity(out: &mut BytesMut, name: &str) {
     let msg = format!("ERR wrong number of arguments for '{name}' command");
     encode::error(out, msg.as_bytes());

@@ -140,10 +140,7 @@ pub fn command(ctx: &mut Ctx<'_>, args: &[Bytes]) {
                 b"HELP",
                 b"    Print this help.",
             ];
-            encode::array_len(ctx.out, lines.len());
-            for l in lines {
-                encode::simple(ctx.out, l);
-            }
+            super::help_reply(ctx.out, lines);
         }
         b"count" | b"help" => wrong_arity(
             ctx.out,
@@ -253,10 +250,7 @@ pub fn config(ctx: &mut Ctx<'_>, args: &[Bytes]) {
                 b"HELP",
                 b"    Print this help.",
             ];
-            encode::array_len(ctx.out, lines.len());
-            for l in lines {
-                encode::simple(ctx.out, l);
-            }
+            super::help_reply(ctx.out, lines);
         }
         b"get" | b"set" | b"resetstat" | b"rewrite" | b"help" => wrong_arity(
             ctx.out,

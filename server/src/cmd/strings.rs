@@ -160,36 +160,25 @@ fn set_generic(ctx: &mut Ctx<'_>, key: &[u8], value: &[u8], opts: SetOpts) {
     }
 }
 
-pub fn setex(ctx: &mut Ctx<'_>, args: &[Bytes]) {
-    let Some(d) = set_deadline_arg(ctx, &args[2], true, false, "setex") else {
+/// `SETEX` and `PSETEX`: `SET key value EX|PX ttl`, with their own error names.
+fn setex_generic(ctx: &mut Ctx<'_>, args: &[Bytes], seconds: bool, name: &str) {
+    let Some(d) = set_deadline_arg(ctx, &args[2], seconds, false, name) else {
         return;
     };
-    set_generic(
-        ctx,
-        &args[1],
-        &args[3],
-        SetOpts {
-            cond: Cond::Always,
-            get: false,
-            ttl: Ttl::At(d),
-        },
-    );
+    let opts = SetOpts {
+        cond: Cond::Always,
+        get: false,
+        ttl: Ttl::At(d),
+    };
+    set_generic(ctx, &args[1], &args[3], opts);
+}
+
+pub fn setex(ctx: &mut Ctx<'_>, args: &[Bytes]) {
+    setex_generic(ctx, args, true, "setex");
 }
 
 pub fn psetex(ctx: &mut Ctx<'_>, args: &[Bytes]) {
-    let Some(d) = set_deadline_arg(ctx, &args[2], false, false, "psetex") else {
-        return;
-    };
-    set_generic(
-        ctx,
-        &args[1],
-        &args[3],
-        SetOpts {
-            cond: Cond::Always,
-            get: false,
-            ttl: Ttl::At(d),
-        },
-    );
+    setex_generic(ctx, args, false, "psetex");
 }
 
 pub fn setnx(ctx: &mut Ctx<'_>, args: &[Bytes]) {

@@ -5,7 +5,17 @@ use clap::Parser;
 use sessiond_server::config::{Args, Config};
 use tracing_subscriber::EnvFilter;
 
-fn main() -> Result<(), Box<dyn std::error::Error>> {
+fn main() -> std::process::ExitCode {
+    match run() {
+        Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("sessiond: {e}");
+            std::process::ExitCode::FAILURE
+        }
+    }
+}
+
+fn run() -> Result<(), Box<dyn std::error::Error>> {
     let config = Config::from_args(Args::parse())?;
     let filter = EnvFilter::try_new(&config.log_level)
         .map_err(|e| format!("invalid --log-level '{}': {e}", config.log_level))?;

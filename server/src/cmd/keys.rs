@@ -212,22 +212,22 @@ fn deadline_of(ctx: &mut Ctx<'_>, key: &[u8]) -> i64 {
     }
 }
 
+/// TTL, PTTL, EXPIRETIME, PEXPIRETIME. As in Redis, seconds are rounded to the nearest
+/// second, for the absolute forms too.
 fn ttl_generic(ctx: &mut Ctx<'_>, key: &[u8], ms: bool, absolute: bool) {
     let d = deadline_of(ctx, key);
     let v = if d < 0 {
         d
-    } else if absolute {
-        if ms {
+    } else {
+        let t = if absolute {
             d
         } else {
-            d / 1000
-        }
-    } else {
-        let left = (d - ctx.now as i64).max(0);
+            (d - ctx.now as i64).max(0)
+        };
         if ms {
-            left
+            t
         } else {
-            (left + 500) / 1000
+            (t + 500) / 1000
         }
     };
     ctx.int(v);

@@ -188,8 +188,9 @@ pub fn unknown_command(out: &mut BytesMut, args: &[Bytes]) {
         if list.len() >= 128 {
             break;
         }
+        let room = 128 - list.len();
         list.push('\'');
-        list.push_str(&printable(a, 128 - list.len().min(127)));
+        list.push_str(&printable(a, room));
         list.push_str("' ");
     }
     msg.push_str(&list);

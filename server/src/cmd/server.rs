@@ -279,8 +279,14 @@ fn config_set(ctx: &mut Ctx<'_>, pairs: &[Bytes]) {
         };
         match name.as_str() {
             "proto-max-bulk-len" => match crate::config::parse_memory(&value) {
-                Some(v) if v >= 1024 * 1024 => bulk_len = Some(v),
-                _ => return fail(ctx, "argument must be a memory value of at least 1mb"),
+                Some(v) if (1024 * 1024..=i64::MAX as u64).contains(&v) => bulk_len = Some(v),
+                Some(_) => {
+                    return fail(
+                        ctx,
+                        "argument must be between 1048576 and 9223372036854775807 inclusive",
+                    )
+                }
+                None => return fail(ctx, "argument must be a memory value"),
             },
             // Settings that already describe sessiond: accept their current value.
             "save" if value.trim().is_empty() => {}

@@ -352,7 +352,7 @@ fn client_setname_rejects_spaces() {
         .arg("good")
         .query(&mut con)
         .expect("setname");
-    for bad in ["a b", "a\nb", "tab\there"] {
+    for bad in ["a b", "a\nb", "tab\there", "caf\u{e9}", "bell\u{7}"] {
         assert_eq!(
             err_of(&mut con, redis::cmd("CLIENT").arg("SETNAME").arg(bad)),
             "ERR Client names cannot contain spaces, newlines or special characters.",
@@ -676,4 +676,37 @@ fn inline_quoting_and_escapes() {
         b"+OK\r\n"
     );
     assert_eq!(roundtrip(&mut s, b"GET k2\r\n", 9), b"$3\r\naA\n\r\n");
+}
+
+/// HELLO 3 SETNAME with an invalid name fails as a whole: the error is returned and the
+/// connection stays in RESP2 without a name.
+#[test]
+fn hello_setname_invalid_keeps_protocol() {
+    let srv = Server::start();
+    let mut s = srv.raw();
+    let expect = b"-ERR Client names cannot contain spaces, newlines or special characters.\r\n";
+    assert_eq!(
+        roundtrip(
+            &mut s,
+            &resp(&[b"HELLO", b"3", b"SETNAME", b"a b"]),
+            expect.len()
+        ),
+        expect.to_vec()
+    );
+    assert_eq!(roundtrip(&mut s, &resp(&[b"GET", b"nokey"]), 5), b"$-1\r\n");
+    assert_eq!(
+        roundtrip(&mut s, &resp(&[b"CLIENT", b"GETNAME"]), 5),
+        b"$-1\r\n"
+    );
+}
+
+/// An unknown HELLO option is `ERR Syntax error in HELLO option '<opt>'`.
+#[test]
+fn hello_unknown_option() {
+    let srv = Server::start();
+    let mut con = srv.conn();
+    assert_eq!(
+        err_of(&mut con, redis::cmd("HELLO").arg(3).arg("foo")),
+        "ERR Syntax error in HELLO option 'foo'"
+    );
 }

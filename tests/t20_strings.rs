@@ -731,6 +731,8 @@ fn incr_non_integer() {
         "9223372036854775808",
         "0x10",
         "01",
+        "-0",
+        "+1",
     ] {
         let _: () = redis::cmd("SET")
             .arg("k")
@@ -1099,4 +1101,39 @@ fn set_repeated_expire_option_last_wins() {
 
 fn ttl_of(con: &mut redis::Connection, key: &str) -> i64 {
     redis::cmd("TTL").arg(key).query(con).expect("ttl")
+}
+
+/// DECRBY with i64::MIN cannot be negated: `ERR decrement would overflow`, value unchanged.
+#[test]
+fn decrby_i64_min() {
+    let srv = Server::start();
+    let mut con = srv.conn();
+    let _: () = redis::cmd("SET")
+        .arg("z")
+        .arg(0)
+        .query(&mut con)
+        .expect("set");
+    assert_eq!(
+        err_of(
+            &mut con,
+            redis::cmd("DECRBY").arg("z").arg("-9223372036854775808")
+        ),
+        "ERR decrement would overflow"
+    );
+    assert_eq!(get(&mut con, "z").as_deref(), Some("0"));
+}
+
+/// MSETNX naming one new key twice sets it (reply 1) to the last value.
+#[test]
+fn msetnx_duplicate_key() {
+    let srv = Server::start();
+    let mut con = srv.conn();
+    assert_eq!(
+        v(
+            &mut con,
+            redis::cmd("MSETNX").arg("d").arg("1").arg("d").arg("2")
+        ),
+        Value::Int(1)
+    );
+    assert_eq!(get(&mut con, "d").as_deref(), Some("2"));
 }

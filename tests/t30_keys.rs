@@ -351,6 +351,10 @@ fn expire_family_sets_ttl() {
     assert!(ttl(&mut con, "h") > 0);
 }
 
+/// One EXPIRE truth-table row: (TTL before, None = persistent; options; new seconds;
+/// expected reply; TTL after, None = persistent).
+type ExpireCase = (Option<i64>, &'static [&'static str], i64, i64, Option<i64>);
+
 /// NX sets only without a TTL; XX only with one; GT only to a later time and LT only to an
 /// earlier one, a persistent key counting as an infinite TTL (so GT never applies to it
 /// and LT always does).
@@ -359,7 +363,7 @@ fn expire_nx_xx_gt_lt_truth_table() {
     let srv = Server::start();
     let mut con = srv.conn();
     // (setup TTL: None = persistent, options, new seconds, expected reply, TTL after)
-    let cases: &[(Option<i64>, &[&str], i64, i64, Option<i64>)] = &[
+    let cases: &[ExpireCase] = &[
         (None, &["NX"], 100, 1, Some(100)),
         (Some(50), &["NX"], 100, 0, Some(50)),
         (None, &["XX"], 100, 0, None),
@@ -898,6 +902,36 @@ fn key_commands_arity() {
         assert_eq!(
             err_of(&mut con, &redis::cmd(c)),
             format!("ERR wrong number of arguments for '{c}' command")
+        );
+    }
+}
+
+/// EXPIRE times must be plain integers: `+10`, `10.0`, ` 10` and the empty string are not.
+#[test]
+fn expire_time_must_be_plain_integer() {
+    let srv = Server::start();
+    let mut con = srv.conn();
+    set(&mut con, "k", "v");
+    for bad in ["+10", "10.0", " 10", ""] {
+        assert_eq!(
+            err_of(&mut con, redis::cmd("EXPIRE").arg("k").arg(bad)),
+            NOT_INT,
+            "EXPIRE k {bad:?}"
+        );
+    }
+    assert_eq!(ttl(&mut con, "k"), -1);
+}
+
+/// SCAN options without their value are syntax errors.
+#[test]
+fn scan_option_missing_value() {
+    let srv = Server::start();
+    let mut con = srv.conn();
+    for opt in ["COUNT", "MATCH", "TYPE"] {
+        assert_eq!(
+            err_of(&mut con, redis::cmd("SCAN").arg(0).arg(opt)),
+            "ERR syntax error",
+            "SCAN 0 {opt}"
         );
     }
 }

@@ -655,3 +655,24 @@ fn hash_commands_arity() {
         "ERR wrong number of arguments for 'hincrby' command"
     );
 }
+
+/// HINCRBY only accepts canonical integers in the field: `007`, ` 1`, `+1` are not.
+#[test]
+fn hincrby_non_canonical_field_values() {
+    let srv = Server::start();
+    let mut con = srv.conn();
+    for (i, bad) in ["007", " 1", "1 ", "+1", ""].iter().enumerate() {
+        let f = format!("f{i}");
+        let _: i64 = redis::cmd("HSET")
+            .arg("h")
+            .arg(&f)
+            .arg(*bad)
+            .query(&mut con)
+            .expect("hset");
+        assert_eq!(
+            err_of(&mut con, redis::cmd("HINCRBY").arg("h").arg(&f).arg(1)),
+            "ERR hash value is not an integer",
+            "field value {bad:?}"
+        );
+    }
+}

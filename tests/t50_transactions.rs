@@ -506,3 +506,111 @@ fn aborted_exec_resp3_null() {
     assert_eq!(roundtrip(&mut s, b"GET w\r\n", 9), b"+QUEUED\r\n");
     assert_eq!(roundtrip(&mut s, b"EXEC\r\n", 3), b"_\r\n");
 }
+
+/// FLUSHALL by another client aborts a transaction watching a key that existed; a watched
+/// key that did not exist (and still does not) is untouched by the flush.
+#[test]
+fn watch_and_flushall() {
+    let srv = Server::start();
+    let mut con = srv.conn();
+    let mut other = srv.conn();
+    let _: () = redis::cmd("SET")
+        .arg("w")
+        .arg("1")
+        .query(&mut con)
+        .expect("set");
+    assert_eq!(v(&mut con, redis::cmd("WATCH").arg("w")), Value::Okay);
+    let _: () = redis::cmd("FLUSHALL").query(&mut other).expect("flushall");
+    assert_eq!(v(&mut con, &redis::cmd("MULTI")), Value::Okay);
+    assert_eq!(v(&mut con, redis::cmd("SET").arg("w").arg("2")), queued());
+    assert_eq!(v(&mut con, &redis::cmd("EXEC")), Value::Nil);
+    assert_eq!(get(&mut con, "w"), None);
+
+    assert_eq!(v(&mut con, redis::cmd("WATCH").arg("nokey")), Value::Okay);
+    let _: () = redis::cmd("FLUSHALL").query(&mut other).expect("flushall");
+    assert_eq!(v(&mut con, &redis::cmd("MULTI")), Value::Okay);
+    assert_eq!(v(&mut con, redis::cmd("SET").arg("x").arg("2")), queued());
+    assert_eq!(
+        v(&mut con, &redis::cmd("EXEC")),
+        Value::Array(vec![Value::Okay])
+    );
+}
+
+/// Changing only the TTL of a watched key (EXPIRE by another client) aborts EXEC, and so
+/// does re-setting the same value.
+#[test]
+fn watch_sees_ttl_change_and_same_value_set() {
+    let srv = Server::start();
+    let mut con = srv.conn();
+    let mut other = srv.conn();
+    let _: () = redis::cmd("SET")
+        .arg("w")
+        .arg("1")
+        .query(&mut con)
+        .expect("set");
+    assert_eq!(v(&mut con, redis::cmd("WATCH").arg("w")), Value::Okay);
+    let _: i64 = redis::cmd("EXPIRE")
+        .arg("w")
+        .arg(100)
+        .query(&mut other)
+        .expect("expire");
+    assert_eq!(v(&mut con, &redis::cmd("MULTI")), Value::Okay);
+    assert_eq!(v(&mut con, redis::cmd("GET").arg("w")), queued());
+    assert_eq!(v(&mut con, &redis::cmd("EXEC")), Value::Nil);
+
+    assert_eq!(v(&mut con, redis::cmd("WATCH").arg("w")), Value::Okay);
+    let _: () = redis::cmd("SET")
+        .arg("w")
+        .arg("1")
+        .query(&mut other)
+        .expect("set");
+    assert_eq!(v(&mut con, &redis::cmd("MULTI")), Value::Okay);
+    assert_eq!(v(&mut con, redis::cmd("GET").arg("w")), queued());
+    assert_eq!(v(&mut con, &redis::cmd("EXEC")), Value::Nil);
+}
+
+/// Commands by another client that change nothing (SETNX on an existing key, DEL of a
+/// missing key, PERSIST without TTL, HDEL of a missing field) do not abort EXEC.
+#[test]
+fn watch_ignores_noop_writes() {
+    let srv = Server::start();
+    let mut con = srv.conn();
+    let mut other = srv.conn();
+    let _: () = redis::cmd("SET")
+        .arg("w")
+        .arg("1")
+        .query(&mut con)
+        .expect("set");
+    let _: i64 = redis::cmd("HSET")
+        .arg("h")
+        .arg("f")
+        .arg("1")
+        .query(&mut con)
+        .expect("hset");
+    let noops: Vec<(&str, redis::Cmd)> = vec![
+        ("SETNX w 2", redis::cmd("SETNX").arg("w").arg("2").clone()),
+        ("DEL missing", redis::cmd("DEL").arg("missing").clone()),
+        ("PERSIST w", redis::cmd("PERSIST").arg("w").clone()),
+        (
+            "HDEL h nofield",
+            redis::cmd("HDEL").arg("h").arg("nofield").clone(),
+        ),
+    ];
+    for (what, cmd) in &noops {
+        assert_eq!(
+            v(
+                &mut con,
+                redis::cmd("WATCH").arg("w").arg("h").arg("missing")
+            ),
+            Value::Okay
+        );
+        let _: Value = cmd.query(&mut other).expect("noop command");
+        assert_eq!(v(&mut con, &redis::cmd("MULTI")), Value::Okay);
+        assert_eq!(v(&mut con, &redis::cmd("PING")), queued());
+        assert_eq!(
+            v(&mut con, &redis::cmd("EXEC")),
+            Value::Array(vec![Value::SimpleString("PONG".into())]),
+            "after {what} by another client"
+        );
+    }
+}

@@ -725,3 +725,52 @@ fn config_resetstat() {
     );
     assert!(read(&mut con) < 5, "after RESETSTAT");
 }
+
+/// CONFIG SET takes several parameter/value pairs at once (Redis 7); naming one twice is
+/// `duplicate parameter`; the values sessiond supports for save/appendonly are accepted.
+#[test]
+fn config_set_multiple_and_duplicates() {
+    let srv = Server::start();
+    let mut con = srv.conn();
+    assert_eq!(
+        v(
+            &mut con,
+            redis::cmd("CONFIG")
+                .arg("SET")
+                .arg("proto-max-bulk-len")
+                .arg("2mb")
+                .arg("save")
+                .arg("")
+                .arg("appendonly")
+                .arg("no")
+        ),
+        Value::Okay
+    );
+    assert_eq!(config_get(&mut con, "proto-max-bulk-len")[0].1, "2097152");
+    assert_eq!(
+        err_of(
+            &mut con,
+            redis::cmd("CONFIG")
+                .arg("SET")
+                .arg("proto-max-bulk-len")
+                .arg("3mb")
+                .arg("proto-max-bulk-len")
+                .arg("4mb")
+        ),
+        "ERR CONFIG SET failed (possibly related to argument 'proto-max-bulk-len') - duplicate parameter"
+    );
+    assert_eq!(config_get(&mut con, "proto-max-bulk-len")[0].1, "2097152");
+}
+
+/// FLUSHALL ASYNC with a further argument is a syntax error.
+#[test]
+fn flushall_extra_argument() {
+    let srv = Server::start();
+    let mut con = srv.conn();
+    fill(&mut con, 2);
+    assert_eq!(
+        err_of(&mut con, redis::cmd("FLUSHALL").arg("ASYNC").arg("x")),
+        "ERR syntax error"
+    );
+    assert_eq!(dbsize(&mut con), 2);
+}

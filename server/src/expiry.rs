@@ -34,6 +34,9 @@ pub struct Expirer {
     pub rounds: AtomicU64,
     /// The most keys found due in one round, for `INFO`.
     pub max_batch: AtomicU64,
+    /// The longest a due key waited to be reclaimed, in ms: how far the earliest due
+    /// deadline of a shard lay behind the clock when the thread reached that shard.
+    pub max_lag_ms: AtomicU64,
 }
 
 impl Expirer {
@@ -65,9 +68,13 @@ fn run(shared: &Shared) {
         let mut more = false;
         let mut next = now + MAX_SLEEP_MS;
         let mut round = 0u64;
+        let mut lag = 0u64;
         for i in 0..store.shard_count() {
             {
                 let mut shard = store.lock(i);
+                if let Some(d) = shard.next_deadline().filter(|&d| d <= now) {
+                    lag = lag.max(now - d);
+                }
                 let n = shard.expire_due(now, BUDGET, &mut dead);
                 round += n as u64;
                 // A poll also stops early after moving many timers down the wheel;
@@ -83,6 +90,7 @@ fn run(shared: &Shared) {
             dead.clear();
         }
         ex.rounds.fetch_add(1, Ordering::Relaxed);
+        ex.max_lag_ms.fetch_max(lag, Ordering::Relaxed);
         if round > 0 {
             ex.reclaimed.fetch_add(round, Ordering::Relaxed);
             ex.max_batch.fetch_max(round, Ordering::Relaxed);

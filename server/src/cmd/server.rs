@@ -230,6 +230,7 @@ pub fn config(ctx: &mut Ctx<'_>, args: &[Bytes]) {
                 &st.net_input_bytes,
                 &st.net_output_bytes,
                 &st.rejected_connections,
+                &ctx.shared.expirer.max_lag_ms,
             ] {
                 c.store(0, Ordering::Relaxed);
             }
@@ -428,7 +429,7 @@ fn write_section(ctx: &mut Ctx<'_>, section: &str, t: &mut String) {
             let (_, _, expired, _) = keyspace_totals(ctx);
             write!(
                 t,
-                "# Stats\r\ntotal_connections_received:{}\r\ntotal_commands_processed:{}\r\ninstantaneous_ops_per_sec:0\r\ntotal_net_input_bytes:{}\r\ntotal_net_output_bytes:{}\r\nrejected_connections:{}\r\nexpired_keys:{expired}\r\nexpired_stale_perc:0.00\r\nexpired_time_cap_reached_count:0\r\nevicted_keys:0\r\nkeyspace_hits:{}\r\nkeyspace_misses:{}\r\npubsub_channels:0\r\npubsub_patterns:0\r\nlatest_fork_usec:0\r\ntotal_error_replies:0\r\nunexpected_error_replies:{}\r\nexpiry_thread_rounds:{}\r\nexpiry_thread_reclaimed:{}\r\n",
+                "# Stats\r\ntotal_connections_received:{}\r\ntotal_commands_processed:{}\r\ninstantaneous_ops_per_sec:0\r\ntotal_net_input_bytes:{}\r\ntotal_net_output_bytes:{}\r\nrejected_connections:{}\r\nexpired_keys:{expired}\r\nexpired_stale_perc:0.00\r\nexpired_time_cap_reached_count:0\r\nevicted_keys:0\r\nkeyspace_hits:{}\r\nkeyspace_misses:{}\r\npubsub_channels:0\r\npubsub_patterns:0\r\nlatest_fork_usec:0\r\ntotal_error_replies:0\r\nunexpected_error_replies:{}\r\nexpiry_thread_rounds:{}\r\nexpiry_thread_reclaimed:{}\r\nexpiry_max_lag_ms:{}\r\n",
                 ld(&st.connections_received),
                 ld(&st.commands),
                 ld(&st.net_input_bytes),
@@ -439,6 +440,7 @@ fn write_section(ctx: &mut Ctx<'_>, section: &str, t: &mut String) {
                 ld(&st.protocol_errors),
                 ld(&sh.expirer.rounds),
                 ld(&sh.expirer.reclaimed),
+                ld(&sh.expirer.max_lag_ms),
             )
         }
         "replication" => write!(

@@ -385,17 +385,15 @@ fn redis_crate_atomic_pipeline() {
     assert_eq!(get(&mut con, "p").as_deref(), Some("100"));
 }
 
-/// Atomicity: while one client runs many `MULTI; INCR a; INCR b; EXEC`, another reading
-/// `MGET a b` (served by another worker thread) never sees a != b.
-#[test]
-fn transactions_are_atomic_to_readers() {
-    const ROUNDS: i64 = 3000;
-    // Two worker threads, so the two connections really are served in parallel.
-    let srv = Server::start_with(&["--threads", "2"]);
+/// Run `rounds` × `MULTI; INCR a; INCR b; EXEC` on one connection while another connection
+/// reads `MGET a b` in a loop; panics if the reader ever sees a != b.
+fn check_transactions_atomic(srv: &Server, rounds: i64) {
     let mut writer = srv.conn();
     let mut reader = srv.conn();
     let done = Arc::new(AtomicBool::new(false));
     let reader_done = done.clone();
+    // The reader reports (reads, reads that saw a transaction in progress, last a, first
+    // torn read) instead of panicking, so the writer always finishes cleanly.
     let reader_thread = std::thread::spawn(move || {
         let mut reads = 0u64;
         let mut mid_run = 0u64;
@@ -407,17 +405,19 @@ fn transactions_are_atomic_to_readers() {
                 .query(&mut reader)
                 .expect("mget");
             let (a, b) = (a.unwrap_or(0), b.unwrap_or(0));
-            assert_eq!(a, b, "reader saw a half-applied transaction: a={a} b={b}");
             reads += 1;
-            if a > 0 && a < ROUNDS {
+            if a != b {
+                return (reads, mid_run, a, Some((a, b)));
+            }
+            if a > 0 && a < rounds {
                 mid_run += 1;
             }
             if finished {
-                return (reads, mid_run, a);
+                return (reads, mid_run, a, None);
             }
         }
     });
-    for i in 0..ROUNDS {
+    for i in 0..rounds {
         assert_eq!(v(&mut writer, &redis::cmd("MULTI")), Value::Okay);
         assert_eq!(v(&mut writer, redis::cmd("INCR").arg("a")), queued());
         assert_eq!(v(&mut writer, redis::cmd("INCR").arg("b")), queued());
@@ -425,14 +425,37 @@ fn transactions_are_atomic_to_readers() {
             v(&mut writer, &redis::cmd("EXEC")),
             Value::Array(vec![Value::Int(i + 1), Value::Int(i + 1)])
         );
+        if reader_thread.is_finished() {
+            break;
+        }
     }
     done.store(true, Ordering::Release);
-    let (reads, mid_run, last) = reader_thread.join().expect("reader thread");
-    assert_eq!(last, ROUNDS, "final read sees every transaction");
+    let (reads, mid_run, last, torn) = reader_thread.join().expect("reader thread");
+    if let Some((a, b)) = torn {
+        panic!("MGET a b saw a half-applied MULTI/INCR a/INCR b/EXEC: a={a} b={b} (read {reads})");
+    }
+    assert_eq!(last, rounds, "final read sees every transaction");
     assert!(
         mid_run > 0,
         "the reader never overlapped the writer ({reads} reads), so nothing was tested"
     );
+}
+
+/// Atomicity (default single-threaded runtime): while one client runs many
+/// `MULTI; INCR a; INCR b; EXEC`, another reading `MGET a b` never sees a != b.
+#[test]
+fn transactions_are_atomic_to_readers() {
+    let srv = Server::start();
+    check_transactions_atomic(&srv, 3000);
+}
+
+/// Atomicity with `--threads 2`, where the two connections are served in parallel: a
+/// reader's `MGET a b` never sees a != b while another client runs
+/// `MULTI; INCR a; INCR b; EXEC`.
+#[test]
+fn transactions_are_atomic_to_readers_multithreaded() {
+    let srv = Server::start_with(&["--threads", "2"]);
+    check_transactions_atomic(&srv, 10_000);
 }
 
 /// DISCARD also forgets WATCHed keys.

@@ -17,9 +17,16 @@ fn write_fields(ctx: &mut Ctx<'_>, key: &[u8], pairs: &[Bytes], only_new: bool) 
         Some(e) => e,
         None => shard.create_hash(loc.hash, key),
     };
-    let Some(h) = e.hash_mut() else {
+    let Some(h) = e.as_hash() else {
         encode::error(ctx.out, ERR_WRONGTYPE);
         return None;
+    };
+    // HSETNX on an existing field changes nothing (and must not disturb a WATCH).
+    if only_new && pairs.chunks_exact(2).all(|p| h.get(&p[0]).is_some()) {
+        return Some(0);
+    }
+    let Some(h) = e.hash_mut() else {
+        return Some(0);
     };
     let mut added = 0;
     for pair in pairs.chunks_exact(2) {
@@ -183,8 +190,17 @@ pub fn hdel(ctx: &mut Ctx<'_>, args: &[Bytes]) {
         ctx.int(0);
         return;
     };
-    let Some(h) = e.hash_mut() else {
+    let Some(h) = e.as_hash() else {
         encode::error(ctx.out, ERR_WRONGTYPE);
+        return;
+    };
+    // Removing only absent fields changes nothing (and must not disturb a WATCH).
+    if !args[2..].iter().any(|f| h.get(f).is_some()) {
+        drop(shard);
+        ctx.int(0);
+        return;
+    }
+    let Some(h) = e.hash_mut() else {
         return;
     };
     let mut n = 0;

@@ -7,31 +7,35 @@ use sessiond_protocol::encode;
 use super::{glob_match, printable, Ctx, ERR_SYNTAX};
 use crate::store::{shard_set, SLOTS};
 
+/// `DEL` and `UNLINK`: remove the keys atomically, free their values unlocked.
 pub fn del(ctx: &mut Ctx<'_>, args: &[Bytes]) {
     let now = ctx.now;
-    let mut n = 0;
-    for key in &args[1..] {
-        let loc = ctx.ks.store().locate(key);
-        let removed = ctx.ks.shard(loc.shard).remove(loc.hash, key, now);
-        // Free the value with the lock released.
-        if removed.is_some() {
-            n += 1;
+    let keys = &args[1..];
+    let (locs, shards) = ctx.locate_all(keys.iter());
+    let mut set = ctx.ks.shards(&shards);
+    let mut dead = Vec::new();
+    for (key, loc) in keys.iter().zip(&locs) {
+        if let Some(e) = set.get(loc.shard).remove(loc.hash, key, now) {
+            dead.push(e);
         }
     }
-    ctx.int(n);
+    drop(set);
+    ctx.int(dead.len() as i64);
 }
 
 /// `EXISTS` and `TOUCH`: how many of the keys exist (duplicates count each time).
 pub fn exists(ctx: &mut Ctx<'_>, args: &[Bytes]) {
     let now = ctx.now;
-    let mut n = 0;
-    for key in &args[1..] {
-        let loc = ctx.ks.store().locate(key);
-        if ctx.ks.shard(loc.shard).contains(loc.hash, key, now) {
-            n += 1;
-        }
-    }
-    ctx.int(n);
+    let keys = &args[1..];
+    let (locs, shards) = ctx.locate_all(keys.iter());
+    let mut set = ctx.ks.shards(&shards);
+    let n = keys
+        .iter()
+        .zip(&locs)
+        .filter(|(key, loc)| set.get(loc.shard).contains(loc.hash, key, now))
+        .count();
+    drop(set);
+    ctx.int(n as i64);
 }
 
 pub fn type_(ctx: &mut Ctx<'_>, args: &[Bytes]) {

@@ -334,6 +334,15 @@ impl Ctx<'_> {
         self.ks.store().locate(key)
     }
 
+    /// Where each key lives, and the sorted set of shards to lock so that a multi-key
+    /// command sees (or changes) all its keys at one instant, as Redis does.
+    pub fn locate_all<'k>(&self, keys: impl Iterator<Item = &'k Bytes>) -> (Vec<Loc>, Vec<usize>) {
+        let store = self.ks.store();
+        let locs: Vec<Loc> = keys.map(|k| store.locate(k)).collect();
+        let shards = crate::store::shard_set(&locs);
+        (locs, shards)
+    }
+
     /// Count a read hit or miss for `INFO stats`.
     pub fn hit(&mut self, hit: bool) {
         if hit {

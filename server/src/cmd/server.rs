@@ -16,6 +16,29 @@ pub const REDIS_VERSION: &str = "7.2.0";
 
 // ---- COMMAND ------------------------------------------------------------------------
 
+/// Subcommands of the container commands, as `COMMAND LIST` names them.
+const SUBCOMMANDS: &[&str] = &[
+    "client|getname",
+    "client|help",
+    "client|id",
+    "client|info",
+    "client|list",
+    "client|no-evict",
+    "client|no-touch",
+    "client|setinfo",
+    "client|setname",
+    "command|count",
+    "command|docs",
+    "command|help",
+    "command|info",
+    "command|list",
+    "config|get",
+    "config|help",
+    "config|resetstat",
+    "config|rewrite",
+    "config|set",
+];
+
 fn acl_categories(s: &Spec) -> Vec<&'static str> {
     let mut v = Vec::new();
     if s.is("write") {
@@ -92,9 +115,12 @@ pub fn command(ctx: &mut Ctx<'_>, args: &[Bytes]) {
     match sub.as_slice() {
         b"count" if args.len() == 2 => ctx.int(COMMANDS.len() as i64),
         b"list" => {
-            encode::array_len(ctx.out, COMMANDS.len());
+            encode::array_len(ctx.out, COMMANDS.len() + SUBCOMMANDS.len());
             for s in COMMANDS {
                 encode::bulk(ctx.out, s.name.as_bytes());
+            }
+            for s in SUBCOMMANDS {
+                encode::bulk(ctx.out, s.as_bytes());
             }
         }
         b"info" => {
@@ -270,8 +296,17 @@ pub fn config(ctx: &mut Ctx<'_>, args: &[Bytes]) {
 fn config_set(ctx: &mut Ctx<'_>, pairs: &[Bytes]) {
     // Validate everything first: CONFIG SET is all or nothing.
     let mut bulk_len = None;
+    let mut seen: Vec<String> = Vec::new();
     for pair in pairs.chunks_exact(2) {
         let name = String::from_utf8_lossy(&pair[0]).to_ascii_lowercase();
+        if seen.contains(&name) {
+            let msg = format!(
+                "ERR CONFIG SET failed (possibly related to argument '{name}') - duplicate parameter"
+            );
+            ctx.err(msg.as_bytes());
+            return;
+        }
+        seen.push(name.clone());
         let value = String::from_utf8_lossy(&pair[1]).into_owned();
         let fail = |ctx: &mut Ctx<'_>, why: &str| {
             let msg =

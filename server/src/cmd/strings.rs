@@ -77,51 +77,83 @@ pub fn get(ctx: &mut Ctx<'_>, args: &[Bytes]) {
     ctx.hit(hit);
 }
 
-pub fn set(ctx: &mut Ctx<'_>, args: &[Bytes]) {
-    let mut cond = Cond::Always;
-    let mut get = false;
-    let mut keepttl = false;
-    // (index of the value argument, seconds?, absolute?)
-    let mut expire: Option<(usize, bool, bool)> = None;
-    let mut j = 3;
+/// Which command's options [`parse_opts`] reads.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum OptsFor {
+    Set,
+    GetEx,
+}
+
+/// Options of `SET` and `GETEX`, parsed the way Redis's
+/// `parseExtendedStringArgumentsOrReply` does: an option may repeat (the last value wins),
+/// but two different expire kinds, or an expire with KEEPTTL/PERSIST, or NX with XX, are
+/// a syntax error.
+#[derive(Default)]
+struct Opts {
+    nx: bool,
+    xx: bool,
+    get: bool,
+    keepttl: bool,
+    persist: bool,
+    /// (index of the value argument, seconds?, absolute?)
+    expire: Option<(usize, bool, bool)>,
+}
+
+fn parse_opts(args: &[Bytes], from: usize, kind: OptsFor) -> Option<Opts> {
+    let mut o = Opts::default();
+    let mut j = from;
+    let set = kind == OptsFor::Set;
     while j < args.len() {
         let a = &args[j];
         let has_next = j + 1 < args.len();
-        if a.eq_ignore_ascii_case(b"nx") && cond != Cond::Xx {
-            cond = Cond::Nx;
-        } else if a.eq_ignore_ascii_case(b"xx") && cond != Cond::Nx {
-            cond = Cond::Xx;
-        } else if a.eq_ignore_ascii_case(b"get") {
-            get = true;
-        } else if a.eq_ignore_ascii_case(b"keepttl") && expire.is_none() {
-            keepttl = true;
-        } else if has_next && !keepttl && expire.is_none() && a.eq_ignore_ascii_case(b"ex") {
-            expire = Some((j + 1, true, false));
-            j += 1;
-        } else if has_next && !keepttl && expire.is_none() && a.eq_ignore_ascii_case(b"px") {
-            expire = Some((j + 1, false, false));
-            j += 1;
-        } else if has_next && !keepttl && expire.is_none() && a.eq_ignore_ascii_case(b"exat") {
-            expire = Some((j + 1, true, true));
-            j += 1;
-        } else if has_next && !keepttl && expire.is_none() && a.eq_ignore_ascii_case(b"pxat") {
-            expire = Some((j + 1, false, true));
+        let exp = [(&b"ex"[..], true, false), (b"px", false, false), (b"exat", true, true), (b"pxat", false, true)]
+            .into_iter()
+            .find(|(name, _, _)| a.eq_ignore_ascii_case(name));
+        if set && a.eq_ignore_ascii_case(b"nx") && !o.xx {
+            o.nx = true;
+        } else if set && a.eq_ignore_ascii_case(b"xx") && !o.nx {
+            o.xx = true;
+        } else if set && a.eq_ignore_ascii_case(b"get") {
+            o.get = true;
+        } else if set && a.eq_ignore_ascii_case(b"keepttl") && o.expire.is_none() {
+            o.keepttl = true;
+        } else if !set && a.eq_ignore_ascii_case(b"persist") && o.expire.is_none() {
+            o.persist = true;
+        } else if let Some((_, secs, abs)) = exp.filter(|_| has_next && !o.keepttl && !o.persist) {
+            if o.expire.is_some_and(|(_, s, a)| (s, a) != (secs, abs)) {
+                return None;
+            }
+            o.expire = Some((j + 1, secs, abs));
             j += 1;
         } else {
-            ctx.err(ERR_SYNTAX);
-            return;
+            return None;
         }
         j += 1;
     }
-    let ttl = match expire {
+    Some(o)
+}
+
+pub fn set(ctx: &mut Ctx<'_>, args: &[Bytes]) {
+    let Some(o) = parse_opts(args, 3, OptsFor::Set) else {
+        ctx.err(ERR_SYNTAX);
+        return;
+    };
+    let ttl = match o.expire {
         Some((i, secs, abs)) => match set_deadline_arg(ctx, &args[i], secs, abs, "set") {
             Some(d) => Ttl::At(d),
             None => return,
         },
-        None if keepttl => Ttl::Keep,
+        None if o.keepttl => Ttl::Keep,
         None => Ttl::Clear,
     };
-    set_generic(ctx, &args[1], &args[2], SetOpts { cond, get, ttl });
+    let cond = if o.nx {
+        Cond::Nx
+    } else if o.xx {
+        Cond::Xx
+    } else {
+        Cond::Always
+    };
+    set_generic(ctx, &args[1], &args[2], SetOpts { cond, get: o.get, ttl });
 }
 
 fn set_generic(ctx: &mut Ctx<'_>, key: &[u8], value: &[u8], opts: SetOpts) {
@@ -209,44 +241,17 @@ pub fn getset(ctx: &mut Ctx<'_>, args: &[Bytes]) {
 
 /// `GETEX key [EX seconds | PX ms | EXAT ts | PXAT ms-ts | PERSIST]`
 pub fn getex(ctx: &mut Ctx<'_>, args: &[Bytes]) {
-    enum Change {
-        None,
-        Persist,
-        At(usize, bool, bool),
-    }
-    let mut change = Change::None;
-    let mut j = 2;
-    while j < args.len() {
-        let a = &args[j];
-        let has_next = j + 1 < args.len();
-        let free = matches!(change, Change::None);
-        if free && a.eq_ignore_ascii_case(b"persist") {
-            change = Change::Persist;
-        } else if free && has_next && a.eq_ignore_ascii_case(b"ex") {
-            change = Change::At(j + 1, true, false);
-            j += 1;
-        } else if free && has_next && a.eq_ignore_ascii_case(b"px") {
-            change = Change::At(j + 1, false, false);
-            j += 1;
-        } else if free && has_next && a.eq_ignore_ascii_case(b"exat") {
-            change = Change::At(j + 1, true, true);
-            j += 1;
-        } else if free && has_next && a.eq_ignore_ascii_case(b"pxat") {
-            change = Change::At(j + 1, false, true);
-            j += 1;
-        } else {
-            ctx.err(ERR_SYNTAX);
-            return;
-        }
-        j += 1;
-    }
-    let deadline = match change {
-        Change::At(i, secs, abs) => match set_deadline_arg(ctx, &args[i], secs, abs, "getex") {
+    let Some(o) = parse_opts(args, 2, OptsFor::GetEx) else {
+        ctx.err(ERR_SYNTAX);
+        return;
+    };
+    let deadline = match o.expire {
+        Some((i, secs, abs)) => match set_deadline_arg(ctx, &args[i], secs, abs, "getex") {
             Some(d) => Some(Some(d)),
             None => return,
         },
-        Change::Persist => Some(None),
-        Change::None => None,
+        None if o.persist => Some(None),
+        None => None,
     };
     let key = &args[1];
     let loc = ctx.locate(key);
@@ -293,19 +298,17 @@ pub fn getdel(ctx: &mut Ctx<'_>, args: &[Bytes]) {
     }
 }
 
+/// `MGET`: every key read at the same instant (all their shards locked together).
 pub fn mget(ctx: &mut Ctx<'_>, args: &[Bytes]) {
     let r3 = ctx.conn.resp3;
     let now = ctx.now;
-    encode::array_len(ctx.out, args.len() - 1);
+    let keys = &args[1..];
+    let (locs, shards) = ctx.locate_all(keys.iter());
+    encode::array_len(ctx.out, keys.len());
     let (mut hits, mut misses) = (0, 0);
-    for key in &args[1..] {
-        let loc = ctx.ks.store().locate(key);
-        let mut shard = ctx.ks.shard(loc.shard);
-        match shard
-            .get(loc.hash, key, now)
-            .as_ref()
-            .and_then(|e| e.as_str())
-        {
+    let mut set = ctx.ks.shards(&shards);
+    for (key, loc) in keys.iter().zip(&locs) {
+        match set.get(loc.shard).get(loc.hash, key, now).as_ref().and_then(|e| e.as_str()) {
             Some(v) => {
                 encode::bulk(ctx.out, v);
                 hits += 1;
@@ -316,6 +319,7 @@ pub fn mget(ctx: &mut Ctx<'_>, args: &[Bytes]) {
             }
         }
     }
+    drop(set);
     ctx.conn.hits += hits;
     ctx.conn.misses += misses;
 }

@@ -475,13 +475,16 @@ impl Shard {
 
     /// Drop every key. Returns the old tables so the caller can free them unlocked.
     pub fn clear(&mut self, now: u64) -> Vec<HashTable<Entry>> {
+        // Only slots that held keys change (WATCH on a missing key survives a flush).
+        for (v, t) in self.versions.iter_mut().zip(&self.slots) {
+            if !t.is_empty() {
+                *v += 1;
+            }
+        }
         let n = self.slots.len();
         let old = std::mem::replace(&mut self.slots, (0..n).map(|_| HashTable::new()).collect());
         self.wheel = TimerWheel::new(now);
         self.len = 0;
-        for v in &mut self.versions {
-            *v += 1;
-        }
         old
     }
 }

@@ -22,6 +22,9 @@ use crate::server::Shared;
 pub const BUDGET: usize = 2048;
 /// The longest the thread sleeps, which bounds how late a key can be reclaimed.
 pub const MAX_SLEEP_MS: u64 = 20;
+/// After a burst that reclaimed at least this many keys, free memory is handed back to
+/// the operating system.
+pub const TRIM_AFTER: u64 = 65_536;
 
 /// Control and counters of the expiry thread.
 #[derive(Default)]
@@ -63,6 +66,7 @@ fn run(shared: &Shared) {
     let store = &shared.store;
     let ex = &shared.expirer;
     let mut dead = Vec::with_capacity(BUDGET);
+    let mut since_trim = 0u64;
     while !ex.stop.load(Ordering::Acquire) {
         let now = now_ms();
         let mut more = false;
@@ -95,8 +99,13 @@ fn run(shared: &Shared) {
             ex.reclaimed.fetch_add(round, Ordering::Relaxed);
             ex.max_batch.fetch_max(round, Ordering::Relaxed);
         }
+        since_trim += round;
         if more {
             continue;
+        }
+        if since_trim >= TRIM_AFTER {
+            crate::mem::trim();
+            since_trim = 0;
         }
         let wait = next.saturating_sub(now_ms()).clamp(1, MAX_SLEEP_MS);
         thread::park_timeout(Duration::from_millis(wait));

@@ -15,6 +15,21 @@ pub fn allocated() -> u64 {
     rss()
 }
 
+/// Give free heap memory back to the operating system. glibc keeps freed memory for
+/// reuse; after a mass expiry or a flush, returning it makes RSS follow the data down.
+#[cfg(all(target_os = "linux", target_env = "gnu"))]
+#[allow(unsafe_code)]
+pub fn trim() {
+    // SAFETY: malloc_trim only walks the allocator's own free lists under its locks;
+    // the argument is the padding to keep, 0 here.
+    unsafe {
+        libc::malloc_trim(0);
+    }
+}
+
+#[cfg(not(all(target_os = "linux", target_env = "gnu")))]
+pub fn trim() {}
+
 /// Resident set size in bytes, from /proc/self/statm (0 where that is unavailable).
 pub fn rss() -> u64 {
     std::fs::read_to_string("/proc/self/statm")

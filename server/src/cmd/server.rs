@@ -527,6 +527,7 @@ pub fn flushdb(ctx: &mut Ctx<'_>, args: &[Bytes]) {
         // Free the old tables with the lock released.
         drop(old);
     }
+    mem::trim();
     ctx.ok();
 }
 

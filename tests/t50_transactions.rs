@@ -458,6 +458,13 @@ fn transactions_are_atomic_to_readers_multithreaded() {
     check_transactions_atomic(&srv, 10_000);
 }
 
+/// The same atomicity check on tokio's work-stealing runtime with two workers.
+#[test]
+fn transactions_are_atomic_to_readers_work_stealing() {
+    let srv = Server::start_with(&["--threads", "2", "--runtime", "work-stealing"]);
+    check_transactions_atomic(&srv, 10_000);
+}
+
 /// DISCARD also forgets WATCHed keys.
 #[test]
 fn discard_unwatches() {

@@ -364,7 +364,12 @@ fn spread_deadlines_are_reclaimed_promptly() {
     let mut pipe = redis::pipe();
     for i in 0..20_000u64 {
         let ttl = 100 + (i * 7919) % 1900;
-        pipe.cmd("SET").arg(format!("s{i}")).arg("v").arg("PX").arg(ttl).ignore();
+        pipe.cmd("SET")
+            .arg(format!("s{i}"))
+            .arg("v")
+            .arg("PX")
+            .arg(ttl)
+            .ignore();
     }
     let _: () = pipe.query(&mut con).expect("load");
     assert!(

@@ -27,9 +27,15 @@ pub struct Args {
     #[arg(long, env = "SESSIOND_SHARDS")]
     pub shards: Option<usize>,
 
-    /// Worker threads; 1 runs tokio's current-thread runtime [default: 1]
+    /// Threads serving clients [default: 1]
     #[arg(long, env = "SESSIOND_THREADS")]
     pub threads: Option<usize>,
+
+    /// How threads serve clients: `per-thread` (one tokio current-thread event loop per
+    /// thread, each owning the connections it accepted) or `work-stealing` (tokio's
+    /// multi-thread runtime) [default: per-thread]
+    #[arg(long, env = "SESSIOND_RUNTIME")]
+    pub runtime: Option<RuntimeKind>,
 
     /// Log filter: error, warn, info, debug, trace, or a tracing directive [default: info]
     #[arg(long, env = "SESSIOND_LOG_LEVEL")]
@@ -45,6 +51,16 @@ pub struct Args {
     pub config: Option<PathBuf>,
 }
 
+/// How client connections are spread over threads.
+#[derive(clap::ValueEnum, Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub enum RuntimeKind {
+    /// One current-thread tokio runtime per thread; a connection stays where it was accepted.
+    #[default]
+    PerThread,
+    /// tokio's multi-thread, work-stealing runtime with `threads` workers.
+    WorkStealing,
+}
+
 /// The resolved settings.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Config {
@@ -52,6 +68,7 @@ pub struct Config {
     pub port: u16,
     pub shards: usize,
     pub threads: usize,
+    pub runtime: RuntimeKind,
     pub log_level: String,
     pub proto_max_bulk_len: u64,
     pub config_file: Option<PathBuf>,
@@ -64,6 +81,7 @@ impl Default for Config {
             port: 6379,
             shards: 64,
             threads: 1,
+            runtime: RuntimeKind::PerThread,
             log_level: "info".into(),
             proto_max_bulk_len: 512 * 1024 * 1024,
             config_file: None,
@@ -105,6 +123,7 @@ impl Config {
             port: args.port.or(file.port).unwrap_or(d.port),
             shards: args.shards.or(file.shards).unwrap_or(d.shards),
             threads: args.threads.or(file.threads).unwrap_or(d.threads),
+            runtime: args.runtime.or(file.runtime).unwrap_or(d.runtime),
             log_level: args.log_level.or(file.log_level).unwrap_or(d.log_level),
             proto_max_bulk_len: args
                 .proto_max_bulk_len
@@ -234,6 +253,16 @@ pub fn parse_file(path: &Path, text: &str) -> Result<Args, ConfigError> {
             }
             "shards" => a.shards = Some(num(one()?)? as usize),
             "threads" | "io-threads" => a.threads = Some(num(one()?)? as usize),
+            "runtime" => {
+                let v = one()?;
+                a.runtime = Some(<RuntimeKind as clap::ValueEnum>::from_str(v, true).map_err(
+                    |_| {
+                        err(format!(
+                            "'runtime' must be per-thread or work-stealing, not '{v}'"
+                        ))
+                    },
+                )?);
+            }
             "loglevel" | "log-level" => {
                 let v = one()?.to_ascii_lowercase();
                 a.log_level = Some(match v.as_str() {

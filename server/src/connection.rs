@@ -212,6 +212,10 @@ async fn io_loop(
             }
         }
         finish_batch(shared, &mut conn, commands);
+        // Let the other connections that are ready run first, then write: replies go
+        // out in a burst after each pass over the ready connections, as Redis writes
+        // them before it sleeps, so clients wake once for many replies.
+        tokio::task::yield_now().await;
         write_out(&mut stream, &mut out, shared).await?;
         if conn.close {
             stream.shutdown().await.ok();

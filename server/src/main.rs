@@ -2,7 +2,7 @@
 //! until SIGINT, SIGTERM or `SHUTDOWN`.
 
 use clap::Parser;
-use sessiond_server::config::{Args, Config};
+use sessiond_server::config::{Args, Config, RuntimeKind};
 use tracing_subscriber::EnvFilter;
 
 fn main() -> std::process::ExitCode {
@@ -25,15 +25,18 @@ fn run() -> Result<(), Box<dyn std::error::Error>> {
         .with_ansi(false)
         .init();
 
-    let runtime = if config.threads <= 1 {
-        tokio::runtime::Builder::new_current_thread()
+    // The per-thread flavour runs this thread's event loop here and starts the others
+    // in `server::run`; work-stealing hands every thread to tokio's scheduler.
+    let runtime = match config.runtime {
+        RuntimeKind::WorkStealing if config.threads > 1 => {
+            tokio::runtime::Builder::new_multi_thread()
+                .worker_threads(config.threads)
+                .enable_all()
+                .build()?
+        }
+        _ => tokio::runtime::Builder::new_current_thread()
             .enable_all()
-            .build()?
-    } else {
-        tokio::runtime::Builder::new_multi_thread()
-            .worker_threads(config.threads)
-            .enable_all()
-            .build()?
+            .build()?,
     };
     runtime.block_on(async {
         let addr = format!("{}:{}", config.bind, config.port);

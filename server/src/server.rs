@@ -16,7 +16,7 @@ use tokio::sync::Notify;
 use tracing::{info, warn};
 
 use crate::clock::now_ms;
-use crate::config::Config;
+use crate::config::{Config, RuntimeKind};
 use crate::connection::{self, ClientInfo};
 use crate::expiry::Expirer;
 use crate::store::Store;
@@ -108,6 +108,12 @@ fn run_id() -> String {
 }
 
 /// Serve clients on `listener` until `shutdown` resolves or a client sends `SHUTDOWN`.
+///
+/// With `--threads N` (N > 1) and the default per-thread runtime, N - 1 more OS threads
+/// each run their own current-thread tokio runtime and accept on a clone of the same
+/// listening socket; a connection stays on the event loop that accepted it, so there is
+/// no cross-thread task stealing on the hot path. (`--runtime work-stealing` instead
+/// runs everything on tokio's multi-thread runtime, which `main` builds.)
 pub async fn run(
     listener: TcpListener,
     config: Config,
@@ -116,32 +122,58 @@ pub async fn run(
     let addr = listener.local_addr()?;
     let shared = Shared::new(config, addr);
     let expiry_thread = crate::expiry::spawn(shared.clone())?;
+    let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+    let extra = match shared.config.runtime {
+        RuntimeKind::PerThread => shared.config.threads.saturating_sub(1),
+        RuntimeKind::WorkStealing => 0,
+    };
+    let mut loops = Vec::with_capacity(extra);
+    let listener = if extra > 0 {
+        let std_listener = listener.into_std()?;
+        for i in 0..extra {
+            let clone = std_listener.try_clone()?;
+            let shared = shared.clone();
+            let stop = stop_rx.clone();
+            loops.push(
+                std::thread::Builder::new()
+                    .name(format!("sessiond-loop-{}", i + 1))
+                    .spawn(move || -> std::io::Result<()> {
+                        let rt = tokio::runtime::Builder::new_current_thread()
+                            .enable_all()
+                            .build()?;
+                        rt.block_on(async move {
+                            let listener = TcpListener::from_std(clone)?;
+                            accept_loop(&listener, &shared, stop).await;
+                            Ok(())
+                        })
+                    })?,
+            );
+        }
+        TcpListener::from_std(std_listener)?
+    } else {
+        listener
+    };
     info!(
         addr = %addr,
         shards = shared.config.shards,
         threads = shared.config.threads,
+        runtime = ?shared.config.runtime,
         proto_max_bulk_len = shared.config.proto_max_bulk_len,
         pid = std::process::id(),
         version = env!("CARGO_PKG_VERSION"),
         "sessiond ready to accept connections"
     );
-    tokio::pin!(shutdown);
-    loop {
-        tokio::select! {
-            res = listener.accept() => match res {
-                Ok((stream, peer)) => {
-                    let shared = shared.clone();
-                    tokio::spawn(connection::serve(stream, peer, shared));
-                }
-                Err(e) => {
-                    // Out of file descriptors and the like: keep serving the clients we have.
-                    warn!(error = %e, "accept failed");
-                    shared.stats.rejected_connections.fetch_add(1, Ordering::Relaxed);
-                    tokio::time::sleep(std::time::Duration::from_millis(10)).await;
-                }
-            },
-            _ = &mut shutdown => { info!("signal received, shutting down"); break; }
-            _ = shared.shutdown.notified() => { info!("SHUTDOWN received, shutting down"); break; }
+    tokio::select! {
+        _ = accept_loop(&listener, &shared, stop_rx) => {}
+        _ = shutdown => info!("signal received, shutting down"),
+        _ = shared.shutdown.notified() => info!("SHUTDOWN received, shutting down"),
+    }
+    let _ = stop_tx.send(true);
+    for l in loops {
+        match l.join() {
+            Ok(Ok(())) => {}
+            Ok(Err(e)) => warn!(error = %e, "event loop failed"),
+            Err(_) => warn!("event loop thread panicked"),
         }
     }
     shared.expirer.stop();
@@ -150,4 +182,30 @@ pub async fn run(
     }
     info!("sessiond is now ready to exit, bye bye");
     Ok(())
+}
+
+/// Accept connections and spawn a task for each, on the current runtime, until `stop`
+/// turns true.
+async fn accept_loop(
+    listener: &TcpListener,
+    shared: &Arc<Shared>,
+    mut stop: tokio::sync::watch::Receiver<bool>,
+) {
+    loop {
+        tokio::select! {
+            res = listener.accept() => match res {
+                Ok((stream, peer)) => {
+                    tokio::spawn(connection::serve(stream, peer, shared.clone()));
+                }
+                Err(e) => {
+                    // Out of file descriptors and the like: keep serving the clients we
+                    // have, and back off briefly before accepting again.
+                    warn!(error = %e, "accept failed");
+                    shared.stats.rejected_connections.fetch_add(1, Ordering::Relaxed);
+                    tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+                }
+            },
+            _ = stop.changed() => return,
+        }
+    }
 }

@@ -106,9 +106,14 @@ fn parse_opts(args: &[Bytes], from: usize, kind: OptsFor) -> Option<Opts> {
     while j < args.len() {
         let a = &args[j];
         let has_next = j + 1 < args.len();
-        let exp = [(&b"ex"[..], true, false), (b"px", false, false), (b"exat", true, true), (b"pxat", false, true)]
-            .into_iter()
-            .find(|(name, _, _)| a.eq_ignore_ascii_case(name));
+        let exp = [
+            (&b"ex"[..], true, false),
+            (b"px", false, false),
+            (b"exat", true, true),
+            (b"pxat", false, true),
+        ]
+        .into_iter()
+        .find(|(name, _, _)| a.eq_ignore_ascii_case(name));
         if set && a.eq_ignore_ascii_case(b"nx") && !o.xx {
             o.nx = true;
         } else if set && a.eq_ignore_ascii_case(b"xx") && !o.nx {
@@ -153,7 +158,16 @@ pub fn set(ctx: &mut Ctx<'_>, args: &[Bytes]) {
     } else {
         Cond::Always
     };
-    set_generic(ctx, &args[1], &args[2], SetOpts { cond, get: o.get, ttl });
+    set_generic(
+        ctx,
+        &args[1],
+        &args[2],
+        SetOpts {
+            cond,
+            get: o.get,
+            ttl,
+        },
+    );
 }
 
 fn set_generic(ctx: &mut Ctx<'_>, key: &[u8], value: &[u8], opts: SetOpts) {
@@ -308,7 +322,12 @@ pub fn mget(ctx: &mut Ctx<'_>, args: &[Bytes]) {
     let (mut hits, mut misses) = (0, 0);
     let mut set = ctx.ks.shards(&shards);
     for (key, loc) in keys.iter().zip(&locs) {
-        match set.get(loc.shard).get(loc.hash, key, now).as_ref().and_then(|e| e.as_str()) {
+        match set
+            .get(loc.shard)
+            .get(loc.hash, key, now)
+            .as_ref()
+            .and_then(|e| e.as_str())
+        {
             Some(v) => {
                 encode::bulk(ctx.out, v);
                 hits += 1;

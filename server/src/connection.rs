@@ -26,6 +26,8 @@ use crate::store::Direct;
 /// reads does not build an unbounded reply buffer.
 const OUT_FLUSH: usize = 256 * 1024;
 const READ_CHUNK: usize = 16 * 1024;
+/// Quick commands that may share one clock reading.
+const CLOCK_REUSE: u32 = 16;
 
 /// What `CLIENT LIST` and `CLIENT INFO` show about a connection.
 pub struct ClientInfo {
@@ -178,26 +180,39 @@ async fn io_loop(
             decoder.set_limits(l);
         }
         let mut commands = 0u64;
+        // One clock reading serves up to CLOCK_REUSE quick commands in a row; anything
+        // slower (KEYS, EXEC, big MGETs...) makes the next command read the clock again.
+        // So `now` is never more than a few microseconds old, far below the 1 ms
+        // resolution of deadlines, and a pipeline does not pay a clock read per command.
+        let mut now = now_ms();
+        let mut reuse = 0u32;
         loop {
             match decoder.decode(&mut inbuf) {
                 Ok(Some(args)) => {
                     commands += 1;
-                    {
+                    if reuse >= CLOCK_REUSE {
+                        now = now_ms();
+                        reuse = 0;
+                    }
+                    let quick = {
                         let mut ks = Direct(&shared.store);
                         let mut ctx = Ctx {
                             ks: &mut ks,
                             out: &mut out,
                             conn: &mut conn,
                             shared,
-                            now: now_ms(),
+                            now,
                         };
-                        cmd::dispatch(&mut ctx, args);
-                    }
+                        cmd::dispatch(&mut ctx, args)
+                    };
+                    reuse = if quick { reuse + 1 } else { CLOCK_REUSE };
                     if conn.close {
                         break;
                     }
                     if out.len() >= OUT_FLUSH {
                         write_out(&mut stream, &mut out, shared).await?;
+                        // The write may have waited on a slow reader: read the clock anew.
+                        reuse = CLOCK_REUSE;
                     }
                 }
                 Ok(None) => break,
@@ -211,7 +226,7 @@ async fn io_loop(
                 }
             }
         }
-        finish_batch(shared, &mut conn, commands);
+        finish_batch(shared, &mut conn, commands, now);
         // Let the other connections that are ready run first, then write: replies go
         // out in a burst after each pass over the ready connections, as Redis writes
         // them before it sleeps, so clients wake once for many replies.
@@ -249,7 +264,7 @@ async fn write_out(
 }
 
 /// Publish this batch's counters to the shared stats.
-fn finish_batch(shared: &Shared, conn: &mut Conn, commands: u64) {
+fn finish_batch(shared: &Shared, conn: &mut Conn, commands: u64, now: u64) {
     if commands == 0 {
         return;
     }
@@ -264,6 +279,6 @@ fn finish_batch(shared: &Shared, conn: &mut Conn, commands: u64) {
         conn.misses = 0;
     }
     let info = &conn.info;
-    info.last_active_ms.store(now_ms(), Ordering::Relaxed);
+    info.last_active_ms.store(now, Ordering::Relaxed);
     *info.last_cmd.lock() = conn.last_cmd;
 }

@@ -217,21 +217,23 @@ pub fn wrong_arity(out: &mut BytesMut, name: &str) {
     encode::error(out, msg.as_bytes());
 }
 
-/// Run one command from a client: checks, `MULTI` queueing, then the handler.
-pub fn dispatch(ctx: &mut Ctx<'_>, args: Vec<Bytes>) {
+/// Run one command from a client: checks, `MULTI` queueing, then the handler. Returns
+/// whether the command was quick (O(1), Redis's `fast` flag, or rejected before it ran),
+/// which lets the caller reuse its clock reading for the next command.
+pub fn dispatch(ctx: &mut Ctx<'_>, args: Vec<Bytes>) -> bool {
     let Some(spec) = lookup(&args[0]) else {
         if ctx.conn.multi.is_some() {
             ctx.conn.multi_failed = true;
         }
         unknown_command(ctx.out, &args);
-        return;
+        return true;
     };
     if !spec.arity_ok(args.len()) {
         if ctx.conn.multi.is_some() {
             ctx.conn.multi_failed = true;
         }
         wrong_arity(ctx.out, spec.name);
-        return;
+        return true;
     }
     ctx.conn.last_cmd = spec.name;
     if let Some(queue) = ctx.conn.multi.as_mut() {
@@ -242,14 +244,15 @@ pub fn dispatch(ctx: &mut Ctx<'_>, args: Vec<Bytes>) {
             if spec.is("no_multi") {
                 ctx.conn.multi_failed = true;
                 encode::error(ctx.out, b"ERR Command not allowed inside a transaction");
-                return;
+                return true;
             }
             queue.push(args);
             ctx.out.extend_from_slice(b"+QUEUED\r\n");
-            return;
+            return true;
         }
     }
     (spec.run)(ctx, &args);
+    spec.is("fast")
 }
 
 // ---- argument helpers -------------------------------------------------------------

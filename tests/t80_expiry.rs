@@ -346,7 +346,11 @@ fn overwrite_at_deadline_uses_new_ttl() {
     assert!(wait_until(Duration::from_secs(5), || dbsize(&mut con) <= 50));
     // Deadlines have millisecond resolution: PX 20 set at t expires at floor(t) + 20.
     assert!(before.elapsed() >= Duration::from_millis(19));
-    assert_eq!(dbsize(&mut con), 50, "an overwritten key expired by its old TTL");
+    assert_eq!(
+        dbsize(&mut con),
+        50,
+        "an overwritten key expired by its old TTL"
+    );
     for i in 0..50 {
         let v: Option<String> = redis::cmd("GET")
             .arg(format!("r{i}"))

@@ -8,7 +8,7 @@ use std::path::{Path, PathBuf};
 use clap::Parser;
 use thiserror::Error;
 
-/// sessiond: a failover-safe datastore for web sessions that speaks the Redis protocol.
+/// sessiond: a datastore for web sessions that speaks the Redis protocol.
 ///
 /// Start it with no flags to listen on 127.0.0.1:6379, then use redis-cli or any Redis
 /// client library.

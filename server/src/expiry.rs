@@ -1,15 +1,12 @@
-//! Active expiry: one OS thread that reclaims keys whose timers fire, and a reaper
-//! thread that frees them.
+//! Active expiry: one OS thread that reclaims keys whose timers fire.
 //!
 //! Reads never see an expired key (every lookup checks the deadline), so this thread is
 //! only about memory. Each round it visits every shard, takes the lock, pops at most
 //! [`BUDGET`] due timers from the shard's wheel, unlinks their entries, and releases the
-//! lock before they are freed: big batches go to the reaper thread, so freeing one
-//! shard's keys overlaps with unlinking the next one's. A shard lock is therefore held
-//! for a bounded, short time even when a million keys expire in the same millisecond.
-//! When a round leaves work behind the next one starts at once; otherwise the thread
-//! sleeps until the earliest deadline, at most [`MAX_SLEEP_MS`]. After a burst the reaper
-//! hands free memory back to the operating system.
+//! lock before freeing them. A shard lock is therefore held for a bounded, short time
+//! even when a million keys expire in the same millisecond. When a round leaves work
+//! behind it starts the next one at once; otherwise it sleeps until the earliest
+//! deadline, at most [`MAX_SLEEP_MS`].
 
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
@@ -20,19 +17,11 @@ use parking_lot::Mutex;
 
 use crate::clock::now_ms;
 use crate::server::Shared;
-use crate::store::Entry;
 
 /// Timers handled per shard per lock acquisition.
 pub const BUDGET: usize = 2048;
 /// The longest the thread sleeps, which bounds how late a key can be reclaimed.
 pub const MAX_SLEEP_MS: u64 = 20;
-/// After a burst that reclaimed at least this many keys, free memory is handed back to
-/// the operating system.
-pub const TRIM_AFTER: usize = 65_536;
-/// Batches of at least this many dead entries go to the reaper thread to be freed.
-const REAPER_MIN: usize = 256;
-/// Batches the reaper may have queued; beyond that the expiry thread frees them itself.
-const REAPER_QUEUE: usize = 64;
 
 /// Control and counters of the expiry thread.
 #[derive(Default)]
@@ -60,36 +49,17 @@ impl Expirer {
     }
 }
 
-/// Start the expiry thread and the reaper thread that frees what it unlinks. Returns
-/// the expiry thread, which joins the reaper when it stops.
+/// Start the expiry thread.
 pub fn spawn(shared: Arc<Shared>) -> std::io::Result<JoinHandle<()>> {
-    let (tx, rx) = crossbeam::channel::bounded::<Vec<Entry>>(REAPER_QUEUE);
-    let reaper = thread::Builder::new()
-        .name("sessiond-reaper".into())
-        .spawn(move || reap(rx))?;
     thread::Builder::new()
         .name("sessiond-expiry".into())
         .spawn(move || {
             *shared.expirer.thread.lock() = Some(thread::current());
-            run(&shared, tx);
-            let _ = reaper.join();
+            run(&shared)
         })
 }
 
-/// Free batches of expired entries; hand memory back to the OS after a big burst.
-fn reap(rx: crossbeam::channel::Receiver<Vec<Entry>>) {
-    let mut since_trim = 0usize;
-    for batch in rx.iter() {
-        since_trim += batch.len();
-        drop(batch);
-        if rx.is_empty() && since_trim >= TRIM_AFTER {
-            crate::mem::trim();
-            since_trim = 0;
-        }
-    }
-}
-
-fn run(shared: &Shared, reaper: crossbeam::channel::Sender<Vec<Entry>>) {
+fn run(shared: &Shared) {
     let store = &shared.store;
     let ex = &shared.expirer;
     let mut dead = Vec::with_capacity(BUDGET);
@@ -116,16 +86,8 @@ fn run(shared: &Shared, reaper: crossbeam::channel::Sender<Vec<Entry>>) {
                     next = next.min(d);
                 }
             }
-            // Free the values with the lock released: big batches on the reaper thread,
-            // so that unlinking the next shard's keys overlaps with freeing these.
-            if dead.len() >= REAPER_MIN {
-                let batch = std::mem::replace(&mut dead, Vec::with_capacity(BUDGET));
-                if let Err(e) = reaper.try_send(batch) {
-                    drop(e.into_inner());
-                }
-            } else {
-                dead.clear();
-            }
+            // Free the values with the lock released.
+            dead.clear();
         }
         ex.rounds.fetch_add(1, Ordering::Relaxed);
         ex.max_lag_ms.fetch_max(lag, Ordering::Relaxed);

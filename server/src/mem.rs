@@ -16,7 +16,8 @@ pub fn allocated() -> u64 {
 }
 
 /// Give free heap memory back to the operating system. glibc keeps freed memory for
-/// reuse; after a mass expiry or a flush, returning it makes RSS follow the data down.
+/// reuse; after a flush, returning it makes RSS follow the data down. (Not called after
+/// expiry bursts: it holds the allocator lock long enough to stall clients.)
 #[cfg(all(target_os = "linux", target_env = "gnu"))]
 #[allow(unsafe_code)]
 pub fn trim() {

@@ -431,7 +431,12 @@ impl Shard {
                 self.expired += 1;
                 self.versions[slot] += 1;
                 n += 1;
-                self.maybe_shrink(slot);
+                // Free a table the moment it empties, but do not shrink it step by step
+                // here: shrinking rehashes every remaining key, which would double the
+                // cost of a mass expiry. Other removals shrink it later.
+                if self.slots[slot].is_empty() {
+                    self.maybe_shrink(slot);
+                }
             }
         }
         self.fired = fired;

@@ -16,6 +16,7 @@ fn main() -> std::process::ExitCode {
 }
 
 fn run() -> Result<(), Box<dyn std::error::Error>> {
+    sessiond_server::mem::tune_allocator();
     let config = Config::from_args(Args::parse())?;
     let filter = EnvFilter::try_new(&config.log_level)
         .map_err(|e| format!("invalid --log-level '{}': {e}", config.log_level))?;

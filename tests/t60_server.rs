@@ -6,7 +6,7 @@ mod support;
 use std::io::Write;
 use std::path::PathBuf;
 use std::process::{Command, Stdio};
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use redis::{ConnectionLike, Value};
 use support::{err_of, info_field, read_to_close, Server, BIN};
@@ -539,7 +539,7 @@ fn config_file_is_applied() {
 fn config_file_unknown_directive_fails() {
     let path = temp_path("bad.conf");
     std::fs::write(&path, "port 0\nbogus-directive 1\n").expect("write config");
-    let mut child = Command::new(BIN)
+    let child = Command::new(BIN)
         .arg("--config")
         .arg(&path)
         .stdin(Stdio::null())
@@ -547,23 +547,22 @@ fn config_file_unknown_directive_fails() {
         .stderr(Stdio::piped())
         .spawn()
         .expect("spawn sessiond");
-    let deadline = Instant::now() + Duration::from_secs(20);
-    let status = loop {
-        if let Some(st) = child.try_wait().expect("try_wait") {
-            break Some(st);
-        }
-        if Instant::now() > deadline {
-            break None;
-        }
-        std::thread::sleep(Duration::from_millis(10));
-    };
-    let Some(status) = status else {
-        let _ = child.kill();
-        let _ = child.wait();
+    // Wait for the exit on another thread, so the test waits on the event with a
+    // deadline instead of polling.
+    let pid = child.id();
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let _ = tx.send(child.wait_with_output());
+    });
+    let Ok(out) = rx.recv_timeout(Duration::from_secs(20)) else {
+        let _ = Command::new("kill")
+            .args(["-KILL", &pid.to_string()])
+            .status();
         let _ = std::fs::remove_file(&path);
         panic!("sessiond kept running with an unknown directive in its config file");
     };
-    let out = child.wait_with_output().expect("output");
+    let out = out.expect("output");
+    let status = out.status;
     let _ = std::fs::remove_file(&path);
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(

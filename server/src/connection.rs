@@ -105,6 +105,14 @@ impl Conn {
         }
     }
 
+    /// Leave `MULTI` (or never enter it): drop the queue, the failure mark and `WATCH`es.
+    pub fn end_multi(&mut self) {
+        self.multi = None;
+        self.multi_failed = false;
+        self.watched.clear();
+        self.info.in_multi.store(false, Ordering::Relaxed);
+    }
+
     pub fn set_resp3(&mut self, on: bool) {
         self.resp3 = on;
         self.info

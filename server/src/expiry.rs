@@ -32,8 +32,6 @@ pub struct Expirer {
     pub reclaimed: AtomicU64,
     /// Rounds run.
     pub rounds: AtomicU64,
-    /// The most keys found due in one round, for `INFO`.
-    pub max_batch: AtomicU64,
     /// The longest a due key waited to be reclaimed, in ms: how far the earliest due
     /// deadline of a shard lay behind the clock when the thread reached that shard.
     pub max_lag_ms: AtomicU64,
@@ -93,7 +91,6 @@ fn run(shared: &Shared) {
         ex.max_lag_ms.fetch_max(lag, Ordering::Relaxed);
         if round > 0 {
             ex.reclaimed.fetch_add(round, Ordering::Relaxed);
-            ex.max_batch.fetch_max(round, Ordering::Relaxed);
         }
         if more {
             continue;

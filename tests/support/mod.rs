@@ -22,6 +22,8 @@ pub struct Server {
     child: Child,
     pub port: u16,
     pub log: Arc<Mutex<String>>,
+    /// Closed when the process's stderr reaches EOF, that is, when it has exited.
+    exited: mpsc::Receiver<()>,
 }
 
 impl Server {
@@ -49,7 +51,10 @@ impl Server {
         let log = Arc::new(Mutex::new(String::new()));
         let (tx, rx) = mpsc::channel();
         let sink = log.clone();
+        let (exit_tx, exited) = mpsc::channel::<()>();
         std::thread::spawn(move || {
+            // Dropped when stderr closes, which tells `wait_exit` the process is gone.
+            let _exit_tx = exit_tx;
             let mut tx = Some(tx);
             for line in BufReader::new(stderr).lines().map_while(Result::ok) {
                 if let Some(port) = ready_port(&line) {
@@ -72,7 +77,12 @@ impl Server {
                 );
             }
         };
-        Server { child, port, log }
+        Server {
+            child,
+            port,
+            log,
+            exited,
+        }
     }
 
     pub fn addr(&self) -> String {
@@ -122,15 +132,10 @@ impl Server {
 
     /// Wait for the process to exit on its own, up to `limit`.
     pub fn wait_exit(&mut self, limit: Duration) -> Option<std::process::ExitStatus> {
-        let deadline = Instant::now() + limit;
-        loop {
-            if let Ok(Some(st)) = self.child.try_wait() {
-                return Some(st);
-            }
-            if Instant::now() > deadline {
-                return None;
-            }
-            std::thread::sleep(Duration::from_millis(10));
+        match self.exited.recv_timeout(limit) {
+            Err(mpsc::RecvTimeoutError::Timeout) => None,
+            // stderr closed: the process has exited, so this wait returns at once.
+            _ => self.child.wait().ok(),
         }
     }
 

@@ -1,7 +1,5 @@
 //! Connection commands: PING, ECHO, QUIT, HELLO, AUTH, SELECT, CLIENT, RESET.
 
-use std::sync::atomic::Ordering;
-
 use bytes::Bytes;
 use sessiond_protocol::encode;
 
@@ -116,10 +114,7 @@ fn valid_name(name: &[u8]) -> bool {
 }
 
 pub fn reset(ctx: &mut Ctx<'_>, _args: &[Bytes]) {
-    ctx.conn.multi = None;
-    ctx.conn.multi_failed = false;
-    ctx.conn.watched.clear();
-    ctx.conn.info.in_multi.store(false, Ordering::Relaxed);
+    ctx.conn.end_multi();
     *ctx.conn.info.name.lock() = None;
     ctx.conn.set_resp3(false);
     ctx.out.extend_from_slice(b"+RESET\r\n");

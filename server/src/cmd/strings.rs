@@ -175,7 +175,14 @@ fn set_generic(ctx: &mut Ctx<'_>, key: &[u8], value: &[u8], opts: SetOpts) {
     let now = ctx.now;
     let r3 = ctx.conn.resp3;
     let mut shard = ctx.ks.shard(loc.shard);
-    let existing = shard.get(loc.hash, key, now);
+    // A plain SET/SETEX neither reads the old value nor depends on it: set_str replaces
+    // whatever is there in one table probe.
+    let plain = !opts.get && opts.cond == Cond::Always;
+    let existing = if plain {
+        None
+    } else {
+        shard.get(loc.hash, key, now)
+    };
     let exists = existing.is_some();
     if opts.get {
         match existing {

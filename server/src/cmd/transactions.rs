@@ -14,13 +14,6 @@ use sessiond_protocol::encode;
 use super::{lookup, Ctx};
 use crate::store::{Exclusive, Keyspace};
 
-fn end_multi(ctx: &mut Ctx<'_>) {
-    ctx.conn.multi = None;
-    ctx.conn.multi_failed = false;
-    ctx.conn.watched.clear();
-    ctx.conn.info.in_multi.store(false, Ordering::Relaxed);
-}
-
 pub fn multi(ctx: &mut Ctx<'_>, _args: &[Bytes]) {
     if ctx.conn.multi.is_some() {
         ctx.err(b"ERR MULTI calls can not be nested");
@@ -37,7 +30,7 @@ pub fn discard(ctx: &mut Ctx<'_>, _args: &[Bytes]) {
         ctx.err(b"ERR DISCARD without MULTI");
         return;
     }
-    end_multi(ctx);
+    ctx.conn.end_multi();
     ctx.ok();
 }
 
@@ -47,12 +40,12 @@ pub fn exec(ctx: &mut Ctx<'_>, _args: &[Bytes]) {
         return;
     };
     if ctx.conn.multi_failed {
-        end_multi(ctx);
+        ctx.conn.end_multi();
         ctx.err(b"EXECABORT Transaction discarded because of previous errors.");
         return;
     }
     let watched = std::mem::take(&mut ctx.conn.watched);
-    end_multi(ctx);
+    ctx.conn.end_multi();
     let mut all = Exclusive::new(&ctx.shared.store);
     let conflict = watched
         .iter()

@@ -88,13 +88,4 @@ impl HashValue {
             HashValue::Large(m) => Box::new(m.iter().map(|(f, v)| (&**f, &**v))),
         }
     }
-
-    /// Approximate heap bytes held, for `INFO memory` and `MEMORY USAGE`-style figures.
-    pub fn heap_bytes(&self) -> usize {
-        let pairs: usize = self.iter().map(|(f, v)| f.len() + v.len()).sum();
-        match self {
-            HashValue::Small(v) => pairs + v.capacity() * 32,
-            HashValue::Large(m) => pairs + m.capacity() * 33,
-        }
-    }
 }

@@ -103,11 +103,6 @@ impl Entry {
     pub fn as_hash(&self) -> Option<&HashValue> {
         self.hash.as_deref()
     }
-
-    /// Heap bytes this entry holds, for memory figures.
-    pub fn heap_bytes(&self) -> usize {
-        self.data.len() + self.hash.as_ref().map_or(0, |h| 64 + h.heap_bytes())
-    }
 }
 
 /// A live entry together with what is needed to change its TTL.
@@ -120,10 +115,6 @@ pub struct EntryMut<'a> {
 }
 
 impl<'a> EntryMut<'a> {
-    pub fn entry(&self) -> &Entry {
-        self.entry
-    }
-
     pub fn key_type(&self) -> KeyType {
         self.entry.key_type()
     }
@@ -323,6 +314,7 @@ impl Shard {
             wheel,
             hasher,
             len,
+            expired: expired_count,
             ..
         } = self;
         let new = Entry::string(key, value);
@@ -336,6 +328,11 @@ impl Shard {
                     wheel.deadline(old_timer)
                 };
                 let expired = old_deadline.is_some_and(|d| d <= now);
+                if expired {
+                    // Overwriting a key that had already expired counts as its expiry,
+                    // as the lookup before a write would have counted it.
+                    *expired_count += 1;
+                }
                 let timer = match ttl {
                     Ttl::Keep if !expired => old_timer,
                     Ttl::Keep | Ttl::Clear => {
@@ -407,11 +404,6 @@ impl Shard {
         self.len += 1;
         self.versions[slot] += 1;
         old
-    }
-
-    /// The deadline of an entry taken out with [`Shard::remove`], read before the removal.
-    pub fn deadline_of(&mut self, hash: u64, key: &[u8], now: u64) -> Option<u64> {
-        self.get(hash, key, now).and_then(|e| e.deadline())
     }
 
     /// Reclaim up to `budget` keys whose timers are due at `now`, moving them into `out`
@@ -556,15 +548,6 @@ impl Store {
     /// Map a `SCAN` cursor slot to (shard, local slot).
     pub fn split_slot(&self, slot: usize) -> (usize, usize) {
         (slot & (self.shards.len() - 1), slot >> self.shard_bits)
-    }
-
-    /// Total keys (including expired keys not yet reclaimed, as Redis's DBSIZE does).
-    pub fn len(&self) -> usize {
-        self.shards.iter().map(|s| s.lock().len()).sum()
-    }
-
-    pub fn is_empty(&self) -> bool {
-        self.len() == 0
     }
 }
 

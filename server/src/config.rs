@@ -49,6 +49,126 @@ pub struct Args {
     /// A redis.conf-style file of `directive value` lines for the settings above
     #[arg(long, env = "SESSIOND_CONFIG")]
     pub config: Option<PathBuf>,
+
+    /// Cluster: this node's id, 1 or more. Giving --node-id, --peers or --dir turns on
+    /// raft replication (with --dir alone, a durable single-node group)
+    #[arg(long, env = "SESSIOND_NODE_ID", help_heading = "Cluster")]
+    pub node_id: Option<u64>,
+
+    /// Cluster: every founding member as `id=host:raftport,...`, this node included
+    #[arg(long, env = "SESSIOND_PEERS", help_heading = "Cluster")]
+    pub peers: Option<String>,
+
+    /// Cluster: port for node-to-node traffic on --bind [default: client port + 10000,
+    /// or this node's entry in --peers]
+    #[arg(long, env = "SESSIOND_RAFT_PORT", help_heading = "Cluster")]
+    pub raft_port: Option<u16>,
+
+    /// Cluster: full host:port for node-to-node traffic (overrides --raft-port)
+    #[arg(long, env = "SESSIOND_CLUSTER_ADDR", help_heading = "Cluster")]
+    pub cluster_addr: Option<String>,
+
+    /// Cluster: the client address other nodes hand out for this node (redirects,
+    /// ROLE, Sentinel) [default: the address the listener is bound to]
+    #[arg(long, env = "SESSIOND_ADVERTISE_ADDR", help_heading = "Cluster")]
+    pub advertise_addr: Option<String>,
+
+    /// Cluster: start empty and wait to be added with RAFT.NODE ADD (not in --peers)
+    #[arg(long, env = "SESSIOND_JOIN", help_heading = "Cluster")]
+    pub join: bool,
+
+    /// Cluster: folder for the raft log and snapshots; without it a cluster node keeps
+    /// its log in memory
+    #[arg(long, env = "SESSIOND_DIR", help_heading = "Cluster")]
+    pub dir: Option<PathBuf>,
+
+    /// Cluster: how reads are served: `linearizable` (ReadIndex, never stale), `lease`
+    /// (leader lease, stale only under clock drift), `stale` (local state, may lag)
+    /// [default: linearizable]
+    #[arg(long, env = "SESSIOND_READ_CONSISTENCY", help_heading = "Cluster")]
+    pub read_consistency: Option<ReadMode>,
+
+    /// Cluster: what a follower does with commands that need the leader: `proxy` (run
+    /// them through raft and answer) or `redirect` (-MOVED to the leader) [default: proxy]
+    #[arg(long, env = "SESSIOND_FOLLOWER_MODE", help_heading = "Cluster")]
+    pub follower_mode: Option<FollowerMode>,
+
+    /// Cluster: raft tick in ms; elections time out after 15-30 ticks, heartbeats go
+    /// every 3 [default: 20]
+    #[arg(long, env = "SESSIOND_TICK_MS", help_heading = "Cluster")]
+    pub tick_ms: Option<u64>,
+
+    /// Cluster: take a snapshot (and compact the log) every this many entries
+    /// [default: 100000]
+    #[arg(long, env = "SESSIOND_SNAPSHOT_ENTRIES", help_heading = "Cluster")]
+    pub snapshot_entries: Option<u64>,
+
+    /// Cluster: how long a client waits for a write or read to be confirmed before it
+    /// gets an error, in ms [default: 3000]
+    #[arg(long, env = "SESSIOND_REQUEST_TIMEOUT_MS", help_heading = "Cluster")]
+    pub request_timeout_ms: Option<u64>,
+}
+
+/// How a cluster serves reads.
+#[derive(clap::ValueEnum, Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub enum ReadMode {
+    #[default]
+    Linearizable,
+    Lease,
+    Stale,
+}
+
+/// What a follower does with a command that needs the leader.
+#[derive(clap::ValueEnum, Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub enum FollowerMode {
+    #[default]
+    Proxy,
+    Redirect,
+}
+
+/// Cluster settings, resolved.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ClusterSettings {
+    pub node_id: u64,
+    pub peers: Vec<(u64, String)>,
+    /// Raft listen address; `None`: derive from the client port once it is bound.
+    pub raft_addr: Option<String>,
+    pub advertise_addr: Option<String>,
+    pub join: bool,
+    pub dir: Option<PathBuf>,
+    pub read_mode: ReadMode,
+    pub follower_mode: FollowerMode,
+    pub tick_ms: u64,
+    pub snapshot_entries: u64,
+    pub request_timeout_ms: u64,
+}
+
+/// Parse `--peers id=host:port,...`.
+pub fn parse_peers(s: &str) -> Result<Vec<(u64, String)>, ConfigError> {
+    let mut out: Vec<(u64, String)> = Vec::new();
+    for part in s.split(',').map(str::trim).filter(|p| !p.is_empty()) {
+        let (id, addr) = part
+            .split_once('=')
+            .ok_or_else(|| ConfigError::Invalid(format!("peer '{part}' is not id=host:port")))?;
+        let id: u64 = id.trim().parse().ok().filter(|&n| n > 0).ok_or_else(|| {
+            ConfigError::Invalid(format!("peer id '{id}' is not a number above 0"))
+        })?;
+        let addr = addr.trim();
+        if addr
+            .rsplit_once(':')
+            .and_then(|(_, p)| p.parse::<u16>().ok())
+            .is_none()
+        {
+            return Err(ConfigError::Invalid(format!(
+                "peer address '{addr}' is not host:port"
+            )));
+        }
+        if out.iter().any(|(i, _)| *i == id) {
+            return Err(ConfigError::Invalid(format!("peer id {id} appears twice")));
+        }
+        out.push((id, addr.to_string()));
+    }
+    Ok(out)
 }
 
 /// How client connections are spread over threads.
@@ -72,6 +192,8 @@ pub struct Config {
     pub log_level: String,
     pub proto_max_bulk_len: u64,
     pub config_file: Option<PathBuf>,
+    /// `Some` when this node is part of a raft group.
+    pub cluster: Option<ClusterSettings>,
 }
 
 impl Default for Config {
@@ -85,6 +207,7 @@ impl Default for Config {
             log_level: "info".into(),
             proto_max_bulk_len: 512 * 1024 * 1024,
             config_file: None,
+            cluster: None,
         }
     }
 }
@@ -118,7 +241,83 @@ impl Config {
             file = parse_file(path, &text)?;
         }
         let d = Config::default();
+        let peers = match args.peers.as_deref().or(file.peers.as_deref()) {
+            Some(p) => parse_peers(p)?,
+            None => Vec::new(),
+        };
+        let node_id = args.node_id.or(file.node_id);
+        let dir = args.dir.clone().or(file.dir.clone());
+        let join = args.join || file.join;
+        let cluster = if node_id.is_some() || !peers.is_empty() || dir.is_some() || join {
+            let node_id = match node_id {
+                Some(n) => n,
+                None if peers.is_empty() => 1,
+                None => {
+                    return Err(ConfigError::Invalid(
+                        "--peers needs --node-id to say which peer this node is".into(),
+                    ))
+                }
+            };
+            if node_id == 0 {
+                return Err(ConfigError::Invalid("--node-id must be 1 or more".into()));
+            }
+            if !peers.is_empty() && !join && !peers.iter().any(|(i, _)| *i == node_id) {
+                return Err(ConfigError::Invalid(format!(
+                    "--peers does not list this node (id {node_id})"
+                )));
+            }
+            let bind = args
+                .bind
+                .clone()
+                .or(file.bind.clone())
+                .unwrap_or(d.bind.clone());
+            let raft_addr = args
+                .cluster_addr
+                .clone()
+                .or(file.cluster_addr.clone())
+                .or_else(|| {
+                    args.raft_port
+                        .or(file.raft_port)
+                        .map(|p| format!("{bind}:{p}"))
+                })
+                .or_else(|| {
+                    peers
+                        .iter()
+                        .find(|(i, _)| *i == node_id)
+                        .map(|(_, a)| a.clone())
+                });
+            Some(ClusterSettings {
+                node_id,
+                peers,
+                raft_addr,
+                advertise_addr: args.advertise_addr.clone().or(file.advertise_addr.clone()),
+                join,
+                dir,
+                read_mode: args
+                    .read_consistency
+                    .or(file.read_consistency)
+                    .unwrap_or_default(),
+                follower_mode: args
+                    .follower_mode
+                    .or(file.follower_mode)
+                    .unwrap_or_default(),
+                tick_ms: args.tick_ms.or(file.tick_ms).unwrap_or(20).clamp(1, 10_000),
+                snapshot_entries: args
+                    .snapshot_entries
+                    .or(file.snapshot_entries)
+                    .unwrap_or(100_000)
+                    .max(100),
+                request_timeout_ms: args
+                    .request_timeout_ms
+                    .or(file.request_timeout_ms)
+                    .unwrap_or(3_000)
+                    .max(10),
+            })
+        } else {
+            None
+        };
         let cfg = Config {
+            cluster,
             bind: args.bind.or(file.bind).unwrap_or(d.bind),
             port: args.port.or(file.port).unwrap_or(d.port),
             shards: args.shards.or(file.shards).unwrap_or(d.shards),
@@ -273,6 +472,40 @@ pub fn parse_file(path: &Path, text: &str) -> Result<Args, ConfigError> {
                 });
             }
             "proto-max-bulk-len" => a.proto_max_bulk_len = Some(num(one()?)?),
+            "node-id" => a.node_id = Some(num(one()?)?),
+            "peers" => a.peers = Some(one()?.clone()),
+            "raft-port" => {
+                let p = num(one()?)?;
+                a.raft_port =
+                    Some(u16::try_from(p).map_err(|_| err(format!("port {p} out of range")))?);
+            }
+            "cluster-addr" => a.cluster_addr = Some(one()?.clone()),
+            "advertise-addr" => a.advertise_addr = Some(one()?.clone()),
+            "dir" => a.dir = Some(PathBuf::from(one()?)),
+            "join" => a.join = one()?.eq_ignore_ascii_case("yes"),
+            "read-consistency" => {
+                let v = one()?;
+                a.read_consistency = Some(
+                    <ReadMode as clap::ValueEnum>::from_str(v, true).map_err(|_| {
+                        err(format!(
+                            "'read-consistency' must be linearizable, lease or stale, not '{v}'"
+                        ))
+                    })?,
+                );
+            }
+            "follower-mode" => {
+                let v = one()?;
+                a.follower_mode = Some(
+                    <FollowerMode as clap::ValueEnum>::from_str(v, true).map_err(|_| {
+                        err(format!(
+                            "'follower-mode' must be proxy or redirect, not '{v}'"
+                        ))
+                    })?,
+                );
+            }
+            "tick-ms" => a.tick_ms = Some(num(one()?)?),
+            "snapshot-entries" => a.snapshot_entries = Some(num(one()?)?),
+            "request-timeout-ms" => a.request_timeout_ms = Some(num(one()?)?),
             "save" | "appendonly" | "daemonize" | "protected-mode" | "databases" => {
                 let v = rest.join(" ");
                 let ok = match name.as_str() {

@@ -17,8 +17,12 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 use tracing::{debug, debug_span, Instrument};
 
+use sessiond_cluster::ClusterError;
+
 use crate::clock::now_ms;
 use crate::cmd::{self, Ctx};
+use crate::config::FollowerMode;
+use crate::replicated::{self, Class};
 use crate::server::Shared;
 use crate::store::Direct;
 
@@ -160,6 +164,9 @@ async fn io_loop(
     shared: &Shared,
     info: Arc<ClientInfo>,
 ) -> std::io::Result<()> {
+    if let Some(cluster) = shared.cluster() {
+        return io_loop_cluster(stream, shared, info, cluster).await;
+    }
     stream.set_nodelay(true)?;
     let mut limits = Limits::default();
     let mut bulk_limit = shared.proto_max_bulk_len();
@@ -245,6 +252,159 @@ async fn io_loop(
             return Ok(());
         }
         // Give a big buffer back after a burst of large commands.
+        if inbuf.is_empty() && inbuf.capacity() > 4 * 1024 * 1024 {
+            inbuf = BytesMut::with_capacity(READ_CHUNK);
+        }
+    }
+}
+
+/// The same loop for a cluster node: reads wait on a read barrier, writes go through
+/// raft and are answered once applied (see `crate::replicated`). Commands of one batch
+/// still run in order, and consecutive writes share one proposal.
+async fn io_loop_cluster(
+    mut stream: TcpStream,
+    shared: &Shared,
+    info: Arc<ClientInfo>,
+    cluster: &sessiond_cluster::Handle,
+) -> std::io::Result<()> {
+    stream.set_nodelay(true)?;
+    let mut limits = Limits::default();
+    let mut bulk_limit = shared.proto_max_bulk_len();
+    limits.max_bulk_len = bulk_limit;
+    let mut decoder = CommandDecoder::new(limits);
+    let mut inbuf = BytesMut::with_capacity(READ_CHUNK);
+    let mut out = BytesMut::with_capacity(READ_CHUNK);
+    let mut conn = Conn::new(info);
+    let mut cmds: Vec<Vec<Bytes>> = Vec::new();
+    let redirect = shared
+        .config
+        .cluster
+        .as_ref()
+        .is_some_and(|c| c.follower_mode == FollowerMode::Redirect);
+    loop {
+        if inbuf.capacity() - inbuf.len() < 1024 {
+            inbuf.reserve(READ_CHUNK);
+        }
+        let n = stream.read_buf(&mut inbuf).await?;
+        if n == 0 {
+            return Ok(());
+        }
+        shared
+            .stats
+            .net_input_bytes
+            .fetch_add(n as u64, Ordering::Relaxed);
+        let current = shared.proto_max_bulk_len();
+        if current != bulk_limit {
+            bulk_limit = current;
+            let mut l = *decoder.limits();
+            l.max_bulk_len = current;
+            decoder.set_limits(l);
+        }
+        let mut protocol_error = None;
+        loop {
+            match decoder.decode(&mut inbuf) {
+                Ok(Some(args)) => cmds.push(args),
+                Ok(None) => break,
+                Err(e) => {
+                    protocol_error = Some(e);
+                    break;
+                }
+            }
+        }
+        let commands = cmds.len() as u64;
+        let mut barrier = false;
+        let mut it = std::mem::take(&mut cmds).into_iter().peekable();
+        while let Some(args) = it.next() {
+            let class = replicated::classify(&args, &conn);
+            if redirect && class != Class::Local && !cluster.status.is_leader() {
+                replicated::moved(&mut out, &args, &cluster.status);
+                if class == Class::Exec {
+                    conn.end_multi();
+                }
+                continue;
+            }
+            match class {
+                Class::Local | Class::Read => {
+                    if class == Class::Read && !barrier {
+                        match cluster.read_barrier().await {
+                            Ok(Ok(())) => barrier = true,
+                            Ok(Err(e)) => {
+                                replicated::cluster_error(&mut out, &e);
+                                continue;
+                            }
+                            Err(_) => {
+                                replicated::cluster_error(&mut out, &ClusterError::Stopped);
+                                continue;
+                            }
+                        }
+                    }
+                    let mut ks = Direct(&shared.store);
+                    let mut ctx = Ctx {
+                        ks: &mut ks,
+                        out: &mut out,
+                        conn: &mut conn,
+                        shared,
+                        now: now_ms(),
+                    };
+                    cmd::dispatch(&mut ctx, args);
+                    if conn.close {
+                        break;
+                    }
+                }
+                Class::Write | Class::Exec => {
+                    let exec = class == Class::Exec;
+                    let group = if exec {
+                        let queue = conn.multi.take().unwrap_or_default();
+                        conn.end_multi();
+                        conn.last_cmd = "exec";
+                        queue
+                    } else {
+                        let mut group = vec![args];
+                        while group.len() < 1024 {
+                            match it.next_if(|a| replicated::classify(a, &conn) == Class::Write) {
+                                Some(a) => group.push(a),
+                                None => break,
+                            }
+                        }
+                        if let Some(spec) = group.last().and_then(|a| cmd::lookup(&a[0])) {
+                            conn.last_cmd = spec.name;
+                        }
+                        group
+                    };
+                    let record = replicated::encode_cmds(exec, conn.resp3, &group);
+                    let replies = if exec { 1 } else { group.len() };
+                    match cluster.propose(record).await {
+                        Ok(Ok(reply)) => out.extend_from_slice(&reply),
+                        Ok(Err(e)) => {
+                            for _ in 0..replies {
+                                replicated::cluster_error(&mut out, &e);
+                            }
+                        }
+                        Err(_) => {
+                            for _ in 0..replies {
+                                replicated::cluster_error(&mut out, &ClusterError::Stopped);
+                            }
+                        }
+                    }
+                }
+            }
+            if out.len() >= OUT_FLUSH {
+                write_out(&mut stream, &mut out, shared).await?;
+            }
+        }
+        if let Some(e) = protocol_error {
+            shared.stats.protocol_errors.fetch_add(1, Ordering::Relaxed);
+            let msg = format!("-ERR Protocol error: {e}\r\n");
+            out.extend_from_slice(msg.as_bytes());
+            debug!(error = %e, "protocol error, closing");
+            conn.close = true;
+        }
+        finish_batch(shared, &mut conn, commands, now_ms());
+        write_out(&mut stream, &mut out, shared).await?;
+        if conn.close {
+            stream.shutdown().await.ok();
+            return Ok(());
+        }
         if inbuf.is_empty() && inbuf.capacity() > 4 * 1024 * 1024 {
             inbuf = BytesMut::with_capacity(READ_CHUNK);
         }

@@ -6,10 +6,14 @@
 //!   owns the [`server::Shared`] state (store, stats, client registry).
 //! - [`connection`]: per-client loop: read, decode every complete command (the
 //!   `sessiond-protocol` crate), dispatch each, write all replies at once.
+//! - [`replicated`]: in a cluster, how a connection sends writes through raft (the
+//!   `sessiond-cluster` crate) and waits on read barriers, and [`replicated::ServerSm`],
+//!   which applies committed records to the store on every replica.
 //! - [`cmd`]: the command table and one file per command family.
 //! - [`store`]: lock-striped shards of fixed hash slots, hashbrown tables, compact
 //!   entries; [`wheel`] is each shard's hierarchical timing wheel.
-//! - [`expiry`]: the thread that reclaims keys whose timers fire.
+//! - [`expiry`]: the thread that reclaims keys whose timers fire (in a cluster, the
+//!   leader's thread proposes the deletions instead).
 //! - [`clock`], [`mem`]: time in Unix ms; process memory and CPU figures for `INFO`.
 
 pub mod clock;
@@ -18,6 +22,7 @@ pub mod config;
 pub mod connection;
 pub mod expiry;
 pub mod mem;
+pub mod replicated;
 pub mod server;
 pub mod store;
 pub mod wheel;

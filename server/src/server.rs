@@ -7,7 +7,7 @@ use std::collections::BTreeMap;
 use std::future::Future;
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 use std::time::Instant;
 
 use parking_lot::Mutex;
@@ -52,6 +52,8 @@ pub struct Shared {
     pub local_addr: SocketAddr,
     pub shutdown: Notify,
     pub expirer: Expirer,
+    /// The raft node, when this server is part of a cluster.
+    pub cluster: OnceLock<Arc<sessiond_cluster::Handle>>,
 }
 
 impl Shared {
@@ -74,7 +76,12 @@ impl Shared {
             local_addr,
             shutdown: Notify::new(),
             expirer: Expirer::default(),
+            cluster: OnceLock::new(),
         })
+    }
+
+    pub fn cluster(&self) -> Option<&sessiond_cluster::Handle> {
+        self.cluster.get().map(|h| &**h)
     }
 
     pub fn proto_max_bulk_len(&self) -> u64 {
@@ -121,6 +128,10 @@ pub async fn run(
 ) -> std::io::Result<()> {
     let addr = listener.local_addr()?;
     let shared = Shared::new(config, addr);
+    if let Some(cs) = &shared.config.cluster {
+        let handle = start_cluster(&shared, cs, addr)?;
+        let _ = shared.cluster.set(Arc::new(handle));
+    }
     let expiry_thread = crate::expiry::spawn(shared.clone())?;
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
     let extra = match shared.config.runtime {
@@ -180,8 +191,58 @@ pub async fn run(
     if expiry_thread.join().is_err() {
         warn!("expiry thread panicked");
     }
+    if let Some(c) = shared.cluster() {
+        c.stop();
+    }
     info!("sessiond is now ready to exit, bye bye");
     Ok(())
+}
+
+/// Start this node's raft group member (recovering from `--dir` when there is one).
+fn start_cluster(
+    shared: &Arc<Shared>,
+    cs: &crate::config::ClusterSettings,
+    client_addr: SocketAddr,
+) -> std::io::Result<sessiond_cluster::Handle> {
+    use crate::config::ReadMode;
+    let raft_addr = cs.raft_addr.clone().unwrap_or_else(|| {
+        let port = if client_addr.port() == 0 {
+            0
+        } else {
+            client_addr.port().wrapping_add(10_000)
+        };
+        format!("{}:{port}", client_addr.ip())
+    });
+    let advertise = cs
+        .advertise_addr
+        .clone()
+        .unwrap_or_else(|| client_addr.to_string());
+    let mut cc = sessiond_cluster::ClusterConfig::new(cs.node_id, &raft_addr, &advertise);
+    cc.peers = cs.peers.clone();
+    cc.join = cs.join;
+    cc.dir = cs.dir.clone();
+    cc.tick_ms = cs.tick_ms;
+    cc.snapshot_entries = cs.snapshot_entries;
+    cc.snapshot_keep = (cs.snapshot_entries / 10).max(100);
+    cc.request_timeout_ms = cs.request_timeout_ms;
+    cc.read_consistency = match cs.read_mode {
+        ReadMode::Linearizable => sessiond_cluster::ReadConsistency::Linearizable,
+        ReadMode::Lease => sessiond_cluster::ReadConsistency::Lease,
+        ReadMode::Stale => sessiond_cluster::ReadConsistency::Stale,
+    };
+    // Until the log says otherwise, reads must not remove anything.
+    shared.store.set_horizon(0);
+    let sm = crate::replicated::ServerSm::new(shared.clone());
+    let handle = sessiond_cluster::start(cc, Box::new(sm))
+        .map_err(|e| std::io::Error::other(format!("cluster: {e}")))?;
+    info!(
+        node_id = cs.node_id,
+        raft = %raft_addr,
+        peers = cs.peers.len(),
+        dir = ?cs.dir,
+        "raft node started"
+    );
+    Ok(handle)
 }
 
 /// Accept connections and spawn a task for each, on the current runtime, until `stop`

@@ -40,8 +40,11 @@ const SLOTS: usize = 1 << SLOT_BITS;
 const LEVELS: usize = 11;
 /// List index of the due list (the slot lists are `level * SLOTS + slot`).
 const DUE: usize = LEVELS * SLOTS;
+/// Timers a cluster leader has taken out for expiry but whose deletion is not applied
+/// yet: live (their deadline still answers TTL reads), but in no slot.
+const PARKED: usize = DUE + 1;
 /// Number of list heads.
-const LISTS: usize = DUE + 1;
+const LISTS: usize = DUE + 2;
 /// End of a list.
 const NIL: u32 = u32::MAX;
 /// Tag in `Node::prev` of the first node of a list; the low bits name the list.
@@ -190,6 +193,41 @@ impl TimerWheel {
         budget: usize,
         out: &mut Vec<(TimerId, u64)>,
     ) -> usize {
+        self.poll(now_ms, budget, out, false)
+    }
+
+    /// Like [`poll_expired`](Self::poll_expired), but the reported timers stay live: they
+    /// move to a parked list, keep their deadlines, and fire no more until
+    /// [`unpark_all`](Self::unpark_all). A cluster leader parks the timers whose keys it
+    /// proposes to delete, so that the keys keep their TTLs until the deletion applies.
+    pub fn park_expired(
+        &mut self,
+        now_ms: u64,
+        budget: usize,
+        out: &mut Vec<(TimerId, u64)>,
+    ) -> usize {
+        self.poll(now_ms, budget, out, true)
+    }
+
+    /// Put every parked timer back; they are due, so the next poll reports them again.
+    pub fn unpark_all(&mut self) -> usize {
+        let mut n = 0;
+        while self.heads[PARKED] != NIL {
+            let id = self.heads[PARKED];
+            self.unlink(id);
+            self.link(id);
+            n += 1;
+        }
+        n
+    }
+
+    fn poll(
+        &mut self,
+        now_ms: u64,
+        budget: usize,
+        out: &mut Vec<(TimerId, u64)>,
+        park: bool,
+    ) -> usize {
         let mut fired = 0;
         if budget == 0 {
             return 0;
@@ -209,7 +247,7 @@ impl TimerWheel {
             if fired == budget {
                 return fired;
             }
-            self.fire(self.heads[DUE], out);
+            self.take(self.heads[DUE], out, park);
             fired += 1;
         }
         let mut cascades = budget.saturating_mul(CASCADE_PER_BUDGET);
@@ -233,7 +271,7 @@ impl TimerWheel {
                     if fired == budget {
                         return fired;
                     }
-                    self.fire(id, out);
+                    self.take(id, out, park);
                     fired += 1;
                 } else {
                     // Only in a higher-level slot: a level-0 slot holds one deadline, `t`.
@@ -312,6 +350,10 @@ impl TimerWheel {
             self.levels |= 1 << level;
             level * SLOTS + slot
         };
+        self.push_front(list, id);
+    }
+
+    fn push_front(&mut self, list: usize, id: TimerId) {
         let head = self.heads[list];
         if head != NIL {
             self.nodes[head as usize].prev = id;
@@ -333,7 +375,7 @@ impl TimerWheel {
                 self.nodes[next as usize].prev = prev;
             } else if list == DUE {
                 self.due_min = u64::MAX;
-            } else {
+            } else if list != PARKED {
                 let level = list / SLOTS;
                 self.occupied[level] &= !(1 << (list % SLOTS));
                 if self.occupied[level] == 0 {
@@ -357,10 +399,14 @@ impl TimerWheel {
         self.len -= 1;
     }
 
-    fn fire(&mut self, id: TimerId, out: &mut Vec<(TimerId, u64)>) {
+    fn take(&mut self, id: TimerId, out: &mut Vec<(TimerId, u64)>, park: bool) {
         self.unlink(id);
         out.push((id, self.nodes[id as usize].key_hash));
-        self.release(id);
+        if park {
+            self.push_front(PARKED, id);
+        } else {
+            self.release(id);
+        }
     }
 
     /// The earliest non-empty slot of the levels, as (list, time the wheel reaches it).
@@ -653,6 +699,28 @@ mod tests {
         assert_eq!(out.len(), 100);
         assert!(out.iter().all(|&(t, _)| t != ids[3]));
         assert!(w.is_empty());
+    }
+
+    #[test]
+    fn parked_timers_keep_deadlines_fire_no_more_and_come_back() {
+        let mut w = TimerWheel::new(START);
+        let a = w.insert(START + 10, 1);
+        let b = w.insert(START + 20, 2);
+        let c = w.insert(START + 5_000, 3);
+        let mut out = Vec::new();
+        assert_eq!(w.park_expired(START + 30, usize::MAX, &mut out), 2);
+        assert_eq!(out.len(), 2);
+        assert_eq!(w.deadline(a), Some(START + 10));
+        assert_eq!(w.deadline(b), Some(START + 20));
+        assert_eq!(w.len(), 3);
+        assert_eq!(w.next_deadline().map(|d| d > START + 30), Some(true));
+        assert!(poll(&mut w, START + 100, usize::MAX).is_empty());
+        // The deletion of `a` applied: its timer is cancelled while parked.
+        w.cancel(a);
+        assert_eq!(w.len(), 2);
+        assert_eq!(w.unpark_all(), 1);
+        assert_eq!(poll(&mut w, START + 100, usize::MAX), vec![(b, 2)]);
+        assert_eq!(w.deadline(c), Some(START + 5_000));
     }
 
     #[test]

@@ -67,7 +67,7 @@ pub fn exec(ctx: &mut Ctx<'_>, _args: &[Bytes]) {
             out: &mut *ctx.out,
             conn: &mut *ctx.conn,
             shared: ctx.shared,
-            now: crate::clock::now_ms(),
+            now: ctx.now,
         };
         (spec.run)(&mut inner, &args);
     }
@@ -76,6 +76,12 @@ pub fn exec(ctx: &mut Ctx<'_>, _args: &[Bytes]) {
 pub fn watch(ctx: &mut Ctx<'_>, args: &[Bytes]) {
     if ctx.conn.multi.is_some() {
         ctx.err(b"ERR WATCH inside MULTI is not allowed");
+        return;
+    }
+    if ctx.shared.cluster().is_some() {
+        // Slot versions are local to a node, so a follower could not check them at
+        // apply time the way the leader does.
+        ctx.err(b"ERR WATCH is not supported by a sessiond cluster yet");
         return;
     }
     for key in &args[1..] {

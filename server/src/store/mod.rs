@@ -13,8 +13,11 @@
 //! expiry thread (`crate::expiry`) reclaims keys whose timers fire (active expiry).
 
 pub mod hash;
+pub mod snapshot;
 
 use std::hash::BuildHasher;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
 
 use crossbeam::utils::CachePadded;
 use hashbrown::hash_table::{Entry as TableEntry, HashTable};
@@ -197,11 +200,23 @@ pub struct Shard {
     len: usize,
     expired: u64,
     fired: Vec<(TimerId, u64)>,
+    /// Keys whose deadline is at or before this may be removed when a read finds them
+    /// expired. `u64::MAX` on a single node. In a cluster only applying the log may
+    /// change the state, so a read hides an expired key but leaves it, unless the log
+    /// has already been applied past its deadline (then every replica agrees it is gone).
+    horizon: Arc<AtomicU64>,
 }
 
 impl Shard {
-    fn new(slots: usize, shard_bits: u32, hasher: DefaultHashBuilder, now: u64) -> Shard {
+    fn new(
+        slots: usize,
+        shard_bits: u32,
+        hasher: DefaultHashBuilder,
+        now: u64,
+        horizon: Arc<AtomicU64>,
+    ) -> Shard {
         Shard {
+            horizon,
             slots: (0..slots).map(|_| HashTable::new()).collect(),
             versions: vec![0; slots],
             wheel: TimerWheel::new(now),
@@ -255,13 +270,17 @@ impl Shard {
             wheel,
             len,
             expired,
+            horizon,
             ..
         } = self;
         let table = &mut slots[slot];
         let version = &mut versions[slot];
         let found = table.find_entry(hash, |e| e.key() == key).ok()?;
         let timer = found.get().timer;
-        if timer != NO_TIMER && wheel.deadline(timer).is_some_and(|d| d <= now) {
+        if let Some(d) = wheel.deadline(timer).filter(|&d| d <= now) {
+            if d > horizon.load(Ordering::Relaxed) {
+                return None;
+            }
             wheel.cancel(timer);
             drop(found.remove());
             *len -= 1;
@@ -438,6 +457,53 @@ impl Shard {
         n
     }
 
+    /// Cluster leader: report up to `budget` keys whose timers are due, as (key,
+    /// deadline), without removing them. Their timers are parked: the keys keep their
+    /// TTLs until the deletion the leader proposes is applied, and [`Shard::unpark`]
+    /// re-arms the timers of deletions that were lost.
+    pub fn collect_due(&mut self, now: u64, budget: usize, out: &mut Vec<(Vec<u8>, u64)>) -> usize {
+        let mut fired = std::mem::take(&mut self.fired);
+        fired.clear();
+        self.wheel.park_expired(now, budget, &mut fired);
+        for &(id, hash) in &fired {
+            let slot = self.local_slot(hash);
+            if let (Some(e), Some(d)) = (
+                self.slots[slot].find(hash, |e| e.timer == id),
+                self.wheel.deadline(id),
+            ) {
+                out.push((e.key().to_vec(), d));
+            }
+        }
+        let n = fired.len();
+        self.fired = fired;
+        n
+    }
+
+    /// Re-arm parked timers (see [`Shard::collect_due`]).
+    pub fn unpark(&mut self) -> usize {
+        self.wheel.unpark_all()
+    }
+
+    /// Apply a replicated expiry: remove `key` if its deadline is still exactly
+    /// `deadline` (a key re-set or re-expired since the leader saw it survives).
+    pub fn expire_guarded(&mut self, hash: u64, key: &[u8], deadline: u64) -> Option<Entry> {
+        let slot = self.local_slot(hash);
+        let found = self.slots[slot].find_entry(hash, |e| e.key() == key).ok()?;
+        let timer = found.get().timer;
+        if self.wheel.deadline(timer) != Some(deadline) {
+            return None;
+        }
+        let (entry, _) = found.remove();
+        self.wheel.cancel(timer);
+        self.len -= 1;
+        self.expired += 1;
+        self.versions[slot] += 1;
+        if self.slots[slot].is_empty() {
+            self.maybe_shrink(slot);
+        }
+        Some(entry)
+    }
+
     /// The earliest pending deadline in this shard.
     pub fn next_deadline(&self) -> Option<u64> {
         self.wheel.next_deadline()
@@ -497,6 +563,7 @@ pub struct Store {
     shards: Box<[CachePadded<Mutex<Shard>>]>,
     shard_bits: u32,
     hasher: DefaultHashBuilder,
+    horizon: Arc<AtomicU64>,
 }
 
 /// Where a key lives.
@@ -513,15 +580,31 @@ impl Store {
         let shard_bits = n.trailing_zeros();
         let hasher = DefaultHashBuilder::default();
         let per = SLOTS >> shard_bits;
+        let horizon = Arc::new(AtomicU64::new(u64::MAX));
         let shards = (0..n)
-            .map(|_| CachePadded::new(Mutex::new(Shard::new(per, shard_bits, hasher, now))))
+            .map(|_| {
+                CachePadded::new(Mutex::new(Shard::new(
+                    per,
+                    shard_bits,
+                    hasher,
+                    now,
+                    horizon.clone(),
+                )))
+            })
             .collect();
         debug_assert!(shard_bits <= SLOT_BITS);
         Store {
             shards,
             shard_bits,
             hasher,
+            horizon,
         }
+    }
+
+    /// Let reads remove expired keys only up to `ms` (see `Shard::horizon`). A cluster
+    /// node sets this to the stamp of the last entry it applied.
+    pub fn set_horizon(&self, ms: u64) {
+        self.horizon.store(ms, Ordering::Relaxed);
     }
 
     pub fn shard_count(&self) -> usize {

@@ -1,0 +1,148 @@
+//! sessiond's replication: one raft group, its durable log, and the network between nodes.
+//!
+//! Module map:
+//! - [`node`]: the raft thread. It owns raft-rs's `RawNode` and runs the ready loop:
+//!   proposals in, group commit to the log, messages out, committed entries into the
+//!   [`StateMachine`], replies back to the waiting clients by request id.
+//! - [`payload`]: what a normal entry holds: the leader's clock stamp and a batch of
+//!   proposals, each tagged with the proposing node and its request id.
+//! - [`wal`]: the segmented, CRC-checked write-ahead log and the snapshot files.
+//! - [`storage`]: raft-rs's `Storage` over the in-memory log, serving our snapshots.
+//! - [`transport`]: length-prefixed `prost` frames over TCP between nodes.
+//! - [`status`]: what the rest of the server may read about the group (role, leader,
+//!   indexes, peers) without asking the raft thread.
+//!
+//! The crate knows nothing of Redis commands: the server implements [`StateMachine`] and
+//! hands opaque records to [`Handle::propose`].
+
+pub mod node;
+pub mod payload;
+pub mod status;
+pub mod storage;
+pub mod transport;
+pub mod wal;
+
+mod logger;
+
+use std::path::PathBuf;
+
+use bytes::Bytes;
+use thiserror::Error;
+
+pub use node::{start, Handle};
+pub use status::{ClusterStatus, PeerInfo, Role};
+
+/// How reads are served. See the README for what each mode risks.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ReadConsistency {
+    /// ReadIndex: the leader confirms with a quorum that it still leads, then the read
+    /// waits until the serving node has applied that far. Never stale.
+    Linearizable,
+    /// The leader trusts its lease (no quorum round trip). Stale only if clocks drift
+    /// more than the election timeout allows.
+    Lease,
+    /// Serve from the local state at once. A follower may lag, and a deposed leader
+    /// may serve old data.
+    Stale,
+}
+
+/// Settings of one node.
+#[derive(Debug, Clone)]
+pub struct ClusterConfig {
+    pub id: u64,
+    /// Where to listen for peers.
+    pub raft_listen: String,
+    /// The address peers should use to reach this node (defaults to `raft_listen`).
+    pub raft_advertise: String,
+    /// Where this node serves clients, as told to peers (for redirects and `ROLE`).
+    pub client_addr: String,
+    /// Every voter of a new cluster, this node included: `(id, raft address)`.
+    pub peers: Vec<(u64, String)>,
+    /// Start empty and wait to be added by the cluster (`RAFT.NODE ADD`).
+    pub join: bool,
+    /// Where the log and snapshots live; `None` keeps everything in memory.
+    pub dir: Option<PathBuf>,
+    pub tick_ms: u64,
+    pub election_ticks: usize,
+    pub heartbeat_ticks: usize,
+    /// Take a snapshot after this many applied entries.
+    pub snapshot_entries: u64,
+    /// Entries kept in the log behind a snapshot, for followers that lag a little.
+    pub snapshot_keep: u64,
+    pub segment_bytes: u64,
+    /// How long a client waits for its write or read before it gets an error.
+    pub request_timeout_ms: u64,
+    pub read_consistency: ReadConsistency,
+}
+
+impl ClusterConfig {
+    pub fn new(id: u64, raft_listen: &str, client_addr: &str) -> Self {
+        ClusterConfig {
+            id,
+            raft_listen: raft_listen.to_string(),
+            raft_advertise: raft_listen.to_string(),
+            client_addr: client_addr.to_string(),
+            peers: Vec::new(),
+            join: false,
+            dir: None,
+            tick_ms: 20,
+            election_ticks: 15,
+            heartbeat_ticks: 3,
+            snapshot_entries: 100_000,
+            snapshot_keep: 5_000,
+            segment_bytes: 64 << 20,
+            request_timeout_ms: 3_000,
+            read_consistency: ReadConsistency::Linearizable,
+        }
+    }
+}
+
+/// Why a proposal or a read did not complete.
+#[derive(Debug, Error, Clone, PartialEq, Eq)]
+pub enum ClusterError {
+    /// No leader is known; nothing was proposed.
+    #[error("No raft leader")]
+    NoLeader,
+    /// Proposed, but not seen committed in time: it may or may not take effect.
+    #[error("the cluster did not confirm the request in time; its outcome is unknown")]
+    Timeout,
+    /// The node is shutting down.
+    #[error("the raft node stopped")]
+    Stopped,
+    #[error("{0}")]
+    Admin(String),
+}
+
+/// Errors starting a node.
+#[derive(Debug, Error)]
+pub enum StartError {
+    #[error("raft log: {0}")]
+    Wal(#[from] wal::WalError),
+    #[error("raft: {0}")]
+    Raft(#[from] raft::Error),
+    #[error("cannot listen for peers on {addr}: {source}")]
+    Listen {
+        addr: String,
+        source: std::io::Error,
+    },
+    #[error("snapshot on disk does not load: {0}")]
+    Restore(String),
+    #[error("{0}")]
+    Config(String),
+}
+
+/// The replicated state. The server's store implements it.
+pub trait StateMachine: Send + 'static {
+    /// Apply one committed record. `now` is the entry's stamp (Unix ms): every replica
+    /// applies the record at the same `now`. The returned reply goes to the client that
+    /// proposed it when `want_reply` is set (on the proposing node only).
+    fn apply(&mut self, record: &[u8], now: u64, want_reply: bool) -> Bytes;
+    /// Called once before a batch of entries and after it, so the state machine can
+    /// publish the horizon at which logically dead keys may be physically removed.
+    fn set_horizon(&mut self, now: u64);
+    /// A job that serializes the current state. It runs on another thread while the
+    /// raft thread holds back applying, so the state it reads does not change.
+    fn snapshot_job(&self) -> Box<dyn FnOnce() -> Vec<u8> + Send>;
+    /// Replace the whole state with a snapshot's.
+    fn restore(&mut self, data: &[u8]) -> Result<(), String>;
+}

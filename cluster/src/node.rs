@@ -1,0 +1,1161 @@
+//! The raft thread: one OS thread that owns the `RawNode` and runs raft-rs's ready loop.
+//!
+//! Each turn it waits for an event or the next tick, then drains every event that has
+//! arrived (client proposals and reads, peer messages, admin requests), puts all the new
+//! proposals into one entry, asks for one ReadIndex for all the new reads, and handles
+//! the ready in the order raft-rs documents: send messages, install a snapshot, queue the
+//! committed entries, append the new entries and the hard state to the write-ahead log,
+//! fsync once, send the messages that had to wait for that fsync, advance, and apply.
+//!
+//! Proposals are matched to their clients by `(origin node, request id)` carried in the
+//! entry, never by position, so a leader change cannot hand one client another's reply.
+//! A proposal or read that does not complete within the request timeout gets an error.
+
+use std::collections::{BTreeMap, HashMap, VecDeque};
+use std::sync::Arc;
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use bytes::Bytes;
+use crossbeam::channel::{Receiver, RecvTimeoutError, Sender};
+use parking_lot::Mutex;
+use protobuf::Message as PbMessage;
+use raft::prelude::{
+    ConfChange, ConfChangeSingle, ConfChangeType, ConfChangeV2, ConfState, Entry, EntryType,
+    Message, MessageType, Snapshot, SnapshotMetadata,
+};
+use raft::{RawNode, ReadOnlyOption, SnapshotStatus, StateRole, Storage};
+use raft_proto::ConfChangeI;
+use tokio::sync::oneshot;
+use tracing::{debug, error, info, warn};
+
+use crate::payload::{self, PayloadBuilder};
+use crate::status::{ClusterStatus, PeerInfo, Role};
+use crate::storage::NodeStorage;
+use crate::transport::{Hello, Transport};
+use crate::wal::{self, Wal};
+use crate::{ClusterConfig, ClusterError, ReadConsistency, StartError, StateMachine};
+
+/// Largest entry the raft thread builds from a batch of proposals.
+const MAX_ENTRY_BYTES: usize = 4 << 20;
+/// Events handled per turn before the ready is processed.
+const MAX_EVENTS_PER_TURN: usize = 8192;
+/// A ReadIndex not answered within this many ticks is asked again (raft-rs drops it
+/// silently while a new leader has not committed in its term, or with no leader).
+const READ_RETRY_TICKS: u64 = 3;
+const SNAPSHOT_MAGIC: &[u8; 4] = b"SDCM";
+
+type Reply<T> = oneshot::Sender<Result<T, ClusterError>>;
+
+/// Everything the raft thread reacts to.
+pub enum Event {
+    Propose { data: Vec<u8>, tx: Reply<Bytes> },
+    Read { tx: Reply<()> },
+    Raft(Box<Message>),
+    Hello(Hello),
+    Admin { cmd: Admin, tx: Reply<String> },
+    SnapshotDone(Result<(SnapshotMetadata, Bytes), String>),
+    Stop,
+}
+
+/// Membership and leadership changes.
+#[derive(Debug, Clone)]
+pub enum Admin {
+    AddNode { id: u64, raft_addr: String },
+    RemoveNode { id: u64 },
+    TransferLeader { id: u64 },
+    Snapshot,
+}
+
+/// How the server talks to its raft node.
+pub struct Handle {
+    tx: Sender<Event>,
+    pub status: Arc<ClusterStatus>,
+    pub read_consistency: ReadConsistency,
+    thread: Mutex<Option<JoinHandle<()>>>,
+}
+
+impl Handle {
+    /// Propose a record. The receiver yields the state machine's reply once the record is
+    /// committed and applied on this node.
+    pub fn propose(&self, data: Vec<u8>) -> oneshot::Receiver<Result<Bytes, ClusterError>> {
+        let (tx, rx) = oneshot::channel();
+        if let Err(e) = self.tx.try_send(Event::Propose { data, tx }) {
+            if let Event::Propose { tx, .. } = e.into_inner() {
+                let _ = tx.send(Err(ClusterError::Timeout));
+            }
+        }
+        rx
+    }
+
+    /// A read barrier: resolves once this node has applied everything that was committed
+    /// when the barrier was asked for (ReadIndex), or at once in stale mode.
+    pub fn read_barrier(&self) -> oneshot::Receiver<Result<(), ClusterError>> {
+        let (tx, rx) = oneshot::channel();
+        if self.read_consistency == ReadConsistency::Stale {
+            let _ = tx.send(Ok(()));
+            return rx;
+        }
+        if let Err(e) = self.tx.try_send(Event::Read { tx }) {
+            if let Event::Read { tx } = e.into_inner() {
+                let _ = tx.send(Err(ClusterError::Timeout));
+            }
+        }
+        rx
+    }
+
+    pub fn admin(&self, cmd: Admin) -> oneshot::Receiver<Result<String, ClusterError>> {
+        let (tx, rx) = oneshot::channel();
+        if let Err(e) = self.tx.try_send(Event::Admin { cmd, tx }) {
+            if let Event::Admin { tx, .. } = e.into_inner() {
+                let _ = tx.send(Err(ClusterError::Timeout));
+            }
+        }
+        rx
+    }
+
+    /// Stop the raft thread after it has synced the log.
+    pub fn stop(&self) {
+        let _ = self.tx.send(Event::Stop);
+        if let Some(t) = self.thread.lock().take() {
+            let _ = t.join();
+        }
+    }
+}
+
+fn unix_ms() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as u64)
+}
+
+enum Waiter {
+    Write(Reply<Bytes>),
+    Admin(Reply<String>),
+}
+
+struct Pending {
+    waiter: Waiter,
+    deadline: Instant,
+}
+
+struct ReadWaiter {
+    tx: Reply<()>,
+    deadline: Instant,
+}
+
+struct Node {
+    cfg: ClusterConfig,
+    raw: RawNode<NodeStorage>,
+    storage: NodeStorage,
+    wal: Option<Wal>,
+    sm: Box<dyn StateMachine>,
+    transport: Arc<Transport>,
+    status: Arc<ClusterStatus>,
+    rx: Receiver<Event>,
+    tx: Sender<Event>,
+    next_req: u64,
+    batch: Option<PayloadBuilder>,
+    batch_reqs: Vec<u64>,
+    pending: HashMap<u64, Pending>,
+    /// Proposals that arrived while no leader was known.
+    held: VecDeque<(Vec<u8>, Reply<Bytes>, Instant)>,
+    reads_new: Vec<ReadWaiter>,
+    reads_inflight: HashMap<u64, (u64, Vec<ReadWaiter>)>,
+    reads_ready: Vec<(u64, Vec<ReadWaiter>)>,
+    next_ctx: u64,
+    ticks: u64,
+    applied: u64,
+    apply_now: u64,
+    unapplied: VecDeque<Entry>,
+    capture: Option<JoinHandle<()>>,
+    conf_state: ConfState,
+    transfer: Option<(u64, Reply<String>, Instant)>,
+    peers: BTreeMap<u64, String>,
+    timeout: Duration,
+}
+
+/// Encode what the cluster layer keeps in a snapshot before the state machine's data:
+/// the apply clock and the peers' raft addresses.
+fn encode_meta(apply_now: u64, peers: &BTreeMap<u64, String>, out: &mut Vec<u8>) {
+    out.extend_from_slice(SNAPSHOT_MAGIC);
+    out.extend_from_slice(&apply_now.to_le_bytes());
+    out.extend_from_slice(&(peers.len() as u32).to_le_bytes());
+    for (id, addr) in peers {
+        out.extend_from_slice(&id.to_le_bytes());
+        out.extend_from_slice(&(addr.len() as u16).to_le_bytes());
+        out.extend_from_slice(addr.as_bytes());
+    }
+}
+
+type Meta<'a> = (u64, BTreeMap<u64, String>, &'a [u8]);
+
+fn decode_meta(data: &[u8]) -> Result<Meta<'_>, String> {
+    let err = || "snapshot metadata is malformed".to_string();
+    let take = |at: &mut usize, n: usize| -> Result<&[u8], String> {
+        let s = data.get(*at..*at + n).ok_or_else(err)?;
+        *at += n;
+        Ok(s)
+    };
+    let mut at = 0;
+    if take(&mut at, 4)? != SNAPSHOT_MAGIC {
+        return Err(err());
+    }
+    let u64_of = |b: &[u8]| {
+        let mut a = [0u8; 8];
+        a.copy_from_slice(b);
+        u64::from_le_bytes(a)
+    };
+    let now = u64_of(take(&mut at, 8)?);
+    let mut n4 = [0u8; 4];
+    n4.copy_from_slice(take(&mut at, 4)?);
+    let n = u32::from_le_bytes(n4);
+    let mut peers = BTreeMap::new();
+    for _ in 0..n {
+        let id = u64_of(take(&mut at, 8)?);
+        let l = take(&mut at, 2)?;
+        let len = u16::from_le_bytes([l[0], l[1]]) as usize;
+        let addr = String::from_utf8_lossy(take(&mut at, len)?).into_owned();
+        peers.insert(id, addr);
+    }
+    Ok((now, peers, &data[at..]))
+}
+
+/// Start a raft node: recover from `cfg.dir` (or bootstrap), bind the raft port, and run
+/// the raft thread.
+pub fn start(cfg: ClusterConfig, mut sm: Box<dyn StateMachine>) -> Result<Handle, StartError> {
+    if cfg.id == 0 {
+        return Err(StartError::Config("--node-id must be 1 or more".into()));
+    }
+    let (tx, rx) = crossbeam::channel::bounded(1 << 16);
+    let status = Arc::new(ClusterStatus::new(cfg.id));
+    let (wal, rec) = match &cfg.dir {
+        Some(d) => {
+            let (w, r) = Wal::open(d, cfg.segment_bytes)?;
+            (Some(w), r)
+        }
+        None => (None, wal::Recovered::default()),
+    };
+    let storage = NodeStorage::new();
+    let mut peers: BTreeMap<u64, String> = cfg.peers.iter().cloned().collect();
+    peers.insert(cfg.id, cfg.raft_advertise.clone());
+    let mut applied = 0;
+    let mut apply_now = 0;
+    let fresh = rec.snapshot.is_none() && rec.entries.is_empty() && rec.hard_state.term == 0;
+    let snapshot = match rec.snapshot {
+        Some(s) => Some(s),
+        None if fresh && !cfg.join => {
+            // Every founding member starts from the same snapshot at index 1: the empty
+            // state and the initial voters. A node added later gets a real snapshot
+            // from the leader instead of the log from index 1.
+            let mut meta = SnapshotMetadata {
+                index: 1,
+                term: 1,
+                ..Default::default()
+            };
+            meta.mut_conf_state().voters = peers.keys().copied().collect();
+            let mut data = Vec::new();
+            encode_meta(0, &peers, &mut data);
+            data.extend_from_slice(&(sm.snapshot_job())());
+            if let Some(w) = &wal {
+                wal::write_snapshot(w.dir(), &meta, &data)?;
+            }
+            let mut s = Snapshot::default();
+            s.set_metadata(meta);
+            s.data = Bytes::from(data);
+            Some(s)
+        }
+        None if !fresh && !cfg.join => {
+            return Err(StartError::Config(
+                "the raft log on disk has no snapshot to start from".into(),
+            ))
+        }
+        None => None,
+    };
+    let mut conf_state = ConfState::default();
+    if let Some(snap) = snapshot {
+        let (now, snap_peers, data) = decode_meta(&snap.data).map_err(StartError::Restore)?;
+        sm.restore(data).map_err(StartError::Restore)?;
+        apply_now = now;
+        for (id, addr) in snap_peers {
+            peers.entry(id).or_insert(addr);
+        }
+        applied = snap.get_metadata().index;
+        conf_state = snap.get_metadata().get_conf_state().clone();
+        storage.mem.wl().apply_snapshot(snap.clone())?;
+        storage.set_snapshot(snap);
+    }
+    if !rec.entries.is_empty() {
+        storage.mem.wl().append(&rec.entries)?;
+    }
+    if rec.hard_state.term > 0 {
+        let mut hs = rec.hard_state.clone();
+        let cur = storage.mem.rl().hard_state().clone();
+        hs.term = hs.term.max(cur.term);
+        hs.commit = hs.commit.max(cur.commit).min(storage.mem.last_index()?);
+        storage.mem.wl().set_hardstate(hs);
+    }
+    status.set_role(Role::Follower);
+
+    let mut rc = raft::Config {
+        id: cfg.id,
+        election_tick: cfg.election_ticks,
+        heartbeat_tick: cfg.heartbeat_ticks,
+        applied,
+        max_size_per_msg: 1 << 20,
+        max_inflight_msgs: 256,
+        check_quorum: true,
+        pre_vote: true,
+        ..Default::default()
+    };
+    if cfg.read_consistency == ReadConsistency::Lease {
+        rc.read_only_option = ReadOnlyOption::LeaseBased;
+    }
+    rc.validate()?;
+    let logger = crate::logger::logger(cfg.id);
+    let raw = RawNode::new(&rc, storage.clone(), &logger)?;
+
+    let hello = Hello {
+        node_id: cfg.id,
+        client_addr: cfg.client_addr.clone(),
+        raft_addr: cfg.raft_advertise.clone(),
+    };
+    let transport =
+        Transport::start(cfg.id, &cfg.raft_listen, hello, tx.clone()).map_err(|source| {
+            StartError::Listen {
+                addr: cfg.raft_listen.clone(),
+                source,
+            }
+        })?;
+    {
+        let mut sp = status.peers.lock();
+        for (&id, addr) in &peers {
+            transport.set_peer(id, addr);
+            sp.insert(
+                id,
+                PeerInfo {
+                    raft_addr: addr.clone(),
+                    client_addr: (id == cfg.id).then(|| cfg.client_addr.clone()),
+                    voter: conf_state.voters.contains(&id),
+                },
+            );
+        }
+    }
+    status
+        .applied
+        .store(applied, std::sync::atomic::Ordering::Relaxed);
+    status.snapshot_index.store(
+        storage.snapshot_index(),
+        std::sync::atomic::Ordering::Relaxed,
+    );
+    let read_consistency = cfg.read_consistency;
+    let timeout = Duration::from_millis(cfg.request_timeout_ms);
+    let next_req = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(1, |d| d.as_nanos() as u64);
+    let node = Node {
+        raw,
+        storage,
+        wal,
+        sm,
+        transport,
+        status: status.clone(),
+        rx,
+        tx: tx.clone(),
+        next_req,
+        batch: None,
+        batch_reqs: Vec::new(),
+        pending: HashMap::new(),
+        held: VecDeque::new(),
+        reads_new: Vec::new(),
+        reads_inflight: HashMap::new(),
+        reads_ready: Vec::new(),
+        next_ctx: next_req,
+        ticks: 0,
+        applied,
+        apply_now,
+        unapplied: VecDeque::new(),
+        capture: None,
+        conf_state,
+        transfer: None,
+        peers,
+        timeout,
+        cfg,
+    };
+    info!(id = node.cfg.id, applied, "raft node starting");
+    let thread = std::thread::Builder::new()
+        .name("raft".into())
+        .spawn(move || node.run())
+        .map_err(|source| StartError::Listen {
+            addr: "raft thread".into(),
+            source,
+        })?;
+    Ok(Handle {
+        tx,
+        status,
+        read_consistency,
+        thread: Mutex::new(Some(thread)),
+    })
+}
+
+/// A storage failure leaves the node unable to keep its promises: stop the process.
+fn fatal(what: &str, e: &dyn std::fmt::Display) -> ! {
+    error!("{what}: {e}; stopping");
+    eprintln!("sessiond: {what}: {e}");
+    std::process::exit(70);
+}
+
+impl Node {
+    fn run(mut self) {
+        let tick = Duration::from_millis(self.cfg.tick_ms);
+        let mut next_tick = Instant::now() + tick;
+        loop {
+            let wait = next_tick.saturating_duration_since(Instant::now());
+            match self.rx.recv_timeout(wait) {
+                Ok(ev) => {
+                    if !self.handle(ev) {
+                        break;
+                    }
+                    for _ in 0..MAX_EVENTS_PER_TURN {
+                        match self.rx.try_recv() {
+                            Ok(ev) => {
+                                if !self.handle(ev) {
+                                    self.shutdown();
+                                    return;
+                                }
+                            }
+                            Err(_) => break,
+                        }
+                    }
+                }
+                Err(RecvTimeoutError::Timeout) => {}
+                Err(RecvTimeoutError::Disconnected) => break,
+            }
+            let now = Instant::now();
+            if now >= next_tick {
+                self.raw.tick();
+                self.ticks += 1;
+                next_tick += tick;
+                if next_tick < now {
+                    next_tick = now + tick;
+                }
+                self.on_tick(now);
+            }
+            self.flush_proposals();
+            self.flush_reads();
+            self.on_ready();
+            if !self.capturing()
+                && (self.storage.take_wanted()
+                    || self.applied >= self.storage.snapshot_index() + self.cfg.snapshot_entries)
+            {
+                self.start_snapshot();
+            }
+        }
+        self.shutdown();
+    }
+
+    fn shutdown(&mut self) {
+        if let Some(w) = &mut self.wal {
+            if let Err(e) = w.sync() {
+                error!(error = %e, "final log sync failed");
+            }
+        }
+        info!("raft node stopped");
+    }
+
+    fn capturing(&self) -> bool {
+        self.capture.is_some()
+    }
+
+    fn leader_known(&self) -> bool {
+        self.raw.raft.leader_id != raft::INVALID_ID
+    }
+
+    /// Returns false to stop.
+    fn handle(&mut self, ev: Event) -> bool {
+        match ev {
+            Event::Propose { data, tx } => {
+                let deadline = Instant::now() + self.timeout;
+                if self.leader_known() && self.held.is_empty() {
+                    self.add_to_batch(data, Waiter::Write(tx), deadline);
+                } else {
+                    self.held.push_back((data, tx, deadline));
+                }
+            }
+            Event::Read { tx } => self.reads_new.push(ReadWaiter {
+                tx,
+                deadline: Instant::now() + self.timeout,
+            }),
+            Event::Raft(mut msg) => {
+                if msg.get_msg_type() == MessageType::MsgPropose
+                    && self.raw.raft.state == StateRole::Leader
+                {
+                    // A follower's batch: its TTLs resolve against the leader's clock.
+                    let now = unix_ms();
+                    for e in msg.mut_entries().iter_mut() {
+                        if e.get_entry_type() == EntryType::EntryNormal {
+                            if let Some(d) = payload::restamp(&e.data, now) {
+                                e.data = Bytes::from(d);
+                            }
+                        }
+                    }
+                }
+                if let Err(e) = self.raw.step(*msg) {
+                    debug!(error = %e, "raft step");
+                }
+            }
+            Event::Hello(h) => {
+                let mut peers = self.status.peers.lock();
+                let p = peers.entry(h.node_id).or_default();
+                p.client_addr = Some(h.client_addr);
+                if p.raft_addr.is_empty() {
+                    p.raft_addr = h.raft_addr;
+                }
+            }
+            Event::Admin { cmd, tx } => self.admin(cmd, tx),
+            Event::SnapshotDone(res) => self.snapshot_done(res),
+            Event::Stop => return false,
+        }
+        true
+    }
+
+    fn add_to_batch(&mut self, data: Vec<u8>, waiter: Waiter, deadline: Instant) {
+        let req = self.next_req;
+        self.next_req = self.next_req.wrapping_add(1);
+        if self
+            .batch
+            .as_ref()
+            .is_some_and(|b| b.bytes() + data.len() > MAX_ENTRY_BYTES)
+        {
+            self.flush_proposals();
+        }
+        let b = self
+            .batch
+            .get_or_insert_with(|| PayloadBuilder::new(unix_ms()));
+        b.push(self.cfg.id, req, &data);
+        self.batch_reqs.push(req);
+        self.pending.insert(req, Pending { waiter, deadline });
+    }
+
+    fn flush_proposals(&mut self) {
+        if self.leader_known() {
+            while let Some((data, tx, deadline)) = self.held.pop_front() {
+                self.add_to_batch(data, Waiter::Write(tx), deadline);
+            }
+        }
+        let Some(b) = self.batch.take() else {
+            return;
+        };
+        let n = b.len() as u64;
+        let reqs = std::mem::take(&mut self.batch_reqs);
+        match self.raw.propose(Vec::new(), b.finish()) {
+            Ok(()) => {
+                self.status
+                    .proposals
+                    .fetch_add(n, std::sync::atomic::Ordering::Relaxed);
+            }
+            Err(e) => {
+                debug!(error = %e, "proposal dropped");
+                for r in reqs {
+                    if let Some(p) = self.pending.remove(&r) {
+                        p.fail(ClusterError::NoLeader);
+                    }
+                }
+            }
+        }
+    }
+
+    fn flush_reads(&mut self) {
+        if self.reads_new.is_empty() || !self.leader_known() {
+            return;
+        }
+        let ctx = self.next_ctx;
+        self.next_ctx = self.next_ctx.wrapping_add(1);
+        let waiters = std::mem::take(&mut self.reads_new);
+        // The leader keys pending reads by context, so it must be unique in the group.
+        let mut rctx = Vec::with_capacity(16);
+        rctx.extend_from_slice(&self.cfg.id.to_le_bytes());
+        rctx.extend_from_slice(&ctx.to_le_bytes());
+        self.raw.read_index(rctx);
+        self.reads_inflight.insert(ctx, (self.ticks, waiters));
+    }
+
+    fn on_tick(&mut self, now: Instant) {
+        // Expired writes: proposed, fate unknown.
+        let mut expired = Vec::new();
+        for (&req, p) in &self.pending {
+            if p.deadline <= now {
+                expired.push(req);
+            }
+        }
+        for req in expired {
+            if let Some(p) = self.pending.remove(&req) {
+                self.status
+                    .timeouts
+                    .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                p.fail(ClusterError::Timeout);
+            }
+        }
+        // Held proposals: never proposed, so "no leader".
+        while self.held.front().is_some_and(|h| h.2 <= now) {
+            if let Some((_, tx, _)) = self.held.pop_front() {
+                let _ = tx.send(Err(ClusterError::NoLeader));
+            }
+        }
+        // Reads: ask again when raft dropped the request; fail the ones out of time.
+        let ticks = self.ticks;
+        let stale: Vec<u64> = self
+            .reads_inflight
+            .iter()
+            .filter(|(_, (at, _))| ticks - at >= READ_RETRY_TICKS)
+            .map(|(&c, _)| c)
+            .collect();
+        for c in stale {
+            if let Some((_, ws)) = self.reads_inflight.remove(&c) {
+                self.reads_new.extend(ws);
+            }
+        }
+        let no_leader = !self.leader_known();
+        let mut keep = Vec::with_capacity(self.reads_new.len());
+        for w in self.reads_new.drain(..) {
+            if w.deadline <= now {
+                let _ = w.tx.send(Err(if no_leader {
+                    ClusterError::NoLeader
+                } else {
+                    ClusterError::Timeout
+                }));
+            } else {
+                keep.push(w);
+            }
+        }
+        self.reads_new = keep;
+        for (_, ws) in &mut self.reads_ready {
+            let mut keep = Vec::with_capacity(ws.len());
+            for w in ws.drain(..) {
+                if w.deadline <= now {
+                    let _ = w.tx.send(Err(ClusterError::Timeout));
+                } else {
+                    keep.push(w);
+                }
+            }
+            *ws = keep;
+        }
+        self.reads_ready.retain(|(_, ws)| !ws.is_empty());
+        if let Some((target, _, deadline)) = &self.transfer {
+            let done = self.raw.raft.leader_id == *target;
+            if done || *deadline <= now {
+                if let Some((target, tx, _)) = self.transfer.take() {
+                    let _ = tx.send(if done {
+                        Ok(format!("leadership transferred to node {target}"))
+                    } else {
+                        Err(ClusterError::Admin(format!(
+                            "node {target} did not take over in time"
+                        )))
+                    });
+                }
+            }
+        }
+    }
+
+    fn send(&mut self, msgs: Vec<Message>) {
+        for m in msgs {
+            let to = m.to;
+            let is_snap = m.get_msg_type() == MessageType::MsgSnapshot;
+            let ok = self.transport.send(&m);
+            if is_snap {
+                self.raw.report_snapshot(
+                    to,
+                    if ok {
+                        SnapshotStatus::Finish
+                    } else {
+                        SnapshotStatus::Failure
+                    },
+                );
+            } else if !ok {
+                self.raw.report_unreachable(to);
+            }
+        }
+    }
+
+    fn on_ready(&mut self) {
+        if !self.raw.has_ready() {
+            return;
+        }
+        let mut rd = self.raw.ready();
+        if let Some(ss) = rd.ss() {
+            let role = match ss.raft_state {
+                StateRole::Leader => Role::Leader,
+                StateRole::Candidate => Role::Candidate,
+                StateRole::PreCandidate => Role::PreCandidate,
+                StateRole::Follower => Role::Follower,
+            };
+            let old = self
+                .status
+                .leader
+                .swap(ss.leader_id, std::sync::atomic::Ordering::Relaxed);
+            if old != ss.leader_id && ss.leader_id != 0 {
+                self.status
+                    .leader_changes
+                    .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                info!(
+                    leader = ss.leader_id,
+                    term = self.raw.raft.term,
+                    "leader changed"
+                );
+            }
+            self.status.set_role(role);
+        }
+        self.send(rd.take_messages());
+        if !rd.snapshot().is_empty() {
+            let snap = rd.snapshot().clone();
+            self.install_snapshot(snap);
+        }
+        self.unapplied.extend(rd.take_committed_entries());
+        if !rd.entries().is_empty() {
+            if let Some(w) = &mut self.wal {
+                if let Err(e) = w.append(rd.entries()) {
+                    fatal("raft log append failed", &e);
+                }
+            }
+            if let Err(e) = self.storage.mem.wl().append(rd.entries()) {
+                fatal("raft in-memory log append failed", &e);
+            }
+        }
+        if let Some(hs) = rd.hs() {
+            if let Some(w) = &mut self.wal {
+                if let Err(e) = w.set_hard_state(hs) {
+                    fatal("raft hard state write failed", &e);
+                }
+            }
+            self.status
+                .term
+                .store(hs.term, std::sync::atomic::Ordering::Relaxed);
+            self.storage.mem.wl().set_hardstate(hs.clone());
+        }
+        self.sync_wal();
+        for rs in rd.take_read_states() {
+            if rs.request_ctx.len() != 16 || rs.request_ctx[..8] != self.cfg.id.to_le_bytes() {
+                continue;
+            }
+            let mut a = [0u8; 8];
+            a.copy_from_slice(&rs.request_ctx[8..]);
+            if let Some((_, ws)) = self.reads_inflight.remove(&u64::from_le_bytes(a)) {
+                self.reads_ready.push((rs.index, ws));
+            }
+        }
+        self.send(rd.take_persisted_messages());
+        let mut light = self.raw.advance(rd);
+        if let Some(c) = light.commit_index() {
+            self.storage.mem.wl().mut_hard_state().commit = c;
+        }
+        self.send(light.take_messages());
+        self.unapplied.extend(light.take_committed_entries());
+        self.apply();
+        self.publish();
+    }
+
+    fn sync_wal(&mut self) {
+        if let Some(w) = &mut self.wal {
+            let t = Instant::now();
+            let before = w.syncs;
+            if let Err(e) = w.sync() {
+                fatal("raft log fsync failed", &e);
+            }
+            if w.syncs != before {
+                let st = &self.status;
+                st.fsyncs.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                st.fsync_us.fetch_add(
+                    t.elapsed().as_micros() as u64,
+                    std::sync::atomic::Ordering::Relaxed,
+                );
+            }
+        }
+    }
+
+    fn publish(&self) {
+        use std::sync::atomic::Ordering::Relaxed;
+        let st = &self.status;
+        st.commit.store(self.raw.raft.raft_log.committed, Relaxed);
+        st.applied.store(self.applied, Relaxed);
+        st.term.store(self.raw.raft.term, Relaxed);
+        st.leader.store(self.raw.raft.leader_id, Relaxed);
+        if let Ok(f) = self.storage.first_index() {
+            st.first_index.store(f, Relaxed);
+        }
+        if let Ok(l) = self.storage.last_index() {
+            st.last_index.store(l, Relaxed);
+        }
+        if let Some(w) = &self.wal {
+            st.log_bytes.store(w.written, Relaxed);
+        }
+    }
+
+    /// Apply queued committed entries, unless a snapshot is being captured.
+    fn apply(&mut self) {
+        if self.capturing() {
+            return;
+        }
+        let start = self.applied;
+        while let Some(e) = self.unapplied.pop_front() {
+            if e.index <= self.applied {
+                continue;
+            }
+            match e.get_entry_type() {
+                EntryType::EntryNormal => self.apply_normal(&e),
+                EntryType::EntryConfChange => match ConfChange::parse_from_bytes(&e.data) {
+                    Ok(cc) => self.apply_conf_change(cc.into_v2()),
+                    Err(err) => warn!(index = e.index, error = %err, "bad conf change"),
+                },
+                EntryType::EntryConfChangeV2 => match ConfChangeV2::parse_from_bytes(&e.data) {
+                    Ok(cc) => self.apply_conf_change(cc),
+                    Err(err) => warn!(index = e.index, error = %err, "bad conf change"),
+                },
+            }
+            self.applied = e.index;
+        }
+        if self.applied != start {
+            self.sm.set_horizon(self.apply_now);
+            self.raw.advance_apply_to(self.applied);
+            self.status
+                .entries_applied
+                .fetch_add(self.applied - start, std::sync::atomic::Ordering::Relaxed);
+        }
+        let applied = self.applied;
+        let mut i = 0;
+        while i < self.reads_ready.len() {
+            if self.reads_ready[i].0 <= applied {
+                let (_, ws) = self.reads_ready.swap_remove(i);
+                self.status
+                    .reads
+                    .fetch_add(ws.len() as u64, std::sync::atomic::Ordering::Relaxed);
+                for w in ws {
+                    let _ = w.tx.send(Ok(()));
+                }
+            } else {
+                i += 1;
+            }
+        }
+    }
+
+    fn apply_normal(&mut self, e: &Entry) {
+        if e.data.is_empty() {
+            return; // a new leader's empty entry
+        }
+        let (stamp, records) = match payload::decode(&e.data) {
+            Ok(x) => x,
+            Err(err) => {
+                warn!(index = e.index, error = %err, "undecodable entry");
+                return;
+            }
+        };
+        let now = stamp.max(self.apply_now);
+        self.apply_now = now;
+        self.sm.set_horizon(now);
+        for r in records {
+            let r = match r {
+                Ok(r) => r,
+                Err(err) => {
+                    warn!(index = e.index, error = %err, "undecodable record");
+                    break;
+                }
+            };
+            let mine = r.origin == self.cfg.id && self.pending.contains_key(&r.request);
+            let reply = self.sm.apply(r.data, now, mine);
+            if mine {
+                if let Some(p) = self.pending.remove(&r.request) {
+                    if let Waiter::Write(tx) = p.waiter {
+                        let _ = tx.send(Ok(reply));
+                    }
+                }
+            }
+        }
+    }
+
+    fn apply_conf_change(&mut self, cc: ConfChangeV2) {
+        let cs = match self.raw.apply_conf_change(&cc) {
+            Ok(cs) => cs,
+            Err(e) => {
+                warn!(error = %e, "conf change rejected");
+                return;
+            }
+        };
+        self.storage.mem.wl().set_conf_state(cs.clone());
+        // Context: origin u64, request u64, then the raft address of an added node.
+        let ctx = &cc.context[..];
+        let (origin, req, addr) = if ctx.len() >= 16 {
+            let mut a = [0u8; 8];
+            a.copy_from_slice(&ctx[..8]);
+            let origin = u64::from_le_bytes(a);
+            a.copy_from_slice(&ctx[8..16]);
+            (
+                origin,
+                u64::from_le_bytes(a),
+                String::from_utf8_lossy(&ctx[16..]).into_owned(),
+            )
+        } else {
+            (0, 0, String::new())
+        };
+        let mut summary = Vec::new();
+        for ch in cc.get_changes() {
+            let id = ch.node_id;
+            match ch.get_change_type() {
+                ConfChangeType::AddNode | ConfChangeType::AddLearnerNode => {
+                    if !addr.is_empty() {
+                        self.peers.insert(id, addr.clone());
+                        self.transport.set_peer(id, &addr);
+                    }
+                    summary.push(format!("added node {id}"));
+                }
+                ConfChangeType::RemoveNode => {
+                    self.peers.remove(&id);
+                    if id != self.cfg.id {
+                        self.transport.remove_peer(id);
+                    } else {
+                        warn!("this node was removed from the cluster");
+                    }
+                    summary.push(format!("removed node {id}"));
+                }
+            }
+        }
+        {
+            let mut sp = self.status.peers.lock();
+            sp.retain(|id, _| self.peers.contains_key(id));
+            for (&id, a) in &self.peers {
+                let p = sp.entry(id).or_default();
+                p.raft_addr = a.clone();
+                p.voter = cs.voters.contains(&id);
+            }
+        }
+        info!(voters = ?cs.voters, "membership changed");
+        self.conf_state = cs;
+        if origin == self.cfg.id {
+            if let Some(p) = self.pending.remove(&req) {
+                if let Waiter::Admin(tx) = p.waiter {
+                    let _ = tx.send(Ok(summary.join(", ")));
+                }
+            }
+        }
+    }
+
+    fn admin(&mut self, cmd: Admin, tx: Reply<String>) {
+        let deadline = Instant::now() + self.timeout;
+        match cmd {
+            Admin::AddNode { id, raft_addr } => {
+                self.propose_conf(ConfChangeType::AddNode, id, raft_addr, tx, deadline)
+            }
+            Admin::RemoveNode { id } => {
+                self.propose_conf(ConfChangeType::RemoveNode, id, String::new(), tx, deadline)
+            }
+            Admin::TransferLeader { id } => {
+                if self.raw.raft.state != StateRole::Leader {
+                    let _ = tx.send(Err(ClusterError::Admin(
+                        "only the leader can transfer leadership".into(),
+                    )));
+                } else if id == self.cfg.id {
+                    let _ = tx.send(Ok("this node already leads".into()));
+                } else if !self.conf_state.voters.contains(&id) {
+                    let _ = tx.send(Err(ClusterError::Admin(format!(
+                        "node {id} is not a voter"
+                    ))));
+                } else {
+                    self.raw.transfer_leader(id);
+                    self.transfer = Some((id, tx, deadline));
+                }
+            }
+            Admin::Snapshot => {
+                if self.capturing() {
+                    let _ = tx.send(Ok("a snapshot is already being taken".into()));
+                } else {
+                    self.start_snapshot();
+                    let _ = tx.send(Ok(format!("snapshot at index {} started", self.applied)));
+                }
+            }
+        }
+    }
+
+    fn propose_conf(
+        &mut self,
+        kind: ConfChangeType,
+        id: u64,
+        addr: String,
+        tx: Reply<String>,
+        deadline: Instant,
+    ) {
+        if !self.leader_known() {
+            let _ = tx.send(Err(ClusterError::NoLeader));
+            return;
+        }
+        let req = self.next_req;
+        self.next_req = self.next_req.wrapping_add(1);
+        let mut ctx = Vec::with_capacity(16 + addr.len());
+        ctx.extend_from_slice(&self.cfg.id.to_le_bytes());
+        ctx.extend_from_slice(&req.to_le_bytes());
+        ctx.extend_from_slice(addr.as_bytes());
+        let mut single = ConfChangeSingle::default();
+        single.set_change_type(kind);
+        single.node_id = id;
+        let mut cc = ConfChangeV2::default();
+        cc.set_changes(vec![single].into());
+        cc.context = Bytes::from(ctx);
+        match self.raw.propose_conf_change(Vec::new(), cc) {
+            Ok(()) => {
+                self.pending.insert(
+                    req,
+                    Pending {
+                        waiter: Waiter::Admin(tx),
+                        deadline,
+                    },
+                );
+            }
+            Err(e) => {
+                let _ = tx.send(Err(ClusterError::Admin(format!(
+                    "membership change refused: {e}"
+                ))));
+            }
+        }
+    }
+
+    /// Capture the state at `applied` on another thread; applying waits until it is done.
+    fn start_snapshot(&mut self) {
+        let index = self.applied;
+        if index <= self.storage.snapshot_index() {
+            return;
+        }
+        let term = match self.storage.term(index) {
+            Ok(t) => t,
+            Err(e) => {
+                warn!(index, error = %e, "no term for snapshot index");
+                return;
+            }
+        };
+        let mut meta = SnapshotMetadata {
+            index,
+            term,
+            ..Default::default()
+        };
+        meta.set_conf_state(self.conf_state.clone());
+        let mut data = Vec::new();
+        encode_meta(self.apply_now, &self.peers, &mut data);
+        let job = self.sm.snapshot_job();
+        let dir = self.wal.as_ref().map(|w| w.dir().to_path_buf());
+        let tx = self.tx.clone();
+        debug!(index, "snapshot capture started");
+        let spawned = std::thread::Builder::new()
+            .name("snapshot".into())
+            .spawn(move || {
+                data.extend_from_slice(&job());
+                let res = match dir {
+                    Some(d) => wal::write_snapshot(&d, &meta, &data).map_err(|e| e.to_string()),
+                    None => Ok(()),
+                };
+                let _ = tx.send(Event::SnapshotDone(res.map(|()| (meta, Bytes::from(data)))));
+            });
+        match spawned {
+            Ok(h) => self.capture = Some(h),
+            Err(e) => warn!(error = %e, "cannot start the snapshot thread"),
+        }
+    }
+
+    fn snapshot_done(&mut self, res: Result<(SnapshotMetadata, Bytes), String>) {
+        if let Some(h) = self.capture.take() {
+            let _ = h.join();
+        }
+        match res {
+            Ok((meta, data)) => {
+                let index = meta.index;
+                if index > self.storage.snapshot_index() {
+                    let mut s = Snapshot::default();
+                    s.set_metadata(meta);
+                    s.data = data;
+                    self.storage.set_snapshot(s);
+                    let compact = index.saturating_sub(self.cfg.snapshot_keep);
+                    if compact > 1 {
+                        if let Err(e) = self.storage.mem.wl().compact(compact) {
+                            warn!(error = %e, "log compaction");
+                        }
+                    }
+                    if let Some(w) = &mut self.wal {
+                        match w.compact(index) {
+                            Ok(n) => debug!(segments = n, "log segments removed"),
+                            Err(e) => warn!(error = %e, "log segment removal"),
+                        }
+                    }
+                    let st = &self.status;
+                    st.snapshot_index
+                        .store(index, std::sync::atomic::Ordering::Relaxed);
+                    st.snapshot_ms
+                        .store(unix_ms(), std::sync::atomic::Ordering::Relaxed);
+                    info!(index, "snapshot taken");
+                }
+            }
+            Err(e) => error!(error = %e, "snapshot failed"),
+        }
+        self.apply();
+        self.publish();
+    }
+
+    /// Replace the state with a snapshot from the leader.
+    fn install_snapshot(&mut self, snap: Snapshot) {
+        if let Some(h) = self.capture.take() {
+            let _ = h.join();
+        }
+        let meta = snap.get_metadata().clone();
+        let index = meta.index;
+        let (now, peers, data) = match decode_meta(&snap.data) {
+            Ok(x) => x,
+            Err(e) => fatal("snapshot from the leader", &e),
+        };
+        if let Some(w) = &mut self.wal {
+            if let Err(e) = wal::write_snapshot(w.dir(), &meta, &snap.data) {
+                fatal("writing the leader's snapshot", &e);
+            }
+            if let Err(e) = w.reset_to_snapshot(index) {
+                fatal("raft log reset", &e);
+            }
+        }
+        if let Err(e) = self.sm.restore(data) {
+            fatal("restoring the leader's snapshot", &e);
+        }
+        self.apply_now = now;
+        for (id, addr) in peers {
+            if !self.peers.contains_key(&id) {
+                self.transport.set_peer(id, &addr);
+                self.peers.insert(id, addr);
+            }
+        }
+        self.conf_state = meta.get_conf_state().clone();
+        if let Err(e) = self.storage.mem.wl().apply_snapshot(snap.clone()) {
+            warn!(error = %e, "snapshot out of date");
+        }
+        self.storage.set_snapshot(snap);
+        self.applied = index;
+        self.unapplied.retain(|e| e.index > index);
+        {
+            let mut sp = self.status.peers.lock();
+            for (&id, a) in &self.peers {
+                let p = sp.entry(id).or_default();
+                p.raft_addr = a.clone();
+                p.voter = self.conf_state.voters.contains(&id);
+            }
+        }
+        let st = &self.status;
+        st.snapshot_index
+            .store(index, std::sync::atomic::Ordering::Relaxed);
+        st.snapshot_ms
+            .store(unix_ms(), std::sync::atomic::Ordering::Relaxed);
+        info!(index, "installed the leader's snapshot");
+    }
+}
+
+impl Pending {
+    fn fail(self, e: ClusterError) {
+        match self.waiter {
+            Waiter::Write(tx) => {
+                let _ = tx.send(Err(e));
+            }
+            Waiter::Admin(tx) => {
+                let _ = tx.send(Err(e));
+            }
+        }
+    }
+}

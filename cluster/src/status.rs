@@ -1,0 +1,120 @@
+//! What the server may read about the raft group at any time, without a round trip to
+//! the raft thread: atomics written by the raft thread after each ready.
+
+use std::collections::BTreeMap;
+use std::sync::atomic::{AtomicU64, AtomicU8, Ordering};
+
+use parking_lot::Mutex;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Role {
+    Follower,
+    Candidate,
+    PreCandidate,
+    Leader,
+}
+
+impl Role {
+    fn from_u8(v: u8) -> Role {
+        match v {
+            3 => Role::Leader,
+            1 => Role::Candidate,
+            2 => Role::PreCandidate,
+            _ => Role::Follower,
+        }
+    }
+
+    fn to_u8(self) -> u8 {
+        match self {
+            Role::Follower => 0,
+            Role::Candidate => 1,
+            Role::PreCandidate => 2,
+            Role::Leader => 3,
+        }
+    }
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Role::Follower => "follower",
+            Role::Candidate => "candidate",
+            Role::PreCandidate => "pre-candidate",
+            Role::Leader => "leader",
+        }
+    }
+}
+
+/// A member of the group as this node knows it.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct PeerInfo {
+    pub raft_addr: String,
+    /// Learned from the peer's hello; `None` until it has connected to us.
+    pub client_addr: Option<String>,
+    pub voter: bool,
+}
+
+/// Shared, always-current facts about the group.
+#[derive(Debug, Default)]
+pub struct ClusterStatus {
+    pub id: u64,
+    role: AtomicU8,
+    pub leader: AtomicU64,
+    pub term: AtomicU64,
+    pub commit: AtomicU64,
+    pub applied: AtomicU64,
+    pub first_index: AtomicU64,
+    pub last_index: AtomicU64,
+    pub snapshot_index: AtomicU64,
+    /// Unix ms of the last snapshot taken or installed (0: none).
+    pub snapshot_ms: AtomicU64,
+    pub log_bytes: AtomicU64,
+    pub fsyncs: AtomicU64,
+    /// Total microseconds spent in fsync, for the average.
+    pub fsync_us: AtomicU64,
+    pub leader_changes: AtomicU64,
+    pub proposals: AtomicU64,
+    pub entries_applied: AtomicU64,
+    pub reads: AtomicU64,
+    pub timeouts: AtomicU64,
+    pub peers: Mutex<BTreeMap<u64, PeerInfo>>,
+}
+
+impl ClusterStatus {
+    pub fn new(id: u64) -> Self {
+        ClusterStatus {
+            id,
+            ..Default::default()
+        }
+    }
+
+    pub fn role(&self) -> Role {
+        Role::from_u8(self.role.load(Ordering::Relaxed))
+    }
+
+    pub(crate) fn set_role(&self, r: Role) {
+        self.role.store(r.to_u8(), Ordering::Relaxed);
+    }
+
+    pub fn is_leader(&self) -> bool {
+        self.role() == Role::Leader
+    }
+
+    pub fn leader_id(&self) -> u64 {
+        self.leader.load(Ordering::Relaxed)
+    }
+
+    /// The client address of the current leader, when known.
+    pub fn leader_client_addr(&self) -> Option<String> {
+        let id = self.leader_id();
+        if id == 0 {
+            return None;
+        }
+        self.peers
+            .lock()
+            .get(&id)
+            .and_then(|p| p.client_addr.clone())
+    }
+
+    pub fn peers(&self) -> BTreeMap<u64, PeerInfo> {
+        self.peers.lock().clone()
+    }
+}

@@ -1,0 +1,666 @@
+//! Durable raft state in `--dir`: a segmented write-ahead log and snapshot files.
+//!
+//! ```text
+//! <dir>/raft/00000000000000000001.wal   segments, numbered in write order
+//! <dir>/raft/snap-<index>.snap          the newest snapshot (older ones are removed)
+//! ```
+//!
+//! A segment is a sequence of records `len u32 | crc32 u32 | kind u8 | payload`, the CRC
+//! covering kind and payload. Kinds: an entry, the hard state, and a reset marker written
+//! when a snapshot from the leader replaces the log. Replay follows raft's own rules: an
+//! entry at an index the log already has cuts the log there first, the last hard state
+//! wins, a marker empties the log. A record that is cut short or fails its CRC at the end
+//! of the newest segment is a torn write from a crash: the segment is truncated there.
+//! Anywhere else it is corruption, and the node refuses to start.
+//!
+//! Every new segment opens with the current hard state, so dropping old segments after a
+//! snapshot never loses it. The node calls [`Wal::sync`] once per ready, after all of
+//! that ready's records: that is the group commit.
+
+use std::fs::{self, File, OpenOptions};
+use std::io::{self, BufWriter, Read, Seek, SeekFrom, Write};
+use std::path::{Path, PathBuf};
+
+use protobuf::Message as PbMessage;
+use raft::prelude::{ConfState, Entry, HardState, Snapshot, SnapshotMetadata};
+use thiserror::Error;
+use tracing::{info, warn};
+
+const KIND_ENTRY: u8 = 1;
+const KIND_HARD_STATE: u8 = 2;
+const KIND_RESET: u8 = 3;
+const RECORD_HEADER: usize = 9;
+/// Largest record replay accepts; anything bigger is garbage from a torn write.
+const MAX_RECORD: usize = 1 << 30;
+const SNAP_MAGIC: &[u8; 8] = b"SSNAP01\n";
+
+#[derive(Debug, Error)]
+pub enum WalError {
+    #[error("{path}: {source}")]
+    Io { path: PathBuf, source: io::Error },
+    #[error("{path}: corrupt record at byte {offset} (not at the end of the newest segment)")]
+    Corrupt { path: PathBuf, offset: u64 },
+    #[error("{path}: undecodable {what} at byte {offset}")]
+    Decode {
+        path: PathBuf,
+        offset: u64,
+        what: &'static str,
+    },
+    #[error("log has a gap: snapshot ends at {snapshot}, next entry is {next}")]
+    Gap { snapshot: u64, next: u64 },
+    #[error("protobuf: {0}")]
+    Protobuf(#[from] protobuf::ProtobufError),
+}
+
+fn io_err(path: &Path) -> impl FnOnce(io::Error) -> WalError + '_ {
+    move |source| WalError::Io {
+        path: path.to_path_buf(),
+        source,
+    }
+}
+
+/// What a node finds on disk when it starts.
+#[derive(Debug, Default)]
+pub struct Recovered {
+    pub snapshot: Option<Snapshot>,
+    /// Entries after the snapshot, contiguous.
+    pub entries: Vec<Entry>,
+    pub hard_state: HardState,
+}
+
+struct Segment {
+    seq: u64,
+    path: PathBuf,
+    /// Highest entry index written to it (0 if none).
+    max_index: u64,
+}
+
+/// The write-ahead log of one node.
+pub struct Wal {
+    dir: PathBuf,
+    segments: Vec<Segment>,
+    out: BufWriter<File>,
+    size: u64,
+    segment_bytes: u64,
+    hard_state: HardState,
+    dirty: bool,
+    /// Bytes written since the node started (for INFO).
+    pub written: u64,
+    /// fsyncs since the node started.
+    pub syncs: u64,
+}
+
+fn segment_path(dir: &Path, seq: u64) -> PathBuf {
+    dir.join(format!("{seq:020}.wal"))
+}
+
+fn snapshot_path(dir: &Path, index: u64) -> PathBuf {
+    dir.join(format!("snap-{index:020}.snap"))
+}
+
+/// A record as read back: kind, payload, offset in the segment.
+type RawRecord<'a> = (u8, &'a [u8], u64);
+
+/// Parse the records of one segment. Returns them and the length of the valid prefix.
+fn read_records(buf: &[u8]) -> (Vec<RawRecord<'_>>, usize) {
+    let mut out = Vec::new();
+    let mut at = 0usize;
+    while buf.len() - at >= RECORD_HEADER {
+        let len = u32::from_le_bytes([buf[at], buf[at + 1], buf[at + 2], buf[at + 3]]) as usize;
+        let crc = u32::from_le_bytes([buf[at + 4], buf[at + 5], buf[at + 6], buf[at + 7]]);
+        if len > MAX_RECORD || buf.len() - at - RECORD_HEADER < len {
+            break;
+        }
+        let kind = buf[at + 8];
+        let payload = &buf[at + RECORD_HEADER..at + RECORD_HEADER + len];
+        let mut h = crc32fast::Hasher::new();
+        h.update(&[kind]);
+        h.update(payload);
+        if h.finalize() != crc {
+            break;
+        }
+        out.push((kind, payload, at as u64));
+        at += RECORD_HEADER + len;
+    }
+    (out, at)
+}
+
+fn sync_dir(dir: &Path) -> Result<(), WalError> {
+    File::open(dir)
+        .and_then(|d| d.sync_all())
+        .map_err(io_err(dir))
+}
+
+impl Wal {
+    /// Open (or create) the log under `dir/raft` and replay it.
+    pub fn open(dir: &Path, segment_bytes: u64) -> Result<(Wal, Recovered), WalError> {
+        let dir = dir.join("raft");
+        fs::create_dir_all(&dir).map_err(io_err(&dir))?;
+        let mut seqs = Vec::new();
+        let mut snaps = Vec::new();
+        for ent in fs::read_dir(&dir).map_err(io_err(&dir))? {
+            let ent = ent.map_err(io_err(&dir))?;
+            let name = ent.file_name();
+            let name = name.to_string_lossy();
+            if let Some(n) = name
+                .strip_suffix(".wal")
+                .and_then(|s| s.parse::<u64>().ok())
+            {
+                seqs.push(n);
+            } else if let Some(n) = name
+                .strip_prefix("snap-")
+                .and_then(|s| s.strip_suffix(".snap"))
+                .and_then(|s| s.parse::<u64>().ok())
+            {
+                snaps.push(n);
+            } else if name.ends_with(".tmp") {
+                // A snapshot that was being written when the process died.
+                fs::remove_file(ent.path()).ok();
+            }
+        }
+        seqs.sort_unstable();
+        snaps.sort_unstable();
+
+        // The newest readable snapshot.
+        let mut snapshot = None;
+        for &idx in snaps.iter().rev() {
+            let path = snapshot_path(&dir, idx);
+            match read_snapshot(&path) {
+                Ok(s) => {
+                    snapshot = Some(s);
+                    break;
+                }
+                Err(e) => warn!(error = %e, "skipping unreadable snapshot"),
+            }
+        }
+
+        let mut entries: Vec<Entry> = Vec::new();
+        let mut hard_state = HardState::default();
+        let mut segments = Vec::new();
+        for (i, &seq) in seqs.iter().enumerate() {
+            let path = segment_path(&dir, seq);
+            let mut buf = Vec::new();
+            File::open(&path)
+                .and_then(|mut f| f.read_to_end(&mut buf))
+                .map_err(io_err(&path))?;
+            let (records, valid) = read_records(&buf);
+            if valid < buf.len() {
+                if i + 1 == seqs.len() {
+                    warn!(path = %path.display(), valid, len = buf.len(), "torn tail in the newest log segment, truncating");
+                    let f = OpenOptions::new()
+                        .write(true)
+                        .open(&path)
+                        .map_err(io_err(&path))?;
+                    f.set_len(valid as u64).map_err(io_err(&path))?;
+                    f.sync_all().map_err(io_err(&path))?;
+                } else {
+                    return Err(WalError::Corrupt {
+                        path,
+                        offset: valid as u64,
+                    });
+                }
+            }
+            let mut max_index = 0;
+            for (kind, payload, offset) in records {
+                let bad = |what| WalError::Decode {
+                    path: path.clone(),
+                    offset,
+                    what,
+                };
+                match kind {
+                    KIND_ENTRY => {
+                        let e: Entry =
+                            Entry::parse_from_bytes(payload).map_err(|_| bad("entry"))?;
+                        max_index = max_index.max(e.index);
+                        if let Some(first) = entries.first().map(|f| f.index) {
+                            if e.index < first {
+                                entries.clear();
+                            } else {
+                                entries.truncate((e.index - first) as usize);
+                            }
+                        }
+                        entries.push(e);
+                    }
+                    KIND_HARD_STATE => {
+                        hard_state =
+                            HardState::parse_from_bytes(payload).map_err(|_| bad("hard state"))?;
+                    }
+                    KIND_RESET => {
+                        entries.clear();
+                        if payload.len() == 8 {
+                            let mut a = [0u8; 8];
+                            a.copy_from_slice(payload);
+                            max_index = max_index.max(u64::from_le_bytes(a));
+                        }
+                    }
+                    _ => return Err(bad("record kind")),
+                }
+            }
+            segments.push(Segment {
+                seq,
+                path,
+                max_index,
+            });
+        }
+
+        let snap_index = snapshot
+            .as_ref()
+            .map_or(0, |s: &Snapshot| s.get_metadata().index);
+        entries.retain(|e| e.index > snap_index);
+        if let Some(first) = entries.first() {
+            if first.index != snap_index + 1 {
+                return Err(WalError::Gap {
+                    snapshot: snap_index,
+                    next: first.index,
+                });
+            }
+        }
+
+        // Always write into a fresh segment: the old ones stay as they were read.
+        let seq = seqs.last().map_or(1, |s| s + 1);
+        let path = segment_path(&dir, seq);
+        let file = OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&path)
+            .map_err(io_err(&path))?;
+        sync_dir(&dir)?;
+        segments.push(Segment {
+            seq,
+            path,
+            max_index: 0,
+        });
+        let mut wal = Wal {
+            dir,
+            segments,
+            out: BufWriter::with_capacity(256 * 1024, file),
+            size: 0,
+            segment_bytes,
+            hard_state: hard_state.clone(),
+            dirty: false,
+            written: 0,
+            syncs: 0,
+        };
+        let hs = hard_state.clone();
+        wal.write_record(KIND_HARD_STATE, &hs.write_to_bytes()?)?;
+        wal.sync()?;
+        info!(
+            snapshot = snap_index,
+            entries = entries.len(),
+            term = hard_state.term,
+            commit = hard_state.commit,
+            "raft log recovered"
+        );
+        Ok((
+            wal,
+            Recovered {
+                snapshot,
+                entries,
+                hard_state,
+            },
+        ))
+    }
+
+    fn current_path(&self) -> PathBuf {
+        self.segments
+            .last()
+            .map(|s| s.path.clone())
+            .unwrap_or_else(|| self.dir.clone())
+    }
+
+    fn write_record(&mut self, kind: u8, payload: &[u8]) -> Result<(), WalError> {
+        let mut h = crc32fast::Hasher::new();
+        h.update(&[kind]);
+        h.update(payload);
+        let mut header = [0u8; RECORD_HEADER];
+        header[..4].copy_from_slice(&(payload.len() as u32).to_le_bytes());
+        header[4..8].copy_from_slice(&h.finalize().to_le_bytes());
+        header[8] = kind;
+        let path = self.current_path();
+        self.out.write_all(&header).map_err(io_err(&path))?;
+        self.out.write_all(payload).map_err(io_err(&path))?;
+        let n = (RECORD_HEADER + payload.len()) as u64;
+        self.size += n;
+        self.written += n;
+        self.dirty = true;
+        Ok(())
+    }
+
+    /// Start a new segment once the current one is full. Called between readies only, so
+    /// a ready's records never span a roll that is not synced.
+    fn maybe_roll(&mut self) -> Result<(), WalError> {
+        if self.size < self.segment_bytes {
+            return Ok(());
+        }
+        self.sync()?;
+        let seq = self.segments.last().map_or(1, |s| s.seq + 1);
+        let path = segment_path(&self.dir, seq);
+        let file = OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&path)
+            .map_err(io_err(&path))?;
+        sync_dir(&self.dir)?;
+        self.out = BufWriter::with_capacity(256 * 1024, file);
+        self.size = 0;
+        self.segments.push(Segment {
+            seq,
+            path,
+            max_index: 0,
+        });
+        let hs = self.hard_state.clone();
+        self.write_record(KIND_HARD_STATE, &hs.write_to_bytes()?)?;
+        Ok(())
+    }
+
+    pub fn append(&mut self, entries: &[Entry]) -> Result<(), WalError> {
+        self.maybe_roll()?;
+        for e in entries {
+            let bytes = e.write_to_bytes()?;
+            self.write_record(KIND_ENTRY, &bytes)?;
+            if let Some(seg) = self.segments.last_mut() {
+                seg.max_index = seg.max_index.max(e.index);
+            }
+        }
+        Ok(())
+    }
+
+    pub fn set_hard_state(&mut self, hs: &HardState) -> Result<(), WalError> {
+        self.hard_state = hs.clone();
+        self.write_record(KIND_HARD_STATE, &hs.write_to_bytes()?)
+    }
+
+    /// The log was replaced by a snapshot (already written with [`write_snapshot`]).
+    pub fn reset_to_snapshot(&mut self, index: u64) -> Result<(), WalError> {
+        if let Some(seg) = self.segments.last_mut() {
+            seg.max_index = seg.max_index.max(index);
+        }
+        self.write_record(KIND_RESET, &index.to_le_bytes())
+    }
+
+    /// Make everything written so far durable.
+    pub fn sync(&mut self) -> Result<(), WalError> {
+        if !self.dirty {
+            return Ok(());
+        }
+        let path = self.current_path();
+        self.out.flush().map_err(io_err(&path))?;
+        self.out.get_ref().sync_data().map_err(io_err(&path))?;
+        self.dirty = false;
+        self.syncs += 1;
+        Ok(())
+    }
+
+    /// Delete the oldest segments whose entries are all at or below `index` (covered by a
+    /// durable snapshot). The current segment is never deleted.
+    pub fn compact(&mut self, index: u64) -> Result<usize, WalError> {
+        let mut removed = 0;
+        while self.segments.len() > 1 && self.segments[0].max_index <= index {
+            let seg = self.segments.remove(0);
+            fs::remove_file(&seg.path).map_err(io_err(&seg.path))?;
+            removed += 1;
+        }
+        Ok(removed)
+    }
+
+    /// Bytes of log on disk.
+    pub fn disk_bytes(&self) -> u64 {
+        self.segments
+            .iter()
+            .filter_map(|s| fs::metadata(&s.path).ok())
+            .map(|m| m.len())
+            .sum::<u64>()
+            .max(self.size)
+    }
+
+    pub fn dir(&self) -> &Path {
+        &self.dir
+    }
+}
+
+/// Write a snapshot durably (temp file, fsync, rename, fsync the folder), then remove
+/// older snapshot files. `dir` is the `raft` folder ([`Wal::dir`]).
+pub fn write_snapshot(dir: &Path, meta: &SnapshotMetadata, data: &[u8]) -> Result<(), WalError> {
+    let path = snapshot_path(dir, meta.index);
+    let tmp = path.with_extension("tmp");
+    let cs = meta.get_conf_state().write_to_bytes()?;
+    let mut h = crc32fast::Hasher::new();
+    let mut header = Vec::with_capacity(64 + cs.len());
+    header.extend_from_slice(SNAP_MAGIC);
+    header.extend_from_slice(&meta.index.to_le_bytes());
+    header.extend_from_slice(&meta.term.to_le_bytes());
+    header.extend_from_slice(&(cs.len() as u32).to_le_bytes());
+    header.extend_from_slice(&cs);
+    header.extend_from_slice(&(data.len() as u64).to_le_bytes());
+    h.update(&header);
+    h.update(data);
+    let crc = h.finalize();
+    {
+        let f = File::create(&tmp).map_err(io_err(&tmp))?;
+        let mut w = BufWriter::with_capacity(1 << 20, f);
+        w.write_all(&header).map_err(io_err(&tmp))?;
+        w.write_all(data).map_err(io_err(&tmp))?;
+        w.write_all(&crc.to_le_bytes()).map_err(io_err(&tmp))?;
+        let f = w.into_inner().map_err(|e| WalError::Io {
+            path: tmp.clone(),
+            source: e.into_error(),
+        })?;
+        f.sync_all().map_err(io_err(&tmp))?;
+    }
+    fs::rename(&tmp, &path).map_err(io_err(&path))?;
+    sync_dir(dir)?;
+    for ent in fs::read_dir(dir).map_err(io_err(dir))?.flatten() {
+        let name = ent.file_name();
+        let name = name.to_string_lossy();
+        if let Some(n) = name
+            .strip_prefix("snap-")
+            .and_then(|s| s.strip_suffix(".snap"))
+            .and_then(|s| s.parse::<u64>().ok())
+        {
+            if n < meta.index {
+                fs::remove_file(ent.path()).ok();
+            }
+        }
+    }
+    Ok(())
+}
+
+fn read_snapshot(path: &Path) -> Result<Snapshot, WalError> {
+    let mut f = File::open(path).map_err(io_err(path))?;
+    let len = f.seek(SeekFrom::End(0)).map_err(io_err(path))?;
+    f.seek(SeekFrom::Start(0)).map_err(io_err(path))?;
+    let mut buf = Vec::with_capacity(len as usize);
+    f.read_to_end(&mut buf).map_err(io_err(path))?;
+    let bad = |offset: usize| WalError::Decode {
+        path: path.to_path_buf(),
+        offset: offset as u64,
+        what: "snapshot",
+    };
+    if buf.len() < 8 + 8 + 8 + 4 + 8 + 4 || &buf[..8] != SNAP_MAGIC {
+        return Err(bad(0));
+    }
+    let body = buf.len() - 4;
+    let crc = u32::from_le_bytes([buf[body], buf[body + 1], buf[body + 2], buf[body + 3]]);
+    if crc32fast::hash(&buf[..body]) != crc {
+        return Err(bad(body));
+    }
+    let u64_at = |at: usize| {
+        let mut a = [0u8; 8];
+        a.copy_from_slice(&buf[at..at + 8]);
+        u64::from_le_bytes(a)
+    };
+    let index = u64_at(8);
+    let term = u64_at(16);
+    let cs_len = u32::from_le_bytes([buf[24], buf[25], buf[26], buf[27]]) as usize;
+    let cs_end = 28 + cs_len;
+    if cs_end + 8 > body {
+        return Err(bad(28));
+    }
+    let cs = ConfState::parse_from_bytes(&buf[28..cs_end]).map_err(|_| bad(28))?;
+    let data_len = u64_at(cs_end) as usize;
+    let data_start = cs_end + 8;
+    if data_start + data_len != body {
+        return Err(bad(cs_end));
+    }
+    let mut snap = Snapshot {
+        data: bytes::Bytes::copy_from_slice(&buf[data_start..body]),
+        ..Default::default()
+    };
+    let m = snap.mut_metadata();
+    m.index = index;
+    m.term = term;
+    m.set_conf_state(cs);
+    Ok(snap)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn tmpdir(name: &str) -> PathBuf {
+        let d = std::env::temp_dir().join(format!(
+            "sessiond-wal-{name}-{}-{}",
+            std::process::id(),
+            std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map(|d| d.as_nanos())
+                .unwrap_or(0)
+        ));
+        fs::create_dir_all(&d).expect("tmpdir");
+        d
+    }
+
+    fn entry(index: u64, term: u64, data: &[u8]) -> Entry {
+        let mut e = Entry::default();
+        e.index = index;
+        e.term = term;
+        e.data = bytes::Bytes::copy_from_slice(data);
+        e
+    }
+
+    fn summary(r: &Recovered) -> Vec<(u64, u64)> {
+        r.entries.iter().map(|e| (e.index, e.term)).collect()
+    }
+
+    #[test]
+    fn replay_follows_raft_overwrite_rules_and_keeps_the_last_hard_state() {
+        let d = tmpdir("replay");
+        {
+            let (mut w, r) = Wal::open(&d, 1 << 20).expect("open");
+            assert!(r.entries.is_empty());
+            w.append(&[entry(1, 1, b"a"), entry(2, 1, b"b"), entry(3, 1, b"c")])
+                .expect("append");
+            let mut hs = HardState::default();
+            hs.term = 2;
+            hs.vote = 3;
+            hs.commit = 1;
+            w.set_hard_state(&hs).expect("hs");
+            // A new leader overwrites index 2 onward.
+            w.append(&[entry(2, 2, b"B")]).expect("append");
+            w.sync().expect("sync");
+        }
+        let (_, r) = Wal::open(&d, 1 << 20).expect("reopen");
+        assert_eq!(summary(&r), vec![(1, 1), (2, 2)]);
+        assert_eq!(&r.entries[1].data[..], b"B");
+        assert_eq!(
+            (r.hard_state.term, r.hard_state.vote, r.hard_state.commit),
+            (2, 3, 1)
+        );
+        fs::remove_dir_all(&d).ok();
+    }
+
+    #[test]
+    fn torn_tail_is_truncated_and_writing_goes_on() {
+        let d = tmpdir("torn");
+        let seg;
+        {
+            let (mut w, _) = Wal::open(&d, 1 << 20).expect("open");
+            w.append(&[entry(1, 1, b"one"), entry(2, 1, b"two")])
+                .expect("append");
+            w.sync().expect("sync");
+            seg = w.current_path();
+        }
+        // Cut the last record in half, as a crash mid-write would.
+        let len = fs::metadata(&seg).expect("meta").len();
+        OpenOptions::new()
+            .write(true)
+            .open(&seg)
+            .and_then(|f| f.set_len(len - 3))
+            .expect("truncate");
+        {
+            let (mut w, r) = Wal::open(&d, 1 << 20).expect("reopen");
+            assert_eq!(summary(&r), vec![(1, 1)]);
+            w.append(&[entry(2, 2, b"again")]).expect("append");
+            w.sync().expect("sync");
+        }
+        let (_, r) = Wal::open(&d, 1 << 20).expect("reopen");
+        assert_eq!(summary(&r), vec![(1, 1), (2, 2)]);
+        fs::remove_dir_all(&d).ok();
+    }
+
+    #[test]
+    fn corruption_in_an_older_segment_refuses_to_start() {
+        let d = tmpdir("corrupt");
+        let first;
+        {
+            let (mut w, _) = Wal::open(&d, 64).expect("open");
+            first = w.current_path();
+            for i in 1..=10 {
+                w.append(&[entry(i, 1, b"0123456789abcdef")])
+                    .expect("append");
+            }
+            w.sync().expect("sync");
+        }
+        let mut bytes = fs::read(&first).expect("read");
+        let n = bytes.len();
+        bytes[n - 2] ^= 0xff;
+        fs::write(&first, bytes).expect("write");
+        assert!(matches!(Wal::open(&d, 64), Err(WalError::Corrupt { .. })));
+        fs::remove_dir_all(&d).ok();
+    }
+
+    #[test]
+    fn snapshot_then_compaction_then_reset_marker() {
+        let d = tmpdir("snap");
+        {
+            let (mut w, _) = Wal::open(&d, 64).expect("open");
+            for i in 1..=20 {
+                w.append(&[entry(i, 1, b"0123456789abcdef")])
+                    .expect("append");
+            }
+            w.sync().expect("sync");
+            let mut meta = SnapshotMetadata::default();
+            meta.index = 15;
+            meta.term = 1;
+            meta.mut_conf_state().voters = vec![1, 2, 3];
+            write_snapshot(w.dir(), &meta, b"state at 15").expect("snapshot");
+            let before = w.segments.len();
+            let removed = w.compact(15).expect("compact");
+            assert!(removed > 0 && w.segments.len() == before - removed);
+        }
+        {
+            let (mut w, r) = Wal::open(&d, 64).expect("reopen");
+            let s = r.snapshot.as_ref().expect("snapshot");
+            assert_eq!(s.get_metadata().index, 15);
+            assert_eq!(s.get_metadata().get_conf_state().voters, vec![1, 2, 3]);
+            assert_eq!(&s.data[..], b"state at 15");
+            assert_eq!(summary(&r).first(), Some(&(16, 1)));
+            assert_eq!(summary(&r).last(), Some(&(20, 1)));
+            // A leader's snapshot at 40 replaces the whole log.
+            let mut meta = SnapshotMetadata::default();
+            meta.index = 40;
+            meta.term = 3;
+            write_snapshot(w.dir(), &meta, b"state at 40").expect("snapshot");
+            w.reset_to_snapshot(40).expect("reset");
+            w.append(&[entry(41, 3, b"x")]).expect("append");
+            w.sync().expect("sync");
+        }
+        let (_, r) = Wal::open(&d, 64).expect("reopen");
+        assert_eq!(
+            r.snapshot.as_ref().map(|s| s.get_metadata().index),
+            Some(40)
+        );
+        assert_eq!(summary(&r), vec![(41, 3)]);
+        fs::remove_dir_all(&d).ok();
+    }
+}

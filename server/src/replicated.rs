@@ -1,0 +1,415 @@
+//! The store under raft: what a client connection proposes, and how every replica
+//! applies it.
+//!
+//! A connection in a cluster sorts each command (see [`classify`]):
+//! - **write** (Redis's `write` flag): consecutive writes of one connection become one
+//!   [`Record`] proposed through raft; the reply is what applying it produced on this
+//!   node, sent only once the entry is committed and applied;
+//! - **read** (`readonly`): waits for one read barrier per batch (ReadIndex), then runs
+//!   on the local store;
+//! - `EXEC`: the queued transaction becomes one record, applied atomically;
+//! - everything else (PING, CLIENT, CONFIG, INFO...) runs locally at once.
+//!
+//! Records are applied by [`ServerSm`] with the entry's stamp as the clock, so `SET k v
+//! EX 10` expires at the same absolute time on every replica, and lazy expiry during
+//! apply decides the same way everywhere. The leader's timing wheel proposes
+//! [`Record::Expire`] batches; each deletion names the deadline it saw, so a key re-set
+//! meanwhile survives.
+
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicU8};
+use std::sync::Arc;
+use std::time::Instant;
+
+use bytes::{Bytes, BytesMut};
+use parking_lot::Mutex;
+use sessiond_cluster::{ClusterError, ClusterStatus, StateMachine};
+use sessiond_protocol::encode;
+use thiserror::Error;
+
+use crate::cmd::{self, Ctx};
+use crate::connection::{ClientInfo, Conn};
+use crate::server::Shared;
+use crate::store::{snapshot, Direct};
+
+const BATCH: u8 = 1;
+const EXEC: u8 = 2;
+const EXPIRE: u8 = 3;
+const FLAG_RESP3: u8 = 1;
+
+/// What one raft record asks every replica to do.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Record {
+    /// Commands run one after another; the replies are concatenated.
+    Batch { resp3: bool, cmds: Vec<Vec<Bytes>> },
+    /// A `MULTI` transaction: run atomically, one array reply.
+    Exec { resp3: bool, cmds: Vec<Vec<Bytes>> },
+    /// Delete each key if its deadline is still the one given.
+    Expire(Vec<(Vec<u8>, u64)>),
+}
+
+#[derive(Debug, Error, PartialEq, Eq)]
+pub enum RecordError {
+    #[error("record truncated")]
+    Truncated,
+    #[error("unknown record kind {0}")]
+    Kind(u8),
+}
+
+fn put(out: &mut Vec<u8>, b: &[u8]) {
+    out.extend_from_slice(&(b.len() as u32).to_le_bytes());
+    out.extend_from_slice(b);
+}
+
+fn put_cmds(out: &mut Vec<u8>, cmds: &[Vec<Bytes>]) {
+    out.extend_from_slice(&(cmds.len() as u32).to_le_bytes());
+    for c in cmds {
+        out.extend_from_slice(&(c.len() as u32).to_le_bytes());
+        for a in c {
+            put(out, a);
+        }
+    }
+}
+
+/// Encode commands as a [`Record::Batch`] or [`Record::Exec`] without building one.
+pub fn encode_cmds(kind_exec: bool, resp3: bool, cmds: &[Vec<Bytes>]) -> Vec<u8> {
+    let size: usize = cmds
+        .iter()
+        .map(|c| 4 + c.iter().map(|a| 4 + a.len()).sum::<usize>())
+        .sum();
+    let mut out = Vec::with_capacity(6 + size);
+    out.push(if kind_exec { EXEC } else { BATCH });
+    out.push(if resp3 { FLAG_RESP3 } else { 0 });
+    put_cmds(&mut out, cmds);
+    out
+}
+
+impl Record {
+    pub fn encode(&self) -> Vec<u8> {
+        match self {
+            Record::Batch { resp3, cmds } => encode_cmds(false, *resp3, cmds),
+            Record::Exec { resp3, cmds } => encode_cmds(true, *resp3, cmds),
+            Record::Expire(keys) => {
+                let mut out = Vec::with_capacity(6 + keys.len() * 32);
+                out.push(EXPIRE);
+                out.push(0);
+                out.extend_from_slice(&(keys.len() as u32).to_le_bytes());
+                for (k, d) in keys {
+                    out.extend_from_slice(&d.to_le_bytes());
+                    put(&mut out, k);
+                }
+                out
+            }
+        }
+    }
+
+    /// Decode a record. Argument bytes are copied out of `data` once each.
+    pub fn decode(data: &[u8]) -> Result<Record, RecordError> {
+        let mut r = Reader { data, at: 0 };
+        let kind = r.take(1)?[0];
+        let flags = r.take(1)?[0];
+        let resp3 = flags & FLAG_RESP3 != 0;
+        match kind {
+            BATCH | EXEC => {
+                let n = r.u32()? as usize;
+                let mut cmds = Vec::with_capacity(n.min(4096));
+                for _ in 0..n {
+                    let argc = r.u32()? as usize;
+                    let mut args = Vec::with_capacity(argc.min(4096));
+                    for _ in 0..argc {
+                        args.push(Bytes::copy_from_slice(r.bytes()?));
+                    }
+                    cmds.push(args);
+                }
+                Ok(if kind == BATCH {
+                    Record::Batch { resp3, cmds }
+                } else {
+                    Record::Exec { resp3, cmds }
+                })
+            }
+            EXPIRE => {
+                let n = r.u32()? as usize;
+                let mut keys = Vec::with_capacity(n.min(1 << 16));
+                for _ in 0..n {
+                    let d = r.u64()?;
+                    keys.push((r.bytes()?.to_vec(), d));
+                }
+                Ok(Record::Expire(keys))
+            }
+            k => Err(RecordError::Kind(k)),
+        }
+    }
+}
+
+struct Reader<'a> {
+    data: &'a [u8],
+    at: usize,
+}
+
+impl<'a> Reader<'a> {
+    fn take(&mut self, n: usize) -> Result<&'a [u8], RecordError> {
+        let s = self
+            .data
+            .get(self.at..self.at.saturating_add(n))
+            .ok_or(RecordError::Truncated)?;
+        self.at += n;
+        Ok(s)
+    }
+
+    fn u32(&mut self) -> Result<u32, RecordError> {
+        let b = self.take(4)?;
+        Ok(u32::from_le_bytes([b[0], b[1], b[2], b[3]]))
+    }
+
+    fn u64(&mut self) -> Result<u64, RecordError> {
+        let b = self.take(8)?;
+        let mut a = [0u8; 8];
+        a.copy_from_slice(b);
+        Ok(u64::from_le_bytes(a))
+    }
+
+    fn bytes(&mut self) -> Result<&'a [u8], RecordError> {
+        let n = self.u32()? as usize;
+        self.take(n)
+    }
+}
+
+/// How a connection in a cluster handles a command.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Class {
+    Local,
+    Read,
+    Write,
+    Exec,
+}
+
+/// Sort a command (see the module docs). Unknown commands, wrong arity and everything
+/// queued inside `MULTI` are local: their replies do not depend on the data.
+pub fn classify(args: &[Bytes], conn: &Conn) -> Class {
+    let Some(spec) = cmd::lookup(&args[0]) else {
+        return Class::Local;
+    };
+    if !spec.arity_ok(args.len()) {
+        return Class::Local;
+    }
+    if conn.multi.is_some() {
+        return if spec.name == "exec" && !conn.multi_failed {
+            Class::Exec
+        } else {
+            Class::Local
+        };
+    }
+    if spec.is("write") {
+        Class::Write
+    } else if spec.is("readonly") {
+        Class::Read
+    } else {
+        Class::Local
+    }
+}
+
+/// The reply for a request the cluster could not complete.
+pub fn cluster_error(out: &mut BytesMut, e: &ClusterError) {
+    let msg = match e {
+        ClusterError::NoLeader => "CLUSTERDOWN No raft leader".to_string(),
+        ClusterError::Timeout => format!("TIMEOUT {e}"),
+        ClusterError::Stopped => "CLUSTERDOWN The raft node stopped".to_string(),
+        ClusterError::Admin(m) => format!("ERR {m}"),
+    };
+    encode::error(out, msg.as_bytes());
+}
+
+/// Redis Cluster's slot of a key: CRC16 (XMODEM) of the key, or of the part inside
+/// the first non-empty `{...}`, modulo 16384.
+pub fn key_slot(key: &[u8]) -> u16 {
+    let key = match key.iter().position(|&c| c == b'{') {
+        Some(open) => match key[open + 1..].iter().position(|&c| c == b'}') {
+            Some(len) if len > 0 => &key[open + 1..open + 1 + len],
+            _ => key,
+        },
+        None => key,
+    };
+    let mut crc: u16 = 0;
+    for &b in key {
+        crc ^= u16::from(b) << 8;
+        for _ in 0..8 {
+            crc = if crc & 0x8000 != 0 {
+                (crc << 1) ^ 0x1021
+            } else {
+                crc << 1
+            };
+        }
+    }
+    crc & 0x3fff
+}
+
+/// `--follower-mode redirect`: send the client to the leader, as a Redis Cluster node
+/// sends it to a slot's owner.
+pub fn moved(out: &mut BytesMut, args: &[Bytes], status: &ClusterStatus) {
+    match status.leader_client_addr() {
+        Some(addr) => {
+            let slot = cmd::lookup(&args[0])
+                .filter(|s| s.first_key > 0)
+                .and_then(|s| args.get(s.first_key as usize))
+                .map_or(0, |k| key_slot(k));
+            encode::error(out, format!("MOVED {slot} {addr}").as_bytes());
+        }
+        None => cluster_error(out, &ClusterError::NoLeader),
+    }
+}
+
+/// The server's store as raft's state machine.
+pub struct ServerSm {
+    shared: Arc<Shared>,
+    conn: Conn,
+    out: BytesMut,
+    dead: Vec<crate::store::Entry>,
+}
+
+impl ServerSm {
+    pub fn new(shared: Arc<Shared>) -> ServerSm {
+        let unspecified = SocketAddr::from(([0, 0, 0, 0], 0));
+        let info = Arc::new(ClientInfo {
+            id: 0,
+            addr: unspecified,
+            laddr: unspecified,
+            created: Instant::now(),
+            name: Mutex::new(None),
+            lib_name: Mutex::new(None),
+            lib_ver: Mutex::new(None),
+            last_cmd: Mutex::new("NULL"),
+            last_active_ms: AtomicU64::new(0),
+            resp: AtomicU8::new(2),
+            in_multi: AtomicBool::new(false),
+        });
+        ServerSm {
+            shared,
+            conn: Conn::new(info),
+            out: BytesMut::with_capacity(4096),
+            dead: Vec::new(),
+        }
+    }
+
+    fn run_cmds(&mut self, cmds: Vec<Vec<Bytes>>, now: u64) {
+        let shared = self.shared.clone();
+        for args in cmds {
+            let mut ks = Direct(&shared.store);
+            let mut ctx = Ctx {
+                ks: &mut ks,
+                out: &mut self.out,
+                conn: &mut self.conn,
+                shared: &shared,
+                now,
+            };
+            match cmd::lookup(&args[0]) {
+                Some(spec) if spec.arity_ok(args.len()) => (spec.run)(&mut ctx, &args),
+                Some(spec) => cmd::wrong_arity(ctx.out, spec.name),
+                None => cmd::unknown_command(ctx.out, &args),
+            }
+        }
+    }
+}
+
+impl StateMachine for ServerSm {
+    fn apply(&mut self, record: &[u8], now: u64, want_reply: bool) -> Bytes {
+        self.out.clear();
+        let rec = match Record::decode(record) {
+            Ok(r) => r,
+            Err(e) => {
+                tracing::warn!(error = %e, "undecodable record skipped");
+                encode::error(&mut self.out, b"ERR undecodable replicated record");
+                return self.out.split().freeze();
+            }
+        };
+        match rec {
+            Record::Batch { resp3, cmds } => {
+                self.conn.resp3 = resp3;
+                self.run_cmds(cmds, now);
+            }
+            Record::Exec { resp3, cmds } => {
+                self.conn.resp3 = resp3;
+                self.conn.multi = Some(cmds);
+                self.conn.multi_failed = false;
+                self.run_cmds(vec![vec![Bytes::from_static(b"exec")]], now);
+            }
+            Record::Expire(keys) => {
+                let store = &self.shared.store;
+                for (key, deadline) in keys {
+                    let loc = store.locate(&key);
+                    if let Some(e) = store
+                        .lock(loc.shard)
+                        .expire_guarded(loc.hash, &key, deadline)
+                    {
+                        self.dead.push(e);
+                    }
+                    if self.dead.len() >= 1024 {
+                        self.dead.clear();
+                    }
+                }
+                self.dead.clear();
+            }
+        }
+        if want_reply {
+            self.out.split().freeze()
+        } else {
+            Bytes::new()
+        }
+    }
+
+    fn set_horizon(&mut self, now: u64) {
+        self.shared.store.set_horizon(now);
+    }
+
+    fn snapshot_job(&self) -> Box<dyn FnOnce() -> Vec<u8> + Send> {
+        let shared = self.shared.clone();
+        Box::new(move || snapshot::dump(&shared.store))
+    }
+
+    fn restore(&mut self, data: &[u8]) -> Result<(), String> {
+        snapshot::load(&self.shared.store, data, 0)
+            .map(|n| tracing::info!(keys = n, "store restored from snapshot"))
+            .map_err(|e| e.to_string())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn b(s: &str) -> Bytes {
+        Bytes::copy_from_slice(s.as_bytes())
+    }
+
+    #[test]
+    fn records_round_trip() {
+        let recs = [
+            Record::Batch {
+                resp3: true,
+                cmds: vec![vec![b("SET"), b("k"), b("v")], vec![b("DEL"), b("k")]],
+            },
+            Record::Exec {
+                resp3: false,
+                cmds: vec![vec![b("INCR"), Bytes::from_static(b"\x00\xff")]],
+            },
+            Record::Expire(vec![(b"sess:1".to_vec(), 1_700_000_000_000)]),
+        ];
+        for r in recs {
+            let enc = r.encode();
+            assert_eq!(Record::decode(&enc), Ok(r));
+            for cut in 0..enc.len() {
+                assert!(Record::decode(&enc[..cut]).is_err());
+            }
+        }
+        assert_eq!(Record::decode(&[9, 0]), Err(RecordError::Kind(9)));
+    }
+
+    #[test]
+    fn key_slots_match_redis_cluster() {
+        // Values from the Redis Cluster specification and `CLUSTER KEYSLOT`.
+        assert_eq!(key_slot(b"123456789"), 0x31c3);
+        assert_eq!(key_slot(b"foo"), 12182);
+        assert_eq!(key_slot(b"{user1000}.following"), key_slot(b"user1000"));
+        assert_eq!(key_slot(b"foo{}{bar}"), key_slot(b"foo{}{bar}"));
+        assert_eq!(key_slot(b"{}x"), key_slot(b"{}x"));
+    }
+}

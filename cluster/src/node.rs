@@ -505,6 +505,13 @@ impl Node {
                 }
             }
             Event::Hello(h) => {
+                // A node that joined knows nobody until someone connects: answer them.
+                if h.node_id != self.cfg.id
+                    && !h.raft_addr.is_empty()
+                    && self.transport.peer_addr(h.node_id).is_none()
+                {
+                    self.transport.set_peer(h.node_id, &h.raft_addr);
+                }
                 let mut peers = self.status.peers.lock();
                 let p = peers.entry(h.node_id).or_default();
                 p.client_addr = Some(h.client_addr);

@@ -73,9 +73,15 @@ impl Storage for NodeStorage {
         self.mem.last_index()
     }
 
-    fn snapshot(&self, request_index: u64, _to: u64) -> raft::Result<Snapshot> {
+    fn snapshot(&self, request_index: u64, to: u64) -> raft::Result<Snapshot> {
+        // A snapshot from before `to` joined does not name it as a member, and the
+        // receiver would refuse it: wait for one taken after the membership change.
+        let names = |s: &Snapshot| {
+            let cs = s.get_metadata().get_conf_state();
+            cs.voters.contains(&to) || cs.learners.contains(&to)
+        };
         match self.snap.read().as_ref() {
-            Some(s) if s.get_metadata().index >= request_index => Ok(s.clone()),
+            Some(s) if s.get_metadata().index >= request_index && names(s) => Ok(s.clone()),
             // The raft thread takes a new one soon (it snapshots when the log is long).
             _ => {
                 self.wanted.store(true, Ordering::Relaxed);

@@ -316,6 +316,10 @@ async fn io_loop_cluster(
         let mut it = std::mem::take(&mut cmds).into_iter().peekable();
         while let Some(args) = it.next() {
             let class = replicated::classify(&args, &conn);
+            if class == Class::Local && conn.multi.is_none() && cmd::cluster::is_admin(&args[0]) {
+                cmd::cluster::admin(&mut out, &args, cluster).await;
+                continue;
+            }
             if redirect && class != Class::Local && !cluster.status.is_leader() {
                 replicated::moved(&mut out, &args, &cluster.status);
                 if class == Class::Exec {

@@ -1,10 +1,11 @@
 //! Commands: the table, argument parsing helpers, and dispatch.
 //!
 //! One family per file: [`connection`], [`server`], [`strings`], [`keys`], [`hashes`],
-//! [`transactions`]. Each handler gets a [`Ctx`] and the full argument vector (name
+//! [`transactions`], [`cluster`]. Each handler gets a [`Ctx`] and the full argument vector (name
 //! included, arity already checked), writes exactly one reply, and touches the store only
 //! through `ctx.ks`, so the same handler runs alone or inside `EXEC`.
 
+pub mod cluster;
 pub mod connection;
 pub mod hashes;
 pub mod keys;
@@ -158,6 +159,13 @@ pub static COMMANDS: &[Spec] = &[
     spec!("exec", 1, ["noscript", "loading", "stale", "skip_slowlog"], 0, 0, 0, "transactions", "1.2.0", "Executes all commands in a transaction.", transactions::exec),
     spec!("discard", 1, ["noscript", "loading", "stale", "fast", "allow_busy"], 0, 0, 0, "transactions", "2.0.0", "Discards a transaction.", transactions::discard),
     spec!("watch", -2, ["noscript", "loading", "stale", "fast", "allow_busy"], 1, -1, 1, "transactions", "2.2.0", "Monitors changes to keys to determine the execution of a transaction.", transactions::watch),
+    // cluster
+    spec!("role", 1, ["noscript", "loading", "stale", "fast"], 0, 0, 0, "server", "2.8.12", "Returns the replication role.", cluster::role),
+    spec!("cluster", -2, [], 0, 0, 0, "cluster", "3.0.0", "A container for Redis Cluster commands.", cluster::cluster),
+    spec!("raft.info", 1, ["loading", "stale", "fast"], 0, 0, 0, "raft", "0.1.0", "Returns the state of this node's raft group.", cluster::raft_info),
+    spec!("raft.node", -3, ["admin", "noscript"], 0, 0, 0, "raft", "0.1.0", "Adds (ADD id host:raftport) or removes (REMOVE id) a cluster member.", cluster::raft_admin),
+    spec!("raft.transfer-leader", 2, ["admin", "noscript"], 0, 0, 0, "raft", "0.1.0", "Hands leadership to another voter.", cluster::raft_admin),
+    spec!("raft.snapshot", 1, ["admin", "noscript"], 0, 0, 0, "raft", "0.1.0", "Takes a snapshot now and compacts the log.", cluster::raft_admin),
     spec!("unwatch", 1, ["noscript", "loading", "stale", "fast", "allow_busy"], 0, 0, 0, "transactions", "2.2.0", "Forgets about watched keys of a transaction.", transactions::unwatch),
 ];
 

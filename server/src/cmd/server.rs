@@ -366,6 +366,7 @@ const SECTIONS: &[&str] = &[
     "replication",
     "cpu",
     "keyspace",
+    "raft",
 ];
 
 /// `INFO [section [section ...]]`
@@ -477,6 +478,16 @@ fn write_section(ctx: &mut Ctx<'_>, section: &str, t: &mut String) {
                 ld(&sh.expirer.reclaimed),
                 ld(&sh.expirer.max_lag_ms),
             )
+        }
+        "replication" if sh.cluster().is_some() => {
+            if let Some(c) = sh.cluster() {
+                super::cluster::replication_section(&c.status, &sh.run_id, t);
+            }
+            Ok(())
+        }
+        "raft" => {
+            super::cluster::raft_section(sh.cluster(), t);
+            Ok(())
         }
         "replication" => write!(
             t,

@@ -1,0 +1,174 @@
+//! A local raft cluster of real `sessiond` processes, on loopback, for the cluster
+//! tests. Each node gets a free client port, a free raft port and its own data folder
+//! under one temporary directory, which is removed when the cluster is dropped.
+
+use std::path::PathBuf;
+use std::time::{Duration, Instant};
+
+use super::{wait_until, Server};
+
+/// A free TCP port on 127.0.0.1 (bound, read, released).
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .expect("a free port")
+}
+
+pub struct Cluster {
+    /// `nodes[i]` is node id `i + 1`; `None` while it is down.
+    pub nodes: Vec<Option<Server>>,
+    pub raft_ports: Vec<u16>,
+    pub dir: PathBuf,
+    pub peers: String,
+    pub extra: Vec<String>,
+}
+
+impl Cluster {
+    /// Start `n` founding members with `extra` flags each.
+    pub fn start(n: usize, extra: &[&str]) -> Cluster {
+        let raft_ports: Vec<u16> = (0..n).map(|_| free_port()).collect();
+        let peers = raft_ports
+            .iter()
+            .enumerate()
+            .map(|(i, p)| format!("{}=127.0.0.1:{p}", i + 1))
+            .collect::<Vec<_>>()
+            .join(",");
+        let dir = std::env::temp_dir().join(format!(
+            "sessiond-cluster-{}-{}",
+            std::process::id(),
+            Instant::now().elapsed().as_nanos() ^ u128::from(free_port())
+        ));
+        std::fs::create_dir_all(&dir).expect("cluster dir");
+        let mut c = Cluster {
+            nodes: Vec::new(),
+            raft_ports,
+            dir,
+            peers,
+            extra: extra.iter().map(|s| s.to_string()).collect(),
+        };
+        for i in 0..n {
+            let s = c.spawn(i, false);
+            c.nodes.push(Some(s));
+        }
+        c
+    }
+
+    fn spawn(&self, i: usize, join: bool) -> Server {
+        let id = (i + 1).to_string();
+        let node_dir = self.dir.join(format!("n{id}"));
+        let node_dir = node_dir.to_string_lossy().into_owned();
+        let mut args: Vec<String> = vec![
+            "--node-id".into(),
+            id,
+            "--dir".into(),
+            node_dir,
+            "--cluster-addr".into(),
+            format!("127.0.0.1:{}", self.raft_ports[i]),
+        ];
+        if join {
+            args.push("--join".into());
+        } else {
+            args.push("--peers".into());
+            args.push(self.peers.clone());
+        }
+        args.extend(self.extra.iter().cloned());
+        let refs: Vec<&str> = args.iter().map(String::as_str).collect();
+        Server::start_with(&refs)
+    }
+
+    /// Start node `i` (0-based) again, from its data folder.
+    pub fn restart(&mut self, i: usize) {
+        let s = self.spawn(i, false);
+        self.nodes[i] = Some(s);
+    }
+
+    /// Start a new, empty node that waits to be added; returns its index.
+    pub fn spawn_joiner(&mut self) -> usize {
+        self.raft_ports.push(free_port());
+        let i = self.nodes.len();
+        let s = self.spawn(i, true);
+        self.nodes.push(Some(s));
+        i
+    }
+
+    pub fn node(&self, i: usize) -> &Server {
+        self.nodes[i].as_ref().expect("node is up")
+    }
+
+    pub fn kill9(&mut self, i: usize) {
+        if let Some(mut s) = self.nodes[i].take() {
+            s.kill9();
+        }
+    }
+
+    pub fn up(&self) -> Vec<usize> {
+        (0..self.nodes.len())
+            .filter(|&i| self.nodes[i].is_some())
+            .collect()
+    }
+
+    pub fn raft_addr(&self, i: usize) -> String {
+        format!("127.0.0.1:{}", self.raft_ports[i])
+    }
+
+    /// A node's view of a `RAFT.INFO` field.
+    pub fn raft_field(&self, i: usize, field: &str) -> Option<String> {
+        let mut con = self.node(i).client().get_connection().ok()?;
+        let text: String = redis::cmd("RAFT.INFO").query(&mut con).ok()?;
+        text.lines().find_map(|l| {
+            l.strip_prefix(&format!("{field}:"))
+                .map(|v| v.trim().to_string())
+        })
+    }
+
+    /// The index of the node that is leader and that every live node agrees on.
+    pub fn leader(&self) -> Option<usize> {
+        let up = self.up();
+        let mut leader = None;
+        for &i in &up {
+            if self.raft_field(i, "raft_role").as_deref() == Some("leader") {
+                leader = Some(i);
+            }
+        }
+        let l = leader?;
+        let id = (l + 1).to_string();
+        up.iter()
+            .all(|&i| self.raft_field(i, "raft_leader_id").as_deref() == Some(&id))
+            .then_some(l)
+    }
+
+    /// Wait (bounded) for a leader all live nodes know.
+    pub fn wait_leader(&self, limit: Duration) -> usize {
+        let mut found = None;
+        let ok = wait_until(limit, || {
+            found = self.leader();
+            found.is_some()
+        });
+        assert!(ok, "no agreed leader within {limit:?}\n{}", self.logs());
+        found.unwrap_or(0)
+    }
+
+    /// Every node's log, for failure messages.
+    pub fn logs(&self) -> String {
+        let mut t = String::new();
+        for (i, n) in self.nodes.iter().enumerate() {
+            if let Some(s) = n {
+                t.push_str(&format!("---- node {} ----\n{}\n", i + 1, s.log_text()));
+            }
+        }
+        t
+    }
+}
+
+impl Drop for Cluster {
+    fn drop(&mut self) {
+        for n in &mut self.nodes {
+            if let Some(s) = n.as_mut() {
+                s.signal("CONT");
+                s.kill9();
+            }
+        }
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}

@@ -1,0 +1,538 @@
+//! Cluster tests: real `sessiond` processes on loopback forming one raft group.
+//!
+//! They run one at a time (a lock below), since each starts three or four processes and
+//! elections are timing-sensitive on a busy two-core machine.
+
+mod support;
+
+use std::collections::BTreeMap;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::{Duration, Instant};
+
+use support::cluster::Cluster;
+use support::wait_until;
+
+static SERIAL: Mutex<()> = Mutex::new(());
+
+fn serial() -> MutexGuard<'static, ()> {
+    SERIAL.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+const LEADER_WAIT: Duration = Duration::from_secs(15);
+
+fn conn(c: &Cluster, i: usize) -> redis::Connection {
+    let con = c.node(i).conn();
+    con.set_read_timeout(Some(Duration::from_secs(10)))
+        .expect("timeout");
+    con
+}
+
+fn get(con: &mut redis::Connection, key: &str) -> Option<String> {
+    redis::cmd("GET").arg(key).query(con).expect("GET")
+}
+
+/// `GET` that treats an error (a node still catching up) as "not there yet".
+fn try_get(con: &mut redis::Connection, key: &str) -> Option<String> {
+    redis::cmd("GET").arg(key).query(con).ok().flatten()
+}
+
+/// Writes sent to the leader and to followers (which propose them through raft) are
+/// visible on every node with their TTLs; a transaction sent to a follower is atomic;
+/// counters incremented through every node add up; ROLE names the leader.
+#[test]
+fn t101_writes_replicate_and_followers_proxy() {
+    let _g = serial();
+    let c = Cluster::start(3, &[]);
+    let l = c.wait_leader(LEADER_WAIT);
+    for i in 0..3 {
+        let mut con = conn(&c, i);
+        let _: () = redis::cmd("SET")
+            .arg(format!("k{i}"))
+            .arg(format!("v{i}"))
+            .arg("EX")
+            .arg(100)
+            .query(&mut con)
+            .expect("SET");
+    }
+    for i in 0..3 {
+        let mut con = conn(&c, i);
+        for j in 0..3 {
+            assert_eq!(get(&mut con, &format!("k{j}")), Some(format!("v{j}")));
+            let ttl: i64 = redis::cmd("TTL")
+                .arg(format!("k{j}"))
+                .query(&mut con)
+                .expect("TTL");
+            assert!((95..=100).contains(&ttl), "ttl {ttl} on node {i}");
+        }
+    }
+    let f = (l + 1) % 3;
+    let mut fc = conn(&c, f);
+    let (_, n, v): ((), i64, String) = redis::pipe()
+        .atomic()
+        .cmd("SET")
+        .arg("t")
+        .arg(1)
+        .cmd("INCR")
+        .arg("t")
+        .cmd("GET")
+        .arg("t")
+        .query(&mut fc)
+        .expect("MULTI/EXEC through a follower");
+    assert_eq!((n, v.as_str()), (2, "2"));
+    for i in 0..3 {
+        let mut con = conn(&c, i);
+        for _ in 0..50 {
+            let _: i64 = redis::cmd("INCR").arg("ctr").query(&mut con).expect("INCR");
+        }
+    }
+    for i in 0..3 {
+        let mut con = conn(&c, i);
+        assert_eq!(get(&mut con, "ctr").as_deref(), Some("150"), "node {i}");
+        assert_eq!(get(&mut con, "t").as_deref(), Some("2"), "node {i}");
+        let role: Vec<redis::Value> = redis::cmd("ROLE").query(&mut con).expect("ROLE");
+        let want = if i == l { "master" } else { "slave" };
+        assert_eq!(
+            role.first(),
+            Some(&redis::Value::BulkString(want.as_bytes().to_vec())),
+            "ROLE on node {i}"
+        );
+    }
+    // A pipeline of writes through a follower: one proposal, replies in order.
+    let mut p = redis::pipe();
+    for i in 0..100 {
+        p.cmd("SET").arg(format!("p{i}")).arg(i).ignore();
+    }
+    p.cmd("INCRBY").arg("p99").arg(1);
+    let (last,): (i64,) = p.query(&mut fc).expect("pipeline");
+    assert_eq!(last, 100);
+    let mut lc = conn(&c, l);
+    assert_eq!(get(&mut lc, "p42").as_deref(), Some("42"));
+    let e = support::err_of(&mut fc, redis::cmd("WATCH").arg("x"));
+    assert!(e.contains("not supported"), "{e}");
+}
+
+/// `kill -9` the leader while clients write through every node. A new leader takes
+/// writes quickly, and every write that was acknowledged is on every surviving node,
+/// with its TTL.
+#[test]
+fn t102_leader_kill_loses_no_acknowledged_write() {
+    let _g = serial();
+    let mut c = Cluster::start(3, &[]);
+    let l = c.wait_leader(LEADER_WAIT);
+    let stop = Arc::new(AtomicBool::new(false));
+    // (key, value, time sent, time acknowledged).
+    type Acked = Vec<(String, String, Instant, Instant)>;
+    let acked: Arc<Mutex<Acked>> = Arc::new(Mutex::new(Vec::new()));
+    let mut writers = Vec::new();
+    for i in 0..3 {
+        let url = c.node(i).url();
+        let stop = stop.clone();
+        let acked = acked.clone();
+        writers.push(std::thread::spawn(move || {
+            let client = redis::Client::open(url).expect("url");
+            let mut n = 0u64;
+            let mut con = None;
+            while !stop.load(Ordering::Relaxed) {
+                if con.is_none() {
+                    match client.get_connection_with_timeout(Duration::from_millis(500)) {
+                        Ok(c) => {
+                            let _ = c.set_read_timeout(Some(Duration::from_secs(5)));
+                            con = Some(c);
+                        }
+                        Err(_) => return,
+                    }
+                }
+                let Some(cn) = con.as_mut() else { return };
+                let key = format!("w{i}:{n}");
+                let val = format!("{n}");
+                n += 1;
+                let sent = Instant::now();
+                let r: redis::RedisResult<()> =
+                    redis::cmd("SETEX").arg(&key).arg(600).arg(&val).query(cn);
+                match r {
+                    Ok(()) => acked.lock().unwrap_or_else(|e| e.into_inner()).push((
+                        key,
+                        val,
+                        sent,
+                        Instant::now(),
+                    )),
+                    Err(e) if e.is_io_error() => con = None,
+                    // CLUSTERDOWN / TIMEOUT during the election: not acknowledged.
+                    Err(_) => {}
+                }
+            }
+        }));
+    }
+    let count = || acked.lock().unwrap_or_else(|e| e.into_inner()).len();
+    assert!(wait_until(Duration::from_secs(20), || count() >= 300));
+    let killed_at = Instant::now();
+    c.kill9(l);
+    let after = || {
+        acked
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .iter()
+            .filter(|(_, _, sent, _)| *sent > killed_at)
+            .count()
+    };
+    assert!(
+        wait_until(Duration::from_secs(20), || after() >= 200),
+        "writes did not resume after the leader died\n{}",
+        c.logs()
+    );
+    stop.store(true, Ordering::Relaxed);
+    for w in writers {
+        let _ = w.join();
+    }
+    let acked = acked.lock().unwrap_or_else(|e| e.into_inner()).clone();
+    // The first write sent after the kill that was acknowledged: that is when the
+    // cluster took writes again.
+    let first_after = acked
+        .iter()
+        .filter(|(_, _, sent, _)| *sent > killed_at)
+        .map(|(_, _, _, done)| *done)
+        .min()
+        .expect("writes after the kill");
+    let failover = first_after - killed_at;
+    eprintln!(
+        "leader kill -> first acknowledged write: {} ms ({} writes acknowledged)",
+        failover.as_millis(),
+        acked.len()
+    );
+    assert!(
+        failover < Duration::from_secs(5),
+        "failover took {failover:?}"
+    );
+    let new_leader = c.wait_leader(LEADER_WAIT);
+    assert_ne!(new_leader, l);
+    for i in c.up() {
+        let mut con = conn(&c, i);
+        for chunk in acked.chunks(500) {
+            let keys: Vec<&str> = chunk.iter().map(|(k, _, _, _)| k.as_str()).collect();
+            let vals: Vec<Option<String>> =
+                redis::cmd("MGET").arg(&keys).query(&mut con).expect("MGET");
+            let mut p = redis::pipe();
+            for k in &keys {
+                p.cmd("TTL").arg(*k);
+            }
+            let ttls: Vec<i64> = p.query(&mut con).expect("TTLs");
+            for (((k, v, _, _), got), ttl) in chunk.iter().zip(vals).zip(ttls) {
+                assert_eq!(
+                    got.as_deref(),
+                    Some(v.as_str()),
+                    "{k} lost on node {}",
+                    i + 1
+                );
+                assert!(ttl > 500, "{k} lost its TTL on node {} ({ttl})", i + 1);
+            }
+        }
+    }
+}
+
+/// Every node killed with -9 at once, then restarted: each recovers from its own log
+/// and snapshot, with nothing acknowledged lost (strings, hashes, TTLs).
+#[test]
+fn t103_full_restart_recovers_from_disk() {
+    let _g = serial();
+    let mut c = Cluster::start(3, &["--snapshot-entries", "300"]);
+    let l = c.wait_leader(LEADER_WAIT);
+    let mut con = conn(&c, l);
+    // Enough single writes to cross a snapshot, so recovery uses snapshot + log.
+    for i in 0..500 {
+        let _: () = redis::cmd("SET")
+            .arg(format!("r{i}"))
+            .arg(i)
+            .query(&mut con)
+            .expect("SET");
+    }
+    let _: () = redis::cmd("HSET")
+        .arg("sess:h")
+        .arg("user")
+        .arg("ada")
+        .arg("n")
+        .arg(7)
+        .query(&mut con)
+        .expect("HSET");
+    let _: () = redis::cmd("SETEX")
+        .arg("sess:t")
+        .arg(1000)
+        .arg("x")
+        .query(&mut con)
+        .expect("SETEX");
+    drop(con);
+    for i in 0..3 {
+        c.kill9(i);
+    }
+    for i in 0..3 {
+        c.restart(i);
+    }
+    c.wait_leader(LEADER_WAIT);
+    for i in 0..3 {
+        let mut con = conn(&c, i);
+        for k in (0..500).step_by(7) {
+            assert_eq!(
+                get(&mut con, &format!("r{k}")),
+                Some(k.to_string()),
+                "node {}",
+                i + 1
+            );
+        }
+        let h: BTreeMap<String, String> = redis::cmd("HGETALL")
+            .arg("sess:h")
+            .query(&mut con)
+            .expect("HGETALL");
+        assert_eq!(h.get("user").map(String::as_str), Some("ada"));
+        let ttl: i64 = redis::cmd("TTL")
+            .arg("sess:t")
+            .query(&mut con)
+            .expect("TTL");
+        assert!((900..=1000).contains(&ttl), "ttl {ttl}");
+    }
+    assert!(
+        c.raft_field(0, "raft_snapshot_index")
+            .and_then(|v| v.parse::<u64>().ok())
+            .is_some_and(|v| v > 1),
+        "a snapshot was taken"
+    );
+}
+
+/// A follower paused with SIGSTOP while the others take writes past the snapshot
+/// threshold catches up from a snapshot once it resumes.
+#[test]
+fn t104_paused_follower_catches_up_from_snapshot() {
+    let _g = serial();
+    let c = Cluster::start(3, &["--snapshot-entries", "200"]);
+    let l = c.wait_leader(LEADER_WAIT);
+    let f = (l + 1) % 3;
+    c.node(f).signal("STOP");
+    let mut con = conn(&c, l);
+    for i in 0..700 {
+        let _: () = redis::cmd("SET")
+            .arg(format!("s{i}"))
+            .arg(i)
+            .query(&mut con)
+            .expect("SET with one follower paused");
+    }
+    let first: u64 = c
+        .raft_field(l, "raft_first_index")
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(0);
+    assert!(
+        first > 100,
+        "the leader compacted its log (first index {first})"
+    );
+    c.node(f).signal("CONT");
+    let mut fc = conn(&c, f);
+    assert!(
+        wait_until(Duration::from_secs(20), || try_get(&mut fc, "s699")
+            .as_deref()
+            == Some("699")),
+        "the follower caught up\n{}",
+        c.logs()
+    );
+    assert_eq!(get(&mut fc, "s0").as_deref(), Some("0"));
+    assert!(
+        c.node(f)
+            .log_text()
+            .contains("installed the leader's snapshot"),
+        "the follower caught up from a snapshot\n{}",
+        c.node(f).log_text()
+    );
+}
+
+/// Add a fourth node online, hand it the leadership, and remove an old member, while a
+/// client keeps writing; nothing it was told succeeded is lost.
+#[test]
+fn t105_membership_changes_while_clients_work() {
+    let _g = serial();
+    let mut c = Cluster::start(3, &[]);
+    let l = c.wait_leader(LEADER_WAIT);
+    // The writer talks to a follower that stays in the group throughout.
+    let stay = (l + 1) % 3;
+    let stop = Arc::new(AtomicBool::new(false));
+    let acked: Arc<Mutex<Vec<String>>> = Arc::new(Mutex::new(Vec::new()));
+    let writer = {
+        let url = c.node(stay).url();
+        let stop = stop.clone();
+        let acked = acked.clone();
+        std::thread::spawn(move || {
+            let client = redis::Client::open(url).expect("url");
+            let Ok(mut con) = client.get_connection() else {
+                return;
+            };
+            let _ = con.set_read_timeout(Some(Duration::from_secs(5)));
+            let mut n = 0;
+            while !stop.load(Ordering::Relaxed) {
+                let key = format!("m{n}");
+                n += 1;
+                if redis::cmd("SET")
+                    .arg(&key)
+                    .arg(n)
+                    .query::<()>(&mut con)
+                    .is_ok()
+                {
+                    acked.lock().unwrap_or_else(|e| e.into_inner()).push(key);
+                }
+            }
+        })
+    };
+    let count = || acked.lock().unwrap_or_else(|e| e.into_inner()).len();
+    assert!(wait_until(Duration::from_secs(10), || count() >= 50));
+
+    let j = c.spawn_joiner();
+    let mut lc = conn(&c, l);
+    let r: String = redis::cmd("RAFT.NODE")
+        .arg("ADD")
+        .arg(j + 1)
+        .arg(c.raft_addr(j))
+        .query(&mut lc)
+        .unwrap_or_else(|e| panic!("RAFT.NODE ADD: {e}\n{}", c.logs()));
+    assert!(r.contains("added node 4"), "{r}");
+    let mut jc = conn(&c, j);
+    assert!(
+        wait_until(Duration::from_secs(20), || try_get(&mut jc, "m0").is_some()),
+        "the new node caught up\n{}",
+        c.logs()
+    );
+    let r: String = redis::cmd("RAFT.TRANSFER-LEADER")
+        .arg(j + 1)
+        .query(&mut lc)
+        .unwrap_or_else(|e| panic!("RAFT.TRANSFER-LEADER: {e}\n{}", c.logs()));
+    assert!(r.contains("transferred"), "{r}");
+    assert_eq!(c.wait_leader(LEADER_WAIT), j);
+    let r: String = redis::cmd("RAFT.NODE")
+        .arg("REMOVE")
+        .arg(l + 1)
+        .query(&mut jc)
+        .unwrap_or_else(|e| panic!("RAFT.NODE REMOVE: {e}\n{}", c.logs()));
+    assert!(r.contains(&format!("removed node {}", l + 1)), "{r}");
+    c.kill9(l);
+    let before = count();
+    assert!(
+        wait_until(Duration::from_secs(10), || count() >= before + 50),
+        "writes go on after the removal"
+    );
+    stop.store(true, Ordering::Relaxed);
+    let _ = writer.join();
+    let keys = acked.lock().unwrap_or_else(|e| e.into_inner()).clone();
+    for i in c.up() {
+        let mut con = conn(&c, i);
+        for chunk in keys.chunks(500) {
+            let vals: Vec<Option<String>> =
+                redis::cmd("MGET").arg(chunk).query(&mut con).expect("MGET");
+            for (k, v) in chunk.iter().zip(vals) {
+                assert!(v.is_some(), "{k} lost on node {}", i + 1);
+            }
+        }
+    }
+}
+
+/// Expiry under raft: the leader's wheel proposes deletions, so keys vanish from every
+/// replica (not only hidden); a key re-set before its deletion applies survives.
+#[test]
+fn t106_expiry_is_replicated_and_guarded() {
+    let _g = serial();
+    let c = Cluster::start(3, &[]);
+    let l = c.wait_leader(LEADER_WAIT);
+    let mut con = conn(&c, l);
+    for i in 0..200 {
+        let _: () = redis::cmd("SET")
+            .arg(format!("e{i}"))
+            .arg(i)
+            .arg("PX")
+            .arg(300)
+            .query(&mut con)
+            .expect("SET PX");
+    }
+    let _: () = redis::cmd("SET")
+        .arg("keep")
+        .arg("1")
+        .arg("PX")
+        .arg(300)
+        .query(&mut con)
+        .expect("SET");
+    let _: () = redis::cmd("SET")
+        .arg("keep")
+        .arg("2")
+        .query(&mut con)
+        .expect("SET again, no TTL");
+    for i in 0..3 {
+        let mut ci = conn(&c, i);
+        assert!(
+            wait_until(Duration::from_secs(5), || {
+                redis::cmd("DBSIZE").query::<i64>(&mut ci).ok() == Some(1)
+            }),
+            "node {} reclaimed the expired keys",
+            i + 1
+        );
+        assert_eq!(get(&mut ci, "keep").as_deref(), Some("2"));
+        assert_eq!(get(&mut ci, "e5"), None);
+    }
+}
+
+/// `--follower-mode redirect`: a follower answers data commands with -MOVED to the
+/// leader, `CLUSTER SLOTS` names the leader as the owner of every slot, and the leader
+/// serves as usual.
+#[test]
+fn t107_redirect_mode_points_at_the_leader() {
+    let _g = serial();
+    let c = Cluster::start(3, &["--follower-mode", "redirect"]);
+    let l = c.wait_leader(LEADER_WAIT);
+    let f = (l + 2) % 3;
+    let mut fc = conn(&c, f);
+    let e = support::err_of(&mut fc, redis::cmd("SET").arg("foo").arg("bar"));
+    assert_eq!(e, format!("MOVED 12182 {}", c.node(l).addr()));
+    let pong: String = redis::cmd("PING").query(&mut fc).expect("PING is local");
+    assert_eq!(pong, "PONG");
+    let slots: Vec<Vec<redis::Value>> = redis::cmd("CLUSTER")
+        .arg("SLOTS")
+        .query(&mut fc)
+        .expect("CLUSTER SLOTS");
+    assert_eq!(slots.len(), 1);
+    assert_eq!(
+        &slots[0][..2],
+        &[redis::Value::Int(0), redis::Value::Int(16383)]
+    );
+    let owner: (String, i64, String) = redis::from_redis_value(&slots[0][2]).expect("owner entry");
+    assert_eq!(
+        owner.1,
+        i64::from(c.node(l).port),
+        "the leader owns the slots"
+    );
+    let mut lc = conn(&c, l);
+    let _: () = redis::cmd("SET")
+        .arg("foo")
+        .arg("bar")
+        .query(&mut lc)
+        .expect("SET");
+    assert_eq!(get(&mut lc, "foo").as_deref(), Some("bar"));
+}
+
+/// With two of three nodes gone there is no quorum: writes and reads on the survivor
+/// fail with a retryable error within the request timeout instead of hanging.
+#[test]
+fn t108_no_quorum_is_an_error_not_a_hang() {
+    let _g = serial();
+    let mut c = Cluster::start(3, &["--request-timeout-ms", "700"]);
+    let l = c.wait_leader(LEADER_WAIT);
+    let survivor = (l + 1) % 3;
+    for i in 0..3 {
+        if i != survivor {
+            c.kill9(i);
+        }
+    }
+    let mut con = conn(&c, survivor);
+    let t = Instant::now();
+    let e = support::err_of(&mut con, redis::cmd("SET").arg("a").arg("b"));
+    assert!(
+        e.starts_with("CLUSTERDOWN") || e.starts_with("TIMEOUT"),
+        "{e}"
+    );
+    let e = support::err_of(&mut con, redis::cmd("GET").arg("a"));
+    assert!(
+        e.starts_with("CLUSTERDOWN") || e.starts_with("TIMEOUT"),
+        "{e}"
+    );
+    assert!(t.elapsed() < Duration::from_secs(5), "{:?}", t.elapsed());
+}

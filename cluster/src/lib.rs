@@ -65,8 +65,11 @@ pub struct ClusterConfig {
     pub tick_ms: u64,
     pub election_ticks: usize,
     pub heartbeat_ticks: usize,
-    /// Take a snapshot after this many applied entries.
+    /// Take a snapshot after this many applied entries...
     pub snapshot_entries: u64,
+    /// ...or once this many bytes of entries were applied since the last one (entries
+    /// carry whole batches, so counting entries alone lets the log grow large).
+    pub snapshot_bytes: u64,
     /// Entries kept in the log behind a snapshot, for followers that lag a little.
     pub snapshot_keep: u64,
     pub segment_bytes: u64,
@@ -89,6 +92,7 @@ impl ClusterConfig {
             election_ticks: 15,
             heartbeat_ticks: 3,
             snapshot_entries: 100_000,
+            snapshot_bytes: 256 << 20,
             snapshot_keep: 5_000,
             segment_bytes: 64 << 20,
             request_timeout_ms: 3_000,
@@ -133,10 +137,11 @@ pub enum StartError {
 
 /// The replicated state. The server's store implements it.
 pub trait StateMachine: Send + 'static {
-    /// Apply one committed record. `now` is the entry's stamp (Unix ms): every replica
+    /// Apply one committed record (a slice of the entry, so arguments can be sliced
+    /// out of it without copying). `now` is the entry's stamp (Unix ms): every replica
     /// applies the record at the same `now`. The returned reply goes to the client that
     /// proposed it when `want_reply` is set (on the proposing node only).
-    fn apply(&mut self, record: &[u8], now: u64, want_reply: bool) -> Bytes;
+    fn apply(&mut self, record: Bytes, now: u64, want_reply: bool) -> Bytes;
     /// Called once before a batch of entries and after it, so the state machine can
     /// publish the horizon at which logically dead keys may be physically removed.
     fn set_horizon(&mut self, now: u64);

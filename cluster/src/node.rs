@@ -172,6 +172,10 @@ struct Node {
     conf_state: ConfState,
     transfer: Option<(u64, Reply<String>, Instant)>,
     peers: BTreeMap<u64, String>,
+    /// Entry bytes applied since the last snapshot started.
+    applied_bytes: u64,
+    /// The leader as of the last soft-state change (0: none).
+    last_leader: u64,
     timeout: Duration,
 }
 
@@ -379,6 +383,8 @@ pub fn start(cfg: ClusterConfig, mut sm: Box<dyn StateMachine>) -> Result<Handle
         conf_state,
         transfer: None,
         peers,
+        applied_bytes: 0,
+        last_leader: 0,
         timeout,
         cfg,
     };
@@ -710,6 +716,19 @@ impl Node {
                     "leader changed"
                 );
             }
+            if self.last_leader != ss.leader_id && self.last_leader != 0 {
+                // What was proposed under the old leader may or may not commit under the
+                // new one. Say so now rather than at the request timeout, so clients can
+                // retry as soon as there is a leader to retry on.
+                let n = self.pending.len() as u64;
+                for (_, p) in self.pending.drain() {
+                    p.fail(ClusterError::Timeout);
+                }
+                self.status
+                    .timeouts
+                    .fetch_add(n, std::sync::atomic::Ordering::Relaxed);
+            }
+            self.last_leader = ss.leader_id;
             self.status.set_role(role);
         }
         self.send(rd.take_messages());
@@ -807,6 +826,7 @@ impl Node {
             if e.index <= self.applied {
                 continue;
             }
+            self.applied_bytes += e.data.len() as u64;
             match e.get_entry_type() {
                 EntryType::EntryNormal => self.apply_normal(&e),
                 EntryType::EntryConfChange => match ConfChange::parse_from_bytes(&e.data) {
@@ -867,7 +887,7 @@ impl Node {
                 }
             };
             let mine = r.origin == self.cfg.id && self.pending.contains_key(&r.request);
-            let reply = self.sm.apply(r.data, now, mine);
+            let reply = self.sm.apply(e.data.slice_ref(r.data), now, mine);
             if mine {
                 if let Some(p) = self.pending.remove(&r.request) {
                     if let Waiter::Write(tx) = p.waiter {
@@ -1044,6 +1064,7 @@ impl Node {
         let mut data = Vec::new();
         encode_meta(self.apply_now, &self.peers, &mut data);
         let job = self.sm.snapshot_job();
+        self.applied_bytes = 0;
         let dir = self.wal.as_ref().map(|w| w.dir().to_path_buf());
         let tx = self.tx.clone();
         debug!(index, "snapshot capture started");

@@ -103,8 +103,8 @@ impl Record {
         }
     }
 
-    /// Decode a record. Argument bytes are copied out of `data` once each.
-    pub fn decode(data: &[u8]) -> Result<Record, RecordError> {
+    /// Decode a record. Arguments are slices of `data`, not copies.
+    pub fn decode(data: &Bytes) -> Result<Record, RecordError> {
         let mut r = Reader { data, at: 0 };
         let kind = r.take(1)?[0];
         let flags = r.take(1)?[0];
@@ -117,7 +117,8 @@ impl Record {
                     let argc = r.u32()? as usize;
                     let mut args = Vec::with_capacity(argc.min(4096));
                     for _ in 0..argc {
-                        args.push(Bytes::copy_from_slice(r.bytes()?));
+                        let b = r.bytes()?;
+                        args.push(data.slice_ref(b));
                     }
                     cmds.push(args);
                 }
@@ -311,9 +312,9 @@ impl ServerSm {
 }
 
 impl StateMachine for ServerSm {
-    fn apply(&mut self, record: &[u8], now: u64, want_reply: bool) -> Bytes {
+    fn apply(&mut self, record: Bytes, now: u64, want_reply: bool) -> Bytes {
         self.out.clear();
-        let rec = match Record::decode(record) {
+        let rec = match Record::decode(&record) {
             Ok(r) => r,
             Err(e) => {
                 tracing::warn!(error = %e, "undecodable record skipped");
@@ -394,13 +395,16 @@ mod tests {
             Record::Expire(vec![(b"sess:1".to_vec(), 1_700_000_000_000)]),
         ];
         for r in recs {
-            let enc = r.encode();
+            let enc = Bytes::from(r.encode());
             assert_eq!(Record::decode(&enc), Ok(r));
             for cut in 0..enc.len() {
-                assert!(Record::decode(&enc[..cut]).is_err());
+                assert!(Record::decode(&enc.slice(..cut)).is_err());
             }
         }
-        assert_eq!(Record::decode(&[9, 0]), Err(RecordError::Kind(9)));
+        assert_eq!(
+            Record::decode(&Bytes::from_static(&[9, 0])),
+            Err(RecordError::Kind(9))
+        );
     }
 
     #[test]

@@ -536,3 +536,42 @@ fn t108_no_quorum_is_an_error_not_a_hang() {
     );
     assert!(t.elapsed() < Duration::from_secs(5), "{:?}", t.elapsed());
 }
+
+/// The cluster-aware Rust client finds the leader from a seed list and keeps writing
+/// through a leader kill, retrying idempotent writes; what it wrote is all there.
+#[test]
+fn t109_cluster_client_follows_the_leader() {
+    use sessiond_client::cluster::ClusterClient;
+    use sessiond_client::Reply;
+    let _g = serial();
+    let mut c = Cluster::start(3, &[]);
+    let l = c.wait_leader(LEADER_WAIT);
+    let seeds: Vec<String> = (0..3).map(|i| c.node(i).addr()).collect();
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("runtime");
+    let mut cc = ClusterClient::new(seeds);
+    rt.block_on(async {
+        let r = cc.cmd(&["SET", "before", "1"]).await.expect("SET");
+        assert_eq!(r, Reply::Simple("OK".into()));
+    });
+    let old = c.node(l).addr();
+    assert_eq!(cc.current(), Some(old.as_str()), "talks to the leader");
+    c.kill9(l);
+    rt.block_on(async {
+        for i in 0..50 {
+            let k = format!("after{i}");
+            let r = cc
+                .cmd_idempotent(&["SET", k.as_str(), "x"])
+                .await
+                .expect("SET through the failover");
+            assert_eq!(r, Reply::Simple("OK".into()), "{k}");
+        }
+        let r = cc.cmd(&["GET", "before"]).await.expect("GET");
+        assert_eq!(r, Reply::Bulk("1".into()));
+    });
+    assert_ne!(cc.current(), Some(old.as_str()));
+    let mut con = conn(&c, c.wait_leader(LEADER_WAIT));
+    assert_eq!(get(&mut con, "after49").as_deref(), Some("x"));
+}

@@ -8,7 +8,10 @@
 //!
 //! Replies are [`Frame`]s from `sessiond-protocol`; server errors arrive as
 //! `Frame::Error`, not as `Err`, so a pipeline's other replies are never lost.
-//! Cluster awareness (leader discovery, retry on leader change) comes with the cluster.
+//! - [`cluster::ClusterClient`]: a seed list, leader discovery through `RAFT.INFO`, and
+//!   retry when the leader changes.
+
+pub mod cluster;
 
 use bytes::BytesMut;
 use sessiond_protocol::{encode, Frame, FrameDecoder, Limits, ProtocolError};
@@ -28,6 +31,8 @@ pub enum ClientError {
     Closed,
     #[error("recv called with no command in flight")]
     NothingPending,
+    #[error("no node among {0} names a leader")]
+    NoLeader(String),
 }
 
 /// One connection to a server.

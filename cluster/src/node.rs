@@ -49,11 +49,22 @@ type Reply<T> = oneshot::Sender<Result<T, ClusterError>>;
 
 /// Everything the raft thread reacts to.
 pub enum Event {
-    Propose { data: Vec<u8>, tx: Reply<Bytes> },
-    Read { tx: Reply<()> },
+    Propose {
+        data: Vec<u8>,
+        tx: Reply<Bytes>,
+    },
+    Read {
+        tx: Reply<()>,
+    },
     Raft(Box<Message>),
     Hello(Hello),
-    Admin { cmd: Admin, tx: Reply<String> },
+    Admin {
+        cmd: Admin,
+        tx: Reply<String>,
+    },
+    /// The snapshot thread has read the store; applying may resume.
+    SnapshotCaptured,
+    /// The snapshot file is written (or failed).
     SnapshotDone(Result<(SnapshotMetadata, Bytes), String>),
     Stop,
 }
@@ -168,7 +179,11 @@ struct Node {
     applied: u64,
     apply_now: u64,
     unapplied: VecDeque<Entry>,
-    capture: Option<JoinHandle<()>>,
+    /// Set while a snapshot thread reads the store (applying waits); it receives one
+    /// message when the reading is done.
+    capture: Option<Receiver<()>>,
+    /// Set from the start of a snapshot until its file is written.
+    snapshot_busy: bool,
     conf_state: ConfState,
     transfer: Option<(u64, Reply<String>, Instant)>,
     peers: BTreeMap<u64, String>,
@@ -380,6 +395,7 @@ pub fn start(cfg: ClusterConfig, mut sm: Box<dyn StateMachine>) -> Result<Handle
         apply_now,
         unapplied: VecDeque::new(),
         capture: None,
+        snapshot_busy: false,
         conf_state,
         transfer: None,
         peers,
@@ -450,7 +466,7 @@ impl Node {
             self.flush_proposals();
             self.flush_reads();
             self.on_ready();
-            if !self.capturing()
+            if !self.snapshot_busy
                 && (self.storage.take_wanted()
                     || self.applied >= self.storage.snapshot_index() + self.cfg.snapshot_entries)
             {
@@ -526,6 +542,11 @@ impl Node {
                 }
             }
             Event::Admin { cmd, tx } => self.admin(cmd, tx),
+            Event::SnapshotCaptured => {
+                self.wait_captured();
+                self.apply();
+                self.publish();
+            }
             Event::SnapshotDone(res) => self.snapshot_done(res),
             Event::Stop => return false,
         }
@@ -990,7 +1011,7 @@ impl Node {
                 }
             }
             Admin::Snapshot => {
-                if self.capturing() {
+                if self.snapshot_busy {
                     let _ = tx.send(Ok("a snapshot is already being taken".into()));
                 } else {
                     self.start_snapshot();
@@ -1067,11 +1088,15 @@ impl Node {
         self.applied_bytes = 0;
         let dir = self.wal.as_ref().map(|w| w.dir().to_path_buf());
         let tx = self.tx.clone();
+        let (captured_tx, captured_rx) = crossbeam::channel::bounded(1);
         debug!(index, "snapshot capture started");
         let spawned = std::thread::Builder::new()
             .name("snapshot".into())
             .spawn(move || {
                 data.extend_from_slice(&job());
+                // Applying may go on while the file is written.
+                let _ = captured_tx.send(());
+                let _ = tx.send(Event::SnapshotCaptured);
                 let res = match dir {
                     Some(d) => wal::write_snapshot(&d, &meta, &data).map_err(|e| e.to_string()),
                     None => Ok(()),
@@ -1079,15 +1104,24 @@ impl Node {
                 let _ = tx.send(Event::SnapshotDone(res.map(|()| (meta, Bytes::from(data)))));
             });
         match spawned {
-            Ok(h) => self.capture = Some(h),
+            Ok(_) => {
+                self.capture = Some(captured_rx);
+                self.snapshot_busy = true;
+            }
             Err(e) => warn!(error = %e, "cannot start the snapshot thread"),
         }
     }
 
-    fn snapshot_done(&mut self, res: Result<(SnapshotMetadata, Bytes), String>) {
-        if let Some(h) = self.capture.take() {
-            let _ = h.join();
+    /// Wait until the snapshot thread has finished reading the store.
+    fn wait_captured(&mut self) {
+        if let Some(rx) = self.capture.take() {
+            let _ = rx.recv();
         }
+    }
+
+    fn snapshot_done(&mut self, res: Result<(SnapshotMetadata, Bytes), String>) {
+        self.wait_captured();
+        self.snapshot_busy = false;
         match res {
             Ok((meta, data)) => {
                 let index = meta.index;
@@ -1124,9 +1158,7 @@ impl Node {
 
     /// Replace the state with a snapshot from the leader.
     fn install_snapshot(&mut self, snap: Snapshot) {
-        if let Some(h) = self.capture.take() {
-            let _ = h.join();
-        }
+        self.wait_captured();
         let meta = snap.get_metadata().clone();
         let index = meta.index;
         let (now, peers, data) = match decode_meta(&snap.data) {

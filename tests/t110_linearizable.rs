@@ -56,7 +56,7 @@ fn client_loop(
     stop: Arc<AtomicBool>,
     history: Arc<Mutex<Vec<Event>>>,
 ) {
-    let mut rng = Rng(0x9e37_79b9 ^ (id as u64 + 1) * 0x1234_5677);
+    let mut rng = Rng(0x9e37_79b9 ^ ((id as u64 + 1) * 0x1234_5677));
     let mut seq = 0u64;
     let mut con: Option<redis::Connection> = None;
     let now = || start.elapsed().as_micros() as u64;

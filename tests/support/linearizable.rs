@@ -18,6 +18,8 @@ pub enum Op {
 
 #[derive(Debug, Clone)]
 pub struct Event {
+    /// Which client ran it; shown when a history fails.
+    #[allow(dead_code)]
     pub client: usize,
     pub key: String,
     pub op: Op,

@@ -575,3 +575,53 @@ fn t109_cluster_client_follows_the_leader() {
     let mut con = conn(&c, c.wait_leader(LEADER_WAIT));
     assert_eq!(get(&mut con, "after49").as_deref(), Some("x"));
 }
+
+/// Sentinel queries, as redis-py `Sentinel`, ioredis and go-redis send them: any node
+/// names the raft leader as master `mymaster`, and the other nodes as its replicas.
+#[test]
+fn t10a_sentinel_queries_name_the_leader() {
+    let _g = serial();
+    let mut c = Cluster::start(3, &[]);
+    let l = c.wait_leader(LEADER_WAIT);
+    let f = (l + 1) % 3;
+    // Let every node hear from every other (hellos carry client addresses).
+    let mut fc = conn(&c, f);
+    let want = c.node(l).addr();
+    let addr = |con: &mut redis::Connection| -> Option<String> {
+        let r: Option<(String, String)> = redis::cmd("SENTINEL")
+            .arg("get-master-addr-by-name")
+            .arg("mymaster")
+            .query(con)
+            .ok()?;
+        r.map(|(h, p)| format!("{h}:{p}"))
+    };
+    assert!(wait_until(Duration::from_secs(10), || addr(&mut fc)
+        == Some(want.clone())));
+    let masters: Vec<BTreeMap<String, String>> = redis::cmd("SENTINEL")
+        .arg("MASTERS")
+        .query(&mut fc)
+        .expect("SENTINEL MASTERS");
+    assert_eq!(masters.len(), 1);
+    assert_eq!(masters[0].get("flags").map(String::as_str), Some("master"));
+    assert_eq!(masters[0].get("port"), Some(&c.node(l).port.to_string()));
+    assert!(wait_until(Duration::from_secs(10), || {
+        redis::cmd("SENTINEL")
+            .arg("REPLICAS")
+            .arg("mymaster")
+            .query::<Vec<BTreeMap<String, String>>>(&mut fc)
+            .is_ok_and(|r| r.len() == 2)
+    }));
+    let none: Option<(String, String)> = redis::cmd("SENTINEL")
+        .arg("get-master-addr-by-name")
+        .arg("other")
+        .query(&mut fc)
+        .expect("unknown name");
+    assert_eq!(none, None);
+    // After a failover the answer moves to the new leader.
+    c.kill9(l);
+    let nl = c.wait_leader(LEADER_WAIT);
+    let want = c.node(nl).addr();
+    let mut any = conn(&c, c.up()[0]);
+    assert!(wait_until(Duration::from_secs(10), || addr(&mut any)
+        == Some(want.clone())));
+}

@@ -1,6 +1,8 @@
 //! Cluster commands: `ROLE`, `RAFT.INFO`, `RAFT.NODE`, `RAFT.TRANSFER-LEADER`,
-//! `RAFT.SNAPSHOT`, and the `CLUSTER` subcommands that cluster-mode clients use to find
-//! the leader (one shard owning all 16384 slots, its primary the raft leader).
+//! `RAFT.SNAPSHOT`, the `CLUSTER` subcommands that cluster-mode clients use to find
+//! the leader (one shard owning all 16384 slots, its primary the raft leader), and the
+//! `SENTINEL` queries that Sentinel-aware clients use (every node acts as a sentinel
+//! watching one master named `mymaster`: the raft leader).
 //!
 //! The `RAFT.*` changes wait for the raft group, so in a cluster the connection runs
 //! them through [`admin`] (async) instead of the table's synchronous handler; the
@@ -346,6 +348,155 @@ pub fn cluster(ctx: &mut Ctx<'_>, args: &[Bytes]) {
         _ => {
             let msg = format!(
                 "ERR unknown subcommand '{}'. Try CLUSTER HELP.",
+                super::printable(&args[1], 128)
+            );
+            ctx.err(msg.as_bytes());
+        }
+    }
+}
+
+/// The master name Sentinel clients ask for.
+pub const SENTINEL_MASTER: &str = "mymaster";
+
+/// Write `pairs` as a RESP3 map or a RESP2 flat array, as Redis does for SENTINEL.
+fn kv(out: &mut BytesMut, pairs: &[(&str, String)], r3: bool) {
+    encode::map_len(out, pairs.len(), r3);
+    for (k, v) in pairs {
+        encode::bulk(out, k.as_bytes());
+        encode::bulk(out, v.as_bytes());
+    }
+}
+
+/// `SENTINEL GET-MASTER-ADDR-BY-NAME|MASTERS|MASTER|REPLICAS|SLAVES|SENTINELS|MYID`.
+pub fn sentinel(ctx: &mut Ctx<'_>, args: &[Bytes]) {
+    let sub = args[1].to_ascii_lowercase();
+    let Some(c) = ctx.shared.cluster() else {
+        ctx.err(b"ERR unknown command 'SENTINEL': this node is not part of a cluster");
+        return;
+    };
+    let st = &c.status;
+    let r3 = ctx.resp3();
+    let name_ok = |i: usize| {
+        args.get(i)
+            .is_some_and(|n| n[..] == *SENTINEL_MASTER.as_bytes())
+    };
+    let leader = st.leader_id();
+    let leader_addr = st.leader_client_addr();
+    let peers = st.peers();
+    let node_name = |id: u64| format!("{id:040x}");
+    let master_info = |laddr: &str| -> Vec<(&'static str, String)> {
+        let (h, p) = host_port(laddr);
+        let replicas = peers
+            .iter()
+            .filter(|(&id, p)| id != leader && p.client_addr.is_some())
+            .count();
+        vec![
+            ("name", SENTINEL_MASTER.to_string()),
+            ("ip", h.to_string()),
+            ("port", p.to_string()),
+            ("runid", node_name(leader)),
+            ("flags", "master".to_string()),
+            ("link-pending-commands", "0".to_string()),
+            ("link-refcount", "1".to_string()),
+            ("last-ping-sent", "0".to_string()),
+            ("last-ok-ping-reply", "0".to_string()),
+            ("last-ping-reply", "0".to_string()),
+            ("down-after-milliseconds", "1000".to_string()),
+            ("role-reported", "master".to_string()),
+            ("config-epoch", st.term.load(Ordering::Relaxed).to_string()),
+            ("num-slaves", replicas.to_string()),
+            (
+                "num-other-sentinels",
+                peers.len().saturating_sub(1).to_string(),
+            ),
+            ("quorum", (peers.len() / 2 + 1).to_string()),
+            ("failover-timeout", "1000".to_string()),
+            ("parallel-syncs", "1".to_string()),
+        ]
+    };
+    match (&sub[..], args.len()) {
+        (b"get-master-addr-by-name", 3) => match leader_addr.filter(|_| name_ok(2)) {
+            Some(a) => {
+                let (h, p) = host_port(&a);
+                encode::array_len(ctx.out, 2);
+                encode::bulk(ctx.out, h.as_bytes());
+                encode::bulk(ctx.out, p.to_string().as_bytes());
+            }
+            None => encode::null_array(ctx.out, r3),
+        },
+        (b"masters", 2) => match leader_addr {
+            Some(a) => {
+                encode::array_len(ctx.out, 1);
+                kv(ctx.out, &master_info(&a), r3);
+            }
+            None => encode::array_len(ctx.out, 0),
+        },
+        (b"master", 3) => match leader_addr {
+            Some(a) if name_ok(2) => kv(ctx.out, &master_info(&a), r3),
+            _ => ctx.err(b"ERR No such master with that name"),
+        },
+        (b"replicas" | b"slaves", 3) => {
+            if !name_ok(2) {
+                ctx.err(b"ERR No such master with that name");
+                return;
+            }
+            let (mh, mp) = leader_addr.as_deref().map_or(("", 0), host_port);
+            let list: Vec<(u64, String)> = peers
+                .iter()
+                .filter(|(&id, _)| id != leader)
+                .filter_map(|(&id, p)| p.client_addr.clone().map(|a| (id, a)))
+                .collect();
+            encode::array_len(ctx.out, list.len());
+            for (_, a) in list {
+                let (h, p) = host_port(&a);
+                kv(
+                    ctx.out,
+                    &[
+                        ("name", a.clone()),
+                        ("ip", h.to_string()),
+                        ("port", p.to_string()),
+                        ("runid", String::new()),
+                        ("flags", "slave".to_string()),
+                        ("role-reported", "slave".to_string()),
+                        ("master-link-status", "ok".to_string()),
+                        ("master-host", mh.to_string()),
+                        ("master-port", mp.to_string()),
+                        ("slave-priority", "100".to_string()),
+                    ],
+                    r3,
+                );
+            }
+        }
+        (b"sentinels", 3) => {
+            if !name_ok(2) {
+                ctx.err(b"ERR No such master with that name");
+                return;
+            }
+            let list: Vec<(u64, String)> = peers
+                .iter()
+                .filter(|(&id, _)| id != st.id)
+                .filter_map(|(&id, p)| p.client_addr.clone().map(|a| (id, a)))
+                .collect();
+            encode::array_len(ctx.out, list.len());
+            for (id, a) in list {
+                let (h, p) = host_port(&a);
+                kv(
+                    ctx.out,
+                    &[
+                        ("name", node_name(id)),
+                        ("ip", h.to_string()),
+                        ("port", p.to_string()),
+                        ("runid", node_name(id)),
+                        ("flags", "sentinel".to_string()),
+                    ],
+                    r3,
+                );
+            }
+        }
+        (b"myid", 2) => encode::bulk(ctx.out, node_name(st.id).as_bytes()),
+        _ => {
+            let msg = format!(
+                "ERR unknown subcommand or wrong number of arguments for '{}'. Try SENTINEL HELP.",
                 super::printable(&args[1], 128)
             );
             ctx.err(msg.as_bytes());

@@ -162,6 +162,7 @@ pub static COMMANDS: &[Spec] = &[
     // cluster
     spec!("role", 1, ["noscript", "loading", "stale", "fast"], 0, 0, 0, "server", "2.8.12", "Returns the replication role.", cluster::role),
     spec!("cluster", -2, [], 0, 0, 0, "cluster", "3.0.0", "A container for Redis Cluster commands.", cluster::cluster),
+    spec!("sentinel", -2, ["admin", "loading", "stale"], 0, 0, 0, "sentinel", "2.8.4", "Sentinel queries: every cluster node answers for the master 'mymaster', the raft leader.", cluster::sentinel),
     spec!("raft.info", 1, ["loading", "stale", "fast"], 0, 0, 0, "raft", "0.1.0", "Returns the state of this node's raft group.", cluster::raft_info),
     spec!("raft.node", -3, ["admin", "noscript"], 0, 0, 0, "raft", "0.1.0", "Adds (ADD id host:raftport) or removes (REMOVE id) a cluster member.", cluster::raft_admin),
     spec!("raft.transfer-leader", 2, ["admin", "noscript"], 0, 0, 0, "raft", "0.1.0", "Hands leadership to another voter.", cluster::raft_admin),

@@ -251,6 +251,11 @@ impl Config {
         let cluster = if node_id.is_some() || !peers.is_empty() || dir.is_some() || join {
             let node_id = match node_id {
                 Some(n) => n,
+                None if join => {
+                    return Err(ConfigError::Invalid(
+                        "--join needs --node-id (the id RAFT.NODE ADD will give it)".into(),
+                    ))
+                }
                 None if peers.is_empty() => 1,
                 None => {
                     return Err(ConfigError::Invalid(
@@ -548,6 +553,33 @@ mod tests {
         assert!(matches!(e, Err(ConfigError::Line { line: 2, .. })));
         assert!(parse_file(Path::new("x.conf"), "appendonly yes\n").is_err());
         assert!(parse_file(Path::new("x.conf"), "port 70000\n").is_err());
+    }
+
+    #[test]
+    fn cluster_settings_resolve_and_are_checked() {
+        let args = |v: &[&str]| {
+            let mut all = vec!["sessiond"];
+            all.extend_from_slice(v);
+            Config::from_args(Args::parse_from(all))
+        };
+        let c = args(&[
+            "--node-id",
+            "2",
+            "--peers",
+            "1=127.0.0.1:17001,2=127.0.0.1:17002",
+        ])
+        .unwrap_or_else(|e| panic!("{e}"));
+        let cs = c.cluster.expect("cluster on");
+        assert_eq!(cs.raft_addr.as_deref(), Some("127.0.0.1:17002"));
+        assert!(args(&[]).is_ok_and(|c| c.cluster.is_none()));
+        assert!(args(&["--join"]).is_err(), "--join without --node-id");
+        assert!(
+            args(&["--peers", "1=127.0.0.1:1"]).is_err(),
+            "--peers without --node-id"
+        );
+        assert!(args(&["--node-id", "3", "--peers", "1=127.0.0.1:1"]).is_err());
+        assert!(args(&["--node-id", "1", "--peers", "1=nohost"]).is_err());
+        assert!(args(&["--dir", "/tmp/x"]).is_ok_and(|c| c.cluster.is_some_and(|s| s.node_id == 1)));
     }
 
     #[test]

@@ -403,16 +403,6 @@ impl Wal {
         Ok(removed)
     }
 
-    /// Bytes of log on disk.
-    pub fn disk_bytes(&self) -> u64 {
-        self.segments
-            .iter()
-            .filter_map(|s| fs::metadata(&s.path).ok())
-            .map(|m| m.len())
-            .sum::<u64>()
-            .max(self.size)
-    }
-
     pub fn dir(&self) -> &Path {
         &self.dir
     }

@@ -12,7 +12,7 @@ use std::time::Instant;
 
 use bytes::{Bytes, BytesMut};
 use parking_lot::Mutex;
-use sessiond_protocol::{CommandDecoder, Limits};
+use sessiond_protocol::{CommandDecoder, Limits, ProtocolError};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 use tracing::{debug, debug_span, Instrument};
@@ -168,31 +168,12 @@ async fn io_loop(
         return io_loop_cluster(stream, shared, info, cluster).await;
     }
     stream.set_nodelay(true)?;
-    let mut limits = Limits::default();
-    let mut bulk_limit = shared.proto_max_bulk_len();
-    limits.max_bulk_len = bulk_limit;
-    let mut decoder = CommandDecoder::new(limits);
-    let mut inbuf = BytesMut::with_capacity(READ_CHUNK);
+    let mut input = Input::new(shared);
     let mut out = BytesMut::with_capacity(READ_CHUNK);
     let mut conn = Conn::new(info);
     loop {
-        if inbuf.capacity() - inbuf.len() < 1024 {
-            inbuf.reserve(READ_CHUNK);
-        }
-        let n = stream.read_buf(&mut inbuf).await?;
-        if n == 0 {
+        if !input.fill(&mut stream, shared).await? {
             return Ok(());
-        }
-        shared
-            .stats
-            .net_input_bytes
-            .fetch_add(n as u64, Ordering::Relaxed);
-        let current = shared.proto_max_bulk_len();
-        if current != bulk_limit {
-            bulk_limit = current;
-            let mut l = *decoder.limits();
-            l.max_bulk_len = current;
-            decoder.set_limits(l);
         }
         let mut commands = 0u64;
         // One clock reading serves up to CLOCK_REUSE quick commands in a row; anything
@@ -202,7 +183,7 @@ async fn io_loop(
         let mut now = now_ms();
         let mut reuse = 0u32;
         loop {
-            match decoder.decode(&mut inbuf) {
+            match input.decode() {
                 Ok(Some(args)) => {
                     commands += 1;
                     if reuse >= CLOCK_REUSE {
@@ -232,11 +213,7 @@ async fn io_loop(
                 }
                 Ok(None) => break,
                 Err(e) => {
-                    shared.stats.protocol_errors.fetch_add(1, Ordering::Relaxed);
-                    let msg = format!("-ERR Protocol error: {e}\r\n");
-                    out.extend_from_slice(msg.as_bytes());
-                    debug!(error = %e, "protocol error, closing");
-                    conn.close = true;
+                    protocol_error(shared, &mut out, &mut conn, &e);
                     break;
                 }
             }
@@ -251,10 +228,7 @@ async fn io_loop(
             stream.shutdown().await.ok();
             return Ok(());
         }
-        // Give a big buffer back after a burst of large commands.
-        if inbuf.is_empty() && inbuf.capacity() > 4 * 1024 * 1024 {
-            inbuf = BytesMut::with_capacity(READ_CHUNK);
-        }
+        input.trim();
     }
 }
 
@@ -268,11 +242,7 @@ async fn io_loop_cluster(
     cluster: &sessiond_cluster::Handle,
 ) -> std::io::Result<()> {
     stream.set_nodelay(true)?;
-    let mut limits = Limits::default();
-    let mut bulk_limit = shared.proto_max_bulk_len();
-    limits.max_bulk_len = bulk_limit;
-    let mut decoder = CommandDecoder::new(limits);
-    let mut inbuf = BytesMut::with_capacity(READ_CHUNK);
+    let mut input = Input::new(shared);
     let mut out = BytesMut::with_capacity(READ_CHUNK);
     let mut conn = Conn::new(info);
     let mut cmds: Vec<Vec<Bytes>> = Vec::new();
@@ -282,31 +252,16 @@ async fn io_loop_cluster(
         .as_ref()
         .is_some_and(|c| c.follower_mode == FollowerMode::Redirect);
     loop {
-        if inbuf.capacity() - inbuf.len() < 1024 {
-            inbuf.reserve(READ_CHUNK);
-        }
-        let n = stream.read_buf(&mut inbuf).await?;
-        if n == 0 {
+        if !input.fill(&mut stream, shared).await? {
             return Ok(());
         }
-        shared
-            .stats
-            .net_input_bytes
-            .fetch_add(n as u64, Ordering::Relaxed);
-        let current = shared.proto_max_bulk_len();
-        if current != bulk_limit {
-            bulk_limit = current;
-            let mut l = *decoder.limits();
-            l.max_bulk_len = current;
-            decoder.set_limits(l);
-        }
-        let mut protocol_error = None;
+        let mut bad_input = None;
         loop {
-            match decoder.decode(&mut inbuf) {
+            match input.decode() {
                 Ok(Some(args)) => cmds.push(args),
                 Ok(None) => break,
                 Err(e) => {
-                    protocol_error = Some(e);
+                    bad_input = Some(e);
                     break;
                 }
             }
@@ -396,12 +351,8 @@ async fn io_loop_cluster(
                 write_out(&mut stream, &mut out, shared).await?;
             }
         }
-        if let Some(e) = protocol_error {
-            shared.stats.protocol_errors.fetch_add(1, Ordering::Relaxed);
-            let msg = format!("-ERR Protocol error: {e}\r\n");
-            out.extend_from_slice(msg.as_bytes());
-            debug!(error = %e, "protocol error, closing");
-            conn.close = true;
+        if let Some(e) = bad_input {
+            protocol_error(shared, &mut out, &mut conn, &e);
         }
         finish_batch(shared, &mut conn, commands, now_ms());
         write_out(&mut stream, &mut out, shared).await?;
@@ -409,10 +360,74 @@ async fn io_loop_cluster(
             stream.shutdown().await.ok();
             return Ok(());
         }
-        if inbuf.is_empty() && inbuf.capacity() > 4 * 1024 * 1024 {
-            inbuf = BytesMut::with_capacity(READ_CHUNK);
+        input.trim();
+    }
+}
+
+/// A connection's read side: what has arrived and the decoder for it.
+struct Input {
+    decoder: CommandDecoder,
+    buf: BytesMut,
+    bulk_limit: u64,
+}
+
+impl Input {
+    fn new(shared: &Shared) -> Input {
+        let bulk_limit = shared.proto_max_bulk_len();
+        let limits = Limits {
+            max_bulk_len: bulk_limit,
+            ..Limits::default()
+        };
+        Input {
+            decoder: CommandDecoder::new(limits),
+            buf: BytesMut::with_capacity(READ_CHUNK),
+            bulk_limit,
         }
     }
+
+    /// Read whatever has arrived; false when the client closed. Picks up a
+    /// `proto-max-bulk-len` changed by `CONFIG SET` since the last read.
+    async fn fill(&mut self, stream: &mut TcpStream, shared: &Shared) -> std::io::Result<bool> {
+        if self.buf.capacity() - self.buf.len() < 1024 {
+            self.buf.reserve(READ_CHUNK);
+        }
+        let n = stream.read_buf(&mut self.buf).await?;
+        if n == 0 {
+            return Ok(false);
+        }
+        shared
+            .stats
+            .net_input_bytes
+            .fetch_add(n as u64, Ordering::Relaxed);
+        let current = shared.proto_max_bulk_len();
+        if current != self.bulk_limit {
+            self.bulk_limit = current;
+            let mut l = *self.decoder.limits();
+            l.max_bulk_len = current;
+            self.decoder.set_limits(l);
+        }
+        Ok(true)
+    }
+
+    fn decode(&mut self) -> Result<Option<Vec<Bytes>>, ProtocolError> {
+        self.decoder.decode(&mut self.buf)
+    }
+
+    /// Give a big buffer back after a burst of large commands.
+    fn trim(&mut self) {
+        if self.buf.is_empty() && self.buf.capacity() > 4 * 1024 * 1024 {
+            self.buf = BytesMut::with_capacity(READ_CHUNK);
+        }
+    }
+}
+
+/// Reply Redis's protocol error and mark the connection to close after the flush.
+fn protocol_error(shared: &Shared, out: &mut BytesMut, conn: &mut Conn, e: &ProtocolError) {
+    shared.stats.protocol_errors.fetch_add(1, Ordering::Relaxed);
+    let msg = format!("-ERR Protocol error: {e}\r\n");
+    out.extend_from_slice(msg.as_bytes());
+    debug!(error = %e, "protocol error, closing");
+    conn.close = true;
 }
 
 async fn write_out(

@@ -15,6 +15,7 @@
 //! - [`expiry`]: the thread that reclaims keys whose timers fire (in a cluster, the
 //!   leader's thread proposes the deletions instead).
 //! - [`clock`], [`mem`]: time in Unix ms; process memory and CPU figures for `INFO`.
+//! - [`reader`]: a checked cursor over the byte encodings of records and snapshots.
 
 pub mod clock;
 pub mod cmd;
@@ -22,6 +23,7 @@ pub mod config;
 pub mod connection;
 pub mod expiry;
 pub mod mem;
+pub mod reader;
 pub mod replicated;
 pub mod server;
 pub mod store;

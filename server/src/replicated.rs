@@ -29,6 +29,7 @@ use thiserror::Error;
 
 use crate::cmd::{self, Ctx};
 use crate::connection::{ClientInfo, Conn};
+use crate::reader::ByteReader;
 use crate::server::Shared;
 use crate::store::{snapshot, Direct};
 
@@ -105,11 +106,13 @@ impl Record {
 
     /// Decode a record. Arguments are slices of `data`, not copies.
     pub fn decode(data: &Bytes) -> Result<Record, RecordError> {
-        let mut r = Reader { data, at: 0 };
+        Record::read(data, &mut ByteReader::new(data)).ok_or(RecordError::Truncated)?
+    }
+
+    fn read(data: &Bytes, r: &mut ByteReader<'_>) -> Option<Result<Record, RecordError>> {
         let kind = r.take(1)?[0];
-        let flags = r.take(1)?[0];
-        let resp3 = flags & FLAG_RESP3 != 0;
-        match kind {
+        let resp3 = r.take(1)?[0] & FLAG_RESP3 != 0;
+        Some(Ok(match kind {
             BATCH | EXEC => {
                 let n = r.u32()? as usize;
                 let mut cmds = Vec::with_capacity(n.min(4096));
@@ -117,16 +120,15 @@ impl Record {
                     let argc = r.u32()? as usize;
                     let mut args = Vec::with_capacity(argc.min(4096));
                     for _ in 0..argc {
-                        let b = r.bytes()?;
-                        args.push(data.slice_ref(b));
+                        args.push(data.slice_ref(r.bytes()?));
                     }
                     cmds.push(args);
                 }
-                Ok(if kind == BATCH {
+                if kind == BATCH {
                     Record::Batch { resp3, cmds }
                 } else {
                     Record::Exec { resp3, cmds }
-                })
+                }
             }
             EXPIRE => {
                 let n = r.u32()? as usize;
@@ -135,43 +137,10 @@ impl Record {
                     let d = r.u64()?;
                     keys.push((r.bytes()?.to_vec(), d));
                 }
-                Ok(Record::Expire(keys))
+                Record::Expire(keys)
             }
-            k => Err(RecordError::Kind(k)),
-        }
-    }
-}
-
-struct Reader<'a> {
-    data: &'a [u8],
-    at: usize,
-}
-
-impl<'a> Reader<'a> {
-    fn take(&mut self, n: usize) -> Result<&'a [u8], RecordError> {
-        let s = self
-            .data
-            .get(self.at..self.at.saturating_add(n))
-            .ok_or(RecordError::Truncated)?;
-        self.at += n;
-        Ok(s)
-    }
-
-    fn u32(&mut self) -> Result<u32, RecordError> {
-        let b = self.take(4)?;
-        Ok(u32::from_le_bytes([b[0], b[1], b[2], b[3]]))
-    }
-
-    fn u64(&mut self) -> Result<u64, RecordError> {
-        let b = self.take(8)?;
-        let mut a = [0u8; 8];
-        a.copy_from_slice(b);
-        Ok(u64::from_le_bytes(a))
-    }
-
-    fn bytes(&mut self) -> Result<&'a [u8], RecordError> {
-        let n = self.u32()? as usize;
-        self.take(n)
+            k => return Some(Err(RecordError::Kind(k))),
+        }))
     }
 }
 

@@ -15,12 +15,13 @@
 use thiserror::Error;
 
 use super::{Store, Ttl};
+use crate::reader::ByteReader;
 
 const MAGIC: &[u8; 8] = b"SDST1\n\0\0";
 const STRING: u8 = 0;
 const HASH: u8 = 1;
 
-#[derive(Debug, Error, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, Error, PartialEq, Eq)]
 pub enum LoadError {
     #[error("not a sessiond store snapshot")]
     Magic,
@@ -69,39 +70,6 @@ pub fn dump(store: &Store) -> Vec<u8> {
     out
 }
 
-struct Reader<'a> {
-    data: &'a [u8],
-    at: usize,
-}
-
-impl<'a> Reader<'a> {
-    fn take(&mut self, n: usize) -> Result<&'a [u8], LoadError> {
-        let s = self
-            .data
-            .get(self.at..self.at.saturating_add(n))
-            .ok_or(LoadError::Truncated(self.at))?;
-        self.at += n;
-        Ok(s)
-    }
-
-    fn u32(&mut self) -> Result<u32, LoadError> {
-        let b = self.take(4)?;
-        Ok(u32::from_le_bytes([b[0], b[1], b[2], b[3]]))
-    }
-
-    fn u64(&mut self) -> Result<u64, LoadError> {
-        let b = self.take(8)?;
-        let mut a = [0u8; 8];
-        a.copy_from_slice(b);
-        Ok(u64::from_le_bytes(a))
-    }
-
-    fn bytes(&mut self) -> Result<&'a [u8], LoadError> {
-        let n = self.u32()? as usize;
-        self.take(n)
-    }
-}
-
 /// Replace the store's content with a dump. Checks the whole dump before changing
 /// anything, so a bad snapshot leaves the store as it was.
 pub fn load(store: &Store, data: &[u8], now: u64) -> Result<usize, LoadError> {
@@ -147,27 +115,29 @@ fn walk<'a>(
     data: &'a [u8],
     mut f: impl FnMut(u8, &'a [u8], Value<'a>),
 ) -> Result<usize, LoadError> {
-    let mut r = Reader { data, at: 0 };
-    if r.take(MAGIC.len()).map_err(|_| LoadError::Magic)? != MAGIC {
+    let mut r = ByteReader::new(data);
+    if r.take(MAGIC.len()) != Some(&MAGIC[..]) {
         return Err(LoadError::Magic);
     }
     let mut n = 0;
-    while r.at < data.len() {
+    while !r.is_done() {
         let at = r.at;
-        let kind = r.take(1)?[0];
-        let key = r.bytes()?;
-        let deadline = r.u64()?;
+        // A record cut short is reported at its start.
+        let cut = LoadError::Truncated(at);
+        let kind = r.take(1).ok_or(cut)?[0];
+        let key = r.bytes().ok_or(cut)?;
+        let deadline = r.u64().ok_or(cut)?;
         match kind {
             STRING => {
-                let v = r.bytes()?;
+                let v = r.bytes().ok_or(cut)?;
                 f(kind, key, Value::Str(v, deadline));
             }
             HASH => {
-                let count = r.u32()? as usize;
+                let count = r.u32().ok_or(cut)? as usize;
                 let mut fields = Vec::with_capacity(count.min(1024));
                 for _ in 0..count {
-                    let fl = r.bytes()?;
-                    let v = r.bytes()?;
+                    let fl = r.bytes().ok_or(cut)?;
+                    let v = r.bytes().ok_or(cut)?;
                     fields.push((fl, v));
                 }
                 f(kind, key, Value::Hash(fields, deadline));

@@ -1,14 +1,19 @@
-//! Active expiry: one OS thread that reclaims keys whose timers fire.
+//! Active expiry: one OS thread that reclaims keys whose timers fire, and a second one
+//! that frees what the first has unlinked.
 //!
 //! Reads never see an expired key (every lookup checks the deadline), so this thread is
 //! only about memory. Each round it visits every shard, takes the lock, pops at most
 //! [`BUDGET`] due timers from the shard's wheel, unlinks their entries, and releases the
-//! lock before freeing them. A shard lock is therefore held for a bounded, short time
-//! even when a million keys expire in the same millisecond. When a round leaves work
-//! behind it starts the next one at once; otherwise it sleeps until the earliest
-//! deadline, at most [`MAX_SLEEP_MS`].
+//! lock. A shard lock is therefore held for a bounded, short time even when a million
+//! keys expire in the same millisecond. At the end of the round it hands the unlinked
+//! entries to the free thread, which frees them in address order (see
+//! [`Reclaimed::free`]) while the next round unlinks: the two halves of the work, each
+//! about as costly as the other, then run on two cores. When a round leaves work behind
+//! it starts the next one at once; otherwise it sleeps until the earliest deadline, at
+//! most [`MAX_SLEEP_MS`].
 
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::mpsc::{self, Receiver, SyncSender};
 use std::sync::Arc;
 use std::thread::{self, JoinHandle, Thread};
 use std::time::Duration;
@@ -17,6 +22,7 @@ use parking_lot::Mutex;
 
 use crate::clock::now_ms;
 use crate::server::Shared;
+use crate::store::Reclaimed;
 
 /// Timers handled per shard per lock acquisition.
 pub const BUDGET: usize = 2048;
@@ -32,6 +38,8 @@ pub struct Expirer {
     pub reclaimed: AtomicU64,
     /// Rounds run.
     pub rounds: AtomicU64,
+    /// Entries unlinked and not yet freed (Redis's `lazyfree_pending_objects`).
+    pub pending_free: AtomicU64,
     /// The longest a due key waited to be reclaimed, in ms: how far the earliest due
     /// deadline of a shard lay behind the clock when the thread reached that shard.
     pub max_lag_ms: AtomicU64,
@@ -47,23 +55,87 @@ impl Expirer {
     }
 }
 
-/// Start the expiry thread.
+/// Start the expiry thread (and, on a single node, its free thread, which it stops).
 pub fn spawn(shared: Arc<Shared>) -> std::io::Result<JoinHandle<()>> {
+    let freer = match shared.cluster() {
+        Some(_) => None,
+        None => Some(Freer::spawn(shared.clone())?),
+    };
     thread::Builder::new()
         .name("sessiond-expiry".into())
         .spawn(move || {
             *shared.expirer.thread.lock() = Some(thread::current());
-            run(&shared)
+            match (shared.cluster(), freer) {
+                (Some(cluster), _) => run_cluster(&shared, cluster),
+                (None, Some(freer)) => run(&shared, freer),
+                (None, None) => {}
+            }
         })
 }
 
-fn run(shared: &Shared) {
-    if let Some(cluster) = shared.cluster() {
-        return run_cluster(shared, cluster);
+/// Batches of unlinked entries in flight between the expiry thread and the free thread.
+/// Two: one being freed while the next is unlinked.
+const FREE_QUEUE: usize = 2;
+
+/// The expiry thread's end of the free thread: full batches go one way, emptied ones
+/// (keeping their capacity) come back.
+struct Freer {
+    full: SyncSender<Reclaimed>,
+    empty: Receiver<Reclaimed>,
+    thread: JoinHandle<()>,
+}
+
+impl Freer {
+    fn spawn(shared: Arc<Shared>) -> std::io::Result<Freer> {
+        let (full, full_rx) = mpsc::sync_channel::<Reclaimed>(FREE_QUEUE);
+        let (empty_tx, empty) = mpsc::sync_channel::<Reclaimed>(FREE_QUEUE + 1);
+        let thread = thread::Builder::new()
+            .name("sessiond-free".into())
+            .spawn(move || {
+                // Ends when the expiry thread drops its sender.
+                while let Ok(mut batch) = full_rx.recv() {
+                    let n = batch.len() as u64;
+                    batch.free();
+                    shared.expirer.pending_free.fetch_sub(n, Ordering::Relaxed);
+                    // A full return queue only means the batch's capacity is dropped.
+                    let _ = empty_tx.try_send(batch);
+                }
+            })?;
+        Ok(Freer {
+            full,
+            empty,
+            thread,
+        })
     }
+
+    /// Hand `batch` (already counted in `pending`) over to be freed, leaving an empty
+    /// batch in its place. Blocks while [`FREE_QUEUE`] batches are already waiting,
+    /// which bounds the memory in flight.
+    fn hand_over(&self, batch: &mut Reclaimed, pending: &AtomicU64) {
+        if batch.is_empty() {
+            return;
+        }
+        let spare = self.empty.try_recv().unwrap_or_default();
+        let full = std::mem::replace(batch, spare);
+        if let Err(mpsc::SendError(mut full)) = self.full.send(full) {
+            // The free thread is gone (it panicked): free here instead.
+            pending.fetch_sub(full.len() as u64, Ordering::Relaxed);
+            full.free();
+        }
+    }
+
+    fn stop(self) {
+        drop(self.full);
+        if self.thread.join().is_err() {
+            tracing::warn!("free thread panicked");
+        }
+    }
+}
+
+fn run(shared: &Shared, freer: Freer) {
     let store = &shared.store;
     let ex = &shared.expirer;
-    let mut dead = Vec::with_capacity(BUDGET);
+    let mut dead = Reclaimed::default();
     while !ex.stop.load(Ordering::Acquire) {
         let now = now_ms();
         let mut more = false;
@@ -71,25 +143,25 @@ fn run(shared: &Shared) {
         let mut round = 0u64;
         let mut lag = 0u64;
         for i in 0..store.shard_count() {
-            {
-                let mut shard = store.lock(i);
-                if let Some(d) = shard.next_deadline().filter(|&d| d <= now) {
-                    lag = lag.max(now - d);
-                }
-                let n = shard.expire_due(now, BUDGET, &mut dead);
-                round += n as u64;
-                // A poll also stops early after moving many timers down the wheel;
-                // a due deadline left behind means there is more to do now.
-                let due_left = shard.next_deadline().is_some_and(|d| d <= now);
-                if n == BUDGET || due_left {
-                    more = true;
-                } else if let Some(d) = shard.next_deadline() {
-                    next = next.min(d);
-                }
+            let mut shard = store.lock(i);
+            if let Some(d) = shard.next_deadline().filter(|&d| d <= now) {
+                lag = lag.max(now - d);
             }
-            // Free the values with the lock released.
-            dead.clear();
+            let n = shard.expire_due(now, BUDGET, &mut dead);
+            round += n as u64;
+            // Counted before the lock is released, so that no reader sees a key gone
+            // from the shard and not yet pending.
+            ex.pending_free.fetch_add(n as u64, Ordering::Relaxed);
+            // A poll also stops early after moving many timers down the wheel;
+            // a due deadline left behind means there is more to do now.
+            let due_left = shard.next_deadline().is_some_and(|d| d <= now);
+            if n == BUDGET || due_left {
+                more = true;
+            } else if let Some(d) = shard.next_deadline() {
+                next = next.min(d);
+            }
         }
+        freer.hand_over(&mut dead, &ex.pending_free);
         ex.rounds.fetch_add(1, Ordering::Relaxed);
         ex.max_lag_ms.fetch_max(lag, Ordering::Relaxed);
         if round > 0 {
@@ -101,6 +173,7 @@ fn run(shared: &Shared) {
         let wait = next.saturating_sub(now_ms()).clamp(1, MAX_SLEEP_MS);
         thread::park_timeout(Duration::from_millis(wait));
     }
+    freer.stop();
 }
 
 /// Keys per proposed expiry record.

@@ -447,13 +447,14 @@ fn write_section(ctx: &mut Ctx<'_>, section: &str, t: &mut String) {
             let total = mem::total_system();
             write!(
                 t,
-                "# Memory\r\nused_memory:{used}\r\nused_memory_human:{}\r\nused_memory_rss:{rss}\r\nused_memory_rss_human:{}\r\nused_memory_peak:{peak}\r\nused_memory_peak_human:{}\r\nused_memory_overhead:{table_bytes}\r\nused_memory_dataset:{}\r\ntotal_system_memory:{total}\r\ntotal_system_memory_human:{}\r\nmaxmemory:0\r\nmaxmemory_human:0B\r\nmaxmemory_policy:noeviction\r\nmem_fragmentation_ratio:{:.2}\r\nmem_allocator:libc\r\nlazyfree_pending_objects:0\r\n",
+                "# Memory\r\nused_memory:{used}\r\nused_memory_human:{}\r\nused_memory_rss:{rss}\r\nused_memory_rss_human:{}\r\nused_memory_peak:{peak}\r\nused_memory_peak_human:{}\r\nused_memory_overhead:{table_bytes}\r\nused_memory_dataset:{}\r\ntotal_system_memory:{total}\r\ntotal_system_memory_human:{}\r\nmaxmemory:0\r\nmaxmemory_human:0B\r\nmaxmemory_policy:noeviction\r\nmem_fragmentation_ratio:{:.2}\r\nmem_allocator:libc\r\nlazyfree_pending_objects:{}\r\n",
                 mem::human(used),
                 mem::human(rss),
                 mem::human(peak),
                 used.saturating_sub(table_bytes as u64),
                 mem::human(total),
                 if used > 0 { rss as f64 / used as f64 } else { 0.0 },
+                sh.expirer.pending_free.load(Ordering::Relaxed),
             )
         }
         "persistence" => write!(

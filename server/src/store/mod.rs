@@ -112,6 +112,8 @@ impl Entry {
 #[derive(Default)]
 pub struct Reclaimed {
     data: Vec<Box<[u8]>>,
+    /// Kept boxed: moving the box is cheaper than moving the value out of it.
+    #[allow(clippy::vec_box)]
     hashes: Vec<Box<HashValue>>,
 }
 

@@ -6,6 +6,8 @@
 //!   [`StateMachine`], replies back to the waiting clients by request id.
 //! - [`payload`]: what a normal entry holds: the leader's clock stamp and a batch of
 //!   proposals, each tagged with the proposing node and its request id.
+//! - `persist`: the log writer thread, which appends and fsyncs each ready while the
+//!   raft thread goes on.
 //! - [`wal`]: the segmented, CRC-checked write-ahead log and the snapshot files.
 //! - [`storage`]: raft-rs's `Storage` over the in-memory log, serving our snapshots.
 //! - [`transport`]: length-prefixed `prost` frames over TCP between nodes.
@@ -17,6 +19,7 @@
 
 pub mod node;
 pub mod payload;
+mod persist;
 pub mod status;
 pub mod storage;
 pub mod transport;

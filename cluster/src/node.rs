@@ -4,8 +4,11 @@
 //! arrived (client proposals and reads, peer messages, admin requests), puts all the new
 //! proposals into one entry, asks for one ReadIndex for all the new reads, and handles
 //! the ready in the order raft-rs documents: send messages, install a snapshot, queue the
-//! committed entries, append the new entries and the hard state to the write-ahead log,
-//! fsync once, send the messages that had to wait for that fsync, advance, and apply.
+//! committed entries, put the new entries into the in-memory log, hand the entries and
+//! the hard state to the log writer (`persist.rs`), advance, and apply. The writer
+//! fsyncs while the raft thread goes on; when it reports a ready durable, the raft thread
+//! sends the messages that had to wait for that and tells raft-rs (`on_persist_ready`).
+//! Without `--dir` there is no writer and each ready is advanced at once.
 //!
 //! Proposals are matched to their clients by `(origin node, request id)` carried in the
 //! entry, never by position, so a leader change cannot hand one client another's reply.
@@ -30,6 +33,7 @@ use tokio::sync::oneshot;
 use tracing::{debug, error, info, warn};
 
 use crate::payload::{self, PayloadBuilder};
+use crate::persist::{Job, Persisted, Persister};
 use crate::status::{ClusterStatus, PeerInfo, Role};
 use crate::storage::NodeStorage;
 use crate::transport::{Hello, Transport};
@@ -159,7 +163,10 @@ struct Node {
     cfg: ClusterConfig,
     raw: RawNode<NodeStorage>,
     storage: NodeStorage,
-    wal: Option<Wal>,
+    /// The log writer, with `--dir`.
+    log: Option<Persister>,
+    /// The writer's reports (never ready without `--dir`).
+    persisted: Receiver<Persisted>,
     sm: Box<dyn StateMachine>,
     transport: Arc<Transport>,
     status: Arc<ClusterStatus>,
@@ -372,10 +379,22 @@ pub fn start(cfg: ClusterConfig, mut sm: Box<dyn StateMachine>) -> Result<Handle
     let next_req = SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .map_or(1, |d| d.as_nanos() as u64);
+    let (log, persisted) = match wal {
+        Some(w) => {
+            let (p, rx) =
+                Persister::start(w, status.clone()).map_err(|source| StartError::Listen {
+                    addr: "raft log thread".into(),
+                    source,
+                })?;
+            (Some(p), rx)
+        }
+        None => (None, crossbeam::channel::never()),
+    };
     let node = Node {
         raw,
         storage,
-        wal,
+        log,
+        persisted,
         sm,
         transport,
         status: status.clone(),
@@ -421,7 +440,7 @@ pub fn start(cfg: ClusterConfig, mut sm: Box<dyn StateMachine>) -> Result<Handle
 }
 
 /// A storage failure leaves the node unable to keep its promises: stop the process.
-fn fatal(what: &str, e: &dyn std::fmt::Display) -> ! {
+pub(crate) fn fatal(what: &str, e: &dyn std::fmt::Display) -> ! {
     error!("{what}: {e}; stopping");
     eprintln!("sessiond: {what}: {e}");
     std::process::exit(70);
@@ -433,7 +452,20 @@ impl Node {
         let mut next_tick = Instant::now() + tick;
         loop {
             let wait = next_tick.saturating_duration_since(Instant::now());
-            match self.rx.recv_timeout(wait) {
+            let got = crossbeam::channel::select! {
+                recv(self.rx) -> ev => ev.map_err(|_| RecvTimeoutError::Disconnected),
+                recv(self.persisted) -> p => {
+                    if let Ok(p) = p {
+                        self.on_persisted(p);
+                    }
+                    Err(RecvTimeoutError::Timeout)
+                },
+                default(wait) => Err(RecvTimeoutError::Timeout),
+            };
+            while let Ok(p) = self.persisted.try_recv() {
+                self.on_persisted(p);
+            }
+            match got {
                 Ok(ev) => {
                     if !self.handle(ev) {
                         break;
@@ -477,12 +509,17 @@ impl Node {
     }
 
     fn shutdown(&mut self) {
-        if let Some(w) = &mut self.wal {
-            if let Err(e) = w.sync() {
-                error!(error = %e, "final log sync failed");
-            }
+        if let Some(p) = &mut self.log {
+            p.stop();
         }
         info!("raft node stopped");
+    }
+
+    /// The log writer made readies durable: send what waited for that, and let raft-rs
+    /// count the entries as persisted (which may commit them).
+    fn on_persisted(&mut self, p: Persisted) {
+        self.send(p.msgs);
+        self.raw.on_persist_ready(p.number);
     }
 
     fn capturing(&self) -> bool {
@@ -759,27 +796,16 @@ impl Node {
         }
         self.unapplied.extend(rd.take_committed_entries());
         if !rd.entries().is_empty() {
-            if let Some(w) = &mut self.wal {
-                if let Err(e) = w.append(rd.entries()) {
-                    fatal("raft log append failed", &e);
-                }
-            }
             if let Err(e) = self.storage.mem.wl().append(rd.entries()) {
                 fatal("raft in-memory log append failed", &e);
             }
         }
         if let Some(hs) = rd.hs() {
-            if let Some(w) = &mut self.wal {
-                if let Err(e) = w.set_hard_state(hs) {
-                    fatal("raft hard state write failed", &e);
-                }
-            }
             self.status
                 .term
                 .store(hs.term, std::sync::atomic::Ordering::Relaxed);
             self.storage.mem.wl().set_hardstate(hs.clone());
         }
-        self.sync_wal();
         for rs in rd.take_read_states() {
             if rs.request_ctx.len() != 16 || rs.request_ctx[..8] != self.cfg.id.to_le_bytes() {
                 continue;
@@ -790,33 +816,37 @@ impl Node {
                 self.reads_ready.push((rs.index, ws));
             }
         }
-        self.send(rd.take_persisted_messages());
-        let mut light = self.raw.advance(rd);
-        if let Some(c) = light.commit_index() {
-            self.storage.mem.wl().mut_hard_state().commit = c;
+        match &self.log {
+            Some(log) => {
+                let (entries, hs, msgs) = (
+                    rd.take_entries(),
+                    rd.hs().cloned(),
+                    rd.take_persisted_messages(),
+                );
+                if !entries.is_empty() || hs.is_some() || !msgs.is_empty() || rd.must_sync() {
+                    log.submit(Job {
+                        number: rd.number(),
+                        entries,
+                        hs,
+                        msgs,
+                        must_sync: rd.must_sync(),
+                    });
+                }
+                self.raw.advance_append_async(rd);
+            }
+            None => {
+                // In memory only: durable as soon as it is in the in-memory log.
+                self.send(rd.take_persisted_messages());
+                let mut light = self.raw.advance_append(rd);
+                if let Some(c) = light.commit_index() {
+                    self.storage.mem.wl().mut_hard_state().commit = c;
+                }
+                self.send(light.take_messages());
+                self.unapplied.extend(light.take_committed_entries());
+            }
         }
-        self.send(light.take_messages());
-        self.unapplied.extend(light.take_committed_entries());
         self.apply();
         self.publish();
-    }
-
-    fn sync_wal(&mut self) {
-        if let Some(w) = &mut self.wal {
-            let t = Instant::now();
-            let before = w.syncs;
-            if let Err(e) = w.sync() {
-                fatal("raft log fsync failed", &e);
-            }
-            if w.syncs != before {
-                let st = &self.status;
-                st.fsyncs.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-                st.fsync_us.fetch_add(
-                    t.elapsed().as_micros() as u64,
-                    std::sync::atomic::Ordering::Relaxed,
-                );
-            }
-        }
     }
 
     fn publish(&self) {
@@ -831,9 +861,6 @@ impl Node {
         }
         if let Ok(l) = self.storage.last_index() {
             st.last_index.store(l, Relaxed);
-        }
-        if let Some(w) = &self.wal {
-            st.log_bytes.store(w.written, Relaxed);
         }
     }
 
@@ -1086,7 +1113,7 @@ impl Node {
         encode_meta(self.apply_now, &self.peers, &mut data);
         let job = self.sm.snapshot_job();
         self.applied_bytes = 0;
-        let dir = self.wal.as_ref().map(|w| w.dir().to_path_buf());
+        let dir = self.log.as_ref().map(|p| p.dir().to_path_buf());
         let tx = self.tx.clone();
         let (captured_tx, captured_rx) = crossbeam::channel::bounded(1);
         debug!(index, "snapshot capture started");
@@ -1136,8 +1163,8 @@ impl Node {
                             warn!(error = %e, "log compaction");
                         }
                     }
-                    if let Some(w) = &mut self.wal {
-                        match w.compact(index) {
+                    if let Some(p) = &self.log {
+                        match p.lock().compact(index) {
                             Ok(n) => debug!(segments = n, "log segments removed"),
                             Err(e) => warn!(error = %e, "log segment removal"),
                         }
@@ -1165,12 +1192,18 @@ impl Node {
             Ok(x) => x,
             Err(e) => fatal("snapshot from the leader", &e),
         };
-        if let Some(w) = &mut self.wal {
+        if let Some(p) = &self.log {
+            // Everything queued before the snapshot goes to the log first.
+            p.barrier();
+            let mut w = p.lock();
             if let Err(e) = wal::write_snapshot(w.dir(), &meta, &snap.data) {
                 fatal("writing the leader's snapshot", &e);
             }
             if let Err(e) = w.reset_to_snapshot(index) {
                 fatal("raft log reset", &e);
+            }
+            if let Err(e) = w.sync() {
+                fatal("raft log fsync failed", &e);
             }
         }
         if let Err(e) = self.sm.restore(data) {

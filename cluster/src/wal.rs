@@ -378,6 +378,12 @@ impl Wal {
         self.write_record(KIND_RESET, &index.to_le_bytes())
     }
 
+    /// Hand everything written so far to the OS, without waiting for the disk.
+    pub fn flush(&mut self) -> Result<(), WalError> {
+        let path = self.current_path();
+        self.out.flush().map_err(io_err(&path))
+    }
+
     /// Make everything written so far durable.
     pub fn sync(&mut self) -> Result<(), WalError> {
         if !self.dirty {
@@ -504,6 +510,8 @@ fn read_snapshot(path: &Path) -> Result<Snapshot, WalError> {
 }
 
 #[cfg(test)]
+// raft-rs's protobuf structs are built field by field in these tests.
+#[allow(clippy::field_reassign_with_default)]
 mod tests {
     use super::*;
 

@@ -8,6 +8,7 @@
 //! - at most one leader per term;
 //! - state machine safety: every node applies, at each index, the same entry as every
 //!   other node did (so a committed entry is never lost or replaced);
+//!
 //! and at the end, once the network heals, that every node applied the same log and that
 //! every proposal a leader committed is in it.
 

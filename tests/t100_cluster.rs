@@ -625,3 +625,82 @@ fn t10a_sentinel_queries_name_the_leader() {
     assert!(wait_until(Duration::from_secs(10), || addr(&mut any)
         == Some(want.clone())));
 }
+
+/// The next pub/sub message on `ps` whose channel is `channel`, as its payload.
+fn message_on(ps: &mut redis::PubSub<'_>, channel: &str, limit: Duration) -> String {
+    let deadline = Instant::now() + limit;
+    while Instant::now() < deadline {
+        match ps.get_message() {
+            Ok(m) if m.get_channel_name() == channel => {
+                return m.get_payload().expect("text payload");
+            }
+            Ok(_) => {}
+            Err(e) if e.is_timeout() => {}
+            Err(e) => panic!("pubsub: {e}"),
+        }
+    }
+    panic!("no message on {channel} within {limit:?}");
+}
+
+/// Pub/sub across the cluster: a follower's subscriber gets the `expired` keyspace event
+/// when the leader's timing wheel expires a key nobody reads; `PUBLISH` sent to one node
+/// reaches subscribers on another; and after a leader kill a follower's subscriber gets
+/// Sentinel's `+switch-master` naming the old and the new leader.
+#[test]
+fn t10b_pubsub_keyspace_events_and_switch_master() {
+    let _g = serial();
+    let mut c = Cluster::start(3, &[]);
+    let l = c.wait_leader(LEADER_WAIT);
+    let (f, g) = ((l + 1) % 3, (l + 2) % 3);
+    let mut fc = conn(&c, f);
+    let _: () = redis::cmd("CONFIG")
+        .arg("SET")
+        .arg("notify-keyspace-events")
+        .arg("Ex")
+        .query(&mut fc)
+        .expect("CONFIG SET");
+    let mut fsub = c.node(f).client().get_connection().expect("connect");
+    let mut fps = fsub.as_pubsub();
+    fps.set_read_timeout(Some(Duration::from_millis(500)))
+        .expect("timeout");
+    fps.subscribe("__keyevent@0__:expired").expect("subscribe");
+    fps.subscribe("+switch-master").expect("subscribe");
+    let mut gsub = c.node(g).client().get_connection().expect("connect");
+    let mut gps = gsub.as_pubsub();
+    gps.set_read_timeout(Some(Duration::from_millis(500)))
+        .expect("timeout");
+    gps.subscribe("news").expect("subscribe");
+
+    let mut lc = conn(&c, l);
+    let _: () = redis::cmd("SET")
+        .arg("sess:gone")
+        .arg("v")
+        .arg("PX")
+        .arg(300)
+        .query(&mut lc)
+        .expect("SET");
+    assert_eq!(
+        message_on(&mut fps, "__keyevent@0__:expired", Duration::from_secs(10)),
+        "sess:gone"
+    );
+    // Sent to the follower f, replicated, delivered by g to its subscriber.
+    let receivers: i64 = redis::cmd("PUBLISH")
+        .arg("news")
+        .arg("hello")
+        .query(&mut fc)
+        .expect("PUBLISH");
+    assert_eq!(receivers, 0, "f itself has no subscriber to 'news'");
+    assert_eq!(
+        message_on(&mut gps, "news", Duration::from_secs(10)),
+        "hello"
+    );
+
+    let old = c.node(l).port;
+    c.kill9(l);
+    let nl = c.wait_leader(LEADER_WAIT);
+    let new = c.node(nl).port;
+    assert_eq!(
+        message_on(&mut fps, "+switch-master", Duration::from_secs(20)),
+        format!("mymaster 127.0.0.1 {old} 127.0.0.1 {new}")
+    );
+}

@@ -86,6 +86,8 @@ pub struct Conn {
     pub multi_failed: bool,
     /// `WATCH`ed keys: (shard, key hash, slot version when watched).
     pub watched: Vec<(usize, u64, u64)>,
+    /// Channels and patterns this client subscribed to; `None` when there are none.
+    pub sub: Option<Box<crate::pubsub::Subscription>>,
     /// Close after flushing the replies (`QUIT`).
     pub close: bool,
     pub last_cmd: &'static str,
@@ -102,6 +104,7 @@ impl Conn {
             multi: None,
             multi_failed: false,
             watched: Vec::new(),
+            sub: None,
             close: false,
             last_cmd: "NULL",
             hits: 0,
@@ -172,7 +175,7 @@ async fn io_loop(
     let mut out = BytesMut::with_capacity(READ_CHUNK);
     let mut conn = Conn::new(info);
     loop {
-        if !input.fill(&mut stream, shared).await? {
+        if !next_input(&mut stream, &mut input, &mut out, &mut conn, shared).await? {
             return Ok(());
         }
         let mut commands = 0u64;
@@ -252,7 +255,7 @@ async fn io_loop_cluster(
         .as_ref()
         .is_some_and(|c| c.follower_mode == FollowerMode::Redirect);
     loop {
-        if !input.fill(&mut stream, shared).await? {
+        if !next_input(&mut stream, &mut input, &mut out, &mut conn, shared).await? {
             return Ok(());
         }
         let mut bad_input = None;
@@ -417,6 +420,42 @@ impl Input {
     fn trim(&mut self) {
         if self.buf.is_empty() && self.buf.capacity() > 4 * 1024 * 1024 {
             self.buf = BytesMut::with_capacity(READ_CHUNK);
+        }
+    }
+}
+
+/// Wait for the client's next bytes; false when it closed. A subscribed client's
+/// messages are written as they arrive meanwhile.
+async fn next_input(
+    stream: &mut TcpStream,
+    input: &mut Input,
+    out: &mut BytesMut,
+    conn: &mut Conn,
+    shared: &Shared,
+) -> std::io::Result<bool> {
+    loop {
+        let Some(sub) = conn.sub.as_mut() else {
+            return input.fill(stream, shared).await;
+        };
+        tokio::select! {
+            // Reading is cancel-safe: bytes are only taken into `input` by a read that
+            // completes.
+            r = input.fill(stream, shared) => return r,
+            Some(msg) = sub.rx.recv() => {
+                msg.encode(out, conn.resp3);
+                while out.len() < OUT_FLUSH {
+                    match sub.rx.try_recv() {
+                        Ok(m) => m.encode(out, conn.resp3),
+                        Err(_) => break,
+                    }
+                }
+                if sub.overflow.load(Ordering::Relaxed) {
+                    // Redis's pubsub output buffer limit: a client this far behind is cut.
+                    debug!("subscriber too slow, closing");
+                    return Ok(false);
+                }
+                write_out(stream, out, shared).await?;
+            }
         }
     }
 }

@@ -12,6 +12,7 @@
 //! - [`cmd`]: the command table and one file per command family.
 //! - [`store`]: lock-striped shards of fixed hash slots, hashbrown tables, compact
 //!   entries; [`wheel`] is each shard's hierarchical timing wheel.
+//! - [`pubsub`]: `SUBSCRIBE`/`PUBLISH` delivery and keyspace notifications.
 //! - [`expiry`]: the thread that reclaims keys whose timers fire (in a cluster, the
 //!   leader's thread proposes the deletions instead).
 //! - [`clock`], [`mem`]: time in Unix ms; process memory and CPU figures for `INFO`.
@@ -23,6 +24,7 @@ pub mod config;
 pub mod connection;
 pub mod expiry;
 pub mod mem;
+pub mod pubsub;
 pub mod reader;
 pub mod replicated;
 pub mod server;

@@ -162,6 +162,10 @@ pub fn classify(args: &[Bytes], conn: &Conn) -> Class {
     if !spec.arity_ok(args.len()) {
         return Class::Local;
     }
+    if conn.sub.is_some() && !conn.resp3 {
+        // A RESP2 subscriber may only (un)subscribe and ping: `dispatch` says so here.
+        return Class::Local;
+    }
     if conn.multi.is_some() {
         return if spec.name == "exec" && !conn.multi_failed {
             Class::Exec

@@ -19,6 +19,7 @@ use crate::clock::now_ms;
 use crate::config::{Config, RuntimeKind};
 use crate::connection::{self, ClientInfo};
 use crate::expiry::Expirer;
+use crate::pubsub::{flags, PubSub};
 use crate::store::Store;
 
 /// Counters for `INFO stats`. Connections add their counts once per batch of commands,
@@ -52,6 +53,8 @@ pub struct Shared {
     pub local_addr: SocketAddr,
     pub shutdown: Notify,
     pub expirer: Expirer,
+    /// Subscriptions and keyspace notifications.
+    pub pubsub: Arc<PubSub>,
     /// The raft node, when this server is part of a cluster.
     pub cluster: OnceLock<Arc<sessiond_cluster::Handle>>,
 }
@@ -60,6 +63,14 @@ impl Shared {
     pub fn new(config: Config, local_addr: SocketAddr) -> Arc<Shared> {
         let now = now_ms();
         let store = Store::new(config.shards, now);
+        let pubsub = Arc::new(PubSub::default());
+        {
+            // Keys removed because their deadline passed raise `expired` events.
+            let ps = pubsub.clone();
+            store.on_expired(Box::new(move |key| {
+                ps.notify(flags::EXPIRED, "expired", key)
+            }));
+        }
         let proto_max_bulk_len = AtomicU64::new(config.proto_max_bulk_len);
         Arc::new(Shared {
             store,
@@ -76,6 +87,7 @@ impl Shared {
             local_addr,
             shutdown: Notify::new(),
             expirer: Expirer::default(),
+            pubsub,
             cluster: OnceLock::new(),
         })
     }
@@ -133,6 +145,9 @@ pub async fn run(
         let _ = shared.cluster.set(Arc::new(handle));
     }
     let expiry_thread = crate::expiry::spawn(shared.clone())?;
+    let announcer = shared
+        .cluster()
+        .map(|_| tokio::spawn(crate::cmd::cluster::announce_leader_changes(shared.clone())));
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
     let extra = match shared.config.runtime {
         RuntimeKind::PerThread => shared.config.threads.saturating_sub(1),
@@ -186,6 +201,9 @@ pub async fn run(
             Ok(Err(e)) => warn!(error = %e, "event loop failed"),
             Err(_) => warn!("event loop thread panicked"),
         }
+    }
+    if let Some(a) = announcer {
+        a.abort();
     }
     shared.expirer.stop();
     if expiry_thread.join().is_err() {

@@ -358,6 +358,38 @@ pub fn cluster(ctx: &mut Ctx<'_>, args: &[Bytes]) {
 /// The master name Sentinel clients ask for.
 pub const SENTINEL_MASTER: &str = "mymaster";
 
+/// How often a node looks for a new leader to announce.
+const ANNOUNCE_EVERY: std::time::Duration = std::time::Duration::from_millis(10);
+
+/// Sentinel's failover announcement: whenever this node sees the leader's client address
+/// change, it publishes `mymaster <old-ip> <old-port> <new-ip> <new-port>` on the
+/// `+switch-master` channel to its own subscribers, as a Sentinel does. Clients that
+/// follow failovers that way (go-redis FailoverClient, ioredis) switch at once. Runs
+/// until the task is dropped.
+pub async fn announce_leader_changes(shared: std::sync::Arc<crate::server::Shared>) {
+    let Some(c) = shared.cluster() else {
+        return;
+    };
+    let mut last = c.status.leader_client_addr();
+    let mut tick = tokio::time::interval(ANNOUNCE_EVERY);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tick.tick().await;
+        let now = c.status.leader_client_addr();
+        if now.is_none() || now == last {
+            continue;
+        }
+        if let (Some(old), Some(new)) = (&last, &now) {
+            let (oh, op) = host_port(old);
+            let (nh, np) = host_port(new);
+            let msg = format!("{SENTINEL_MASTER} {oh} {op} {nh} {np}");
+            shared.pubsub.publish(b"+switch-master", msg.as_bytes());
+            tracing::info!(from = %old, to = %new, "announced +switch-master");
+        }
+        last = now;
+    }
+}
+
 /// Write `pairs` as a RESP3 map or a RESP2 flat array, as Redis does for SENTINEL.
 fn kv(out: &mut BytesMut, pairs: &[(&str, String)], r3: bool) {
     encode::map_len(out, pairs.len(), r3);

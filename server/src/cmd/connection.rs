@@ -6,6 +6,16 @@ use sessiond_protocol::encode;
 use super::{printable, wrong_arity, Ctx};
 
 pub fn ping(ctx: &mut Ctx<'_>, args: &[Bytes]) {
+    if ctx.conn.sub.is_some() && !ctx.conn.resp3 {
+        // In RESP2 subscribed mode Redis answers `["pong", <message or "">]`.
+        if args.len() > 2 {
+            return wrong_arity(ctx.out, "ping");
+        }
+        encode::array_len(ctx.out, 2);
+        encode::bulk(ctx.out, b"pong");
+        encode::bulk(ctx.out, args.get(1).map_or(&b""[..], |a| &a[..]));
+        return;
+    }
     match args.len() {
         1 => ctx.out.extend_from_slice(b"+PONG\r\n"),
         2 => ctx.bulk(&args[1]),
@@ -115,6 +125,7 @@ fn valid_name(name: &[u8]) -> bool {
 
 pub fn reset(ctx: &mut Ctx<'_>, _args: &[Bytes]) {
     ctx.conn.end_multi();
+    ctx.conn.sub = None;
     *ctx.conn.info.name.lock() = None;
     ctx.conn.set_resp3(false);
     ctx.out.extend_from_slice(b"+RESET\r\n");

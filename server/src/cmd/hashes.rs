@@ -5,6 +5,7 @@ use bytes::Bytes;
 use sessiond_protocol::encode;
 
 use super::{parse_i64, wrong_arity, Ctx, ERR_OVERFLOW, ERR_WRONGTYPE};
+use crate::pubsub::flags::{GENERIC, HASH};
 use crate::store::HashValue;
 
 /// Write fields into the hash at `key`, creating it; returns the number of new fields,
@@ -46,6 +47,7 @@ pub fn hset(ctx: &mut Ctx<'_>, args: &[Bytes]) {
         return;
     }
     if let Some(n) = write_fields(ctx, &args[1], &args[2..], false) {
+        ctx.shared.pubsub.notify(HASH, "hset", &args[1]);
         ctx.int(n);
     }
 }
@@ -56,12 +58,16 @@ pub fn hmset(ctx: &mut Ctx<'_>, args: &[Bytes]) {
         return;
     }
     if write_fields(ctx, &args[1], &args[2..], false).is_some() {
+        ctx.shared.pubsub.notify(HASH, "hset", &args[1]);
         ctx.ok();
     }
 }
 
 pub fn hsetnx(ctx: &mut Ctx<'_>, args: &[Bytes]) {
     if let Some(n) = write_fields(ctx, &args[1], &args[2..], true) {
+        if n > 0 {
+            ctx.shared.pubsub.notify(HASH, "hset", &args[1]);
+        }
         ctx.int(n);
     }
 }
@@ -209,10 +215,15 @@ pub fn hdel(ctx: &mut Ctx<'_>, args: &[Bytes]) {
             n += 1;
         }
     }
-    if h.is_empty() {
+    let emptied = h.is_empty();
+    if emptied {
         shard.remove(loc.hash, key, now);
     }
     drop(shard);
+    ctx.shared.pubsub.notify(HASH, "hdel", key);
+    if emptied {
+        ctx.shared.pubsub.notify(GENERIC, "del", key);
+    }
     ctx.int(n);
 }
 
@@ -249,4 +260,5 @@ pub fn hincrby(ctx: &mut Ctx<'_>, args: &[Bytes]) {
     let mut buf = itoa::Buffer::new();
     h.set(field, buf.format(new).as_bytes());
     encode::integer(ctx.out, new);
+    ctx.shared.pubsub.notify(HASH, "hincrby", key);
 }

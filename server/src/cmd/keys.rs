@@ -5,6 +5,7 @@ use bytes::{Bytes, BytesMut};
 use sessiond_protocol::encode;
 
 use super::{glob_match, printable, Ctx, ERR_SYNTAX};
+use crate::pubsub::flags::GENERIC;
 use crate::store::{shard_set, SLOTS};
 
 /// `DEL` and `UNLINK`: remove the keys atomically, free their values unlocked.
@@ -17,6 +18,7 @@ pub fn del(ctx: &mut Ctx<'_>, args: &[Bytes]) {
     for (key, loc) in keys.iter().zip(&locs) {
         if let Some(e) = set.get(loc.shard).remove(loc.hash, key, now) {
             dead.push(e);
+            ctx.shared.pubsub.notify(GENERIC, "del", key);
         }
     }
     drop(set);
@@ -89,6 +91,8 @@ fn rename_generic(ctx: &mut Ctx<'_>, args: &[Bytes], nx: bool) {
         .insert_renamed(ld.hash, dst, entry, deadline);
     drop(set);
     drop(old);
+    ctx.shared.pubsub.notify(GENERIC, "rename_from", src);
+    ctx.shared.pubsub.notify(GENERIC, "rename_to", dst);
     if nx {
         ctx.int(1);
     } else {
@@ -181,9 +185,11 @@ fn expire_generic(ctx: &mut Ctx<'_>, args: &[Bytes], base: i64, seconds: bool, n
         let old = shard.remove(loc.hash, key, now);
         drop(shard);
         drop(old);
+        ctx.shared.pubsub.notify(GENERIC, "del", key);
     } else {
         e.set_deadline(Some(when as u64));
         drop(shard);
+        ctx.shared.pubsub.notify(GENERIC, "expire", key);
     }
     ctx.int(1);
 }
@@ -266,6 +272,9 @@ pub fn persist(ctx: &mut Ctx<'_>, args: &[Bytes]) {
         _ => false,
     };
     drop(shard);
+    if changed {
+        ctx.shared.pubsub.notify(GENERIC, "persist", key);
+    }
     ctx.int(i64::from(changed));
 }
 

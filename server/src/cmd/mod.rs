@@ -1,7 +1,7 @@
 //! Commands: the table, argument parsing helpers, and dispatch.
 //!
 //! One family per file: [`connection`], [`server`], [`strings`], [`keys`], [`hashes`],
-//! [`transactions`], [`cluster`]. Each handler gets a [`Ctx`] and the full argument vector (name
+//! [`transactions`], [`pubsub`], [`cluster`]. Each handler gets a [`Ctx`] and the full argument vector (name
 //! included, arity already checked), writes exactly one reply, and touches the store only
 //! through `ctx.ks`, so the same handler runs alone or inside `EXEC`.
 
@@ -9,6 +9,7 @@ pub mod cluster;
 pub mod connection;
 pub mod hashes;
 pub mod keys;
+pub mod pubsub;
 pub mod server;
 pub mod strings;
 pub mod transactions;
@@ -159,6 +160,13 @@ pub static COMMANDS: &[Spec] = &[
     spec!("exec", 1, ["noscript", "loading", "stale", "skip_slowlog"], 0, 0, 0, "transactions", "1.2.0", "Executes all commands in a transaction.", transactions::exec),
     spec!("discard", 1, ["noscript", "loading", "stale", "fast", "allow_busy"], 0, 0, 0, "transactions", "2.0.0", "Discards a transaction.", transactions::discard),
     spec!("watch", -2, ["noscript", "loading", "stale", "fast", "allow_busy"], 1, -1, 1, "transactions", "2.2.0", "Monitors changes to keys to determine the execution of a transaction.", transactions::watch),
+    // pub/sub (PUBLISH is a write so that a cluster replicates it to every node)
+    spec!("subscribe", -2, ["pubsub", "noscript", "loading", "stale"], 0, 0, 0, "pubsub", "2.0.0", "Listens for messages published to channels.", pubsub::subscribe),
+    spec!("psubscribe", -2, ["pubsub", "noscript", "loading", "stale"], 0, 0, 0, "pubsub", "2.0.0", "Listens for messages published to channels that match one or more patterns.", pubsub::psubscribe),
+    spec!("unsubscribe", -1, ["pubsub", "noscript", "loading", "stale"], 0, 0, 0, "pubsub", "2.0.0", "Stops listening to messages posted to channels.", pubsub::unsubscribe),
+    spec!("punsubscribe", -1, ["pubsub", "noscript", "loading", "stale"], 0, 0, 0, "pubsub", "2.0.0", "Stops listening to messages published to channels that match one or more patterns.", pubsub::punsubscribe),
+    spec!("publish", 3, ["pubsub", "loading", "stale", "fast", "write"], 0, 0, 0, "pubsub", "2.0.0", "Posts a message to a channel.", pubsub::publish),
+    spec!("pubsub", -2, ["pubsub", "loading", "stale"], 0, 0, 0, "pubsub", "2.8.0", "A container for Pub/Sub commands.", pubsub::pubsub),
     // cluster
     spec!("role", 1, ["noscript", "loading", "stale", "fast"], 0, 0, 0, "server", "2.8.12", "Returns the replication role.", cluster::role),
     spec!("cluster", -2, [], 0, 0, 0, "cluster", "3.0.0", "A container for Redis Cluster commands.", cluster::cluster),
@@ -245,6 +253,20 @@ pub fn dispatch(ctx: &mut Ctx<'_>, args: Vec<Bytes>) -> bool {
         return true;
     }
     ctx.conn.last_cmd = spec.name;
+    if ctx.conn.sub.is_some()
+        && !ctx.conn.resp3
+        && !matches!(
+            spec.name,
+            "subscribe" | "psubscribe" | "unsubscribe" | "punsubscribe" | "ping" | "quit" | "reset"
+        )
+    {
+        let msg = format!(
+            "ERR Can't execute '{}': only (P|S)SUBSCRIBE / (P|S)UNSUBSCRIBE / PING / QUIT / RESET are allowed in this context",
+            spec.name
+        );
+        encode::error(ctx.out, msg.as_bytes());
+        return true;
+    }
     if let Some(queue) = ctx.conn.multi.as_mut() {
         if !matches!(
             spec.name,

@@ -199,7 +199,10 @@ fn config_params(ctx: &Ctx<'_>) -> Vec<(&'static str, String)> {
         ("maxclients", "10000".into()),
         ("timeout", "0".into()),
         ("tcp-keepalive", "300".into()),
-        ("notify-keyspace-events", String::new()),
+        (
+            "notify-keyspace-events",
+            crate::pubsub::flags::render(ctx.shared.pubsub.notify_flags()),
+        ),
         ("replica-read-only", "yes".into()),
         ("slave-read-only", "yes".into()),
         ("cluster-enabled", "no".into()),
@@ -296,6 +299,7 @@ pub fn config(ctx: &mut Ctx<'_>, args: &[Bytes]) {
 fn config_set(ctx: &mut Ctx<'_>, pairs: &[Bytes]) {
     // Validate everything first: CONFIG SET is all or nothing.
     let mut bulk_len = None;
+    let mut notify = None;
     let mut seen: Vec<String> = Vec::new();
     for pair in pairs.chunks_exact(2) {
         let name = String::from_utf8_lossy(&pair[0]).to_ascii_lowercase();
@@ -330,13 +334,11 @@ fn config_set(ctx: &mut Ctx<'_>, pairs: &[Bytes]) {
             "maxmemory" if crate::config::parse_memory(&value) == Some(0) => {}
             "maxmemory-policy" if value.eq_ignore_ascii_case("noeviction") => {}
             "timeout" if value == "0" => {}
-            "notify-keyspace-events" if value.is_empty() => {}
-            "save"
-            | "appendonly"
-            | "maxmemory"
-            | "maxmemory-policy"
-            | "timeout"
-            | "notify-keyspace-events" => {
+            "notify-keyspace-events" => match crate::pubsub::flags::parse(&pair[1]) {
+                Some(f) => notify = Some(f),
+                None => return fail(ctx, "Invalid event class character. Use 'Ag$lshzxeKEtmdn'."),
+            },
+            "save" | "appendonly" | "maxmemory" | "maxmemory-policy" | "timeout" => {
                 return fail(ctx, "this value is not supported by sessiond yet");
             }
             _ => {
@@ -351,6 +353,9 @@ fn config_set(ctx: &mut Ctx<'_>, pairs: &[Bytes]) {
     }
     if let Some(v) = bulk_len {
         ctx.shared.proto_max_bulk_len.store(v, Ordering::Relaxed);
+    }
+    if let Some(f) = notify {
+        ctx.shared.pubsub.set_notify_flags(f);
     }
     ctx.ok();
 }

@@ -5,6 +5,7 @@ use bytes::Bytes;
 use sessiond_protocol::encode;
 
 use super::{parse_i64, Ctx, ERR_NOT_INT, ERR_OVERFLOW, ERR_SYNTAX, ERR_WRONGTYPE};
+use crate::pubsub::flags::{GENERIC, STRING};
 use crate::store::{shard_set, KeyType, Ttl};
 
 /// Turn an expire argument into an absolute deadline in Unix ms, replying Redis's error
@@ -203,6 +204,11 @@ fn set_generic(ctx: &mut Ctx<'_>, key: &[u8], value: &[u8], opts: SetOpts) {
     };
     if go {
         shard.set_str(loc.hash, key, value, opts.ttl, now);
+        let ps = &ctx.shared.pubsub;
+        ps.notify(STRING, "set", key);
+        if matches!(opts.ttl, Ttl::At(_)) {
+            ps.notify(GENERIC, "expire", key);
+        }
     }
     if !opts.get {
         if go {
@@ -242,6 +248,7 @@ pub fn setnx(ctx: &mut Ctx<'_>, args: &[Bytes]) {
     let set = !shard.contains(loc.hash, key, now);
     if set {
         shard.set_str(loc.hash, key, &args[2], Ttl::Clear, now);
+        ctx.shared.pubsub.notify(STRING, "set", key);
     }
     drop(shard);
     ctx.int(i64::from(set));
@@ -290,11 +297,16 @@ pub fn getex(ctx: &mut Ctx<'_>, args: &[Bytes]) {
         return;
     };
     encode::bulk(ctx.out, v);
+    let ps = &ctx.shared.pubsub;
     match deadline {
         Some(Some(d)) if d <= now => {
             shard.remove(loc.hash, key, now);
+            ps.notify(GENERIC, "del", key);
         }
-        Some(d) => e.set_deadline(d),
+        Some(d) => {
+            e.set_deadline(d);
+            ps.notify(GENERIC, if d.is_some() { "expire" } else { "persist" }, key);
+        }
         None => {}
     }
     drop(shard);
@@ -314,6 +326,7 @@ pub fn getdel(ctx: &mut Ctx<'_>, args: &[Bytes]) {
         Some(KeyType::String) => {
             if let Some(e) = shard.remove(loc.hash, key, now) {
                 encode::bulk(ctx.out, e.as_str().unwrap_or_default());
+                ctx.shared.pubsub.notify(GENERIC, "del", key);
             }
         }
     }
@@ -375,6 +388,7 @@ pub fn mset(ctx: &mut Ctx<'_>, args: &[Bytes]) {
     for (i, loc) in locs.iter().enumerate() {
         let (k, v) = (&args[1 + 2 * i], &args[2 + 2 * i]);
         set.get(loc.shard).set_str(loc.hash, k, v, Ttl::Clear, now);
+        ctx.shared.pubsub.notify(STRING, "set", k);
     }
     drop(set);
     ctx.ok();
@@ -395,6 +409,7 @@ pub fn msetnx(ctx: &mut Ctx<'_>, args: &[Bytes]) {
         for (i, loc) in locs.iter().enumerate() {
             let (k, v) = (&args[1 + 2 * i], &args[2 + 2 * i]);
             set.get(loc.shard).set_str(loc.hash, k, v, Ttl::Clear, now);
+            ctx.shared.pubsub.notify(STRING, "set", k);
         }
     }
     drop(set);
@@ -425,6 +440,7 @@ pub fn append(ctx: &mut Ctx<'_>, args: &[Bytes]) {
         None => {
             shard.set_str(loc.hash, key, &args[2], Ttl::Clear, now);
             encode::integer(ctx.out, args[2].len() as i64);
+            ctx.shared.pubsub.notify(STRING, "append", key);
         }
         Some(mut e) => match e.as_str() {
             None => encode::error(ctx.out, ERR_WRONGTYPE),
@@ -435,6 +451,7 @@ pub fn append(ctx: &mut Ctx<'_>, args: &[Bytes]) {
             Some(_) => {
                 let n = e.append(&args[2]);
                 encode::integer(ctx.out, n as i64);
+                ctx.shared.pubsub.notify(STRING, "append", key);
             }
         },
     }
@@ -471,6 +488,7 @@ fn incr_generic(ctx: &mut Ctx<'_>, key: &[u8], by: i64) {
         None => shard.set_str(loc.hash, key, text, Ttl::Clear, now),
     }
     encode::integer(ctx.out, new);
+    ctx.shared.pubsub.notify(STRING, "incrby", key);
 }
 
 pub fn incr(ctx: &mut Ctx<'_>, args: &[Bytes]) {

@@ -17,7 +17,7 @@ pub mod snapshot;
 
 use std::hash::BuildHasher;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 
 use crossbeam::utils::CachePadded;
 use hashbrown::hash_table::{Entry as TableEntry, HashTable};
@@ -247,7 +247,13 @@ pub struct Shard {
     /// change the state, so a read hides an expired key but leaves it, unless the log
     /// has already been applied past its deadline (then every replica agrees it is gone).
     horizon: Arc<AtomicU64>,
+    /// Told the key of every key removed because its deadline passed.
+    on_expired: ExpiredHook,
 }
+
+/// What the server does with the key of an expired key (keyspace notifications).
+pub type OnExpired = Box<dyn Fn(&[u8]) + Send + Sync>;
+type ExpiredHook = Arc<OnceLock<OnExpired>>;
 
 impl Shard {
     fn new(
@@ -256,9 +262,11 @@ impl Shard {
         hasher: DefaultHashBuilder,
         now: u64,
         horizon: Arc<AtomicU64>,
+        on_expired: ExpiredHook,
     ) -> Shard {
         Shard {
             horizon,
+            on_expired,
             slots: (0..slots).map(|_| HashTable::new()).collect(),
             versions: vec![0; slots],
             wheel: TimerWheel::new(now),
@@ -267,6 +275,12 @@ impl Shard {
             len: 0,
             expired: 0,
             fired: Vec::new(),
+        }
+    }
+
+    fn expired_key(hook: &ExpiredHook, key: &[u8]) {
+        if let Some(f) = hook.get() {
+            f(key);
         }
     }
 
@@ -313,6 +327,7 @@ impl Shard {
             len,
             expired,
             horizon,
+            on_expired,
             ..
         } = self;
         let table = &mut slots[slot];
@@ -324,7 +339,8 @@ impl Shard {
                 return None;
             }
             wheel.cancel(timer);
-            drop(found.remove());
+            let (dead, _) = found.remove();
+            Self::expired_key(on_expired, dead.key());
             *len -= 1;
             *expired += 1;
             *version += 1;
@@ -361,6 +377,7 @@ impl Shard {
         if live {
             Some(entry)
         } else {
+            Self::expired_key(&self.on_expired, entry.key());
             self.expired += 1;
             None
         }
@@ -478,6 +495,7 @@ impl Shard {
             let slot = self.local_slot(hash);
             if let Ok(found) = self.slots[slot].find_entry(hash, |e| e.timer == id) {
                 let (entry, _) = found.remove();
+                Self::expired_key(&self.on_expired, entry.key());
                 out.push(entry);
                 self.len -= 1;
                 self.expired += 1;
@@ -535,6 +553,7 @@ impl Shard {
             return None;
         }
         let (entry, _) = found.remove();
+        Self::expired_key(&self.on_expired, entry.key());
         self.wheel.cancel(timer);
         self.len -= 1;
         self.expired += 1;
@@ -605,6 +624,7 @@ pub struct Store {
     shard_bits: u32,
     hasher: DefaultHashBuilder,
     horizon: Arc<AtomicU64>,
+    on_expired: ExpiredHook,
 }
 
 /// Where a key lives.
@@ -622,6 +642,7 @@ impl Store {
         let hasher = DefaultHashBuilder::default();
         let per = SLOTS >> shard_bits;
         let horizon = Arc::new(AtomicU64::new(u64::MAX));
+        let on_expired = ExpiredHook::default();
         let shards = (0..n)
             .map(|_| {
                 CachePadded::new(Mutex::new(Shard::new(
@@ -630,6 +651,7 @@ impl Store {
                     hasher,
                     now,
                     horizon.clone(),
+                    on_expired.clone(),
                 )))
             })
             .collect();
@@ -639,7 +661,13 @@ impl Store {
             shard_bits,
             hasher,
             horizon,
+            on_expired,
         }
+    }
+
+    /// Set what happens to the key of each key removed because it expired (once).
+    pub fn on_expired(&self, f: OnExpired) {
+        let _ = self.on_expired.set(f);
     }
 
     /// Let reads remove expired keys only up to `ms` (see `Shard::horizon`). A cluster

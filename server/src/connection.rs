@@ -86,6 +86,9 @@ pub struct Conn {
     pub multi_failed: bool,
     /// `WATCH`ed keys: (shard, key hash, slot version when watched).
     pub watched: Vec<(usize, u64, u64)>,
+    /// In a cluster, `WATCH`ed keys with the digest of their content when watched
+    /// (checked when the `EXEC` record is applied; see `Shard::digest`).
+    pub watched_values: Vec<(Bytes, u64)>,
     /// Channels and patterns this client subscribed to; `None` when there are none.
     pub sub: Option<Box<crate::pubsub::Subscription>>,
     /// Close after flushing the replies (`QUIT`).
@@ -104,6 +107,7 @@ impl Conn {
             multi: None,
             multi_failed: false,
             watched: Vec::new(),
+            watched_values: Vec::new(),
             sub: None,
             close: false,
             last_cmd: "NULL",
@@ -117,6 +121,7 @@ impl Conn {
         self.multi = None;
         self.multi_failed = false;
         self.watched.clear();
+        self.watched_values.clear();
         self.info.in_multi.store(false, Ordering::Relaxed);
     }
 
@@ -315,8 +320,10 @@ async fn io_loop_cluster(
                 }
                 Class::Write | Class::Exec => {
                     let exec = class == Class::Exec;
+                    let mut watched = Vec::new();
                     let group = if exec {
                         let queue = conn.multi.take().unwrap_or_default();
+                        watched = std::mem::take(&mut conn.watched_values);
                         conn.end_multi();
                         conn.last_cmd = "exec";
                         queue
@@ -333,7 +340,11 @@ async fn io_loop_cluster(
                         }
                         group
                     };
-                    let record = replicated::encode_cmds(exec, conn.resp3, &group);
+                    let record = if exec {
+                        replicated::encode_exec(conn.resp3, &group, &watched)
+                    } else {
+                        replicated::encode_cmds(false, conn.resp3, &group)
+                    };
                     let replies = if exec { 1 } else { group.len() };
                     match cluster.propose(record).await {
                         Ok(Ok(reply)) => out.extend_from_slice(&reply),

@@ -36,6 +36,7 @@ use crate::store::{snapshot, Direct};
 const BATCH: u8 = 1;
 const EXEC: u8 = 2;
 const EXPIRE: u8 = 3;
+const EXEC_WATCHED: u8 = 4;
 const FLAG_RESP3: u8 = 1;
 
 /// What one raft record asks every replica to do.
@@ -43,8 +44,13 @@ const FLAG_RESP3: u8 = 1;
 pub enum Record {
     /// Commands run one after another; the replies are concatenated.
     Batch { resp3: bool, cmds: Vec<Vec<Bytes>> },
-    /// A `MULTI` transaction: run atomically, one array reply.
-    Exec { resp3: bool, cmds: Vec<Vec<Bytes>> },
+    /// A `MULTI` transaction: run atomically, one array reply; aborted (a null reply)
+    /// if a watched key's digest differs when applied.
+    Exec {
+        resp3: bool,
+        cmds: Vec<Vec<Bytes>>,
+        watched: Vec<(Bytes, u64)>,
+    },
     /// Delete each key if its deadline is still the one given.
     Expire(Vec<(Vec<u8>, u64)>),
 }
@@ -85,11 +91,29 @@ pub fn encode_cmds(kind_exec: bool, resp3: bool, cmds: &[Vec<Bytes>]) -> Vec<u8>
     out
 }
 
+/// Encode a [`Record::Exec`] without building one.
+pub fn encode_exec(resp3: bool, cmds: &[Vec<Bytes>], watched: &[(Bytes, u64)]) -> Vec<u8> {
+    let mut out = encode_cmds(true, resp3, cmds);
+    if !watched.is_empty() {
+        out[0] = EXEC_WATCHED;
+        out.extend_from_slice(&(watched.len() as u32).to_le_bytes());
+        for (k, d) in watched {
+            out.extend_from_slice(&d.to_le_bytes());
+            put(&mut out, k);
+        }
+    }
+    out
+}
+
 impl Record {
     pub fn encode(&self) -> Vec<u8> {
         match self {
             Record::Batch { resp3, cmds } => encode_cmds(false, *resp3, cmds),
-            Record::Exec { resp3, cmds } => encode_cmds(true, *resp3, cmds),
+            Record::Exec {
+                resp3,
+                cmds,
+                watched,
+            } => encode_exec(*resp3, cmds, watched),
             Record::Expire(keys) => {
                 let mut out = Vec::with_capacity(6 + keys.len() * 32);
                 out.push(EXPIRE);
@@ -113,7 +137,7 @@ impl Record {
         let kind = r.take(1)?[0];
         let resp3 = r.take(1)?[0] & FLAG_RESP3 != 0;
         Some(Ok(match kind {
-            BATCH | EXEC => {
+            BATCH | EXEC | EXEC_WATCHED => {
                 let n = r.u32()? as usize;
                 let mut cmds = Vec::with_capacity(n.min(4096));
                 for _ in 0..n {
@@ -124,10 +148,22 @@ impl Record {
                     }
                     cmds.push(args);
                 }
-                if kind == BATCH {
-                    Record::Batch { resp3, cmds }
-                } else {
-                    Record::Exec { resp3, cmds }
+                let mut watched = Vec::new();
+                if kind == EXEC_WATCHED {
+                    let n = r.u32()? as usize;
+                    watched.reserve(n.min(4096));
+                    for _ in 0..n {
+                        let d = r.u64()?;
+                        watched.push((data.slice_ref(r.bytes()?), d));
+                    }
+                }
+                match kind {
+                    BATCH => Record::Batch { resp3, cmds },
+                    _ => Record::Exec {
+                        resp3,
+                        cmds,
+                        watched,
+                    },
                 }
             }
             EXPIRE => {
@@ -175,6 +211,9 @@ pub fn classify(args: &[Bytes], conn: &Conn) -> Class {
     }
     if spec.is("write") {
         Class::Write
+    } else if spec.name == "watch" {
+        // Reads the keys it watches: it must see every acknowledged write.
+        Class::Read
     } else if spec.is("readonly") {
         Class::Read
     } else {
@@ -300,8 +339,13 @@ impl StateMachine for ServerSm {
                 self.conn.resp3 = resp3;
                 self.run_cmds(cmds, now);
             }
-            Record::Exec { resp3, cmds } => {
+            Record::Exec {
+                resp3,
+                cmds,
+                watched,
+            } => {
                 self.conn.resp3 = resp3;
+                self.conn.watched_values = watched;
                 self.conn.multi = Some(cmds);
                 self.conn.multi_failed = false;
                 self.run_cmds(vec![vec![Bytes::from_static(b"exec")]], now);
@@ -364,6 +408,12 @@ mod tests {
             Record::Exec {
                 resp3: false,
                 cmds: vec![vec![b("INCR"), Bytes::from_static(b"\x00\xff")]],
+                watched: vec![],
+            },
+            Record::Exec {
+                resp3: true,
+                cmds: vec![vec![b("SET"), b("k"), b("v")]],
+                watched: vec![(b("k"), 7), (b("other"), 0)],
             },
             Record::Expire(vec![(b"sess:1".to_vec(), 1_700_000_000_000)]),
         ];

@@ -5,6 +5,10 @@
 //! transaction half done. `WATCH` records the write version of the key's hash slot; a
 //! write to any key of that slot aborts the `EXEC`. That can abort a transaction that
 //! Redis would run (a false conflict, which clients already retry), never the reverse.
+//!
+//! In a cluster `WATCH` records a digest of each key's content instead, and the `EXEC`
+//! record carries them: every replica aborts or runs the transaction alike when it
+//! applies it. A key changed and then changed back (A→B→A) is not a conflict there.
 
 use std::sync::atomic::Ordering;
 
@@ -45,11 +49,18 @@ pub fn exec(ctx: &mut Ctx<'_>, _args: &[Bytes]) {
         return;
     }
     let watched = std::mem::take(&mut ctx.conn.watched);
+    let values = std::mem::take(&mut ctx.conn.watched_values);
     ctx.conn.end_multi();
-    let mut all = Exclusive::new(&ctx.shared.store);
+    let store = &ctx.shared.store;
+    let now = ctx.now;
+    let mut all = Exclusive::new(store);
     let conflict = watched
         .iter()
-        .any(|&(shard, hash, version)| all.shard(shard).version(hash) != version);
+        .any(|&(shard, hash, version)| all.shard(shard).version(hash) != version)
+        || values.iter().any(|(key, digest)| {
+            let loc = store.locate(key);
+            all.shard(loc.shard).digest(loc.hash, key, now) != *digest
+        });
     if conflict {
         drop(all);
         let r3 = ctx.conn.resp3;
@@ -79,9 +90,16 @@ pub fn watch(ctx: &mut Ctx<'_>, args: &[Bytes]) {
         return;
     }
     if ctx.shared.cluster().is_some() {
-        // Slot versions are local to a node, so a follower could not check them at
-        // apply time the way the leader does.
-        ctx.err(b"ERR WATCH is not supported by a sessiond cluster yet");
+        // Slot versions are local to a node; what every replica can check alike when it
+        // applies the EXEC is the keys' content. (The connection took a read barrier
+        // first, so this sees every write acknowledged before the WATCH.)
+        let now = ctx.now;
+        for key in &args[1..] {
+            let loc = ctx.locate(key);
+            let d = ctx.ks.shard(loc.shard).digest(loc.hash, key, now);
+            ctx.conn.watched_values.push((key.clone(), d));
+        }
+        ctx.ok();
         return;
     }
     for key in &args[1..] {

@@ -231,6 +231,17 @@ pub enum Ttl {
     At(u64),
 }
 
+const FNV_OFFSET: u64 = 0xcbf2_9ce4_8422_2325;
+
+/// FNV-1a, a fixed function (unlike the tables' seeded hasher), continuing from `h`.
+fn fnv1a(mut h: u64, bytes: &[u8]) -> u64 {
+    for &b in bytes {
+        h ^= u64::from(b);
+        h = h.wrapping_mul(0x0100_0000_01b3);
+    }
+    h
+}
+
 /// One lock stripe: a set of slots and the timing wheel for their keys.
 pub struct Shard {
     slots: Vec<HashTable<Entry>>,
@@ -586,6 +597,30 @@ impl Shard {
         self.versions[self.local_slot(hash)]
     }
 
+    /// A fingerprint of a key's content at `now`: its type, value (a hash's fields in any
+    /// order) and deadline; 0 when the key does not exist. The same on every replica for
+    /// the same state, so a cluster's `WATCH` can be checked when `EXEC` is applied.
+    pub fn digest(&mut self, hash: u64, key: &[u8], now: u64) -> u64 {
+        let Some(e) = self.get(hash, key, now) else {
+            return 0;
+        };
+        let deadline = e.deadline().unwrap_or(0);
+        let mut d = fnv1a(FNV_OFFSET, &deadline.to_le_bytes());
+        match (e.as_str(), e.as_hash()) {
+            (Some(v), _) => d = fnv1a(fnv1a(d, b"s"), v),
+            (None, Some(h)) => {
+                let mut sum = 0u64;
+                for (f, v) in h.iter() {
+                    let fd = fnv1a(fnv1a(FNV_OFFSET, f), &(f.len() as u64).to_le_bytes());
+                    sum = sum.wrapping_add(fnv1a(fd, v));
+                }
+                d = fnv1a(fnv1a(d, b"h"), &sum.to_le_bytes());
+            }
+            (None, None) => {}
+        }
+        d.max(1)
+    }
+
     /// Visit the live keys of one local slot.
     pub fn for_each_in_slot(&self, local_slot: usize, now: u64, mut f: impl FnMut(&Entry)) {
         for e in self.slots[local_slot].iter() {
@@ -822,4 +857,53 @@ pub fn shard_set(locs: &[Loc]) -> Vec<usize> {
     v.sort_unstable();
     v.dedup();
     v
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn hash_with(store: &Store, key: &[u8], fields: &[(&[u8], &[u8])]) -> u64 {
+        let loc = store.locate(key);
+        let mut shard = store.lock(loc.shard);
+        shard.remove(loc.hash, key, 0);
+        {
+            let mut e = shard.create_hash(loc.hash, key);
+            let h = e.hash_mut().expect("a hash");
+            for (f, v) in fields {
+                h.set(f, v);
+            }
+        }
+        shard.digest(loc.hash, key, 0)
+    }
+
+    /// The digest WATCH uses in a cluster: the same for the same content (a hash's
+    /// fields in any order, in any process), different for a changed value, type or
+    /// deadline, and 0 for a missing key.
+    #[test]
+    fn digest_follows_content_not_history() {
+        let store = Store::new(4, 0);
+        let a = hash_with(&store, b"h", &[(b"f1", b"x"), (b"f2", b"y")]);
+        let b = hash_with(&store, b"h", &[(b"f2", b"y"), (b"f1", b"x")]);
+        assert_eq!(a, b);
+        assert_ne!(a, hash_with(&store, b"h", &[(b"f1", b"x"), (b"f2", b"z")]));
+        assert_ne!(a, hash_with(&store, b"h", &[(b"f1", b"xf"), (b"2", b"y")]));
+        let loc = store.locate(b"s");
+        let mut shard = store.lock(loc.shard);
+        assert_eq!(shard.digest(loc.hash, b"s", 0), 0);
+        shard.set_str(loc.hash, b"s", b"v", Ttl::Clear, 0);
+        let plain = shard.digest(loc.hash, b"s", 0);
+        assert_ne!(plain, 0);
+        shard.set_str(loc.hash, b"s", b"v", Ttl::At(5_000), 0);
+        let timed = shard.digest(loc.hash, b"s", 0);
+        assert_ne!(plain, timed);
+        shard.set_str(loc.hash, b"s", b"v", Ttl::Clear, 0);
+        assert_eq!(
+            shard.digest(loc.hash, b"s", 0),
+            plain,
+            "same content, same digest"
+        );
+        // A fixed function: this value must not change between builds or processes.
+        assert_eq!(fnv1a(FNV_OFFSET, b"a"), 0xaf63_dc4c_8601_ec8c);
+    }
 }

@@ -740,3 +740,39 @@ fn t10b_pubsub_keyspace_events_and_switch_master() {
         format!("mymaster 127.0.0.1 {old} 127.0.0.1 {new}")
     );
 }
+
+/// Snapshots also trigger on applied log bytes (`--snapshot-bytes`), so a node's
+/// in-memory log stays bounded when few entries carry many writes each.
+#[test]
+fn t10c_snapshots_trigger_on_log_bytes() {
+    let _g = serial();
+    // The entry trigger is far away: only the byte trigger can fire.
+    let c = Cluster::start(
+        3,
+        &["--snapshot-bytes", "65536", "--snapshot-entries", "1000000"],
+    );
+    let l = c.wait_leader(LEADER_WAIT);
+    let mut lc = conn(&c, l);
+    let value = "x".repeat(1024);
+    for round in 0..4 {
+        let mut p = redis::pipe();
+        for i in 0..100 {
+            p.cmd("SET")
+                .arg(format!("big:{round}:{i}"))
+                .arg(&value)
+                .ignore();
+        }
+        let _: () = p.query(&mut lc).expect("pipeline");
+    }
+    for i in 0..3 {
+        assert!(
+            wait_until(Duration::from_secs(20), || {
+                c.raft_field(i, "raft_snapshot_index")
+                    .and_then(|v| v.parse::<u64>().ok())
+                    .is_some_and(|v| v > 1)
+            }),
+            "node {i} took no snapshot after 400 KB of log"
+        );
+    }
+    assert_eq!(get(&mut lc, "big:3:99").as_deref(), Some(value.as_str()));
+}

@@ -96,7 +96,7 @@ impl ClusterConfig {
             heartbeat_ticks: 3,
             snapshot_entries: 100_000,
             snapshot_bytes: 256 << 20,
-            snapshot_keep: 5_000,
+            snapshot_keep: 1_000,
             segment_bytes: 64 << 20,
             request_timeout_ms: 3_000,
             read_consistency: ReadConsistency::Linearizable,
@@ -139,6 +139,9 @@ pub enum StartError {
 }
 
 /// The replicated state. The server's store implements it.
+/// See [`StateMachine::snapshot_job`].
+pub type SnapshotJob = Box<dyn FnOnce(&mut Vec<u8>) + Send>;
+
 pub trait StateMachine: Send + 'static {
     /// Apply one committed record (a slice of the entry, so arguments can be sliced
     /// out of it without copying). `now` is the entry's stamp (Unix ms): every replica
@@ -148,9 +151,10 @@ pub trait StateMachine: Send + 'static {
     /// Called once before a batch of entries and after it, so the state machine can
     /// publish the horizon at which logically dead keys may be physically removed.
     fn set_horizon(&mut self, now: u64);
-    /// A job that serializes the current state. It runs on another thread while the
-    /// raft thread holds back applying, so the state it reads does not change.
-    fn snapshot_job(&self) -> Box<dyn FnOnce() -> Vec<u8> + Send>;
+    /// A job that serializes the current state, appending it to the buffer it is given.
+    /// It runs on another thread while the raft thread holds back applying, so the
+    /// state it reads does not change.
+    fn snapshot_job(&self) -> SnapshotJob;
     /// Replace the whole state with a snapshot's.
     fn restore(&mut self, data: &[u8]) -> Result<(), String>;
 }

@@ -282,7 +282,7 @@ pub fn start(cfg: ClusterConfig, mut sm: Box<dyn StateMachine>) -> Result<Handle
             meta.mut_conf_state().voters = peers.keys().copied().collect();
             let mut data = Vec::new();
             encode_meta(0, &peers, &mut data);
-            data.extend_from_slice(&(sm.snapshot_job())());
+            (sm.snapshot_job())(&mut data);
             if let Some(w) = &wal {
                 wal::write_snapshot(w.dir(), &meta, &data)?;
             }
@@ -500,7 +500,8 @@ impl Node {
             self.on_ready();
             if !self.snapshot_busy
                 && (self.storage.take_wanted()
-                    || self.applied >= self.storage.snapshot_index() + self.cfg.snapshot_entries)
+                    || self.applied >= self.storage.snapshot_index() + self.cfg.snapshot_entries
+                    || self.applied_bytes >= self.cfg.snapshot_bytes)
             {
                 self.start_snapshot();
             }
@@ -1120,7 +1121,7 @@ impl Node {
         let spawned = std::thread::Builder::new()
             .name("snapshot".into())
             .spawn(move || {
-                data.extend_from_slice(&job());
+                job(&mut data);
                 // Applying may go on while the file is written.
                 let _ = captured_tx.send(());
                 let _ = tx.send(Event::SnapshotCaptured);

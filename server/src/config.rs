@@ -103,6 +103,11 @@ pub struct Args {
     #[arg(long, env = "SESSIOND_SNAPSHOT_ENTRIES", help_heading = "Cluster")]
     pub snapshot_entries: Option<u64>,
 
+    /// Cluster: ...or once this many bytes of log were applied since the last one, which
+    /// bounds the log each node keeps in memory [default: 268435456]
+    #[arg(long, env = "SESSIOND_SNAPSHOT_BYTES", help_heading = "Cluster")]
+    pub snapshot_bytes: Option<u64>,
+
     /// Cluster: how long a client waits for a write or read to be confirmed before it
     /// gets an error, in ms [default: 3000]
     #[arg(long, env = "SESSIOND_REQUEST_TIMEOUT_MS", help_heading = "Cluster")]
@@ -140,6 +145,7 @@ pub struct ClusterSettings {
     pub follower_mode: FollowerMode,
     pub tick_ms: u64,
     pub snapshot_entries: u64,
+    pub snapshot_bytes: u64,
     pub request_timeout_ms: u64,
 }
 
@@ -312,6 +318,11 @@ impl Config {
                     .or(file.snapshot_entries)
                     .unwrap_or(100_000)
                     .max(100),
+                snapshot_bytes: args
+                    .snapshot_bytes
+                    .or(file.snapshot_bytes)
+                    .unwrap_or(256 << 20)
+                    .max(64 << 10),
                 request_timeout_ms: args
                     .request_timeout_ms
                     .or(file.request_timeout_ms)
@@ -510,6 +521,7 @@ pub fn parse_file(path: &Path, text: &str) -> Result<Args, ConfigError> {
             }
             "tick-ms" => a.tick_ms = Some(num(one()?)?),
             "snapshot-entries" => a.snapshot_entries = Some(num(one()?)?),
+            "snapshot-bytes" => a.snapshot_bytes = Some(num(one()?)?),
             "request-timeout-ms" => a.request_timeout_ms = Some(num(one()?)?),
             "save" | "appendonly" | "daemonize" | "protected-mode" | "databases" => {
                 let v = rest.join(" ");

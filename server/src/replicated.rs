@@ -378,9 +378,9 @@ impl StateMachine for ServerSm {
         self.shared.store.set_horizon(now);
     }
 
-    fn snapshot_job(&self) -> Box<dyn FnOnce() -> Vec<u8> + Send> {
+    fn snapshot_job(&self) -> sessiond_cluster::SnapshotJob {
         let shared = self.shared.clone();
-        Box::new(move || snapshot::dump(&shared.store))
+        Box::new(move |out| snapshot::dump_into(&shared.store, out))
     }
 
     fn restore(&mut self, data: &[u8]) -> Result<(), String> {

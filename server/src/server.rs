@@ -241,7 +241,9 @@ fn start_cluster(
     cc.dir = cs.dir.clone();
     cc.tick_ms = cs.tick_ms;
     cc.snapshot_entries = cs.snapshot_entries;
-    cc.snapshot_keep = (cs.snapshot_entries / 10).max(100);
+    cc.snapshot_bytes = cs.snapshot_bytes;
+    // Entries carry whole batches (tens of KB under load): keep few behind a snapshot.
+    cc.snapshot_keep = (cs.snapshot_entries / 10).clamp(100, 1_000);
     cc.request_timeout_ms = cs.request_timeout_ms;
     cc.read_consistency = match cs.read_mode {
         ReadMode::Linearizable => sessiond_cluster::ReadConsistency::Linearizable,

@@ -406,7 +406,6 @@ impl Shard {
             expired: expired_count,
             ..
         } = self;
-        let new = Entry::string(key, value);
         match slots[slot].entry(hash, |e| e.key() == key, |e| hasher.hash_one(e.key())) {
             TableEntry::Occupied(mut occ) => {
                 let e = occ.get_mut();
@@ -431,11 +430,17 @@ impl Shard {
                     Ttl::At(d) if old_timer != NO_TIMER => wheel.reschedule(old_timer, d),
                     Ttl::At(d) => wheel.insert(d, hash),
                 };
-                *e = new;
+                if e.hash.is_none() && e.data.len() == key.len() + value.len() {
+                    // A session rewritten with a value of the same size (the common
+                    // case): overwrite in place, no allocation.
+                    e.data[key.len()..].copy_from_slice(value);
+                } else {
+                    *e = Entry::string(key, value);
+                }
                 e.timer = timer;
             }
             TableEntry::Vacant(vac) => {
-                let mut new = new;
+                let mut new = Entry::string(key, value);
                 if let Ttl::At(d) = ttl {
                     new.timer = wheel.insert(d, hash);
                 }

@@ -38,7 +38,13 @@ fn put_bytes(out: &mut Vec<u8>, b: &[u8]) {
 
 /// Serialize every key.
 pub fn dump(store: &Store) -> Vec<u8> {
-    let mut out = Vec::with_capacity(1 << 16);
+    let mut out = Vec::new();
+    dump_into(store, &mut out);
+    out
+}
+
+/// Serialize every key, appending to `out`.
+pub fn dump_into(store: &Store, out: &mut Vec<u8>) {
     out.extend_from_slice(MAGIC);
     for i in 0..store.shard_count() {
         let shard = store.lock(i);
@@ -48,26 +54,25 @@ pub fn dump(store: &Store) -> Vec<u8> {
                 match (&e.hash, e.as_str()) {
                     (Some(h), _) => {
                         out.push(HASH);
-                        put_bytes(&mut out, e.key());
+                        put_bytes(out, e.key());
                         out.extend_from_slice(&deadline.to_le_bytes());
                         out.extend_from_slice(&(h.len() as u32).to_le_bytes());
                         for (f, v) in h.iter() {
-                            put_bytes(&mut out, f);
-                            put_bytes(&mut out, v);
+                            put_bytes(out, f);
+                            put_bytes(out, v);
                         }
                     }
                     (None, Some(v)) => {
                         out.push(STRING);
-                        put_bytes(&mut out, e.key());
+                        put_bytes(out, e.key());
                         out.extend_from_slice(&deadline.to_le_bytes());
-                        put_bytes(&mut out, v);
+                        put_bytes(out, v);
                     }
                     (None, None) => {}
                 }
             }
         }
     }
-    out
 }
 
 /// Replace the store's content with a dump. Checks the whole dump before changing

@@ -749,7 +749,14 @@ fn t10c_snapshots_trigger_on_log_bytes() {
     // The entry trigger is far away: only the byte trigger can fire.
     let c = Cluster::start(
         3,
-        &["--snapshot-bytes", "65536", "--snapshot-entries", "1000000"],
+        &[
+            "--snapshot-bytes",
+            "65536",
+            "--snapshot-entries",
+            "1000000",
+            "--metrics-port",
+            "0",
+        ],
     );
     let l = c.wait_leader(LEADER_WAIT);
     let mut lc = conn(&c, l);
@@ -775,4 +782,33 @@ fn t10c_snapshots_trigger_on_log_bytes() {
         );
     }
     assert_eq!(get(&mut lc, "big:3:99").as_deref(), Some(value.as_str()));
+    // The leader's /metrics show its raft state and fsync latencies.
+    let log = c.node(l).log_text();
+    let url = log
+        .lines()
+        .find_map(|l| l.split("metrics at http://").nth(1))
+        .expect("metrics address in the log");
+    let addr: String = url.chars().take_while(|&c| c != '/').collect();
+    let mut s = std::net::TcpStream::connect(&addr).expect("metrics");
+    s.set_read_timeout(Some(Duration::from_secs(10)))
+        .expect("timeout");
+    std::io::Write::write_all(&mut s, b"GET /metrics HTTP/1.1\r\n\r\n").expect("request");
+    let mut body = String::new();
+    std::io::Read::read_to_string(&mut s, &mut body).expect("response");
+    assert!(
+        body.contains("\n# TYPE sessiond_raft_is_leader gauge\n"),
+        "{body}"
+    );
+    let leader: u64 = body
+        .lines()
+        .find_map(|l| l.strip_prefix("sessiond_raft_leader_id "))
+        .and_then(|v| v.parse().ok())
+        .expect("leader id");
+    assert!(leader > 0, "{body}");
+    let fsyncs: u64 = body
+        .lines()
+        .find_map(|l| l.strip_prefix("sessiond_raft_fsync_duration_seconds_count "))
+        .and_then(|v| v.parse().ok())
+        .expect("fsync histogram");
+    assert!(fsyncs > 0, "{body}");
 }

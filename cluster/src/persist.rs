@@ -179,10 +179,10 @@ fn write_loop(
                 crate::node::fatal("raft log fsync failed", &e);
             }
             if w.syncs != before {
+                let us = t.elapsed().as_micros() as u64;
                 status.fsyncs.fetch_add(1, Ordering::Relaxed);
-                status
-                    .fsync_us
-                    .fetch_add(t.elapsed().as_micros() as u64, Ordering::Relaxed);
+                status.fsync_us.fetch_add(us, Ordering::Relaxed);
+                status.fsync_hist.record_us(us);
             }
             status.log_bytes.store(w.written, Ordering::Relaxed);
         }

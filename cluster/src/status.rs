@@ -52,6 +52,39 @@ pub struct PeerInfo {
     pub voter: bool,
 }
 
+/// Upper bounds of [`Histogram`] buckets, in microseconds (the last bucket is open).
+pub const BUCKETS_US: [u64; 16] = [
+    10, 25, 50, 100, 250, 500, 1_000, 2_500, 5_000, 10_000, 25_000, 50_000, 100_000, 250_000,
+    500_000, 1_000_000,
+];
+
+/// A latency histogram that any thread may record into without a lock (Prometheus-style
+/// cumulative buckets are computed when it is read).
+#[derive(Debug, Default)]
+pub struct Histogram {
+    counts: [AtomicU64; BUCKETS_US.len() + 1],
+    sum_us: AtomicU64,
+}
+
+impl Histogram {
+    pub fn record_us(&self, us: u64) {
+        let i = BUCKETS_US.partition_point(|&b| b < us);
+        self.counts[i].fetch_add(1, Ordering::Relaxed);
+        self.sum_us.fetch_add(us, Ordering::Relaxed);
+    }
+
+    /// (upper bound in µs, `None` for +Inf; cumulative count) per bucket, and the sum in µs.
+    pub fn snapshot(&self) -> (Vec<(Option<u64>, u64)>, u64) {
+        let mut acc = 0;
+        let mut out = Vec::with_capacity(self.counts.len());
+        for (i, c) in self.counts.iter().enumerate() {
+            acc += c.load(Ordering::Relaxed);
+            out.push((BUCKETS_US.get(i).copied(), acc));
+        }
+        (out, self.sum_us.load(Ordering::Relaxed))
+    }
+}
+
 /// Shared, always-current facts about the group.
 #[derive(Debug, Default)]
 pub struct ClusterStatus {
@@ -70,6 +103,8 @@ pub struct ClusterStatus {
     pub fsyncs: AtomicU64,
     /// Total microseconds spent in fsync, for the average.
     pub fsync_us: AtomicU64,
+    /// fsync durations.
+    pub fsync_hist: Histogram,
     pub leader_changes: AtomicU64,
     pub proposals: AtomicU64,
     pub entries_applied: AtomicU64,

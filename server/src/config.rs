@@ -23,6 +23,11 @@ pub struct Args {
     #[arg(long, env = "SESSIOND_PORT")]
     pub port: Option<u16>,
 
+    /// Serve Prometheus metrics over HTTP at /metrics on this port (same --bind address;
+    /// 0 picks a free port) [default: off]
+    #[arg(long, env = "SESSIOND_METRICS_PORT")]
+    pub metrics_port: Option<u16>,
+
     /// Number of lock stripes in the store, a power of two up to 1024 [default: 64]
     #[arg(long, env = "SESSIOND_SHARDS")]
     pub shards: Option<usize>,
@@ -40,6 +45,10 @@ pub struct Args {
     /// Log filter: error, warn, info, debug, trace, or a tracing directive [default: info]
     #[arg(long, env = "SESSIOND_LOG_LEVEL")]
     pub log_level: Option<String>,
+
+    /// Log format: `text` or `json` (one JSON object per line) [default: text]
+    #[arg(long, env = "SESSIOND_LOG_FORMAT")]
+    pub log_format: Option<LogFormat>,
 
     /// Largest bulk string a client may send, in bytes (Redis's proto-max-bulk-len)
     /// [default: 536870912]
@@ -187,15 +196,28 @@ pub enum RuntimeKind {
     WorkStealing,
 }
 
+/// How log lines look.
+#[derive(clap::ValueEnum, Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub enum LogFormat {
+    /// `timestamp LEVEL target: message key=value ...`
+    #[default]
+    Text,
+    /// One JSON object per line.
+    Json,
+}
+
 /// The resolved settings.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Config {
     pub bind: String,
     pub port: u16,
+    pub metrics_port: Option<u16>,
     pub shards: usize,
     pub threads: usize,
     pub runtime: RuntimeKind,
     pub log_level: String,
+    /// `--log-format json`.
+    pub log_json: bool,
     pub proto_max_bulk_len: u64,
     pub config_file: Option<PathBuf>,
     /// `Some` when this node is part of a raft group.
@@ -207,10 +229,12 @@ impl Default for Config {
         Config {
             bind: "127.0.0.1".into(),
             port: 6379,
+            metrics_port: None,
             shards: 64,
             threads: 1,
             runtime: RuntimeKind::PerThread,
             log_level: "info".into(),
+            log_json: false,
             proto_max_bulk_len: 512 * 1024 * 1024,
             config_file: None,
             cluster: None,
@@ -336,10 +360,12 @@ impl Config {
             cluster,
             bind: args.bind.or(file.bind).unwrap_or(d.bind),
             port: args.port.or(file.port).unwrap_or(d.port),
+            metrics_port: args.metrics_port.or(file.metrics_port),
             shards: args.shards.or(file.shards).unwrap_or(d.shards),
             threads: args.threads.or(file.threads).unwrap_or(d.threads),
             runtime: args.runtime.or(file.runtime).unwrap_or(d.runtime),
             log_level: args.log_level.or(file.log_level).unwrap_or(d.log_level),
+            log_json: args.log_format.or(file.log_format) == Some(LogFormat::Json),
             proto_max_bulk_len: args
                 .proto_max_bulk_len
                 .or(file.proto_max_bulk_len)
@@ -466,6 +492,11 @@ pub fn parse_file(path: &Path, text: &str) -> Result<Args, ConfigError> {
                 let p = num(one()?)?;
                 a.port = Some(u16::try_from(p).map_err(|_| err(format!("port {p} out of range")))?);
             }
+            "metrics-port" => {
+                let p = num(one()?)?;
+                a.metrics_port =
+                    Some(u16::try_from(p).map_err(|_| err(format!("port {p} out of range")))?);
+            }
             "shards" => a.shards = Some(num(one()?)? as usize),
             "threads" | "io-threads" => a.threads = Some(num(one()?)? as usize),
             "runtime" => {
@@ -477,6 +508,14 @@ pub fn parse_file(path: &Path, text: &str) -> Result<Args, ConfigError> {
                         ))
                     },
                 )?);
+            }
+            "log-format" => {
+                let v = one()?;
+                a.log_format = Some(
+                    <LogFormat as clap::ValueEnum>::from_str(v, true).map_err(|_| {
+                        err(format!("'log-format' must be text or json, not '{v}'"))
+                    })?,
+                );
             }
             "loglevel" | "log-level" => {
                 let v = one()?.to_ascii_lowercase();

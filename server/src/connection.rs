@@ -19,7 +19,7 @@ use tracing::{debug, debug_span, Instrument};
 
 use sessiond_cluster::ClusterError;
 
-use crate::clock::now_ms;
+use crate::clock::{now_ms, now_us};
 use crate::cmd::{self, Ctx};
 use crate::config::FollowerMode;
 use crate::replicated::{self, Class};
@@ -188,7 +188,8 @@ async fn io_loop(
         // slower (KEYS, EXEC, big MGETs...) makes the next command read the clock again.
         // So `now` is never more than a few microseconds old, far below the 1 ms
         // resolution of deadlines, and a pipeline does not pay a clock read per command.
-        let mut now = now_ms();
+        let start_us = now_us();
+        let mut now = start_us / 1000;
         let mut reuse = 0u32;
         loop {
             match input.decode() {
@@ -232,6 +233,10 @@ async fn io_loop(
         // them before it sleeps, so clients wake once for many replies.
         tokio::task::yield_now().await;
         write_out(&mut stream, &mut out, shared).await?;
+        shared
+            .stats
+            .batch_latency
+            .record_us(now_us().saturating_sub(start_us));
         if conn.close {
             stream.shutdown().await.ok();
             return Ok(());
@@ -275,6 +280,7 @@ async fn io_loop_cluster(
             }
         }
         let commands = cmds.len() as u64;
+        let start_us = now_us();
         let mut barrier = false;
         let mut it = std::mem::take(&mut cmds).into_iter().peekable();
         while let Some(args) = it.next() {
@@ -370,6 +376,10 @@ async fn io_loop_cluster(
         }
         finish_batch(shared, &mut conn, commands, now_ms());
         write_out(&mut stream, &mut out, shared).await?;
+        shared
+            .stats
+            .batch_latency
+            .record_us(now_us().saturating_sub(start_us));
         if conn.close {
             stream.shutdown().await.ok();
             return Ok(());

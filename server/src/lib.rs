@@ -16,6 +16,8 @@
 //! - [`expiry`]: the thread that reclaims keys whose timers fire (in a cluster, the
 //!   leader's thread proposes the deletions instead).
 //! - [`clock`], [`mem`]: time in Unix ms; process memory and CPU figures for `INFO`.
+//! - [`slowlog`]: commands slower than `slowlog-log-slower-than`.
+//! - [`metrics`]: sampled rates for `INFO` and the Prometheus `/metrics` endpoint.
 //! - [`reader`]: a checked cursor over the byte encodings of records and snapshots.
 
 pub mod clock;
@@ -24,9 +26,11 @@ pub mod config;
 pub mod connection;
 pub mod expiry;
 pub mod mem;
+pub mod metrics;
 pub mod pubsub;
 pub mod reader;
 pub mod replicated;
 pub mod server;
+pub mod slowlog;
 pub mod store;
 pub mod wheel;

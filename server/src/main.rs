@@ -20,11 +20,16 @@ fn run() -> Result<(), Box<dyn std::error::Error>> {
     let config = Config::from_args(Args::parse())?;
     let filter = EnvFilter::try_new(&config.log_level)
         .map_err(|e| format!("invalid --log-level '{}': {e}", config.log_level))?;
-    tracing_subscriber::fmt()
+    let logs = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr)
-        .with_ansi(false)
-        .init();
+        .with_ansi(false);
+    if config.log_json {
+        // One JSON object per line, fields flattened, for log shippers.
+        logs.json().flatten_event(true).init();
+    } else {
+        logs.init();
+    }
 
     // The per-thread flavour runs this thread's event loop here and starts the others
     // in `server::run`; work-stealing hands every thread to tokio's scheduler.

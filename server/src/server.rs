@@ -34,6 +34,8 @@ pub struct Stats {
     pub net_output_bytes: AtomicU64,
     pub rejected_connections: AtomicU64,
     pub protocol_errors: AtomicU64,
+    /// Time to run one read's commands and write their replies.
+    pub batch_latency: sessiond_cluster::status::Histogram,
 }
 
 /// State shared by every connection.
@@ -55,6 +57,9 @@ pub struct Shared {
     pub expirer: Expirer,
     /// Subscriptions and keyspace notifications.
     pub pubsub: Arc<PubSub>,
+    /// Rates sampled every 100 ms (`metrics::sample`).
+    pub rates: crate::metrics::Rates,
+    pub slowlog: crate::slowlog::SlowLog,
     /// The raft node, when this server is part of a cluster.
     pub cluster: OnceLock<Arc<sessiond_cluster::Handle>>,
 }
@@ -88,6 +93,8 @@ impl Shared {
             shutdown: Notify::new(),
             expirer: Expirer::default(),
             pubsub,
+            rates: Default::default(),
+            slowlog: Default::default(),
             cluster: OnceLock::new(),
         })
     }
@@ -145,9 +152,17 @@ pub async fn run(
         let _ = shared.cluster.set(Arc::new(handle));
     }
     let expiry_thread = crate::expiry::spawn(shared.clone())?;
-    let announcer = shared
-        .cluster()
-        .map(|_| tokio::spawn(crate::cmd::cluster::announce_leader_changes(shared.clone())));
+    let mut tasks = vec![tokio::spawn(crate::metrics::sample(shared.clone()))];
+    if shared.cluster().is_some() {
+        tasks.push(tokio::spawn(crate::cmd::cluster::announce_leader_changes(
+            shared.clone(),
+        )));
+    }
+    if let Some(port) = shared.config.metrics_port {
+        let ml = TcpListener::bind((shared.config.bind.as_str(), port)).await?;
+        info!(addr = %ml.local_addr()?, "metrics at http://{}/metrics", ml.local_addr()?);
+        tasks.push(tokio::spawn(crate::metrics::serve(ml, shared.clone())));
+    }
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
     let extra = match shared.config.runtime {
         RuntimeKind::PerThread => shared.config.threads.saturating_sub(1),
@@ -202,8 +217,8 @@ pub async fn run(
             Err(_) => warn!("event loop thread panicked"),
         }
     }
-    if let Some(a) = announcer {
-        a.abort();
+    for t in tasks {
+        t.abort();
     }
     shared.expirer.stop();
     if expiry_thread.join().is_err() {

@@ -175,10 +175,14 @@ fn ready_port(line: &str) -> Option<u16> {
     if !line.contains("ready to accept connections") {
         return None;
     }
-    let at = line.find("addr=")? + 5;
+    // Text logs say `addr=127.0.0.1:6379`, JSON logs `"addr":"127.0.0.1:6379"`.
+    let at = match line.find("addr=") {
+        Some(i) => i + 5,
+        None => line.find("\"addr\":\"")? + 8,
+    };
     let addr: String = line[at..]
         .chars()
-        .take_while(|c| !c.is_whitespace())
+        .take_while(|c| !c.is_whitespace() && *c != '"')
         .collect();
     addr.rsplit(':').next()?.parse().ok()
 }

@@ -103,6 +103,7 @@ pub static COMMANDS: &[Spec] = &[
     spec!("flushall", -1, ["write"], 0, 0, 0, "server", "1.0.0", "Removes all keys from all databases.", server::flushdb),
     spec!("time", 1, ["loading", "stale", "fast"], 0, 0, 0, "server", "2.6.0", "Returns the server time.", server::time),
     spec!("lastsave", 1, ["loading", "stale", "fast"], 0, 0, 0, "server", "1.0.0", "Returns the Unix timestamp of the last successful save to disk.", server::lastsave),
+    spec!("slowlog", -2, ["admin", "loading", "stale"], 0, 0, 0, "server", "2.2.12", "A container for slow log commands.", server::slowlog),
     spec!("shutdown", -1, ["admin", "noscript", "loading", "stale", "no_multi", "allow_busy"], 0, 0, 0, "server", "1.0.0", "Synchronously saves the database(s) to disk and shuts down the Redis server.", server::shutdown),
     // strings
     spec!("get", 2, ["readonly", "fast"], 1, 1, 1, "string", "1.0.0", "Returns the string value of a key.", strings::get),
@@ -282,8 +283,20 @@ pub fn dispatch(ctx: &mut Ctx<'_>, args: Vec<Bytes>) -> bool {
             return true;
         }
     }
+    let fast = spec.is("fast");
+    if ctx.shared.slowlog.times(fast) && !spec.is("skip_slowlog") {
+        let t0 = std::time::Instant::now();
+        (spec.run)(ctx, &args);
+        let micros = t0.elapsed().as_micros() as u64;
+        let info = &ctx.conn.info;
+        let name = info.name.lock().clone();
+        ctx.shared
+            .slowlog
+            .record(micros, &args, info.addr.to_string(), name);
+        return false;
+    }
     (spec.run)(ctx, &args);
-    spec.is("fast")
+    fast
 }
 
 // ---- argument helpers -------------------------------------------------------------

@@ -211,6 +211,11 @@ fn config_params(ctx: &Ctx<'_>) -> Vec<(&'static str, String)> {
             ctx.shared.proto_max_bulk_len().to_string(),
         ),
         ("hz", "10".into()),
+        (
+            "slowlog-log-slower-than",
+            ctx.shared.slowlog.threshold_us().to_string(),
+        ),
+        ("slowlog-max-len", ctx.shared.slowlog.max_len().to_string()),
         ("loglevel", c.log_level.clone()),
         (
             "dir",
@@ -300,6 +305,8 @@ fn config_set(ctx: &mut Ctx<'_>, pairs: &[Bytes]) {
     // Validate everything first: CONFIG SET is all or nothing.
     let mut bulk_len = None;
     let mut notify = None;
+    let mut slower_than = None;
+    let mut slow_len = None;
     let mut seen: Vec<String> = Vec::new();
     for pair in pairs.chunks_exact(2) {
         let name = String::from_utf8_lossy(&pair[0]).to_ascii_lowercase();
@@ -334,6 +341,20 @@ fn config_set(ctx: &mut Ctx<'_>, pairs: &[Bytes]) {
             "maxmemory" if crate::config::parse_memory(&value) == Some(0) => {}
             "maxmemory-policy" if value.eq_ignore_ascii_case("noeviction") => {}
             "timeout" if value == "0" => {}
+            "slowlog-log-slower-than" => match super::parse_i64(&pair[1]) {
+                Some(v) => slower_than = Some(v),
+                None => return fail(ctx, "argument couldn't be parsed into an integer"),
+            },
+            "slowlog-max-len" => match super::parse_i64(&pair[1]) {
+                Some(v) if v >= 0 => slow_len = Some(v as usize),
+                Some(_) => {
+                    return fail(
+                        ctx,
+                        "argument must be between 0 and 9223372036854775807 inclusive",
+                    )
+                }
+                None => return fail(ctx, "argument couldn't be parsed into an integer"),
+            },
             "notify-keyspace-events" => match crate::pubsub::flags::parse(&pair[1]) {
                 Some(f) => notify = Some(f),
                 None => return fail(ctx, "Invalid event class character. Use 'Ag$lshzxeKEtmdn'."),
@@ -357,6 +378,12 @@ fn config_set(ctx: &mut Ctx<'_>, pairs: &[Bytes]) {
     if let Some(f) = notify {
         ctx.shared.pubsub.set_notify_flags(f);
     }
+    if let Some(v) = slower_than {
+        ctx.shared.slowlog.set_threshold_us(v);
+    }
+    if let Some(n) = slow_len {
+        ctx.shared.slowlog.set_max_len(n);
+    }
     ctx.ok();
 }
 
@@ -371,6 +398,7 @@ const SECTIONS: &[&str] = &[
     "replication",
     "cpu",
     "keyspace",
+    "expiry",
     "raft",
 ];
 
@@ -471,14 +499,17 @@ fn write_section(ctx: &mut Ctx<'_>, section: &str, t: &mut String) {
             let (_, _, expired, _) = keyspace_totals(ctx);
             write!(
                 t,
-                "# Stats\r\ntotal_connections_received:{}\r\ntotal_commands_processed:{}\r\ninstantaneous_ops_per_sec:0\r\ntotal_net_input_bytes:{}\r\ntotal_net_output_bytes:{}\r\nrejected_connections:{}\r\nexpired_keys:{expired}\r\nexpired_stale_perc:0.00\r\nexpired_time_cap_reached_count:0\r\nevicted_keys:0\r\nkeyspace_hits:{}\r\nkeyspace_misses:{}\r\npubsub_channels:0\r\npubsub_patterns:0\r\nlatest_fork_usec:0\r\ntotal_error_replies:0\r\nunexpected_error_replies:{}\r\nexpiry_thread_rounds:{}\r\nexpiry_thread_reclaimed:{}\r\nexpiry_max_lag_ms:{}\r\n",
+                "# Stats\r\ntotal_connections_received:{}\r\ntotal_commands_processed:{}\r\ninstantaneous_ops_per_sec:{}\r\ntotal_net_input_bytes:{}\r\ntotal_net_output_bytes:{}\r\nrejected_connections:{}\r\nexpired_keys:{expired}\r\nexpired_stale_perc:0.00\r\nexpired_time_cap_reached_count:0\r\nevicted_keys:0\r\nkeyspace_hits:{}\r\nkeyspace_misses:{}\r\npubsub_channels:{}\r\npubsub_patterns:{}\r\nlatest_fork_usec:0\r\ntotal_error_replies:0\r\nunexpected_error_replies:{}\r\nexpiry_thread_rounds:{}\r\nexpiry_thread_reclaimed:{}\r\nexpiry_max_lag_ms:{}\r\n",
                 ld(&st.connections_received),
                 ld(&st.commands),
+                ld(&sh.rates.ops_per_sec),
                 ld(&st.net_input_bytes),
                 ld(&st.net_output_bytes),
                 ld(&st.rejected_connections),
                 ld(&st.keyspace_hits),
                 ld(&st.keyspace_misses),
+                sh.pubsub.channels(None).len(),
+                sh.pubsub.numpat(),
                 ld(&st.protocol_errors),
                 ld(&sh.expirer.rounds),
                 ld(&sh.expirer.reclaimed),
@@ -494,6 +525,17 @@ fn write_section(ctx: &mut Ctx<'_>, section: &str, t: &mut String) {
         "raft" => {
             super::cluster::raft_section(sh.cluster(), t);
             Ok(())
+        }
+        "expiry" => {
+            let (_, timers, expired, _) = keyspace_totals(ctx);
+            write!(
+                t,
+                "# Expiry\r\nexpiry_timers:{timers}\r\nexpired_keys:{expired}\r\nexpired_per_sec:{}\r\nexpiry_max_lag_ms:{}\r\nexpiry_rounds:{}\r\nexpiry_lazyfree_pending:{}\r\n",
+                ld(&sh.rates.expired_per_sec),
+                ld(&sh.expirer.max_lag_ms),
+                ld(&sh.expirer.rounds),
+                ld(&sh.expirer.pending_free),
+            )
         }
         "replication" => write!(
             t,
@@ -579,4 +621,80 @@ pub fn shutdown(ctx: &mut Ctx<'_>, args: &[Bytes]) {
     }
     ctx.shared.request_shutdown();
     ctx.conn.close = true;
+}
+
+/// `SLOWLOG GET [count] | LEN | RESET | HELP`
+pub fn slowlog(ctx: &mut Ctx<'_>, args: &[Bytes]) {
+    let sub = args[1].to_ascii_lowercase();
+    let log = &ctx.shared.slowlog;
+    match (sub.as_slice(), args.len()) {
+        (b"get", 2 | 3) => {
+            let count = match args.get(2) {
+                None => Some(10),
+                Some(a) => match super::parse_i64(a) {
+                    Some(-1) => None,
+                    Some(n) if n >= 0 => Some(n as usize),
+                    _ => {
+                        ctx.err(b"ERR count should be greater than or equal to -1");
+                        return;
+                    }
+                },
+            };
+            let out = &mut *ctx.out;
+            log.with_entries(count, |entries| {
+                encode::array_len(out, entries.len());
+                for e in entries {
+                    encode::array_len(out, 6);
+                    encode::integer(out, e.id as i64);
+                    encode::integer(out, e.unix_s as i64);
+                    encode::integer(out, e.micros as i64);
+                    encode::array_len(out, e.args.len());
+                    for a in &e.args {
+                        encode::bulk(out, a);
+                    }
+                    encode::bulk(out, e.addr.as_bytes());
+                    encode::bulk(out, &e.name);
+                }
+            });
+        }
+        (b"len", 2) => {
+            let n = log.len();
+            ctx.int(n as i64);
+        }
+        (b"reset", 2) => {
+            log.reset();
+            ctx.ok();
+        }
+        (b"help", 2) => super::help_reply(
+            ctx.out,
+            &[
+                b"SLOWLOG <subcommand> [<arg> [value] [opt] ...]. Subcommands are:",
+                b"GET [<count>]",
+                b"    Return top <count> entries from the slowlog (default: 10, -1 mean all).",
+                b"    Entries are made of:",
+                b"    id, timestamp, time in microseconds, arguments array, client IP and port,",
+                b"    client name",
+                b"LEN",
+                b"    Return the length of the slowlog.",
+                b"RESET",
+                b"    Reset the slowlog.",
+                b"HELP",
+                b"    Print this help.",
+            ],
+        ),
+        (b"get" | b"len" | b"reset" | b"help", _) => {
+            let msg = format!(
+                "ERR wrong number of arguments for 'slowlog|{}' command",
+                printable(&sub, 64)
+            );
+            ctx.err(msg.as_bytes());
+        }
+        _ => {
+            let msg = format!(
+                "ERR unknown subcommand '{}'. Try SLOWLOG HELP.",
+                printable(&args[1], 128)
+            );
+            ctx.err(msg.as_bytes());
+        }
+    }
 }

@@ -812,3 +812,53 @@ fn t10c_snapshots_trigger_on_log_bytes() {
         .expect("fsync histogram");
     assert!(fsyncs > 0, "{body}");
 }
+
+/// `sessiond-cli`'s library side against a real cluster: the status table lists every
+/// member with one leader, changes go to the leader, and bad requests get clear errors.
+#[test]
+fn t10d_admin_status_and_changes() {
+    let _g = serial();
+    let c = Cluster::start(3, &[]);
+    let l = c.wait_leader(LEADER_WAIT);
+    let f = (l + 1) % 3;
+    let seeds = vec![c.node(f).addr()];
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("runtime");
+    rt.block_on(async {
+        use sessiond_client::admin;
+        // Every member has announced its client address once it has heard from the others.
+        let mut nodes = Vec::new();
+        let end = Instant::now() + Duration::from_secs(15);
+        while Instant::now() < end {
+            nodes = admin::status(&seeds).await;
+            if nodes.len() == 3 && nodes.iter().all(|n| n.fields.is_some()) {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        assert_eq!(nodes.len(), 3, "{nodes:?}");
+        let leaders = nodes
+            .iter()
+            .filter(|n| n.get("raft_role") == Some("leader"))
+            .count();
+        assert_eq!(leaders, 1);
+        let table = admin::table(&nodes);
+        assert_eq!(table.lines().count(), 4, "{table}");
+        assert!(table.starts_with("ADDRESS"), "{table}");
+        assert!(table.contains(&c.node(l).addr()), "{table}");
+        let e = admin::to_leader(&seeds, &["RAFT.NODE", "REMOVE", "9"]).await;
+        assert_eq!(e, Err("ERR node 9 is not a member".to_string()));
+        let target = (l + 2) % 3;
+        let r = admin::to_leader(&seeds, &["RAFT.TRANSFER-LEADER", &(target + 1).to_string()])
+            .await
+            .expect("transfer");
+        assert!(r.contains("transferred"), "{r}");
+    });
+    assert!(
+        wait_until(LEADER_WAIT, || c.leader() == Some((l + 2) % 3)),
+        "leadership did not move to node {}",
+        (l + 2) % 3 + 1
+    );
+}

@@ -10,7 +10,9 @@
 //! `Frame::Error`, not as `Err`, so a pipeline's other replies are never lost.
 //! - [`cluster::ClusterClient`]: a seed list, leader discovery through `RAFT.INFO`, and
 //!   retry when the leader changes.
+//! - [`admin`]: cluster status and membership changes, behind the `sessiond-cli` binary.
 
+pub mod admin;
 pub mod cluster;
 
 use bytes::BytesMut;

@@ -1020,7 +1020,14 @@ impl Node {
                 self.propose_conf(ConfChangeType::AddNode, id, raft_addr, tx, deadline)
             }
             Admin::RemoveNode { id } => {
-                self.propose_conf(ConfChangeType::RemoveNode, id, String::new(), tx, deadline)
+                let cs = &self.conf_state;
+                if cs.voters.contains(&id) || cs.learners.contains(&id) {
+                    self.propose_conf(ConfChangeType::RemoveNode, id, String::new(), tx, deadline)
+                } else {
+                    let _ = tx.send(Err(ClusterError::Admin(format!(
+                        "node {id} is not a member"
+                    ))));
+                }
             }
             Admin::TransferLeader { id } => {
                 if self.raw.raft.state != StateRole::Leader {

@@ -96,7 +96,7 @@ impl ClusterConfig {
             heartbeat_ticks: 3,
             snapshot_entries: 100_000,
             snapshot_bytes: 256 << 20,
-            snapshot_keep: 1_000,
+            snapshot_keep: 10_000,
             segment_bytes: 64 << 20,
             request_timeout_ms: 3_000,
             read_consistency: ReadConsistency::Linearizable,

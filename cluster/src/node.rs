@@ -1128,14 +1128,24 @@ impl Node {
         let spawned = std::thread::Builder::new()
             .name("snapshot".into())
             .spawn(move || {
+                let t = Instant::now();
                 job(&mut data);
+                let captured_ms = t.elapsed().as_millis() as u64;
                 // Applying may go on while the file is written.
                 let _ = captured_tx.send(());
                 let _ = tx.send(Event::SnapshotCaptured);
+                let t = Instant::now();
                 let res = match dir {
                     Some(d) => wal::write_snapshot(&d, &meta, &data).map_err(|e| e.to_string()),
                     None => Ok(()),
                 };
+                info!(
+                    index,
+                    bytes = data.len(),
+                    captured_ms,
+                    written_ms = t.elapsed().as_millis() as u64,
+                    "snapshot captured and written"
+                );
                 let _ = tx.send(Event::SnapshotDone(res.map(|()| (meta, Bytes::from(data)))));
             });
         match spawned {

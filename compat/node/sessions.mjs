@@ -88,7 +88,9 @@ class Single {
   }
   async failOver() {}
   async close() {
+    const exited = new Promise((r) => this.proc.once("exit", r));
     this.proc.kill("SIGKILL");
+    await exited;
   }
 }
 
@@ -150,8 +152,14 @@ class Cluster {
     console.log(`    killed the leader (node ${i + 1})`);
   }
   async close() {
-    for (const p of this.procs) p.kill("SIGKILL");
-    await sleep(50);
+    await Promise.all(
+      this.procs.map((p) => {
+        if (p.exitCode !== null || p.signalCode !== null) return null;
+        const exited = new Promise((r) => p.once("exit", r));
+        p.kill("SIGKILL");
+        return exited;
+      }),
+    );
     rmSync(this.dir, { recursive: true, force: true });
   }
 }

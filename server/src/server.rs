@@ -257,8 +257,10 @@ fn start_cluster(
     cc.tick_ms = cs.tick_ms;
     cc.snapshot_entries = cs.snapshot_entries;
     cc.snapshot_bytes = cs.snapshot_bytes;
-    // Entries carry whole batches (tens of KB under load): keep few behind a snapshot.
-    cc.snapshot_keep = (cs.snapshot_entries / 10).clamp(100, 1_000);
+    // Entries kept behind a snapshot for followers that lag a little: fewer means less
+    // memory, but a follower further behind than this needs a whole snapshot (hundreds of
+    // MB), and under load with small entries 1,000 was only about a second of writes.
+    cc.snapshot_keep = (cs.snapshot_entries / 10).clamp(100, 10_000);
     cc.request_timeout_ms = cs.request_timeout_ms;
     cc.read_consistency = match cs.read_mode {
         ReadMode::Linearizable => sessiond_cluster::ReadConsistency::Linearizable,

@@ -19,6 +19,27 @@ pub struct Args {
     #[arg(long, env = "SESSIOND_BIND")]
     pub bind: Option<String>,
 
+    /// Password of the `default` user: clients must AUTH first [default: none]
+    #[arg(long, env = "SESSIOND_REQUIREPASS", hide_env_values = true)]
+    pub requirepass: Option<String>,
+
+    /// A user, `name:password[:all|noadmin|readonly]`; repeat for more users
+    #[arg(long = "user", value_name = "NAME:PASSWORD[:RULES]")]
+    pub users: Vec<String>,
+
+    /// With no password for the default user, refuse clients that are not on the
+    /// loopback interface (`yes` or `no`) [default: yes]
+    #[arg(long, env = "SESSIOND_PROTECTED_MODE")]
+    pub protected_mode: Option<YesNo>,
+
+    /// Most client connections at once; more get Redis's error [default: 10000]
+    #[arg(long, env = "SESSIOND_MAXCLIENTS")]
+    pub maxclients: Option<usize>,
+
+    /// Close a client idle for this many seconds, 0 for never [default: 0]
+    #[arg(long, env = "SESSIOND_TIMEOUT")]
+    pub timeout: Option<u64>,
+
     /// TCP port to listen on; 0 picks a free port [default: 6379]
     #[arg(long, env = "SESSIOND_PORT")]
     pub port: Option<u16>,
@@ -196,6 +217,26 @@ pub enum RuntimeKind {
     WorkStealing,
 }
 
+/// A redis.conf-style boolean.
+#[derive(clap::ValueEnum, Debug, Clone, Copy, PartialEq, Eq)]
+pub enum YesNo {
+    Yes,
+    No,
+}
+
+/// A password: shown as `<hidden>` by `Debug`, so that logging a config never leaks it.
+#[derive(Clone, PartialEq, Eq, Default)]
+pub struct Secret(pub Option<String>);
+
+impl std::fmt::Debug for Secret {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self.0 {
+            Some(_) => f.write_str("<hidden>"),
+            None => f.write_str("None"),
+        }
+    }
+}
+
 /// How log lines look.
 #[derive(clap::ValueEnum, Debug, Default, Clone, Copy, PartialEq, Eq)]
 pub enum LogFormat {
@@ -212,6 +253,13 @@ pub struct Config {
     pub bind: String,
     pub port: u16,
     pub metrics_port: Option<u16>,
+    pub requirepass: Secret,
+    /// `--user` specs (they hold passwords: see [`Secret`]).
+    pub users: Vec<Secret>,
+    pub protected_mode: bool,
+    pub maxclients: usize,
+    /// Idle seconds before a client is closed (0: never).
+    pub timeout: u64,
     pub shards: usize,
     pub threads: usize,
     pub runtime: RuntimeKind,
@@ -230,6 +278,11 @@ impl Default for Config {
             bind: "127.0.0.1".into(),
             port: 6379,
             metrics_port: None,
+            requirepass: Secret(None),
+            users: Vec::new(),
+            protected_mode: true,
+            maxclients: 10_000,
+            timeout: 0,
             shards: 64,
             threads: 1,
             runtime: RuntimeKind::PerThread,
@@ -361,6 +414,18 @@ impl Config {
             bind: args.bind.or(file.bind).unwrap_or(d.bind),
             port: args.port.or(file.port).unwrap_or(d.port),
             metrics_port: args.metrics_port.or(file.metrics_port),
+            requirepass: Secret(args.requirepass.or(file.requirepass)),
+            users: if args.users.is_empty() {
+                file.users
+            } else {
+                args.users
+            }
+            .into_iter()
+            .map(|u| Secret(Some(u)))
+            .collect(),
+            protected_mode: args.protected_mode.or(file.protected_mode) != Some(YesNo::No),
+            maxclients: args.maxclients.or(file.maxclients).unwrap_or(d.maxclients),
+            timeout: args.timeout.or(file.timeout).unwrap_or(d.timeout),
             shards: args.shards.or(file.shards).unwrap_or(d.shards),
             threads: args.threads.or(file.threads).unwrap_or(d.threads),
             runtime: args.runtime.or(file.runtime).unwrap_or(d.runtime),
@@ -376,7 +441,17 @@ impl Config {
         Ok(cfg)
     }
 
+    /// The users these settings describe.
+    pub fn users(&self) -> Result<crate::auth::Users, ConfigError> {
+        let specs: Vec<String> = self.users.iter().filter_map(|u| u.0.clone()).collect();
+        crate::auth::Users::new(self.requirepass.0.as_deref(), &specs).map_err(ConfigError::Invalid)
+    }
+
     fn validate(&self) -> Result<(), ConfigError> {
+        self.users()?;
+        if self.maxclients == 0 {
+            return Err(ConfigError::Invalid("maxclients must be at least 1".into()));
+        }
         if self.shards == 0
             || self.shards > crate::store::MAX_SHARDS
             || !self.shards.is_power_of_two()
@@ -562,7 +637,18 @@ pub fn parse_file(path: &Path, text: &str) -> Result<Args, ConfigError> {
             "snapshot-entries" => a.snapshot_entries = Some(num(one()?)?),
             "snapshot-bytes" => a.snapshot_bytes = Some(num(one()?)?),
             "request-timeout-ms" => a.request_timeout_ms = Some(num(one()?)?),
-            "save" | "appendonly" | "daemonize" | "protected-mode" | "databases" => {
+            "requirepass" => a.requirepass = Some(one()?.clone()),
+            "user" => a.users.push(one()?.clone()),
+            "protected-mode" => {
+                let v = one()?;
+                a.protected_mode =
+                    Some(<YesNo as clap::ValueEnum>::from_str(v, true).map_err(|_| {
+                        err(format!("'protected-mode' must be yes or no, not '{v}'"))
+                    })?);
+            }
+            "maxclients" => a.maxclients = Some(num(one()?)? as usize),
+            "timeout" => a.timeout = Some(num(one()?)?),
+            "save" | "appendonly" | "daemonize" | "databases" => {
                 let v = rest.join(" ");
                 let ok = match name.as_str() {
                     "save" => v.is_empty(),

@@ -91,6 +91,8 @@ pub struct Conn {
     pub watched_values: Vec<(Bytes, u64)>,
     /// Channels and patterns this client subscribed to; `None` when there are none.
     pub sub: Option<Box<crate::pubsub::Subscription>>,
+    /// The authenticated user (an index into `Shared::users`); `None` until `AUTH`.
+    pub user: Option<usize>,
     /// Close after flushing the replies (`QUIT`).
     pub close: bool,
     pub last_cmd: &'static str,
@@ -109,6 +111,7 @@ impl Conn {
             watched: Vec::new(),
             watched_values: Vec::new(),
             sub: None,
+            user: Some(crate::auth::DEFAULT),
             close: false,
             last_cmd: "NULL",
             hits: 0,
@@ -134,7 +137,26 @@ impl Conn {
 }
 
 /// Serve one client until it disconnects, sends `QUIT`, or breaks the protocol.
-pub async fn serve(stream: TcpStream, peer: SocketAddr, shared: Arc<Shared>) {
+pub async fn serve(mut stream: TcpStream, peer: SocketAddr, shared: Arc<Shared>) {
+    // Refused before anything else, with Redis's words, as Redis does.
+    let refusal =
+        if crate::auth::protected_refuses(shared.config.protected_mode, &shared.users, peer.ip()) {
+            Some(crate::auth::DENIED)
+        } else if shared.connected.load(Ordering::Relaxed) >= shared.config.maxclients {
+            Some("-ERR max number of clients reached\r\n")
+        } else {
+            None
+        };
+    if let Some(msg) = refusal {
+        shared
+            .stats
+            .rejected_connections
+            .fetch_add(1, Ordering::Relaxed);
+        let _ = stream.write_all(msg.as_bytes()).await;
+        let _ = stream.shutdown().await;
+        debug!(%peer, "connection refused");
+        return;
+    }
     let id = shared.next_client_id.fetch_add(1, Ordering::Relaxed);
     let span = debug_span!("conn", id, %peer);
     async move {
@@ -179,6 +201,7 @@ async fn io_loop(
     let mut input = Input::new(shared);
     let mut out = BytesMut::with_capacity(READ_CHUNK);
     let mut conn = Conn::new(info);
+    conn.user = shared.users.initial();
     loop {
         if !next_input(&mut stream, &mut input, &mut out, &mut conn, shared).await? {
             return Ok(());
@@ -258,6 +281,7 @@ async fn io_loop_cluster(
     let mut input = Input::new(shared);
     let mut out = BytesMut::with_capacity(READ_CHUNK);
     let mut conn = Conn::new(info);
+    conn.user = shared.users.initial();
     let mut cmds: Vec<Vec<Bytes>> = Vec::new();
     let redirect = shared
         .config
@@ -284,6 +308,16 @@ async fn io_loop_cluster(
         let mut barrier = false;
         let mut it = std::mem::take(&mut cmds).into_iter().peekable();
         while let Some(args) = it.next() {
+            // Authentication and permissions, before anything is proposed or run.
+            if let Some(spec) = cmd::lookup(&args[0]).filter(|s| s.arity_ok(args.len())) {
+                if let Some(e) = cmd::refusal(&conn, shared, spec) {
+                    if conn.multi.is_some() {
+                        conn.multi_failed = true;
+                    }
+                    sessiond_protocol::encode::error(&mut out, e.as_bytes());
+                    continue;
+                }
+            }
             let class = replicated::classify(&args, &conn);
             if class == Class::Local && conn.multi.is_none() && cmd::cluster::is_admin(&args[0]) {
                 cmd::cluster::admin(&mut out, &args, cluster).await;
@@ -454,9 +488,25 @@ async fn next_input(
     conn: &mut Conn,
     shared: &Shared,
 ) -> std::io::Result<bool> {
+    let idle = shared.config.timeout;
     loop {
         let Some(sub) = conn.sub.as_mut() else {
-            return input.fill(stream, shared).await;
+            if idle == 0 {
+                return input.fill(stream, shared).await;
+            }
+            // `timeout`: an idle client is closed (subscribers are exempt, as in Redis).
+            return match tokio::time::timeout(
+                std::time::Duration::from_secs(idle),
+                input.fill(stream, shared),
+            )
+            .await
+            {
+                Ok(r) => r,
+                Err(_) => {
+                    debug!("idle timeout, closing");
+                    Ok(false)
+                }
+            };
         };
         tokio::select! {
             // Reading is cancel-safe: bytes are only taken into `input` by a read that

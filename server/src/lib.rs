@@ -9,6 +9,7 @@
 //! - [`replicated`]: in a cluster, how a connection sends writes through raft (the
 //!   `sessiond-cluster` crate) and waits on read barriers, and [`replicated::ServerSm`],
 //!   which applies committed records to the store on every replica.
+//! - [`auth`]: users, passwords, rules and protected mode.
 //! - [`cmd`]: the command table and one file per command family.
 //! - [`store`]: lock-striped shards of fixed hash slots, hashbrown tables, compact
 //!   entries; [`wheel`] is each shard's hierarchical timing wheel.
@@ -20,6 +21,7 @@
 //! - [`metrics`]: sampled rates for `INFO` and the Prometheus `/metrics` endpoint.
 //! - [`reader`]: a checked cursor over the byte encodings of records and snapshots.
 
+pub mod auth;
 pub mod clock;
 pub mod cmd;
 pub mod config;

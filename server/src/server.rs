@@ -60,12 +60,14 @@ pub struct Shared {
     /// Rates sampled every 100 ms (`metrics::sample`).
     pub rates: crate::metrics::Rates,
     pub slowlog: crate::slowlog::SlowLog,
+    /// Users and their passwords and rules.
+    pub users: crate::auth::Users,
     /// The raft node, when this server is part of a cluster.
     pub cluster: OnceLock<Arc<sessiond_cluster::Handle>>,
 }
 
 impl Shared {
-    pub fn new(config: Config, local_addr: SocketAddr) -> Arc<Shared> {
+    pub fn new(config: Config, users: crate::auth::Users, local_addr: SocketAddr) -> Arc<Shared> {
         let now = now_ms();
         let store = Store::new(config.shards, now);
         let pubsub = Arc::new(PubSub::default());
@@ -95,6 +97,7 @@ impl Shared {
             pubsub,
             rates: Default::default(),
             slowlog: Default::default(),
+            users,
             cluster: OnceLock::new(),
         })
     }
@@ -146,7 +149,10 @@ pub async fn run(
     shutdown: impl Future<Output = ()>,
 ) -> std::io::Result<()> {
     let addr = listener.local_addr()?;
-    let shared = Shared::new(config, addr);
+    let users = config
+        .users()
+        .map_err(|e| std::io::Error::new(std::io::ErrorKind::InvalidInput, e.to_string()))?;
+    let shared = Shared::new(config, users, addr);
     if let Some(cs) = &shared.config.cluster {
         let handle = start_cluster(&shared, cs, addr)?;
         let _ = shared.cluster.set(Arc::new(handle));

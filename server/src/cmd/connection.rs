@@ -32,12 +32,29 @@ pub fn quit(ctx: &mut Ctx<'_>, _args: &[Bytes]) {
     ctx.conn.close = true;
 }
 
+const WRONGPASS: &[u8] = b"WRONGPASS invalid username-password pair or user is disabled.";
+
+/// `AUTH <password>` (the default user) or `AUTH <user> <password>`.
 pub fn auth(ctx: &mut Ctx<'_>, args: &[Bytes]) {
-    match args.len() {
-        2 => ctx.err(b"ERR AUTH <password> called without any password configured for the default user. Are you sure your configuration is correct?"),
-        3 if args[1].as_ref() == b"default" => ctx.ok(),
-        3 => ctx.err(b"WRONGPASS invalid username-password pair or user is disabled."),
-        _ => ctx.err(super::ERR_SYNTAX),
+    let users = &ctx.shared.users;
+    let (name, pass): (&[u8], &[u8]) = match args.len() {
+        2 if !users.default_has_password() => {
+            ctx.err(b"ERR AUTH <password> called without any password configured for the default user. Are you sure your configuration is correct?");
+            return;
+        }
+        2 => (b"default", &args[1]),
+        3 => (&args[1], &args[2]),
+        _ => {
+            ctx.err(super::ERR_SYNTAX);
+            return;
+        }
+    };
+    match users.check(name, pass) {
+        Some(u) => {
+            ctx.conn.user = Some(u);
+            ctx.ok();
+        }
+        None => ctx.err(WRONGPASS),
     }
 }
 
@@ -71,12 +88,16 @@ pub fn hello(ctx: &mut Ctx<'_>, args: &[Bytes]) {
         i = 2;
     }
     let mut name = None;
+    let mut user = None;
     while i < args.len() {
         let more = args.len() - i - 1;
         if args[i].eq_ignore_ascii_case(b"AUTH") && more >= 2 {
-            if args[i + 1].as_ref() != b"default" {
-                ctx.err(b"WRONGPASS invalid username-password pair or user is disabled.");
-                return;
+            match ctx.shared.users.check(&args[i + 1], &args[i + 2]) {
+                Some(u) => user = Some(u),
+                None => {
+                    ctx.err(WRONGPASS);
+                    return;
+                }
             }
             i += 3;
         } else if args[i].eq_ignore_ascii_case(b"SETNAME") && more >= 1 {
@@ -94,6 +115,13 @@ pub fn hello(ctx: &mut Ctx<'_>, args: &[Bytes]) {
             ctx.err(msg.as_bytes());
             return;
         }
+    }
+    if user.is_none() && ctx.conn.user.is_none() {
+        ctx.err(b"NOAUTH HELLO must be called with the client already authenticated, otherwise the HELLO <proto> AUTH <user> <pass> option can be used to authenticate the client and select the RESP protocol version at the same time");
+        return;
+    }
+    if user.is_some() {
+        ctx.conn.user = user;
     }
     if let Some(n) = name {
         *ctx.conn.info.name.lock() = if n.is_empty() { None } else { Some(n) };
@@ -126,6 +154,7 @@ fn valid_name(name: &[u8]) -> bool {
 pub fn reset(ctx: &mut Ctx<'_>, _args: &[Bytes]) {
     ctx.conn.end_multi();
     ctx.conn.sub = None;
+    ctx.conn.user = ctx.shared.users.initial();
     *ctx.conn.info.name.lock() = None;
     ctx.conn.set_resp3(false);
     ctx.out.extend_from_slice(b"+RESET\r\n");

@@ -253,6 +253,13 @@ pub fn dispatch(ctx: &mut Ctx<'_>, args: Vec<Bytes>) -> bool {
         wrong_arity(ctx.out, spec.name);
         return true;
     }
+    if let Some(e) = refusal(ctx.conn, ctx.shared, spec) {
+        if ctx.conn.multi.is_some() {
+            ctx.conn.multi_failed = true;
+        }
+        encode::error(ctx.out, e.as_bytes());
+        return true;
+    }
     ctx.conn.last_cmd = spec.name;
     if ctx.conn.sub.is_some()
         && !ctx.conn.resp3
@@ -297,6 +304,16 @@ pub fn dispatch(ctx: &mut Ctx<'_>, args: Vec<Bytes>) -> bool {
     }
     (spec.run)(ctx, &args);
     fast
+}
+
+/// Authentication and permissions: the error to reply when this connection may not run
+/// `spec` (Redis checks these after the command name and arity).
+pub fn refusal(conn: &Conn, shared: &Shared, spec: &Spec) -> Option<String> {
+    match conn.user {
+        None if matches!(spec.name, "auth" | "hello" | "quit" | "reset") => None,
+        None => Some("NOAUTH Authentication required.".into()),
+        Some(u) => shared.users.denies(u, spec),
+    }
 }
 
 // ---- argument helpers -------------------------------------------------------------

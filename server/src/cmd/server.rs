@@ -196,8 +196,12 @@ fn config_params(ctx: &Ctx<'_>) -> Vec<(&'static str, String)> {
         ("appendfsync", "everysec".into()),
         ("maxmemory", "0".into()),
         ("maxmemory-policy", "noeviction".into()),
-        ("maxclients", "10000".into()),
-        ("timeout", "0".into()),
+        ("maxclients", c.maxclients.to_string()),
+        ("timeout", c.timeout.to_string()),
+        (
+            "protected-mode",
+            if c.protected_mode { "yes" } else { "no" }.into(),
+        ),
         ("tcp-keepalive", "300".into()),
         (
             "notify-keyspace-events",
@@ -340,7 +344,7 @@ fn config_set(ctx: &mut Ctx<'_>, pairs: &[Bytes]) {
             "appendonly" if value.eq_ignore_ascii_case("no") => {}
             "maxmemory" if crate::config::parse_memory(&value) == Some(0) => {}
             "maxmemory-policy" if value.eq_ignore_ascii_case("noeviction") => {}
-            "timeout" if value == "0" => {}
+            "timeout" if value == ctx.shared.config.timeout.to_string() => {}
             "slowlog-log-slower-than" => match super::parse_i64(&pair[1]) {
                 Some(v) => slower_than = Some(v),
                 None => return fail(ctx, "argument couldn't be parsed into an integer"),
@@ -469,8 +473,9 @@ fn write_section(ctx: &mut Ctx<'_>, section: &str, t: &mut String) {
         ),
         "clients" => write!(
             t,
-            "# Clients\r\nconnected_clients:{}\r\ncluster_connections:0\r\nmaxclients:10000\r\nclient_recent_max_input_buffer:0\r\nclient_recent_max_output_buffer:0\r\nblocked_clients:0\r\ntracking_clients:0\r\nclients_in_timeout_table:0\r\ntotal_blocking_keys:0\r\n",
+            "# Clients\r\nconnected_clients:{}\r\ncluster_connections:0\r\nmaxclients:{}\r\nclient_recent_max_input_buffer:0\r\nclient_recent_max_output_buffer:0\r\nblocked_clients:0\r\ntracking_clients:0\r\nclients_in_timeout_table:0\r\ntotal_blocking_keys:0\r\n",
             sh.connected.load(Ordering::Relaxed),
+            sh.config.maxclients,
         ),
         "memory" => {
             let used = mem::allocated();

@@ -1,0 +1,216 @@
+//! Access control: `--requirepass`, users with rules, Redis's NOAUTH / WRONGPASS / NOPERM
+//! texts, HELLO AUTH, secrets kept out of CONFIG GET, INFO, CLIENT LIST and the log,
+//! `--maxclients`, `--timeout`, and permissions enforced in a cluster before proposing.
+
+mod support;
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::TcpStream;
+use std::time::{Duration, Instant};
+
+use support::cluster::Cluster;
+use support::{err_of, Server};
+
+const PASS: &str = "s3cret-pa55";
+
+/// Send raw lines, read one reply line.
+fn say(s: &mut BufReader<TcpStream>, cmd: &str) -> String {
+    s.get_mut().write_all(cmd.as_bytes()).expect("write");
+    let mut line = String::new();
+    s.read_line(&mut line).expect("read");
+    line.trim_end().to_string()
+}
+
+fn raw(srv: &Server) -> BufReader<TcpStream> {
+    BufReader::new(srv.raw())
+}
+
+#[test]
+fn requirepass_gates_every_command_until_auth() {
+    let srv = Server::start_with(&["--requirepass", PASS]);
+    let mut s = raw(&srv);
+    assert_eq!(say(&mut s, "GET k\r\n"), "-NOAUTH Authentication required.");
+    assert_eq!(say(&mut s, "PING\r\n"), "-NOAUTH Authentication required.");
+    // Unknown commands and wrong arity are reported first, as Redis does.
+    assert!(say(&mut s, "NOSUCH\r\n").starts_with("-ERR unknown command 'NOSUCH'"));
+    assert_eq!(
+        say(&mut s, "HELLO 3\r\n"),
+        "-NOAUTH HELLO must be called with the client already authenticated, otherwise the HELLO <proto> AUTH <user> <pass> option can be used to authenticate the client and select the RESP protocol version at the same time"
+    );
+    assert_eq!(
+        say(&mut s, "AUTH wrong\r\n"),
+        "-WRONGPASS invalid username-password pair or user is disabled."
+    );
+    assert_eq!(
+        say(&mut s, "AUTH nobody x\r\n"),
+        "-WRONGPASS invalid username-password pair or user is disabled."
+    );
+    assert_eq!(say(&mut s, &format!("AUTH {PASS}\r\n")), "+OK");
+    assert_eq!(say(&mut s, "SET k v\r\n"), "+OK");
+    // RESET logs the connection out again.
+    assert_eq!(say(&mut s, "RESET\r\n"), "+RESET");
+    assert_eq!(say(&mut s, "GET k\r\n"), "-NOAUTH Authentication required.");
+    assert_eq!(say(&mut s, &format!("AUTH default {PASS}\r\n")), "+OK");
+    assert_eq!(say(&mut s, "GET k\r\n"), "$1");
+
+    // HELLO AUTH authenticates and switches protocol at once (redis-py, node-redis).
+    let mut h = raw(&srv);
+    assert_eq!(
+        say(&mut h, &format!("HELLO 3 AUTH default {PASS}\r\n")),
+        "%7"
+    );
+    // A MULTI with an unauthenticated command fails as a whole.
+    let mut m = raw(&srv);
+    assert_eq!(say(&mut m, "MULTI\r\n"), "-NOAUTH Authentication required.");
+
+    // The redis crate with the password in the URL.
+    let url = format!("redis://:{PASS}@127.0.0.1:{}/", srv.port);
+    let mut con = redis::Client::open(url)
+        .expect("url")
+        .get_connection()
+        .expect("connect with a password");
+    let v: String = redis::cmd("GET").arg("k").query(&mut con).expect("GET");
+    assert_eq!(v, "v");
+}
+
+#[test]
+fn users_have_rules_and_secrets_stay_hidden() {
+    let srv = Server::start_with(&[
+        "--requirepass",
+        PASS,
+        "--user",
+        "reader:rpass-123:readonly",
+        "--user",
+        "app:apass-456:noadmin",
+    ]);
+    let mut s = raw(&srv);
+    assert_eq!(say(&mut s, "AUTH reader rpass-123\r\n"), "+OK");
+    assert_eq!(say(&mut s, "GET k\r\n"), "$-1");
+    assert_eq!(
+        say(&mut s, "SET k v\r\n"),
+        "-NOPERM User reader has no permissions to run the 'set' command"
+    );
+    assert_eq!(
+        say(&mut s, "CONFIG GET maxclients\r\n"),
+        "-NOPERM User reader has no permissions to run the 'config' command"
+    );
+    assert_eq!(say(&mut s, "AUTH app apass-456\r\n"), "+OK");
+    assert_eq!(say(&mut s, "SET k v\r\n"), "+OK");
+    assert_eq!(
+        say(&mut s, "FLUSHALL\r\n"),
+        "-NOPERM User app has no permissions to run the 'flushall' command"
+    );
+    assert_eq!(
+        say(&mut s, "SHUTDOWN\r\n"),
+        "-NOPERM User app has no permissions to run the 'shutdown' command"
+    );
+    // The default user (all rules) sees no secret anywhere.
+    let url = format!("redis://:{PASS}@127.0.0.1:{}/", srv.port);
+    let mut con = redis::Client::open(url)
+        .expect("url")
+        .get_connection()
+        .expect("connect");
+    let all: Vec<String> = redis::cmd("CONFIG")
+        .arg("GET")
+        .arg("*")
+        .query(&mut con)
+        .expect("CONFIG GET *");
+    let info: String = redis::cmd("INFO")
+        .arg("everything")
+        .query(&mut con)
+        .expect("INFO");
+    let clients: String = redis::cmd("CLIENT")
+        .arg("LIST")
+        .query(&mut con)
+        .expect("CLIENT LIST");
+    let log = srv.log_text();
+    for secret in [PASS, "rpass-123", "apass-456"] {
+        assert!(
+            !all.iter().any(|v| v.contains(secret)),
+            "CONFIG GET shows {secret}"
+        );
+        assert!(!info.contains(secret), "INFO shows {secret}");
+        assert!(!clients.contains(secret), "CLIENT LIST shows {secret}");
+        assert!(!log.contains(secret), "the log shows {secret}");
+    }
+    let e = err_of(&mut con, redis::cmd("AUTH").arg("app").arg("wrong"));
+    assert_eq!(
+        e,
+        "WRONGPASS invalid username-password pair or user is disabled."
+    );
+}
+
+#[test]
+fn without_a_password_auth_is_refused_like_redis() {
+    let srv = Server::start();
+    let mut con = srv.conn();
+    let e = err_of(&mut con, redis::cmd("AUTH").arg("x"));
+    assert!(e.contains("without any password configured"), "{e}");
+    // The default user has no password: any password is accepted for it.
+    let _: () = redis::cmd("AUTH")
+        .arg("default")
+        .arg("x")
+        .query(&mut con)
+        .expect("AUTH");
+}
+
+#[test]
+fn maxclients_refuses_with_redis_error() {
+    let srv = Server::start_with(&["--maxclients", "2"]);
+    let _a = srv.conn();
+    let _b = srv.conn();
+    let mut c = srv.raw();
+    let mut buf = String::new();
+    c.read_to_string(&mut buf).expect("read until closed");
+    assert_eq!(buf, "-ERR max number of clients reached\r\n");
+    let rejected: u64 = {
+        let mut con = _a;
+        support::info_field(&mut con, "stats", "rejected_connections")
+            .and_then(|v| v.parse().ok())
+            .expect("rejected_connections")
+    };
+    assert_eq!(rejected, 1);
+}
+
+#[test]
+fn idle_clients_are_closed_after_timeout() {
+    let srv = Server::start_with(&["--timeout", "1"]);
+    let mut idle = srv.raw();
+    let start = Instant::now();
+    let mut buf = [0u8; 16];
+    // The server closes the connection: read returns 0 (bounded by the 10 s read timeout).
+    let n = idle.read(&mut buf).expect("read");
+    assert_eq!(n, 0, "expected the server to close the idle connection");
+    let waited = start.elapsed();
+    assert!(
+        waited >= Duration::from_millis(900) && waited < Duration::from_secs(5),
+        "closed after {waited:?}"
+    );
+    // A client that keeps talking stays.
+    let mut busy = raw(&srv);
+    let until = Instant::now() + Duration::from_millis(1600);
+    while Instant::now() < until {
+        assert_eq!(say(&mut busy, "PING\r\n"), "+PONG");
+    }
+}
+
+#[test]
+fn a_cluster_checks_permissions_before_proposing() {
+    // The default user keeps no password here, so that the harness can find the leader.
+    let c = Cluster::start(3, &["--user", "reader:rpw-789:readonly"]);
+    let l = c.wait_leader(Duration::from_secs(15));
+    let f = (l + 1) % 3;
+    let mut s = raw(c.node(f));
+    assert_eq!(say(&mut s, "AUTH reader rpw-789\r\n"), "+OK");
+    assert_eq!(
+        say(&mut s, "SET k v\r\n"),
+        "-NOPERM User reader has no permissions to run the 'set' command"
+    );
+    assert_eq!(
+        say(&mut s, "RAFT.SNAPSHOT\r\n"),
+        "-NOPERM User reader has no permissions to run the 'raft.snapshot' command"
+    );
+    assert_eq!(say(&mut s, "GET k\r\n"), "$-1", "nothing was written");
+    assert_eq!(say(&mut s, "AUTH default any\r\n"), "+OK");
+    assert_eq!(say(&mut s, "SET k v\r\n"), "+OK");
+}

@@ -9,6 +9,8 @@ pub mod cluster;
 pub mod connection;
 pub mod hashes;
 pub mod keys;
+#[cfg(test)]
+mod model;
 pub mod pubsub;
 pub mod server;
 pub mod strings;

@@ -214,3 +214,75 @@ fn a_cluster_checks_permissions_before_proposing() {
     assert_eq!(say(&mut s, "AUTH default any\r\n"), "+OK");
     assert_eq!(say(&mut s, "SET k v\r\n"), "+OK");
 }
+
+fn stat(con: &mut redis::Connection, field: &str) -> u64 {
+    support::info_field(con, "stats", field)
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(u64::MAX)
+}
+
+/// A client that pipelines GETs of large values and never reads is cut once it stops
+/// accepting replies, and its unread replies never cost more than a batch.
+#[test]
+fn a_client_that_never_reads_is_disconnected() {
+    let srv = Server::start_with(&["--client-write-timeout", "1"]);
+    let mut con = srv.conn();
+    let big = vec![b'x'; 256 * 1024];
+    let _: () = redis::cmd("SET")
+        .arg("big")
+        .arg(&big)
+        .query(&mut con)
+        .expect("SET");
+    let baseline: u64 = support::info_field(&mut con, "memory", "used_memory")
+        .and_then(|v| v.parse().ok())
+        .expect("used_memory");
+    let mut greedy = srv.raw();
+    // 2,000 GETs ask for 512 MB of replies; the client reads none of them.
+    greedy
+        .write_all(&b"GET big\r\n".repeat(2000))
+        .expect("send the pipeline");
+    assert!(
+        support::wait_until(Duration::from_secs(20), || {
+            stat(&mut con, "client_output_buffer_limit_disconnections") == 1
+        }),
+        "the client was not cut"
+    );
+    let used: u64 = support::info_field(&mut con, "memory", "used_memory")
+        .and_then(|v| v.parse().ok())
+        .expect("used_memory");
+    assert!(
+        used < baseline + 64 * 1024 * 1024,
+        "unread replies cost {} MB",
+        (used - baseline) >> 20
+    );
+    let n: String = support::info_field(&mut con, "clients", "connected_clients").expect("clients");
+    assert_eq!(n, "1");
+    drop(greedy);
+}
+
+/// One reply over `--client-output-limit` closes the connection instead of being sent.
+#[test]
+fn a_reply_over_the_output_limit_closes_the_connection() {
+    let srv = Server::start_with(&["--client-output-limit", "1048576"]);
+    let mut con = srv.conn();
+    let half = vec![b'y'; 512 * 1024];
+    for k in ["a", "b", "c"] {
+        let _: () = redis::cmd("SET")
+            .arg(k)
+            .arg(&half)
+            .query(&mut con)
+            .expect("SET");
+    }
+    let mut s = srv.raw();
+    s.write_all(b"MGET a b c\r\n").expect("send");
+    let mut got = Vec::new();
+    let _ = s.read_to_end(&mut got);
+    assert!(got.is_empty(), "a {} byte reply was sent", got.len());
+    assert_eq!(
+        stat(&mut con, "client_output_buffer_limit_disconnections"),
+        1
+    );
+    // Smaller replies are fine.
+    let v: Vec<Vec<u8>> = redis::cmd("MGET").arg("a").query(&mut con).expect("MGET");
+    assert_eq!(v[0].len(), 512 * 1024);
+}

@@ -40,6 +40,15 @@ pub struct Args {
     #[arg(long, env = "SESSIOND_TIMEOUT")]
     pub timeout: Option<u64>,
 
+    /// Close a client whose pending reply grows past this many bytes [default: 268435456]
+    #[arg(long, env = "SESSIOND_CLIENT_OUTPUT_LIMIT")]
+    pub client_output_limit: Option<u64>,
+
+    /// Close a client that accepts none of its replies for this many seconds, 0 for
+    /// never [default: 60]
+    #[arg(long, env = "SESSIOND_CLIENT_WRITE_TIMEOUT")]
+    pub client_write_timeout: Option<u64>,
+
     /// TCP port to listen on; 0 picks a free port [default: 6379]
     #[arg(long, env = "SESSIOND_PORT")]
     pub port: Option<u16>,
@@ -217,6 +226,10 @@ pub enum RuntimeKind {
     WorkStealing,
 }
 
+/// The smallest `--client-output-limit`: a connection writes its replies out every
+/// 256 KiB, so a lower limit would cut ordinary pipelines.
+const OUT_FLUSH_MIN: u64 = 1 << 20;
+
 /// A redis.conf-style boolean.
 #[derive(clap::ValueEnum, Debug, Clone, Copy, PartialEq, Eq)]
 pub enum YesNo {
@@ -260,6 +273,8 @@ pub struct Config {
     pub maxclients: usize,
     /// Idle seconds before a client is closed (0: never).
     pub timeout: u64,
+    pub client_output_limit: u64,
+    pub client_write_timeout: u64,
     pub shards: usize,
     pub threads: usize,
     pub runtime: RuntimeKind,
@@ -283,6 +298,8 @@ impl Default for Config {
             protected_mode: true,
             maxclients: 10_000,
             timeout: 0,
+            client_output_limit: 256 << 20,
+            client_write_timeout: 60,
             shards: 64,
             threads: 1,
             runtime: RuntimeKind::PerThread,
@@ -426,6 +443,15 @@ impl Config {
             protected_mode: args.protected_mode.or(file.protected_mode) != Some(YesNo::No),
             maxclients: args.maxclients.or(file.maxclients).unwrap_or(d.maxclients),
             timeout: args.timeout.or(file.timeout).unwrap_or(d.timeout),
+            client_output_limit: args
+                .client_output_limit
+                .or(file.client_output_limit)
+                .unwrap_or(d.client_output_limit)
+                .max(OUT_FLUSH_MIN),
+            client_write_timeout: args
+                .client_write_timeout
+                .or(file.client_write_timeout)
+                .unwrap_or(d.client_write_timeout),
             shards: args.shards.or(file.shards).unwrap_or(d.shards),
             threads: args.threads.or(file.threads).unwrap_or(d.threads),
             runtime: args.runtime.or(file.runtime).unwrap_or(d.runtime),
@@ -648,6 +674,8 @@ pub fn parse_file(path: &Path, text: &str) -> Result<Args, ConfigError> {
             }
             "maxclients" => a.maxclients = Some(num(one()?)? as usize),
             "timeout" => a.timeout = Some(num(one()?)?),
+            "client-output-limit" => a.client_output_limit = Some(num(one()?)?),
+            "client-write-timeout" => a.client_write_timeout = Some(num(one()?)?),
             "save" | "appendonly" | "daemonize" | "databases" => {
                 let v = rest.join(" ");
                 let ok = match name.as_str() {

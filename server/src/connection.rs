@@ -548,7 +548,43 @@ async fn write_out(
     if out.is_empty() {
         return Ok(());
     }
-    stream.write_all(out).await?;
+    let cfg = &shared.config;
+    if out.len() as u64 > cfg.client_output_limit {
+        // One reply beyond the limit (a huge MGET or HGETALL): cut the client, as Redis
+        // does past client-output-buffer-limit, rather than keep building more.
+        shared
+            .stats
+            .output_limit_disconnections
+            .fetch_add(1, Ordering::Relaxed);
+        debug!(bytes = out.len(), "output buffer limit, closing");
+        return Err(std::io::Error::other("client output buffer limit"));
+    }
+    // Replies wait here while the client does not read, and no more of its commands are
+    // read meanwhile, so a client that never reads holds at most one batch of replies.
+    // One that accepts nothing for `--client-write-timeout` seconds is cut.
+    let stall = std::time::Duration::from_secs(cfg.client_write_timeout);
+    let mut pos = 0;
+    while pos < out.len() {
+        let n = if cfg.client_write_timeout == 0 {
+            stream.write(&out[pos..]).await?
+        } else {
+            match tokio::time::timeout(stall, stream.write(&out[pos..])).await {
+                Ok(r) => r?,
+                Err(_) => {
+                    shared
+                        .stats
+                        .output_limit_disconnections
+                        .fetch_add(1, Ordering::Relaxed);
+                    debug!("client stopped reading its replies, closing");
+                    return Err(std::io::ErrorKind::TimedOut.into());
+                }
+            }
+        };
+        if n == 0 {
+            return Err(std::io::ErrorKind::WriteZero.into());
+        }
+        pos += n;
+    }
     shared
         .stats
         .net_output_bytes

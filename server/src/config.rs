@@ -40,6 +40,16 @@ pub struct Args {
     #[arg(long, env = "SESSIOND_TIMEOUT")]
     pub timeout: Option<u64>,
 
+    /// Memory limit in bytes (or `1gb`, `512mb`...), 0 for none [default: 0]
+    #[arg(long, env = "SESSIOND_MAXMEMORY", value_parser = parse_memory_arg)]
+    pub maxmemory: Option<u64>,
+
+    /// What reaching maxmemory does: `volatile-ttl` (evict the sessions nearest to
+    /// expiry), `allkeys-lru` (approximate) or `noeviction` (refuse writes with OOM)
+    /// [default: volatile-ttl]
+    #[arg(long, env = "SESSIOND_MAXMEMORY_POLICY")]
+    pub maxmemory_policy: Option<MaxmemoryPolicy>,
+
     /// Close a client whose pending reply grows past this many bytes [default: 268435456]
     #[arg(long, env = "SESSIOND_CLIENT_OUTPUT_LIMIT")]
     pub client_output_limit: Option<u64>,
@@ -230,6 +240,28 @@ pub enum RuntimeKind {
 /// 256 KiB, so a lower limit would cut ordinary pipelines.
 const OUT_FLUSH_MIN: u64 = 1 << 20;
 
+/// What `maxmemory` does when it is reached.
+#[derive(clap::ValueEnum, Debug, Clone, Copy, PartialEq, Eq)]
+pub enum MaxmemoryPolicy {
+    VolatileTtl,
+    AllkeysLru,
+    Noeviction,
+}
+
+impl MaxmemoryPolicy {
+    pub fn name(self) -> &'static str {
+        match self {
+            MaxmemoryPolicy::VolatileTtl => "volatile-ttl",
+            MaxmemoryPolicy::AllkeysLru => "allkeys-lru",
+            MaxmemoryPolicy::Noeviction => "noeviction",
+        }
+    }
+}
+
+fn parse_memory_arg(s: &str) -> Result<u64, String> {
+    parse_memory(s).ok_or_else(|| format!("'{s}' is not a memory size"))
+}
+
 /// A redis.conf-style boolean.
 #[derive(clap::ValueEnum, Debug, Clone, Copy, PartialEq, Eq)]
 pub enum YesNo {
@@ -275,6 +307,9 @@ pub struct Config {
     pub timeout: u64,
     pub client_output_limit: u64,
     pub client_write_timeout: u64,
+    /// Bytes; 0 for no limit.
+    pub maxmemory: u64,
+    pub maxmemory_policy: MaxmemoryPolicy,
     pub shards: usize,
     pub threads: usize,
     pub runtime: RuntimeKind,
@@ -300,6 +335,8 @@ impl Default for Config {
             timeout: 0,
             client_output_limit: 256 << 20,
             client_write_timeout: 60,
+            maxmemory: 0,
+            maxmemory_policy: MaxmemoryPolicy::VolatileTtl,
             shards: 64,
             threads: 1,
             runtime: RuntimeKind::PerThread,
@@ -452,6 +489,11 @@ impl Config {
                 .client_write_timeout
                 .or(file.client_write_timeout)
                 .unwrap_or(d.client_write_timeout),
+            maxmemory: args.maxmemory.or(file.maxmemory).unwrap_or(0),
+            maxmemory_policy: args
+                .maxmemory_policy
+                .or(file.maxmemory_policy)
+                .unwrap_or(d.maxmemory_policy),
             shards: args.shards.or(file.shards).unwrap_or(d.shards),
             threads: args.threads.or(file.threads).unwrap_or(d.threads),
             runtime: args.runtime.or(file.runtime).unwrap_or(d.runtime),
@@ -475,6 +517,14 @@ impl Config {
 
     fn validate(&self) -> Result<(), ConfigError> {
         self.users()?;
+        if self.cluster.is_some()
+            && self.maxmemory > 0
+            && self.maxmemory_policy != MaxmemoryPolicy::Noeviction
+        {
+            return Err(ConfigError::Invalid(
+                "a cluster node supports maxmemory-policy noeviction only (eviction is not replicated yet)".into(),
+            ));
+        }
         if self.maxclients == 0 {
             return Err(ConfigError::Invalid("maxclients must be at least 1".into()));
         }
@@ -675,6 +725,17 @@ pub fn parse_file(path: &Path, text: &str) -> Result<Args, ConfigError> {
             "maxclients" => a.maxclients = Some(num(one()?)? as usize),
             "timeout" => a.timeout = Some(num(one()?)?),
             "client-output-limit" => a.client_output_limit = Some(num(one()?)?),
+            "maxmemory" => a.maxmemory = Some(num(one()?)?),
+            "maxmemory-policy" => {
+                let v = one()?;
+                a.maxmemory_policy = Some(
+                    <MaxmemoryPolicy as clap::ValueEnum>::from_str(v, true).map_err(|_| {
+                        err(format!(
+                            "'maxmemory-policy' must be volatile-ttl, allkeys-lru or noeviction, not '{v}'"
+                        ))
+                    })?,
+                );
+            }
             "client-write-timeout" => a.client_write_timeout = Some(num(one()?)?),
             "save" | "appendonly" | "daemonize" | "databases" => {
                 let v = rest.join(" ");

@@ -64,6 +64,9 @@ pub struct Shared {
     pub slowlog: crate::slowlog::SlowLog,
     /// Users and their passwords and rules.
     pub users: crate::auth::Users,
+    /// Set while used memory is over `maxmemory` and nothing more can be evicted
+    /// (or the policy is `noeviction`): writes get `-OOM`.
+    pub oom: std::sync::atomic::AtomicBool,
     /// The raft node, when this server is part of a cluster.
     pub cluster: OnceLock<Arc<sessiond_cluster::Handle>>,
 }
@@ -100,6 +103,7 @@ impl Shared {
             rates: Default::default(),
             slowlog: Default::default(),
             users,
+            oom: Default::default(),
             cluster: OnceLock::new(),
         })
     }

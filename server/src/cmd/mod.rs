@@ -311,11 +311,15 @@ pub fn dispatch(ctx: &mut Ctx<'_>, args: Vec<Bytes>) -> bool {
 /// Authentication and permissions: the error to reply when this connection may not run
 /// `spec` (Redis checks these after the command name and arity).
 pub fn refusal(conn: &Conn, shared: &Shared, spec: &Spec) -> Option<String> {
-    match conn.user {
+    let denied = match conn.user {
         None if matches!(spec.name, "auth" | "hello" | "quit" | "reset") => None,
         None => Some("NOAUTH Authentication required.".into()),
         Some(u) => shared.users.denies(u, spec),
-    }
+    };
+    denied.or_else(|| {
+        (spec.is("denyoom") && shared.oom.load(std::sync::atomic::Ordering::Relaxed))
+            .then(|| "OOM command not allowed when used memory > 'maxmemory'.".to_string())
+    })
 }
 
 // ---- argument helpers -------------------------------------------------------------

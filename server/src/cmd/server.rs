@@ -194,8 +194,8 @@ fn config_params(ctx: &Ctx<'_>) -> Vec<(&'static str, String)> {
         ("save", String::new()),
         ("appendonly", "no".into()),
         ("appendfsync", "everysec".into()),
-        ("maxmemory", "0".into()),
-        ("maxmemory-policy", "noeviction".into()),
+        ("maxmemory", c.maxmemory.to_string()),
+        ("maxmemory-policy", c.maxmemory_policy.name().into()),
         ("maxclients", c.maxclients.to_string()),
         ("timeout", c.timeout.to_string()),
         (
@@ -342,8 +342,10 @@ fn config_set(ctx: &mut Ctx<'_>, pairs: &[Bytes]) {
             // Settings that already describe sessiond: accept their current value.
             "save" if value.trim().is_empty() => {}
             "appendonly" if value.eq_ignore_ascii_case("no") => {}
-            "maxmemory" if crate::config::parse_memory(&value) == Some(0) => {}
-            "maxmemory-policy" if value.eq_ignore_ascii_case("noeviction") => {}
+            "maxmemory"
+                if crate::config::parse_memory(&value) == Some(ctx.shared.config.maxmemory) => {}
+            "maxmemory-policy"
+                if value.eq_ignore_ascii_case(ctx.shared.config.maxmemory_policy.name()) => {}
             "timeout" if value == ctx.shared.config.timeout.to_string() => {}
             "slowlog-log-slower-than" => match super::parse_i64(&pair[1]) {
                 Some(v) => slower_than = Some(v),
@@ -485,12 +487,15 @@ fn write_section(ctx: &mut Ctx<'_>, section: &str, t: &mut String) {
             let total = mem::total_system();
             write!(
                 t,
-                "# Memory\r\nused_memory:{used}\r\nused_memory_human:{}\r\nused_memory_rss:{rss}\r\nused_memory_rss_human:{}\r\nused_memory_peak:{peak}\r\nused_memory_peak_human:{}\r\nused_memory_overhead:{table_bytes}\r\nused_memory_dataset:{}\r\ntotal_system_memory:{total}\r\ntotal_system_memory_human:{}\r\nmaxmemory:0\r\nmaxmemory_human:0B\r\nmaxmemory_policy:noeviction\r\nmem_fragmentation_ratio:{:.2}\r\nmem_allocator:libc\r\nlazyfree_pending_objects:{}\r\n",
+                "# Memory\r\nused_memory:{used}\r\nused_memory_human:{}\r\nused_memory_rss:{rss}\r\nused_memory_rss_human:{}\r\nused_memory_peak:{peak}\r\nused_memory_peak_human:{}\r\nused_memory_overhead:{table_bytes}\r\nused_memory_dataset:{}\r\ntotal_system_memory:{total}\r\ntotal_system_memory_human:{}\r\nmaxmemory:{}\r\nmaxmemory_human:{}\r\nmaxmemory_policy:{}\r\nmem_fragmentation_ratio:{:.2}\r\nmem_allocator:libc\r\nlazyfree_pending_objects:{}\r\n",
                 mem::human(used),
                 mem::human(rss),
                 mem::human(peak),
                 used.saturating_sub(table_bytes as u64),
                 mem::human(total),
+                sh.config.maxmemory,
+                mem::human(sh.config.maxmemory),
+                sh.config.maxmemory_policy.name(),
                 if used > 0 { rss as f64 / used as f64 } else { 0.0 },
                 sh.expirer.pending_free.load(Ordering::Relaxed),
             )
@@ -502,9 +507,12 @@ fn write_section(ctx: &mut Ctx<'_>, section: &str, t: &mut String) {
         ),
         "stats" => {
             let (_, _, expired, _) = keyspace_totals(ctx);
+            let evicted: u64 = (0..ctx.ks.store().shard_count())
+                .map(|i| ctx.ks.shard(i).evicted())
+                .sum();
             write!(
                 t,
-                "# Stats\r\ntotal_connections_received:{}\r\ntotal_commands_processed:{}\r\ninstantaneous_ops_per_sec:{}\r\ntotal_net_input_bytes:{}\r\ntotal_net_output_bytes:{}\r\nrejected_connections:{}\r\nexpired_keys:{expired}\r\nexpired_stale_perc:0.00\r\nexpired_time_cap_reached_count:0\r\nevicted_keys:0\r\nkeyspace_hits:{}\r\nkeyspace_misses:{}\r\npubsub_channels:{}\r\npubsub_patterns:{}\r\nlatest_fork_usec:0\r\ntotal_error_replies:0\r\nunexpected_error_replies:{}\r\nclient_output_buffer_limit_disconnections:{}\r\nexpiry_thread_rounds:{}\r\nexpiry_thread_reclaimed:{}\r\nexpiry_max_lag_ms:{}\r\n",
+                "# Stats\r\ntotal_connections_received:{}\r\ntotal_commands_processed:{}\r\ninstantaneous_ops_per_sec:{}\r\ntotal_net_input_bytes:{}\r\ntotal_net_output_bytes:{}\r\nrejected_connections:{}\r\nexpired_keys:{expired}\r\nexpired_stale_perc:0.00\r\nexpired_time_cap_reached_count:0\r\nevicted_keys:{evicted}\r\nkeyspace_hits:{}\r\nkeyspace_misses:{}\r\npubsub_channels:{}\r\npubsub_patterns:{}\r\nlatest_fork_usec:0\r\ntotal_error_replies:0\r\nunexpected_error_replies:{}\r\nclient_output_buffer_limit_disconnections:{}\r\nexpiry_thread_rounds:{}\r\nexpiry_thread_reclaimed:{}\r\nexpiry_max_lag_ms:{}\r\n",
                 ld(&st.connections_received),
                 ld(&st.commands),
                 ld(&sh.rates.ops_per_sec),

@@ -49,11 +49,16 @@ impl KeyType {
     }
 }
 
+/// "Used since the last clock sweep" (top bit of `Entry::key_len`).
+const REF: u32 = 1 << 31;
+
 /// One key and its value.
 #[derive(Debug)]
 pub struct Entry {
     /// The key bytes, followed by the value bytes for a string.
     data: Box<[u8]>,
+    /// The key's length; the top bit ([`REF`]) marks a recently used key (for
+    /// `allkeys-lru`'s clock sweep).
     key_len: u32,
     /// The key's timer in the shard's wheel, or `NO_TIMER` when the key has no TTL.
     timer: TimerId,
@@ -68,7 +73,7 @@ impl Entry {
         data.extend_from_slice(value);
         Entry {
             data: data.into_boxed_slice(),
-            key_len: key.len() as u32,
+            key_len: key.len() as u32 | REF,
             timer: NO_TIMER,
             hash: None,
         }
@@ -77,14 +82,27 @@ impl Entry {
     fn hash(key: &[u8]) -> Entry {
         Entry {
             data: key.into(),
-            key_len: key.len() as u32,
+            key_len: key.len() as u32 | REF,
             timer: NO_TIMER,
             hash: Some(Box::default()),
         }
     }
 
+    /// Bytes this entry holds on the heap (key, value, hash fields).
+    pub fn heap_size(&self) -> usize {
+        self.data.len()
+            + self
+                .hash
+                .as_ref()
+                .map_or(0, |h| h.iter().map(|(f, v)| f.len() + v.len() + 32).sum())
+    }
+
+    fn klen(&self) -> usize {
+        (self.key_len & !REF) as usize
+    }
+
     pub fn key(&self) -> &[u8] {
-        &self.data[..self.key_len as usize]
+        &self.data[..self.klen()]
     }
 
     pub fn key_type(&self) -> KeyType {
@@ -98,7 +116,7 @@ impl Entry {
     /// The string value, or `None` for a hash.
     pub fn as_str(&self) -> Option<&[u8]> {
         match self.hash {
-            None => Some(&self.data[self.key_len as usize..]),
+            None => Some(&self.data[self.klen()..]),
             Some(_) => None,
         }
     }
@@ -216,8 +234,17 @@ impl<'a> EntryMut<'a> {
         data.extend_from_slice(&self.entry.data);
         data.extend_from_slice(tail);
         self.entry.data = data.into_boxed_slice();
-        self.entry.data.len() - self.entry.key_len as usize
+        self.entry.data.len() - self.entry.klen()
     }
+}
+
+/// Which keys `maxmemory` evicts (besides `noeviction`, which refuses writes).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum EvictPolicy {
+    /// Keys with a TTL, nearest to expiry first: sessions about to end anyway.
+    VolatileTtl,
+    /// Any key, least recently used first (approximate: a clock sweep).
+    AllkeysLru,
 }
 
 /// How a write treats the TTL of the key it replaces.
@@ -252,6 +279,7 @@ pub struct Shard {
     shard_bits: u32,
     len: usize,
     expired: u64,
+    evicted: u64,
     fired: Vec<(TimerId, u64)>,
     /// Keys whose deadline is at or before this may be removed when a read finds them
     /// expired. `u64::MAX` on a single node. In a cluster only applying the log may
@@ -285,6 +313,7 @@ impl Shard {
             shard_bits,
             len: 0,
             expired: 0,
+            evicted: 0,
             fired: Vec::new(),
         }
     }
@@ -357,8 +386,10 @@ impl Shard {
             *version += 1;
             return None;
         }
+        let entry = found.into_mut();
+        entry.key_len |= REF;
         Some(EntryMut {
-            entry: found.into_mut(),
+            entry,
             wheel,
             hash,
             version,
@@ -484,11 +515,11 @@ impl Shard {
     ) -> Option<Entry> {
         let old = self.remove(hash, key, 0);
         let slot = self.local_slot(hash);
-        let mut data = Vec::with_capacity(key.len() + entry.data.len() - entry.key_len as usize);
+        let mut data = Vec::with_capacity(key.len() + entry.data.len() - entry.klen());
         data.extend_from_slice(key);
-        data.extend_from_slice(&entry.data[entry.key_len as usize..]);
+        data.extend_from_slice(&entry.data[entry.klen()..]);
         entry.data = data.into_boxed_slice();
-        entry.key_len = key.len() as u32;
+        entry.key_len = key.len() as u32 | REF;
         entry.timer = match deadline {
             Some(d) => self.wheel.insert(d, hash),
             None => NO_TIMER,
@@ -530,6 +561,70 @@ impl Shard {
             self.wheel.shrink();
         }
         n
+    }
+
+    /// Evict a few keys to free memory, under `policy`: from one sampled slot, the keys
+    /// nearest to expiry (`volatile-ttl`: a quarter of the slot's keys with a TTL, at
+    /// least one), or those not used since the clock hand last passed (`allkeys-lru`:
+    /// each used key loses its mark and survives this pass). `pick` chooses the slot.
+    /// Returns the number evicted; the entries go to `out`, to be freed by the caller.
+    pub fn evict(&mut self, policy: EvictPolicy, pick: u64, out: &mut Vec<Entry>) -> usize {
+        let n_slots = self.slots.len();
+        let before = out.len();
+        for attempt in 0..n_slots.min(16) {
+            let slot = (pick as usize).wrapping_add(attempt * 7919) % n_slots;
+            let Shard {
+                slots,
+                wheel,
+                versions,
+                ..
+            } = self;
+            let table = &mut slots[slot];
+            match policy {
+                EvictPolicy::VolatileTtl => {
+                    let mut cands: Vec<(u64, TimerId)> = table
+                        .iter()
+                        .filter(|e| e.timer != NO_TIMER)
+                        .filter_map(|e| wheel.deadline(e.timer).map(|d| (d, e.timer)))
+                        .collect();
+                    if cands.is_empty() {
+                        continue;
+                    }
+                    cands.sort_unstable();
+                    cands.truncate((cands.len() / 4).max(1));
+                    let doomed: Vec<TimerId> = cands.into_iter().map(|(_, t)| t).collect();
+                    for e in table.extract_if(|e| doomed.contains(&e.timer)) {
+                        wheel.cancel(e.timer);
+                        out.push(e);
+                    }
+                }
+                EvictPolicy::AllkeysLru => {
+                    for e in table.extract_if(|e| {
+                        let used = e.key_len & REF != 0;
+                        e.key_len &= !REF;
+                        !used
+                    }) {
+                        if e.timer != NO_TIMER {
+                            wheel.cancel(e.timer);
+                        }
+                        out.push(e);
+                    }
+                }
+            }
+            if out.len() > before {
+                versions[slot] += 1;
+                break;
+            }
+        }
+        let n = out.len() - before;
+        self.len -= n;
+        self.evicted += n as u64;
+        n
+    }
+
+    /// Keys evicted for memory.
+    pub fn evicted(&self) -> u64 {
+        self.evicted
     }
 
     /// Cluster leader: report up to `budget` keys whose timers are due, as (key,

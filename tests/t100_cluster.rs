@@ -862,3 +862,60 @@ fn t10d_admin_status_and_changes() {
         (l + 2) % 3 + 1
     );
 }
+
+/// With `--cluster-secret`, peers authenticate each other before any raft message is
+/// heard: the cluster works, and a process without the secret is dropped at the
+/// handshake, whatever it sends, without disturbing the node.
+#[test]
+fn t10e_peers_authenticate_and_a_rogue_is_dropped() {
+    use std::io::{Read, Write};
+    let _g = serial();
+    let c = Cluster::start(3, &["--cluster-secret", "correct horse battery"]);
+    let l = c.wait_leader(LEADER_WAIT);
+    let f = (l + 1) % 3;
+    let mut lc = conn(&c, l);
+    let _: () = redis::cmd("SET")
+        .arg("auth")
+        .arg("ok")
+        .query(&mut lc)
+        .expect("SET");
+    let mut fc = conn(&c, f);
+    assert!(wait_until(Duration::from_secs(10), || try_get(
+        &mut fc, "auth"
+    )
+    .as_deref()
+        == Some("ok")));
+    for attempt in [
+        vec![0u8; 48],
+        b"\x00\x00\x00\x10garbage-frame-data...............".to_vec(),
+    ] {
+        let mut rogue = std::net::TcpStream::connect(c.raft_addr(f)).expect("connect");
+        rogue
+            .set_read_timeout(Some(Duration::from_secs(10)))
+            .expect("timeout");
+        let mut nonce = [0u8; 16];
+        rogue
+            .read_exact(&mut nonce)
+            .expect("the node sends a challenge first");
+        let _ = rogue.write_all(&attempt);
+        let mut rest = Vec::new();
+        let n = rogue.read_to_end(&mut rest).unwrap_or(0);
+        assert_eq!(n, 0, "the node answered a peer without the secret");
+    }
+    assert!(c.node(f).log_text().contains("rejected a peer connection"));
+    // Still one healthy cluster.
+    let _: () = redis::cmd("SET")
+        .arg("auth")
+        .arg("still")
+        .query(&mut lc)
+        .expect("SET");
+    assert!(wait_until(Duration::from_secs(10), || try_get(
+        &mut fc, "auth"
+    )
+    .as_deref()
+        == Some("still")));
+    assert!(
+        !c.node(f).log_text().contains("correct horse"),
+        "the secret was logged"
+    );
+}

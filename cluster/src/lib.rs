@@ -10,7 +10,8 @@
 //!   raft thread goes on.
 //! - [`wal`]: the segmented, CRC-checked write-ahead log and the snapshot files.
 //! - [`storage`]: raft-rs's `Storage` over the in-memory log, serving our snapshots.
-//! - [`transport`]: length-prefixed `prost` frames over TCP between nodes.
+//! - [`transport`]: length-prefixed `prost` frames over TCP between nodes, after
+//!   [`peer_auth`]'s challenge when the cluster has a secret.
 //! - [`status`]: what the rest of the server may read about the group (role, leader,
 //!   indexes, peers) without asking the raft thread.
 //!
@@ -19,6 +20,7 @@
 
 pub mod node;
 pub mod payload;
+pub mod peer_auth;
 mod persist;
 pub mod status;
 pub mod storage;
@@ -55,6 +57,8 @@ pub struct ClusterConfig {
     pub id: u64,
     /// Where to listen for peers.
     pub raft_listen: String,
+    /// The secret peers prove they hold before they are heard (`None`: no check).
+    pub secret: Option<PeerSecret>,
     /// The address peers should use to reach this node (defaults to `raft_listen`).
     pub raft_advertise: String,
     /// Where this node serves clients, as told to peers (for redirects and `ROLE`).
@@ -86,6 +90,7 @@ impl ClusterConfig {
         ClusterConfig {
             id,
             raft_listen: raft_listen.to_string(),
+            secret: None,
             raft_advertise: raft_listen.to_string(),
             client_addr: client_addr.to_string(),
             peers: Vec::new(),
@@ -139,6 +144,16 @@ pub enum StartError {
 }
 
 /// The replicated state. The server's store implements it.
+/// The cluster's shared secret; `Debug` never shows it.
+#[derive(Clone, PartialEq, Eq)]
+pub struct PeerSecret(pub Vec<u8>);
+
+impl std::fmt::Debug for PeerSecret {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("<hidden>")
+    }
+}
+
 /// See [`StateMachine::snapshot_job`].
 pub type SnapshotJob = Box<dyn FnOnce(&mut Vec<u8>) + Send>;
 

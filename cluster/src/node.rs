@@ -346,13 +346,17 @@ pub fn start(cfg: ClusterConfig, mut sm: Box<dyn StateMachine>) -> Result<Handle
         client_addr: cfg.client_addr.clone(),
         raft_addr: cfg.raft_advertise.clone(),
     };
-    let transport =
-        Transport::start(cfg.id, &cfg.raft_listen, hello, tx.clone()).map_err(|source| {
-            StartError::Listen {
-                addr: cfg.raft_listen.clone(),
-                source,
-            }
-        })?;
+    let transport = Transport::start(
+        cfg.id,
+        &cfg.raft_listen,
+        hello,
+        cfg.secret.as_ref().map(|s| s.0.clone()),
+        tx.clone(),
+    )
+    .map_err(|source| StartError::Listen {
+        addr: cfg.raft_listen.clone(),
+        source,
+    })?;
     {
         let mut sp = status.peers.lock();
         for (&id, addr) in &peers {

@@ -103,6 +103,7 @@ struct Link {
 pub struct Transport {
     me: u64,
     hello: Hello,
+    secret: Option<Arc<[u8]>>,
     links: Mutex<HashMap<u64, Link>>,
     rt: tokio::runtime::Handle,
     pub local_addr: SocketAddr,
@@ -114,8 +115,10 @@ impl Transport {
         me: u64,
         listen: &str,
         hello: Hello,
+        secret: Option<Vec<u8>>,
         inbound: Sender<Event>,
     ) -> std::io::Result<Arc<Transport>> {
+        let secret: Option<Arc<[u8]>> = secret.map(Into::into);
         let std_listener = std::net::TcpListener::bind(listen)?;
         std_listener.set_nonblocking(true)?;
         let local_addr = std_listener.local_addr()?;
@@ -127,13 +130,15 @@ impl Transport {
             let _guard = rt.enter();
             TcpListener::from_std(std_listener)?
         };
-        std::thread::Builder::new()
-            .name("raft-net".into())
-            .spawn(move || rt.block_on(accept_loop(listener, me, inbound)))?;
+        std::thread::Builder::new().name("raft-net".into()).spawn({
+            let secret = secret.clone();
+            move || rt.block_on(accept_loop(listener, me, secret, inbound))
+        })?;
         info!(%local_addr, "raft transport listening");
         Ok(Arc::new(Transport {
             me,
             hello,
+            secret,
             links: Mutex::new(HashMap::new()),
             rt: handle,
             local_addr,
@@ -156,7 +161,13 @@ impl Transport {
             raft: Vec::new(),
             hello: Some(self.hello.clone()),
         };
-        self.rt.spawn(send_loop(id, addr.to_string(), hello, rx));
+        self.rt.spawn(send_loop(
+            id,
+            addr.to_string(),
+            hello,
+            self.secret.clone(),
+            rx,
+        ));
         links.insert(
             id,
             Link {
@@ -197,7 +208,13 @@ impl Transport {
     }
 }
 
-async fn send_loop(id: u64, addr: String, hello: PeerFrame, mut rx: mpsc::Receiver<Vec<u8>>) {
+async fn send_loop(
+    id: u64,
+    addr: String,
+    hello: PeerFrame,
+    secret: Option<Arc<[u8]>>,
+    mut rx: mpsc::Receiver<Vec<u8>>,
+) {
     let mut hello_buf = Vec::new();
     encode_frame(&hello, &mut hello_buf);
     let mut logged = false;
@@ -226,6 +243,21 @@ async fn send_loop(id: u64, addr: String, hello: PeerFrame, mut rx: mpsc::Receiv
         stream.set_nodelay(true).ok();
         debug!(peer = id, %addr, "connected to peer");
         let mut stream = stream;
+        if let Some(secret) = &secret {
+            let hs = crate::peer_auth::connect(&mut stream, secret);
+            match tokio::time::timeout(crate::peer_auth::HANDSHAKE_TIMEOUT, hs).await {
+                Ok(Ok(())) => {}
+                Ok(Err(e)) => {
+                    warn!(peer = id, %addr, error = %e, "peer handshake failed");
+                    tokio::time::sleep(BACKOFF).await;
+                    continue;
+                }
+                Err(_) => {
+                    warn!(peer = id, %addr, "peer handshake timed out");
+                    continue;
+                }
+            }
+        }
         if stream.write_all(&hello_buf).await.is_err() {
             continue;
         }
@@ -250,13 +282,33 @@ async fn send_loop(id: u64, addr: String, hello: PeerFrame, mut rx: mpsc::Receiv
     }
 }
 
-async fn accept_loop(listener: TcpListener, me: u64, inbound: Sender<Event>) {
+async fn accept_loop(
+    listener: TcpListener,
+    me: u64,
+    secret: Option<Arc<[u8]>>,
+    inbound: Sender<Event>,
+) {
     loop {
         match listener.accept().await {
-            Ok((stream, peer)) => {
+            Ok((mut stream, peer)) => {
                 stream.set_nodelay(true).ok();
                 let inbound = inbound.clone();
+                let secret = secret.clone();
                 tokio::spawn(async move {
+                    if let Some(secret) = &secret {
+                        let hs = crate::peer_auth::accept(&mut stream, secret);
+                        match tokio::time::timeout(crate::peer_auth::HANDSHAKE_TIMEOUT, hs).await {
+                            Ok(Ok(())) => {}
+                            Ok(Err(e)) => {
+                                warn!(%peer, error = %e, "rejected a peer connection");
+                                return;
+                            }
+                            Err(_) => {
+                                warn!(%peer, "rejected a peer connection: no handshake in time");
+                                return;
+                            }
+                        }
+                    }
                     if let Err(e) = recv_loop(stream, me, &inbound).await {
                         warn!(%peer, error = %e, "dropping peer connection");
                     }

@@ -161,6 +161,16 @@ pub struct Args {
     /// gets an error, in ms [default: 3000]
     #[arg(long, env = "SESSIOND_REQUEST_TIMEOUT_MS", help_heading = "Cluster")]
     pub request_timeout_ms: Option<u64>,
+
+    /// Cluster: a secret every node shares; peers prove they hold it (HMAC challenge)
+    /// before their raft messages are heard [default: none]
+    #[arg(
+        long,
+        env = "SESSIOND_CLUSTER_SECRET",
+        hide_env_values = true,
+        help_heading = "Cluster"
+    )]
+    pub cluster_secret: Option<String>,
 }
 
 /// How a cluster serves reads.
@@ -196,6 +206,7 @@ pub struct ClusterSettings {
     pub snapshot_entries: u64,
     pub snapshot_bytes: u64,
     pub request_timeout_ms: u64,
+    pub secret: Secret,
 }
 
 /// Parse `--peers id=host:port,...`.
@@ -454,6 +465,7 @@ impl Config {
                     .or(file.snapshot_bytes)
                     .unwrap_or(256 << 20)
                     .max(64 << 10),
+                secret: Secret(args.cluster_secret.clone().or(file.cluster_secret.clone())),
                 request_timeout_ms: args
                     .request_timeout_ms
                     .or(file.request_timeout_ms)
@@ -713,6 +725,7 @@ pub fn parse_file(path: &Path, text: &str) -> Result<Args, ConfigError> {
             "snapshot-entries" => a.snapshot_entries = Some(num(one()?)?),
             "snapshot-bytes" => a.snapshot_bytes = Some(num(one()?)?),
             "request-timeout-ms" => a.request_timeout_ms = Some(num(one()?)?),
+            "cluster-secret" => a.cluster_secret = Some(one()?.clone()),
             "requirepass" => a.requirepass = Some(one()?.clone()),
             "user" => a.users.push(one()?.clone()),
             "protected-mode" => {

@@ -274,6 +274,11 @@ fn start_cluster(
     // MB), and under load with small entries 1,000 was only about a second of writes.
     cc.snapshot_keep = (cs.snapshot_entries / 10).clamp(100, 10_000);
     cc.request_timeout_ms = cs.request_timeout_ms;
+    cc.secret = cs
+        .secret
+        .0
+        .as_ref()
+        .map(|s| sessiond_cluster::PeerSecret(s.as_bytes().to_vec()));
     cc.read_consistency = match cs.read_mode {
         ReadMode::Linearizable => sessiond_cluster::ReadConsistency::Linearizable,
         ReadMode::Lease => sessiond_cluster::ReadConsistency::Lease,

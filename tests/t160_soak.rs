@@ -28,7 +28,7 @@ impl Rng {
 
 /// One client's traffic for `dur`; returns the durable writes it saw acknowledged.
 async fn client(addrs: Vec<String>, id: u64, dur: Duration) -> HashMap<String, String> {
-    let mut rng = Rng(0x9e37_79b9 ^ (id + 1) * 0x1000_0001);
+    let mut rng = Rng(0x9e37_79b9 ^ ((id + 1) * 0x1000_0001));
     let mut acked = HashMap::new();
     let end = Instant::now() + dur;
     let mut n = 0u64;
@@ -71,7 +71,7 @@ async fn client(addrs: Vec<String>, id: u64, dur: Duration) -> HashMap<String, S
                 break;
             }
         }
-        if rng.next() % 3 == 0 {
+        if rng.next().is_multiple_of(3) {
             // Abrupt: queue a few commands and drop the connection without reading.
             c.send(&["SET", &format!("soak:{id}:sess:x"), "y", "PX", "1500"]);
             c.send(&["GET", &format!("soak:{id}:sess:x")]);

@@ -40,6 +40,27 @@ pub struct Args {
     #[arg(long, env = "SESSIOND_TIMEOUT")]
     pub timeout: Option<u64>,
 
+    /// Also serve clients over TLS on this port (0 picks a free port) [default: off]
+    #[arg(long, env = "SESSIOND_TLS_PORT")]
+    pub tls_port: Option<u16>,
+
+    /// The server's certificate chain (PEM), for --tls-port
+    #[arg(long, env = "SESSIOND_TLS_CERT_FILE")]
+    pub tls_cert_file: Option<PathBuf>,
+
+    /// The server's private key (PEM), for --tls-port
+    #[arg(long, env = "SESSIOND_TLS_KEY_FILE")]
+    pub tls_key_file: Option<PathBuf>,
+
+    /// CA certificates (PEM) that sign client certificates; enables client verification
+    #[arg(long, env = "SESSIOND_TLS_CA_CERT_FILE")]
+    pub tls_ca_cert_file: Option<PathBuf>,
+
+    /// With --tls-ca-cert-file: `yes` (clients must present a certificate), `optional`,
+    /// or `no` [default: yes]
+    #[arg(long, env = "SESSIOND_TLS_AUTH_CLIENTS")]
+    pub tls_auth_clients: Option<TlsAuthClients>,
+
     /// Memory limit in bytes (or `1gb`, `512mb`...), 0 for none [default: 0]
     #[arg(long, env = "SESSIOND_MAXMEMORY", value_parser = parse_memory_arg)]
     pub maxmemory: Option<u64>,
@@ -251,6 +272,14 @@ pub enum RuntimeKind {
 /// 256 KiB, so a lower limit would cut ordinary pipelines.
 const OUT_FLUSH_MIN: u64 = 1 << 20;
 
+/// Whether TLS clients must present a certificate.
+#[derive(clap::ValueEnum, Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TlsAuthClients {
+    Yes,
+    Optional,
+    No,
+}
+
 /// What `maxmemory` does when it is reached.
 #[derive(clap::ValueEnum, Debug, Clone, Copy, PartialEq, Eq)]
 pub enum MaxmemoryPolicy {
@@ -318,6 +347,11 @@ pub struct Config {
     pub timeout: u64,
     pub client_output_limit: u64,
     pub client_write_timeout: u64,
+    pub tls_port: Option<u16>,
+    pub tls_cert_file: Option<PathBuf>,
+    pub tls_key_file: Option<PathBuf>,
+    pub tls_ca_cert_file: Option<PathBuf>,
+    pub tls_auth_clients: TlsAuthClients,
     /// Bytes; 0 for no limit.
     pub maxmemory: u64,
     pub maxmemory_policy: MaxmemoryPolicy,
@@ -348,6 +382,11 @@ impl Default for Config {
             client_write_timeout: 60,
             maxmemory: 0,
             maxmemory_policy: MaxmemoryPolicy::VolatileTtl,
+            tls_port: None,
+            tls_cert_file: None,
+            tls_key_file: None,
+            tls_ca_cert_file: None,
+            tls_auth_clients: TlsAuthClients::Yes,
             shards: 64,
             threads: 1,
             runtime: RuntimeKind::PerThread,
@@ -502,6 +541,14 @@ impl Config {
                 .or(file.client_write_timeout)
                 .unwrap_or(d.client_write_timeout),
             maxmemory: args.maxmemory.or(file.maxmemory).unwrap_or(0),
+            tls_port: args.tls_port.or(file.tls_port),
+            tls_cert_file: args.tls_cert_file.or(file.tls_cert_file),
+            tls_key_file: args.tls_key_file.or(file.tls_key_file),
+            tls_ca_cert_file: args.tls_ca_cert_file.or(file.tls_ca_cert_file),
+            tls_auth_clients: args
+                .tls_auth_clients
+                .or(file.tls_auth_clients)
+                .unwrap_or(d.tls_auth_clients),
             maxmemory_policy: args
                 .maxmemory_policy
                 .or(file.maxmemory_policy)
@@ -739,6 +786,24 @@ pub fn parse_file(path: &Path, text: &str) -> Result<Args, ConfigError> {
             "timeout" => a.timeout = Some(num(one()?)?),
             "client-output-limit" => a.client_output_limit = Some(num(one()?)?),
             "maxmemory" => a.maxmemory = Some(num(one()?)?),
+            "tls-port" => {
+                let p = num(one()?)?;
+                a.tls_port =
+                    Some(u16::try_from(p).map_err(|_| err(format!("port {p} out of range")))?);
+            }
+            "tls-cert-file" => a.tls_cert_file = Some(PathBuf::from(one()?)),
+            "tls-key-file" => a.tls_key_file = Some(PathBuf::from(one()?)),
+            "tls-ca-cert-file" => a.tls_ca_cert_file = Some(PathBuf::from(one()?)),
+            "tls-auth-clients" => {
+                let v = one()?;
+                a.tls_auth_clients = Some(
+                    <TlsAuthClients as clap::ValueEnum>::from_str(v, true).map_err(|_| {
+                        err(format!(
+                            "'tls-auth-clients' must be yes, optional or no, not '{v}'"
+                        ))
+                    })?,
+                );
+            }
             "maxmemory-policy" => {
                 let v = one()?;
                 a.maxmemory_policy = Some(

@@ -13,8 +13,13 @@ use std::time::Instant;
 use bytes::{Bytes, BytesMut};
 use parking_lot::Mutex;
 use sessiond_protocol::{CommandDecoder, Limits, ProtocolError};
+use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
+
+/// What a client connection runs over: TCP, or TLS over TCP.
+pub trait ClientStream: AsyncRead + AsyncWrite + Unpin + Send + 'static {}
+impl<S: AsyncRead + AsyncWrite + Unpin + Send + 'static> ClientStream for S {}
 use tracing::{debug, debug_span, Instrument};
 
 use sessiond_cluster::ClusterError;
@@ -137,7 +142,21 @@ impl Conn {
 }
 
 /// Serve one client until it disconnects, sends `QUIT`, or breaks the protocol.
-pub async fn serve(mut stream: TcpStream, peer: SocketAddr, shared: Arc<Shared>) {
+pub async fn serve(stream: TcpStream, peer: SocketAddr, shared: Arc<Shared>) {
+    let laddr = stream.local_addr().unwrap_or(shared.local_addr);
+    if let Err(e) = stream.set_nodelay(true) {
+        debug!(error = %e, "set_nodelay");
+    }
+    serve_stream(stream, peer, laddr, shared).await;
+}
+
+/// Serve one client over any stream (plain TCP or TLS).
+pub async fn serve_stream<S: ClientStream>(
+    mut stream: S,
+    peer: SocketAddr,
+    laddr: SocketAddr,
+    shared: Arc<Shared>,
+) {
     // Refused before anything else, with Redis's words, as Redis does.
     let refusal =
         if crate::auth::protected_refuses(shared.config.protected_mode, &shared.users, peer.ip()) {
@@ -163,7 +182,7 @@ pub async fn serve(mut stream: TcpStream, peer: SocketAddr, shared: Arc<Shared>)
         let info = Arc::new(ClientInfo {
             id,
             addr: peer,
-            laddr: stream.local_addr().unwrap_or(shared.local_addr),
+            laddr,
             created: Instant::now(),
             name: Mutex::new(None),
             lib_name: Mutex::new(None),
@@ -189,15 +208,14 @@ pub async fn serve(mut stream: TcpStream, peer: SocketAddr, shared: Arc<Shared>)
     .await
 }
 
-async fn io_loop(
-    mut stream: TcpStream,
+async fn io_loop<S: ClientStream>(
+    mut stream: S,
     shared: &Shared,
     info: Arc<ClientInfo>,
 ) -> std::io::Result<()> {
     if let Some(cluster) = shared.cluster() {
         return io_loop_cluster(stream, shared, info, cluster).await;
     }
-    stream.set_nodelay(true)?;
     let mut input = Input::new(shared);
     let mut out = BytesMut::with_capacity(READ_CHUNK);
     let mut conn = Conn::new(info);
@@ -271,13 +289,12 @@ async fn io_loop(
 /// The same loop for a cluster node: reads wait on a read barrier, writes go through
 /// raft and are answered once applied (see `crate::replicated`). Commands of one batch
 /// still run in order, and consecutive writes share one proposal.
-async fn io_loop_cluster(
-    mut stream: TcpStream,
+async fn io_loop_cluster<S: ClientStream>(
+    mut stream: S,
     shared: &Shared,
     info: Arc<ClientInfo>,
     cluster: &sessiond_cluster::Handle,
 ) -> std::io::Result<()> {
-    stream.set_nodelay(true)?;
     let mut input = Input::new(shared);
     let mut out = BytesMut::with_capacity(READ_CHUNK);
     let mut conn = Conn::new(info);
@@ -445,7 +462,11 @@ impl Input {
 
     /// Read whatever has arrived; false when the client closed. Picks up a
     /// `proto-max-bulk-len` changed by `CONFIG SET` since the last read.
-    async fn fill(&mut self, stream: &mut TcpStream, shared: &Shared) -> std::io::Result<bool> {
+    async fn fill<S: ClientStream>(
+        &mut self,
+        stream: &mut S,
+        shared: &Shared,
+    ) -> std::io::Result<bool> {
         if self.buf.capacity() - self.buf.len() < 1024 {
             self.buf.reserve(READ_CHUNK);
         }
@@ -481,8 +502,8 @@ impl Input {
 
 /// Wait for the client's next bytes; false when it closed. A subscribed client's
 /// messages are written as they arrive meanwhile.
-async fn next_input(
-    stream: &mut TcpStream,
+async fn next_input<S: ClientStream>(
+    stream: &mut S,
     input: &mut Input,
     out: &mut BytesMut,
     conn: &mut Conn,
@@ -540,8 +561,8 @@ fn protocol_error(shared: &Shared, out: &mut BytesMut, conn: &mut Conn, e: &Prot
     conn.close = true;
 }
 
-async fn write_out(
-    stream: &mut TcpStream,
+async fn write_out<S: ClientStream>(
+    stream: &mut S,
     out: &mut BytesMut,
     shared: &Shared,
 ) -> std::io::Result<()> {

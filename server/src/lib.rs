@@ -9,7 +9,7 @@
 //! - [`replicated`]: in a cluster, how a connection sends writes through raft (the
 //!   `sessiond-cluster` crate) and waits on read barriers, and [`replicated::ServerSm`],
 //!   which applies committed records to the store on every replica.
-//! - [`auth`]: users, passwords, rules and protected mode.
+//! - [`auth`]: users, passwords, rules and protected mode; [`tls`]: the TLS listener.
 //! - [`cmd`]: the command table and one file per command family.
 //! - [`store`]: lock-striped shards of fixed hash slots, hashbrown tables, compact
 //!   entries; [`wheel`] is each shard's hierarchical timing wheel.
@@ -35,4 +35,5 @@ pub mod replicated;
 pub mod server;
 pub mod slowlog;
 pub mod store;
+pub mod tls;
 pub mod wheel;

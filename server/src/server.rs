@@ -170,6 +170,18 @@ pub async fn run(
             shared.clone(),
         )));
     }
+    if let Some(acceptor) = crate::tls::acceptor(&shared.config)
+        .map_err(|e| std::io::Error::new(std::io::ErrorKind::InvalidInput, e))?
+    {
+        let port = shared.config.tls_port.unwrap_or(0);
+        let tl = TcpListener::bind(crate::tls::bind_addr(&shared.config, port)).await?;
+        info!(addr = %tl.local_addr()?, "TLS clients at {}", tl.local_addr()?);
+        tasks.push(tokio::spawn(crate::tls::serve(
+            tl,
+            acceptor,
+            shared.clone(),
+        )));
+    }
     if let Some(port) = shared.config.metrics_port {
         let ml = TcpListener::bind((shared.config.bind.as_str(), port)).await?;
         info!(addr = %ml.local_addr()?, "metrics at http://{}/metrics", ml.local_addr()?);

@@ -1,0 +1,186 @@
+//! TLS for clients: redis-cli `--tls` against `--tls-port`, the server certificate
+//! checked by the client, client certificates required with `--tls-ca-cert-file`, and
+//! plain text on the TLS port refused without harm. Certificates are made with openssl
+//! (the test fails, never skips, without it).
+
+mod support;
+
+use std::io::{Read, Write};
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::Duration;
+
+use support::{wait_until, Server};
+
+fn openssl(dir: &Path, args: &[&str]) {
+    let out = Command::new("openssl")
+        .args(args)
+        .current_dir(dir)
+        .output()
+        .expect("openssl must be installed (apt-get install openssl)");
+    assert!(
+        out.status.success(),
+        "openssl {args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+/// A CA, a server certificate for 127.0.0.1 and a client certificate, in `dir`.
+fn make_certs(dir: &Path) {
+    let ec = [
+        "-newkey",
+        "ec",
+        "-pkeyopt",
+        "ec_paramgen_curve:prime256v1",
+        "-nodes",
+    ];
+    let mut ca = vec!["req", "-x509"];
+    ca.extend(ec);
+    ca.extend([
+        "-keyout",
+        "ca.key",
+        "-out",
+        "ca.crt",
+        "-days",
+        "2",
+        "-subj",
+        "/CN=sessiond test CA",
+        "-addext",
+        "basicConstraints=critical,CA:TRUE",
+        "-addext",
+        "keyUsage=critical,keyCertSign,cRLSign",
+    ]);
+    openssl(dir, &ca);
+    for (name, ext) in [
+        ("server", "subjectAltName=IP:127.0.0.1,DNS:localhost\nextendedKeyUsage=serverAuth\nbasicConstraints=CA:FALSE\n"),
+        ("client", "extendedKeyUsage=clientAuth\nbasicConstraints=CA:FALSE\n"),
+    ] {
+        let mut req = vec!["req"];
+        req.extend(ec);
+        let key = format!("{name}.key");
+        let csr = format!("{name}.csr");
+        let crt = format!("{name}.crt");
+        let ext_file = format!("{name}.ext");
+        std::fs::write(dir.join(&ext_file), ext).expect("ext file");
+        let subj = format!("/CN={name}");
+        req.extend(["-keyout", &key, "-out", &csr, "-subj", &subj]);
+        openssl(dir, &req);
+        openssl(
+            dir,
+            &[
+                "x509", "-req", "-in", &csr, "-CA", "ca.crt", "-CAkey", "ca.key",
+                "-CAcreateserial", "-out", &crt, "-days", "2", "-extfile", &ext_file,
+            ],
+        );
+    }
+}
+
+fn tls_port(srv: &Server) -> u16 {
+    let mut port = None;
+    assert!(wait_until(Duration::from_secs(10), || {
+        port = srv
+            .log_text()
+            .lines()
+            .find_map(|l| l.split("TLS clients at ").nth(1))
+            .and_then(|a| a.trim().rsplit(':').next()?.parse().ok());
+        port.is_some()
+    }));
+    port.unwrap_or_default()
+}
+
+fn cli(port: u16, dir: &Path, extra: &[&str], cmd: &[&str]) -> (bool, String) {
+    let out = Command::new("redis-cli")
+        .args(["--tls", "-p", &port.to_string()])
+        .args(extra)
+        .args(cmd)
+        .current_dir(dir)
+        .output()
+        .expect("redis-cli must be installed (apt-get install redis-tools)");
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    (
+        out.status.success() && !text.contains("Could not"),
+        text.trim().to_string(),
+    )
+}
+
+fn tempdir() -> PathBuf {
+    let d = std::env::temp_dir().join(format!(
+        "sessiond-tls-{}-{}",
+        std::process::id(),
+        support::cluster::free_port()
+    ));
+    std::fs::create_dir_all(&d).expect("temp dir");
+    d
+}
+
+#[test]
+fn redis_cli_over_tls_with_and_without_client_certificates() {
+    let dir = tempdir();
+    make_certs(&dir);
+    let p = |f: &str| dir.join(f).display().to_string();
+    let srv = Server::start_with(&[
+        "--tls-port",
+        "0",
+        "--tls-cert-file",
+        &p("server.crt"),
+        "--tls-key-file",
+        &p("server.key"),
+    ]);
+    let port = tls_port(&srv);
+    let ca = ["--cacert", "ca.crt"];
+    assert_eq!(cli(port, &dir, &ca, &["PING"]), (true, "PONG".to_string()));
+    assert_eq!(cli(port, &dir, &ca, &["SET", "tls", "works"]).1, "OK");
+    // The same data through the plain port.
+    let v: String = redis::cmd("GET")
+        .arg("tls")
+        .query(&mut srv.conn())
+        .expect("GET");
+    assert_eq!(v, "works");
+    // A client that does not trust our CA refuses the server.
+    let (ok, text) = cli(port, &dir, &[], &["PING"]);
+    assert!(!ok, "connected without trusting the CA: {text}");
+    // Plain text on the TLS port is dropped; the server goes on.
+    let mut raw = std::net::TcpStream::connect(("127.0.0.1", port)).expect("connect");
+    raw.set_read_timeout(Some(Duration::from_secs(10)))
+        .expect("timeout");
+    let _ = raw.write_all(b"PING\r\n");
+    let mut buf = Vec::new();
+    let _ = raw.read_to_end(&mut buf);
+    assert!(
+        !buf.starts_with(b"+PONG"),
+        "plain text answered on the TLS port"
+    );
+    assert_eq!(cli(port, &dir, &ca, &["PING"]).1, "PONG");
+
+    // Client certificates required.
+    let srv2 = Server::start_with(&[
+        "--tls-port",
+        "0",
+        "--tls-cert-file",
+        &p("server.crt"),
+        "--tls-key-file",
+        &p("server.key"),
+        "--tls-ca-cert-file",
+        &p("ca.crt"),
+    ]);
+    let port2 = tls_port(&srv2);
+    let (ok, text) = cli(port2, &dir, &ca, &["PING"]);
+    assert!(!ok, "connected without a client certificate: {text}");
+    let with_cert = [
+        "--cacert",
+        "ca.crt",
+        "--cert",
+        "client.crt",
+        "--key",
+        "client.key",
+    ];
+    assert_eq!(
+        cli(port2, &dir, &with_cert, &["PING"]),
+        (true, "PONG".to_string())
+    );
+    let _ = std::fs::remove_dir_all(&dir);
+}

@@ -29,6 +29,8 @@ pub mod connection;
 pub mod expiry;
 pub mod mem;
 pub mod metrics;
+#[doc(hidden)]
+pub mod model;
 pub mod pubsub;
 pub mod reader;
 pub mod replicated;

@@ -10,7 +10,7 @@ pub mod connection;
 pub mod hashes;
 pub mod keys;
 #[cfg(test)]
-mod model;
+mod model_tests;
 pub mod pubsub;
 pub mod server;
 pub mod strings;

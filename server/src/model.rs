@@ -1,8 +1,10 @@
 //! Command execution against a model, the way sled's `fuzz_model` checks its tree:
-//! random sequences of session commands run through [`super::dispatch`] on a real store,
-//! and every reply is compared with what a plain `HashMap` model says Redis would reply.
-//! Time is an explicit input (`ctx.now`), advanced by the sequence itself, so expiry is
-//! deterministic. A short proptest runs in `cargo test`.
+//! sequences of session commands run through `cmd::dispatch` on a real store, and every
+//! reply is compared with what a plain `HashMap` model says Redis would reply. Time is an
+//! explicit input (`ctx.now`), advanced by the sequence itself, so expiry is
+//! deterministic. A proptest drives it in `cargo test` (`cmd/model_tests.rs`); the
+//! cargo-fuzz target `server/fuzz` (`execute`) drives it from raw bytes ([`ops_from_bytes`]).
+//! Not part of the server proper: it exists for those two.
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
@@ -12,7 +14,6 @@ use std::time::Instant;
 
 use bytes::{Bytes, BytesMut};
 use parking_lot::Mutex;
-use proptest::prelude::*;
 use sessiond_protocol::{Frame, FrameDecoder, Limits};
 
 use crate::config::Config;
@@ -27,12 +28,12 @@ enum Val {
 }
 
 #[derive(Default)]
-struct Model {
+pub struct Model {
     keys: HashMap<Vec<u8>, (Val, Option<u64>)>,
 }
 
 #[derive(Clone, Debug)]
-enum Op {
+pub enum Op {
     Set(u8, u8, Option<u64>),
     Get(u8),
     Del(u8),
@@ -89,7 +90,7 @@ impl Model {
     }
 
     /// The command for `op`, and the reply Redis gives.
-    fn apply(&mut self, op: &Op, now: &mut u64) -> (Vec<Vec<u8>>, Option<Frame>) {
+    pub fn apply(&mut self, op: &Op, now: &mut u64) -> (Vec<Vec<u8>>, Option<Frame>) {
         let t = *now;
         let c = |parts: &[&[u8]]| parts.iter().map(|p| p.to_vec()).collect::<Vec<_>>();
         match *op {
@@ -286,32 +287,6 @@ impl Model {
     }
 }
 
-fn op() -> impl Strategy<Value = Op> {
-    let k = 0u8..4;
-    let v = 0u8..12;
-    prop_oneof![
-        (k.clone(), v.clone(), proptest::option::of(1u64..50))
-            .prop_map(|(k, v, p)| Op::Set(k, v, p)),
-        k.clone().prop_map(Op::Get),
-        k.clone().prop_map(Op::Del),
-        k.clone().prop_map(Op::Exists),
-        k.clone().prop_map(Op::Incr),
-        (k.clone(), v.clone()).prop_map(|(k, v)| Op::Append(k, v)),
-        k.clone().prop_map(Op::Strlen),
-        (k.clone(), v.clone(), v.clone()).prop_map(|(k, f, v)| Op::Hset(k, f, v)),
-        (k.clone(), v.clone()).prop_map(|(k, f)| Op::Hget(k, f)),
-        (k.clone(), v.clone()).prop_map(|(k, f)| Op::Hdel(k, f)),
-        k.clone().prop_map(Op::Hlen),
-        k.clone().prop_map(Op::Type),
-        (k.clone(), 1u64..50).prop_map(|(k, ms)| Op::Pexpire(k, ms)),
-        k.clone().prop_map(Op::Persist),
-        k.clone().prop_map(Op::Pttl),
-        k.clone().prop_map(Op::Getdel),
-        (k, v).prop_map(|(k, v)| Op::Setnx(k, v)),
-        (0u64..40).prop_map(Op::Advance),
-    ]
-}
-
 fn shared() -> Arc<Shared> {
     let config = Config::default();
     let users = config.users().expect("default users");
@@ -335,32 +310,65 @@ fn conn() -> Conn {
     }))
 }
 
-proptest! {
-    #![proptest_config(ProptestConfig { cases: 256, ..ProptestConfig::default() })]
-
-    #[test]
-    fn commands_match_the_model(ops in proptest::collection::vec(op(), 1..120)) {
-        let sh = shared();
-        let mut c = conn();
-        let mut model = Model::default();
-        let mut now = 1_700_000_000_000u64;
-        let mut dec = FrameDecoder::new(Limits::default());
-        for op in &ops {
-            let (cmd, want) = model.apply(op, &mut now);
-            let Some(want) = want else { continue };
-            let mut out = BytesMut::new();
-            let mut ks = Direct(&sh.store);
-            let mut ctx = crate::cmd::Ctx {
-                ks: &mut ks,
-                out: &mut out,
-                conn: &mut c,
-                shared: &sh,
-                now,
-            };
-            crate::cmd::dispatch(&mut ctx, cmd.iter().map(|a| Bytes::copy_from_slice(a)).collect());
-            let got = dec.decode(&mut out);
-            prop_assert_eq!(got, Ok(Some(want)), "after {:?}", op);
-            prop_assert!(out.is_empty(), "more than one reply to {:?}", op);
+/// Run `ops` against a fresh server state and the model; the first difference, if any.
+pub fn run(ops: &[Op]) -> Result<(), String> {
+    let sh = shared();
+    let mut c = conn();
+    let mut model = Model::default();
+    let mut now = 1_700_000_000_000u64;
+    let mut dec = FrameDecoder::new(Limits::default());
+    for op in ops {
+        let (cmd, want) = model.apply(op, &mut now);
+        let Some(want) = want else { continue };
+        let mut out = BytesMut::new();
+        let mut ks = Direct(&sh.store);
+        let mut ctx = crate::cmd::Ctx {
+            ks: &mut ks,
+            out: &mut out,
+            conn: &mut c,
+            shared: &sh,
+            now,
+        };
+        crate::cmd::dispatch(
+            &mut ctx,
+            cmd.iter().map(|a| Bytes::copy_from_slice(a)).collect(),
+        );
+        let got = dec.decode(&mut out);
+        if got != Ok(Some(want.clone())) {
+            return Err(format!("{op:?}: expected {want:?}, got {got:?}"));
+        }
+        if !out.is_empty() {
+            return Err(format!("{op:?}: more than one reply"));
         }
     }
+    Ok(())
+}
+
+/// Operations from raw fuzzer bytes: two bytes each (what, then arguments).
+pub fn ops_from_bytes(data: &[u8]) -> Vec<Op> {
+    data.chunks_exact(3)
+        .map(|c| {
+            let (a, b, x) = (c[1] % 4, c[2] % 12, u64::from(c[2]));
+            match c[0] % 18 {
+                0 => Op::Set(a, b, (c[0] & 0x80 != 0).then_some(1 + x % 49)),
+                1 => Op::Get(a),
+                2 => Op::Del(a),
+                3 => Op::Exists(a),
+                4 => Op::Incr(a),
+                5 => Op::Append(a, b),
+                6 => Op::Strlen(a),
+                7 => Op::Hset(a, b, c[1] >> 4),
+                8 => Op::Hget(a, b),
+                9 => Op::Hdel(a, b),
+                10 => Op::Hlen(a),
+                11 => Op::Type(a),
+                12 => Op::Pexpire(a, 1 + x % 49),
+                13 => Op::Persist(a),
+                14 => Op::Pttl(a),
+                15 => Op::Getdel(a),
+                16 => Op::Setnx(a, b),
+                _ => Op::Advance(x % 40),
+            }
+        })
+        .collect()
 }

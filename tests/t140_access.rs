@@ -286,3 +286,56 @@ fn a_reply_over_the_output_limit_closes_the_connection() {
     let v: Vec<Vec<u8>> = redis::cmd("MGET").arg("a").query(&mut con).expect("MGET");
     assert_eq!(v[0].len(), 512 * 1024);
 }
+
+/// A non-loopback address of this machine, to connect from something other than
+/// loopback (the route lookup of a UDP "connect" sends nothing).
+fn local_non_loopback_ip() -> std::net::IpAddr {
+    let s = std::net::UdpSocket::bind("0.0.0.0:0").expect("udp socket");
+    s.connect("192.0.2.1:9")
+        .expect("this test needs a non-loopback interface with a route");
+    let ip = s.local_addr().expect("local addr").ip();
+    assert!(
+        !ip.is_loopback() && !ip.is_unspecified(),
+        "no non-loopback address: {ip}"
+    );
+    ip
+}
+
+fn first_line_from(ip: std::net::IpAddr, port: u16, send: &[u8]) -> String {
+    let s = TcpStream::connect((ip, port)).expect("connect");
+    s.set_read_timeout(Some(Duration::from_secs(10)))
+        .expect("timeout");
+    let mut r = BufReader::new(s);
+    r.get_mut().write_all(send).expect("write");
+    let mut line = String::new();
+    let _ = r.read_line(&mut line);
+    line.trim_end().to_string()
+}
+
+/// Protected mode: bound to all interfaces with no password, clients that are not on
+/// loopback get Redis's DENIED text; `--protected-mode no` or a password lifts it.
+#[test]
+fn protected_mode_refuses_remote_clients_without_a_password() {
+    let ip = local_non_loopback_ip();
+    let open = Server::start_with(&["--bind", "0.0.0.0"]);
+    let denied = first_line_from(ip, open.port, b"PING\r\n");
+    assert!(
+        denied.starts_with("-DENIED Redis is running in protected mode because protected mode is enabled and no password is set for the default user."),
+        "{denied}"
+    );
+    let mut local = raw(&open);
+    assert_eq!(
+        say(&mut local, "PING\r\n"),
+        "+PONG",
+        "loopback clients are served"
+    );
+
+    let off = Server::start_with(&["--bind", "0.0.0.0", "--protected-mode", "no"]);
+    assert_eq!(first_line_from(ip, off.port, b"PING\r\n"), "+PONG");
+
+    let locked = Server::start_with(&["--bind", "0.0.0.0", "--requirepass", PASS]);
+    assert_eq!(
+        first_line_from(ip, locked.port, b"PING\r\n"),
+        "-NOAUTH Authentication required."
+    );
+}

@@ -156,6 +156,22 @@ fn redis_cli_over_tls_with_and_without_client_certificates() {
     );
     assert_eq!(cli(port, &dir, &ca, &["PING"]).1, "PONG");
 
+    // The redis crate's TLS (rustls), trusting our CA.
+    let client = redis::Client::build_with_tls(
+        format!("rediss://127.0.0.1:{port}/"),
+        redis::TlsCertificates {
+            client_tls: None,
+            root_cert: Some(std::fs::read(dir.join("ca.crt")).expect("ca.crt")),
+        },
+    )
+    .expect("TLS client");
+    let mut con = client.get_connection().expect("TLS connection");
+    let v: String = redis::cmd("GET")
+        .arg("tls")
+        .query(&mut con)
+        .expect("GET over TLS");
+    assert_eq!(v, "works");
+
     // Client certificates required.
     let srv2 = Server::start_with(&[
         "--tls-port",
@@ -182,5 +198,19 @@ fn redis_cli_over_tls_with_and_without_client_certificates() {
         cli(port2, &dir, &with_cert, &["PING"]),
         (true, "PONG".to_string())
     );
+    let client = redis::Client::build_with_tls(
+        format!("rediss://127.0.0.1:{port2}/"),
+        redis::TlsCertificates {
+            client_tls: Some(redis::ClientTlsConfig {
+                client_cert: std::fs::read(dir.join("client.crt")).expect("client.crt"),
+                client_key: std::fs::read(dir.join("client.key")).expect("client.key"),
+            }),
+            root_cert: Some(std::fs::read(dir.join("ca.crt")).expect("ca.crt")),
+        },
+    )
+    .expect("mTLS client");
+    let mut con = client.get_connection().expect("mTLS connection");
+    let pong: String = redis::cmd("PING").query(&mut con).expect("PING over mTLS");
+    assert_eq!(pong, "PONG");
     let _ = std::fs::remove_dir_all(&dir);
 }

@@ -339,3 +339,35 @@ fn protected_mode_refuses_remote_clients_without_a_password() {
         "-NOAUTH Authentication required."
     );
 }
+
+/// An unfinished command growing past `--client-query-buffer-limit` closes the
+/// connection, and nothing of it stays.
+#[test]
+fn a_command_over_the_query_buffer_limit_closes_the_connection() {
+    let srv = Server::start_with(&["--client-query-buffer-limit", "1mb"]);
+    let mut con = srv.conn();
+    let mut s = srv.raw();
+    let _ = s.write_all(b"*3\r\n$3\r\nSET\r\n$3\r\nbig\r\n$5000000\r\n");
+    let chunk = vec![b'z'; 64 * 1024];
+    for _ in 0..40 {
+        if s.write_all(&chunk).is_err() {
+            break; // already cut
+        }
+    }
+    let mut rest = Vec::new();
+    let _ = s.read_to_end(&mut rest);
+    assert!(
+        rest.is_empty(),
+        "the server answered: {:?}",
+        String::from_utf8_lossy(&rest)
+    );
+    assert_eq!(
+        stat(&mut con, "client_query_buffer_limit_disconnections"),
+        1
+    );
+    let exists: i64 = redis::cmd("EXISTS")
+        .arg("big")
+        .query(&mut con)
+        .expect("EXISTS");
+    assert_eq!(exists, 0);
+}

@@ -196,6 +196,12 @@ fn adversarial_corpus_leaves_server_healthy() {
         b"GET \"\\xZZ\"\r\n".to_vec(),
         [b"*2\r\n$3\r\nGET\r\n$".as_slice(), &[b'9'; 70_000]].concat(),
         b"*3\r\n$3\r\nSET\r\n$1\r\na\r\n$-1\r\n".to_vec(),
+        // A null array (ignored, as Redis does) and a binary key.
+        b"*-1\r\n".to_vec(),
+        b"*3\r\n$3\r\nSET\r\n$4\r\n\x00\xff\r\n\r\n$1\r\nb\r\n".to_vec(),
+        // Invalid UTF-8 in an inline command, and nesting a command may not have.
+        b"GET \xc3\x28\xff\r\n".to_vec(),
+        b"*1\r\n*1\r\n*1\r\n$4\r\nPING\r\n".to_vec(),
     ];
     for input in &corpus {
         let mut s = srv.raw();
@@ -210,4 +216,9 @@ fn adversarial_corpus_leaves_server_healthy() {
         .query(&mut srv.conn())
         .expect("get");
     assert_eq!(v, "alive");
+    let b: Vec<u8> = redis::cmd("GET")
+        .arg(&b"\x00\xff\r\n"[..])
+        .query(&mut srv.conn())
+        .expect("get binary key");
+    assert_eq!(b, b"b");
 }

@@ -71,6 +71,11 @@ pub struct Args {
     #[arg(long, env = "SESSIOND_MAXMEMORY_POLICY")]
     pub maxmemory_policy: Option<MaxmemoryPolicy>,
 
+    /// Close a client whose unfinished command grows past this many bytes
+    /// [default: 1073741824]
+    #[arg(long, env = "SESSIOND_CLIENT_QUERY_BUFFER_LIMIT", value_parser = parse_memory_arg)]
+    pub client_query_buffer_limit: Option<u64>,
+
     /// Close a client whose pending reply grows past this many bytes [default: 268435456]
     #[arg(long, env = "SESSIOND_CLIENT_OUTPUT_LIMIT")]
     pub client_output_limit: Option<u64>,
@@ -347,6 +352,7 @@ pub struct Config {
     pub timeout: u64,
     pub client_output_limit: u64,
     pub client_write_timeout: u64,
+    pub client_query_buffer_limit: u64,
     pub tls_port: Option<u16>,
     pub tls_cert_file: Option<PathBuf>,
     pub tls_key_file: Option<PathBuf>,
@@ -380,6 +386,7 @@ impl Default for Config {
             timeout: 0,
             client_output_limit: 256 << 20,
             client_write_timeout: 60,
+            client_query_buffer_limit: 1 << 30,
             maxmemory: 0,
             maxmemory_policy: MaxmemoryPolicy::VolatileTtl,
             tls_port: None,
@@ -540,6 +547,11 @@ impl Config {
                 .client_write_timeout
                 .or(file.client_write_timeout)
                 .unwrap_or(d.client_write_timeout),
+            client_query_buffer_limit: args
+                .client_query_buffer_limit
+                .or(file.client_query_buffer_limit)
+                .unwrap_or(d.client_query_buffer_limit)
+                .max(OUT_FLUSH_MIN),
             maxmemory: args.maxmemory.or(file.maxmemory).unwrap_or(0),
             tls_port: args.tls_port.or(file.tls_port),
             tls_cert_file: args.tls_cert_file.or(file.tls_cert_file),
@@ -785,6 +797,7 @@ pub fn parse_file(path: &Path, text: &str) -> Result<Args, ConfigError> {
             "maxclients" => a.maxclients = Some(num(one()?)? as usize),
             "timeout" => a.timeout = Some(num(one()?)?),
             "client-output-limit" => a.client_output_limit = Some(num(one()?)?),
+            "client-query-buffer-limit" => a.client_query_buffer_limit = Some(num(one()?)?),
             "maxmemory" => a.maxmemory = Some(num(one()?)?),
             "tls-port" => {
                 let p = num(one()?)?;

@@ -478,6 +478,17 @@ impl Input {
             .stats
             .net_input_bytes
             .fetch_add(n as u64, Ordering::Relaxed);
+        // What is buffered is one unfinished command (complete ones were run): a client
+        // that keeps one growing past the limit is cut, as Redis does at
+        // client-query-buffer-limit.
+        if self.buf.len() as u64 > shared.config.client_query_buffer_limit {
+            shared
+                .stats
+                .query_limit_disconnections
+                .fetch_add(1, Ordering::Relaxed);
+            debug!(bytes = self.buf.len(), "query buffer limit, closing");
+            return Ok(false);
+        }
         let current = shared.proto_max_bulk_len();
         if current != self.bulk_limit {
             self.bulk_limit = current;

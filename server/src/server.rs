@@ -34,6 +34,8 @@ pub struct Stats {
     pub net_output_bytes: AtomicU64,
     pub rejected_connections: AtomicU64,
     pub protocol_errors: AtomicU64,
+    /// Clients cut for a command growing past `--client-query-buffer-limit`.
+    pub query_limit_disconnections: AtomicU64,
     /// Clients cut for a reply over `--client-output-limit` or for not reading.
     pub output_limit_disconnections: AtomicU64,
     /// Time to run one read's commands and write their replies.

@@ -25,15 +25,19 @@ import Redis from "ioredis";
 const DEADLINE_MS = 20000;
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 
-function freePort() {
-  return new Promise((resolve, reject) => {
-    const s = createServer();
-    s.listen(0, "127.0.0.1", () => {
-      const { port } = s.address();
-      s.close(() => resolve(port));
+// A free port below the kernel's ephemeral range (32768 and up), so that no `:0` bind
+// or outgoing connection takes it before the server binds it.
+async function freePort() {
+  for (let i = 0; i < 1000; i++) {
+    const port = 20000 + Math.floor(Math.random() * 12000);
+    const ok = await new Promise((resolve) => {
+      const s = createServer();
+      s.once("error", () => resolve(false));
+      s.listen(port, "127.0.0.1", () => s.close(() => resolve(true)));
     });
-    s.on("error", reject);
-  });
+    if (ok) return port;
+  }
+  throw new Error("no free port in 20000..32000");
 }
 
 async function waitFor(cond, what, limit = DEADLINE_MS) {

@@ -30,9 +30,18 @@ DEADLINE = 20.0  # seconds any one step may keep failing during a failover
 
 
 def free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+    """A free port below the kernel's ephemeral range (32768 and up), so that no `:0`
+    bind or outgoing connection takes it before the server binds it."""
+    import random
+    for _ in range(1000):
+        port = random.randint(20000, 31999)
+        with socket.socket() as s:
+            try:
+                s.bind(("127.0.0.1", port))
+                return port
+            except OSError:
+                continue
+    raise RuntimeError("no free port in 20000..32000")
 
 
 def wait_for(cond, what, limit=DEADLINE):

@@ -6,13 +6,7 @@ mod support;
 
 use std::time::Duration;
 
-use support::{info_field, wait_until, Server};
-
-fn used(con: &mut redis::Connection) -> u64 {
-    info_field(con, "memory", "used_memory")
-        .and_then(|v| v.parse().ok())
-        .expect("used_memory")
-}
+use support::{info_field, used_memory as used, wait_until, Server};
 
 fn evicted(con: &mut redis::Connection) -> u64 {
     info_field(con, "stats", "evicted_keys")

@@ -11,7 +11,7 @@ use std::time::{Duration, Instant};
 
 use sessiond_client::{Client, Reply};
 use support::cluster::Cluster;
-use support::{info_field, wait_until, Server};
+use support::{dbsize, info_field, used_memory as used, wait_until, Server};
 
 const CLIENTS: u64 = 16;
 
@@ -120,16 +120,6 @@ fn rt() -> tokio::runtime::Runtime {
         .enable_all()
         .build()
         .expect("runtime")
-}
-
-fn used(con: &mut redis::Connection) -> u64 {
-    info_field(con, "memory", "used_memory")
-        .and_then(|v| v.parse().ok())
-        .expect("used_memory")
-}
-
-fn dbsize(con: &mut redis::Connection) -> u64 {
-    redis::cmd("DBSIZE").query(con).expect("DBSIZE")
 }
 
 #[test]

@@ -7,23 +7,13 @@ mod support;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use sessiond_client::{Client, Reply};
-use support::{info_field, wait_until, Server};
+use support::{dbsize, info_field, used_memory, wait_until, Server};
 
 fn now_ms() -> u64 {
     SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .map(|d| d.as_millis() as u64)
         .unwrap_or(0)
-}
-
-fn dbsize(con: &mut redis::Connection) -> u64 {
-    redis::cmd("DBSIZE").query(con).expect("dbsize")
-}
-
-fn used_memory(con: &mut redis::Connection) -> u64 {
-    info_field(con, "memory", "used_memory")
-        .and_then(|v| v.parse().ok())
-        .expect("used_memory")
 }
 
 /// A key set with PX 200 is visible until 200 ms have passed and gone shortly after.

@@ -23,7 +23,6 @@ import { createClient } from "redis";
 import Redis from "ioredis";
 
 const DEADLINE_MS = 20000;
-const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 
 // A free port below the kernel's ephemeral range (32768 and up), so that no `:0` bind
 // or outgoing connection takes it before the server binds it.
@@ -40,29 +39,29 @@ async function freePort() {
   throw new Error("no free port in 20000..32000");
 }
 
-async function waitFor(cond, what, limit = DEADLINE_MS) {
+// Run `step` until it stops throwing, polling every 20 ms up to `limit` ms: the one wait
+// of this suite, always on a condition with a deadline.
+async function retry(step, what = "step", limit = DEADLINE_MS) {
   const end = Date.now() + limit;
-  while (Date.now() < end) {
-    try {
-      if (await cond()) return;
-    } catch {
-      // not yet
-    }
-    await sleep(20);
-  }
-  throw new Error(`timed out waiting for ${what}`);
-}
-
-async function retry(step, what = "step") {
-  const end = Date.now() + DEADLINE_MS;
   for (;;) {
     try {
       return await step();
     } catch (e) {
       if (Date.now() > end) throw new Error(`${what} kept failing: ${e.message}`);
-      await sleep(50);
+      await new Promise((r) => setTimeout(r, 20));
     }
   }
+}
+
+// Wait until `cond()` holds (a throw counts as "not yet").
+async function waitFor(cond, what, limit = DEADLINE_MS) {
+  await retry(
+    async () => {
+      if (!(await cond())) throw new Error(`not yet: ${what}`);
+    },
+    `waiting for ${what}`,
+    limit,
+  );
 }
 
 /** A short-lived ioredis connection for checks. */

@@ -44,32 +44,31 @@ def free_port():
     raise RuntimeError("no free port in 20000..32000")
 
 
-def wait_for(cond, what, limit=DEADLINE):
+class RetryableResponse(Exception):
+    pass
+
+
+def retry(step, what="step", limit=DEADLINE):
+    """Run `step` until it stops raising a Redis or web error, polling every 20 ms up to
+    `limit` seconds: the one wait of this suite, always on a condition with a deadline."""
     end = time.monotonic() + limit
-    while time.monotonic() < end:
-        try:
-            if cond():
-                return
-        except redis.RedisError:
-            pass
-        time.sleep(0.02)
-    raise AssertionError(f"timed out waiting for {what}")
-
-
-def retry(step, what="step"):
-    """Run `step` until it stops raising a Redis or web error (bounded)."""
-    end = time.monotonic() + DEADLINE
     while True:
         try:
             return step()
         except (redis.RedisError, RetryableResponse) as e:
             if time.monotonic() > end:
                 raise AssertionError(f"{what} kept failing: {e}") from e
-            time.sleep(0.05)
+            time.sleep(0.02)
 
 
-class RetryableResponse(Exception):
-    pass
+def wait_for(cond, what, limit=DEADLINE):
+    """Wait until `cond()` holds (a Redis error counts as "not yet")."""
+
+    def step():
+        if not cond():
+            raise RetryableResponse(f"not yet: {what}")
+
+    retry(step, f"waiting for {what}", limit)
 
 
 class Single:

@@ -54,6 +54,25 @@ pub struct ClientInfo {
 }
 
 impl ClientInfo {
+    /// The identity of a connection that is not a client's (the state machine applying
+    /// the log, the model checker).
+    pub fn internal(id: u64) -> ClientInfo {
+        let unspecified = SocketAddr::from(([0, 0, 0, 0], 0));
+        ClientInfo {
+            id,
+            addr: unspecified,
+            laddr: unspecified,
+            created: Instant::now(),
+            name: Mutex::new(None),
+            lib_name: Mutex::new(None),
+            lib_ver: Mutex::new(None),
+            last_cmd: Mutex::new("NULL"),
+            last_active_ms: AtomicU64::new(0),
+            resp: AtomicU8::new(2),
+            in_multi: AtomicBool::new(false),
+        }
+    }
+
     /// One `CLIENT LIST` line, without the trailing newline.
     pub fn line(&self, now: u64) -> String {
         let s = |m: &Mutex<Option<Bytes>>| {
@@ -273,13 +292,7 @@ async fn io_loop<S: ClientStream>(
         // out in a burst after each pass over the ready connections, as Redis writes
         // them before it sleeps, so clients wake once for many replies.
         tokio::task::yield_now().await;
-        write_out(&mut stream, &mut out, shared).await?;
-        shared
-            .stats
-            .batch_latency
-            .record_us(now_us().saturating_sub(start_us));
-        if conn.close {
-            stream.shutdown().await.ok();
+        if end_batch(&mut stream, &mut out, &conn, shared, start_us).await? {
             return Ok(());
         }
         input.trim();
@@ -426,17 +439,31 @@ async fn io_loop_cluster<S: ClientStream>(
             protocol_error(shared, &mut out, &mut conn, &e);
         }
         finish_batch(shared, &mut conn, commands, now_ms());
-        write_out(&mut stream, &mut out, shared).await?;
-        shared
-            .stats
-            .batch_latency
-            .record_us(now_us().saturating_sub(start_us));
-        if conn.close {
-            stream.shutdown().await.ok();
+        if end_batch(&mut stream, &mut out, &conn, shared, start_us).await? {
             return Ok(());
         }
         input.trim();
     }
+}
+
+/// Write a batch's replies, record how long the batch took, and close the connection
+/// if a command asked for it. Returns whether it closed.
+async fn end_batch<S: ClientStream>(
+    stream: &mut S,
+    out: &mut BytesMut,
+    conn: &Conn,
+    shared: &Shared,
+    start_us: u64,
+) -> std::io::Result<bool> {
+    write_out(stream, out, shared).await?;
+    shared
+        .stats
+        .batch_latency
+        .record_us(now_us().saturating_sub(start_us));
+    if conn.close {
+        stream.shutdown().await.ok();
+    }
+    Ok(conn.close)
 }
 
 /// A connection's read side: what has arrived and the decoder for it.

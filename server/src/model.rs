@@ -8,12 +8,9 @@
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
-use std::sync::atomic::{AtomicBool, AtomicU64, AtomicU8};
 use std::sync::Arc;
-use std::time::Instant;
 
 use bytes::{Bytes, BytesMut};
-use parking_lot::Mutex;
 use sessiond_protocol::{Frame, FrameDecoder, Limits};
 
 use crate::config::Config;
@@ -294,20 +291,7 @@ fn shared() -> Arc<Shared> {
 }
 
 fn conn() -> Conn {
-    let addr = SocketAddr::from(([127, 0, 0, 1], 0));
-    Conn::new(Arc::new(ClientInfo {
-        id: 1,
-        addr,
-        laddr: addr,
-        created: Instant::now(),
-        name: Mutex::new(None),
-        lib_name: Mutex::new(None),
-        lib_ver: Mutex::new(None),
-        last_cmd: Mutex::new("NULL"),
-        last_active_ms: AtomicU64::new(0),
-        resp: AtomicU8::new(2),
-        in_multi: AtomicBool::new(false),
-    }))
+    Conn::new(Arc::new(ClientInfo::internal(1)))
 }
 
 /// Run `ops` against a fresh server state and the model; the first difference, if any.

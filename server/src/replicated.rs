@@ -16,13 +16,9 @@
 //! [`Record::Expire`] batches; each deletion names the deadline it saw, so a key re-set
 //! meanwhile survives.
 
-use std::net::SocketAddr;
-use std::sync::atomic::{AtomicBool, AtomicU64, AtomicU8};
 use std::sync::Arc;
-use std::time::Instant;
 
 use bytes::{Bytes, BytesMut};
-use parking_lot::Mutex;
 use sessiond_cluster::{ClusterError, ClusterStatus, StateMachine};
 use sessiond_protocol::encode;
 use thiserror::Error;
@@ -281,23 +277,9 @@ pub struct ServerSm {
 
 impl ServerSm {
     pub fn new(shared: Arc<Shared>) -> ServerSm {
-        let unspecified = SocketAddr::from(([0, 0, 0, 0], 0));
-        let info = Arc::new(ClientInfo {
-            id: 0,
-            addr: unspecified,
-            laddr: unspecified,
-            created: Instant::now(),
-            name: Mutex::new(None),
-            lib_name: Mutex::new(None),
-            lib_ver: Mutex::new(None),
-            last_cmd: Mutex::new("NULL"),
-            last_active_ms: AtomicU64::new(0),
-            resp: AtomicU8::new(2),
-            in_multi: AtomicBool::new(false),
-        });
         ServerSm {
             shared,
-            conn: Conn::new(info),
+            conn: Conn::new(Arc::new(ClientInfo::internal(0))),
             out: BytesMut::with_capacity(4096),
             dead: Vec::new(),
         }

@@ -251,6 +251,18 @@ pub fn error_text(e: &redis::RedisError) -> String {
     }
 }
 
+/// `DBSIZE`.
+pub fn dbsize(con: &mut redis::Connection) -> u64 {
+    redis::cmd("DBSIZE").query(con).expect("DBSIZE")
+}
+
+/// `used_memory` from `INFO memory`.
+pub fn used_memory(con: &mut redis::Connection) -> u64 {
+    info_field(con, "memory", "used_memory")
+        .and_then(|v| v.parse().ok())
+        .expect("used_memory")
+}
+
 /// `INFO` field as a string.
 pub fn info_field(con: &mut redis::Connection, section: &str, field: &str) -> Option<String> {
     let text: String = redis::cmd("INFO").arg(section).query(con).ok()?;

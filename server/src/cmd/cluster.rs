@@ -42,12 +42,7 @@ pub fn role(ctx: &mut Ctx<'_>, _args: &[Bytes]) {
     let st = &c.status;
     let applied = st.applied.load(Ordering::Relaxed) as i64;
     if st.is_leader() {
-        let peers = st.peers();
-        let followers: Vec<String> = peers
-            .iter()
-            .filter(|(&id, _)| id != st.id)
-            .filter_map(|(_, p)| p.client_addr.clone())
-            .collect();
+        let followers = follower_addrs(st);
         encode::array_len(ctx.out, 3);
         encode::bulk(ctx.out, b"master");
         encode::integer(ctx.out, applied);
@@ -128,16 +123,20 @@ pub fn raft_section(cluster: Option<&Handle>, t: &mut String) {
     }
 }
 
+/// The client addresses the other members have announced (the leader's replicas).
+fn follower_addrs(st: &ClusterStatus) -> Vec<String> {
+    st.peers()
+        .into_iter()
+        .filter(|(id, _)| *id != st.id)
+        .filter_map(|(_, p)| p.client_addr)
+        .collect()
+}
+
 /// The `# Replication` section of `INFO` in a cluster.
 pub fn replication_section(st: &ClusterStatus, run_id: &str, t: &mut String) {
     let applied = st.applied.load(Ordering::Relaxed);
     if st.is_leader() {
-        let peers = st.peers();
-        let followers: Vec<String> = peers
-            .iter()
-            .filter(|(&id, _)| id != st.id)
-            .filter_map(|(_, p)| p.client_addr.clone())
-            .collect();
+        let followers = follower_addrs(st);
         let _ = write!(
             t,
             "# Replication\r\nrole:master\r\nconnected_slaves:{}\r\n",

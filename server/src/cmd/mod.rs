@@ -317,7 +317,7 @@ pub fn refusal(conn: &Conn, shared: &Shared, spec: &Spec) -> Option<String> {
         Some(u) => shared.users.denies(u, spec),
     };
     denied.or_else(|| {
-        (spec.is("denyoom") && shared.oom.load(std::sync::atomic::Ordering::Relaxed))
+        (shared.oom.load(std::sync::atomic::Ordering::Relaxed) && spec.is("denyoom"))
             .then(|| "OOM command not allowed when used memory > 'maxmemory'.".to_string())
     })
 }

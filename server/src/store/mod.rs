@@ -387,7 +387,9 @@ impl Shard {
             return None;
         }
         let entry = found.into_mut();
-        entry.key_len |= REF;
+        if entry.key_len & REF == 0 {
+            entry.key_len |= REF;
+        }
         Some(EntryMut {
             entry,
             wheel,

@@ -431,12 +431,16 @@ pub fn write_snapshot(dir: &Path, meta: &SnapshotMetadata, data: &[u8]) -> Resul
     h.update(&header);
     h.update(data);
     let crc = h.finalize();
-    {
+    let crc = crc.to_le_bytes();
+    let parts: [&[u8]; 3] = [&header, data, &crc];
+    if let Err(e) = write_direct(&tmp, &parts) {
+        // Not every file system takes O_DIRECT (tmpfs does not): go through the cache.
+        tracing::debug!(error = %e, "direct snapshot write failed, writing buffered");
         let f = File::create(&tmp).map_err(io_err(&tmp))?;
         let mut w = BufWriter::with_capacity(1 << 20, f);
-        w.write_all(&header).map_err(io_err(&tmp))?;
-        w.write_all(data).map_err(io_err(&tmp))?;
-        w.write_all(&crc.to_le_bytes()).map_err(io_err(&tmp))?;
+        for p in parts {
+            w.write_all(p).map_err(io_err(&tmp))?;
+        }
         let f = w.into_inner().map_err(|e| WalError::Io {
             path: tmp.clone(),
             source: e.into_error(),
@@ -459,6 +463,57 @@ pub fn write_snapshot(dir: &Path, meta: &SnapshotMetadata, data: &[u8]) -> Resul
         }
     }
     Ok(())
+}
+
+/// Write `parts` to a new file at `path` with O_DIRECT, then fsync. A snapshot is written
+/// once and read back only on restart, so it skips the page cache: copying hundreds of
+/// megabytes into the cache cost more CPU than taking the snapshot, on every replica at
+/// once. The data goes through a small aligned buffer; the last block is padded, then
+/// the file is cut to its real length.
+#[cfg(target_os = "linux")]
+fn write_direct(path: &Path, parts: &[&[u8]]) -> io::Result<()> {
+    use std::os::unix::fs::OpenOptionsExt;
+    const ALIGN: usize = 4096;
+    const CHUNK: usize = 1 << 20;
+    let mut f = OpenOptions::new()
+        .write(true)
+        .create(true)
+        .truncate(true)
+        .custom_flags(libc::O_DIRECT)
+        .open(path)?;
+    let mut raw = vec![0u8; CHUNK + ALIGN];
+    let off = raw.as_ptr().align_offset(ALIGN);
+    let buf = &mut raw[off..off + CHUNK];
+    let mut fill = 0;
+    let mut total = 0u64;
+    for mut part in parts.iter().copied() {
+        total += part.len() as u64;
+        while !part.is_empty() {
+            let n = part.len().min(CHUNK - fill);
+            buf[fill..fill + n].copy_from_slice(&part[..n]);
+            fill += n;
+            part = &part[n..];
+            if fill == CHUNK {
+                f.write_all(buf)?;
+                fill = 0;
+            }
+        }
+    }
+    if fill > 0 {
+        let padded = fill.div_ceil(ALIGN) * ALIGN;
+        buf[fill..padded].fill(0);
+        f.write_all(&buf[..padded])?;
+    }
+    f.set_len(total)?;
+    f.sync_all()
+}
+
+#[cfg(not(target_os = "linux"))]
+fn write_direct(_path: &Path, _parts: &[&[u8]]) -> io::Result<()> {
+    Err(io::Error::new(
+        io::ErrorKind::Unsupported,
+        "no O_DIRECT here",
+    ))
 }
 
 fn read_snapshot(path: &Path) -> Result<Snapshot, WalError> {

@@ -29,7 +29,7 @@ use crate::cmd::{self, Ctx};
 use crate::config::FollowerMode;
 use crate::replicated::{self, Class};
 use crate::server::Shared;
-use crate::store::Direct;
+use crate::store::{Direct, PREFETCH_MAX};
 
 /// Flush replies mid-batch once this many bytes are waiting, so a long pipeline of big
 /// reads does not build an unbounded reply buffer.
@@ -239,6 +239,7 @@ async fn io_loop<S: ClientStream>(
     let mut out = BytesMut::with_capacity(READ_CHUNK);
     let mut conn = Conn::new(info);
     conn.user = shared.users.initial();
+    let mut chunk: Vec<Vec<Bytes>> = Vec::with_capacity(PREFETCH_MAX);
     loop {
         if !next_input(&mut stream, &mut input, &mut out, &mut conn, shared).await? {
             return Ok(());
@@ -251,40 +252,60 @@ async fn io_loop<S: ClientStream>(
         let start_us = now_us();
         let mut now = start_us / 1000;
         let mut reuse = 0u32;
+        // Commands are decoded a chunk at a time, so that a pipeline's keys can be
+        // prefetched together before the chunk runs (see `Store::prefetch`).
         loop {
-            match input.decode() {
-                Ok(Some(args)) => {
-                    commands += 1;
-                    if reuse >= CLOCK_REUSE {
-                        now = now_ms();
-                        reuse = 0;
-                    }
-                    let quick = {
-                        let mut ks = Direct(&shared.store);
-                        let mut ctx = Ctx {
-                            ks: &mut ks,
-                            out: &mut out,
-                            conn: &mut conn,
-                            shared,
-                            now,
-                        };
-                        cmd::dispatch(&mut ctx, args)
-                    };
-                    reuse = if quick { reuse + 1 } else { CLOCK_REUSE };
-                    if conn.close {
+            let mut bad_input = None;
+            while chunk.len() < PREFETCH_MAX {
+                match input.decode() {
+                    Ok(Some(args)) => chunk.push(args),
+                    Ok(None) => break,
+                    Err(e) => {
+                        bad_input = Some(e);
                         break;
                     }
-                    if out.len() >= OUT_FLUSH {
-                        write_out(&mut stream, &mut out, shared).await?;
-                        // The write may have waited on a slow reader: read the clock anew.
-                        reuse = CLOCK_REUSE;
-                    }
                 }
-                Ok(None) => break,
-                Err(e) => {
-                    protocol_error(shared, &mut out, &mut conn, &e);
+            }
+            let more = bad_input.is_none() && chunk.len() == PREFETCH_MAX;
+            if chunk.len() > 1 {
+                prefetch_keys(shared, &chunk);
+            }
+            for args in chunk.drain(..) {
+                commands += 1;
+                if reuse >= CLOCK_REUSE {
+                    now = now_ms();
+                    reuse = 0;
+                }
+                let quick = {
+                    let mut ks = Direct(&shared.store);
+                    let mut ctx = Ctx {
+                        ks: &mut ks,
+                        out: &mut out,
+                        conn: &mut conn,
+                        shared,
+                        now,
+                    };
+                    cmd::dispatch(&mut ctx, args)
+                };
+                reuse = if quick { reuse + 1 } else { CLOCK_REUSE };
+                if conn.close {
                     break;
                 }
+                if out.len() >= OUT_FLUSH {
+                    write_out(&mut stream, &mut out, shared).await?;
+                    // The write may have waited on a slow reader: read the clock anew.
+                    reuse = CLOCK_REUSE;
+                }
+            }
+            if conn.close {
+                break;
+            }
+            if let Some(e) = bad_input {
+                protocol_error(shared, &mut out, &mut conn, &e);
+                break;
+            }
+            if !more {
+                break;
             }
         }
         finish_batch(shared, &mut conn, commands, now);
@@ -464,6 +485,14 @@ async fn end_batch<S: ClientStream>(
         stream.shutdown().await.ok();
     }
     Ok(conn.close)
+}
+
+/// Prefetch the keys of a pipelined chunk of commands: for the commands that take keys,
+/// the first one is `args[1]`, and for the others a wasted prefetch is harmless.
+pub(crate) fn prefetch_keys(shared: &Shared, cmds: &[Vec<Bytes>]) {
+    shared
+        .store
+        .prefetch(cmds.iter().filter_map(|a| a.get(1)).map(|k| &k[..]));
 }
 
 /// A connection's read side: what has arrived and the decoder for it.

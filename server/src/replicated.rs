@@ -27,7 +27,7 @@ use crate::cmd::{self, Ctx};
 use crate::connection::{ClientInfo, Conn};
 use crate::reader::ByteReader;
 use crate::server::Shared;
-use crate::store::{snapshot, Direct};
+use crate::store::{snapshot, Direct, PREFETCH_MAX};
 
 const BATCH: u8 = 1;
 const EXEC: u8 = 2;
@@ -287,7 +287,12 @@ impl ServerSm {
 
     fn run_cmds(&mut self, cmds: Vec<Vec<Bytes>>, now: u64) {
         let shared = self.shared.clone();
-        for args in cmds {
+        for args in cmds.chunks(PREFETCH_MAX).flat_map(|chunk| {
+            if chunk.len() > 1 {
+                crate::connection::prefetch_keys(&shared, chunk);
+            }
+            chunk
+        }) {
             let mut ks = Direct(&shared.store);
             let mut ctx = Ctx {
                 ks: &mut ks,

@@ -170,6 +170,13 @@ impl TimerWheel {
     }
 
     /// The deadline of a live timer; `None` for `NO_TIMER` and ids that are not live.
+    /// Start loading a timer's record (a hint; any id is accepted).
+    pub fn prefetch(&self, id: TimerId) {
+        if let Some(n) = self.nodes.get(id as usize) {
+            crate::store::prefetch(n);
+        }
+    }
+
     pub fn deadline(&self, id: TimerId) -> Option<u64> {
         self.nodes
             .get(id as usize)

@@ -2,7 +2,7 @@
 //!
 //! Keys hash (foldhash) to one of [`SLOTS`] fixed slots. Slot `s` lives in lock stripe
 //! (shard) `s & (shards - 1)`; each shard is a `parking_lot::Mutex` around a [`Shard`] that
-//! owns its slots (one `hashbrown::HashTable` each) and one [`TimerWheel`] for the TTLs of
+//! owns its slots (one [`Table`] each, `table.rs`) and one [`TimerWheel`] for the TTLs of
 //! its keys. Fixed slots give `SCAN` a cursor that survives table growth and shrinkage:
 //! the cursor is the next slot to visit, and a slot is always visited whole.
 //!
@@ -14,15 +14,16 @@
 
 pub mod hash;
 pub mod snapshot;
+mod table;
 
 use std::hash::BuildHasher;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, OnceLock};
 
 use crossbeam::utils::CachePadded;
-use hashbrown::hash_table::{Entry as TableEntry, HashTable};
 use hashbrown::DefaultHashBuilder;
 use parking_lot::{Mutex, MutexGuard};
+pub use table::{prefetch, Table};
 
 use crate::wheel::{TimerId, TimerWheel, NO_TIMER};
 pub use hash::HashValue;
@@ -52,8 +53,8 @@ impl KeyType {
 /// "Used since the last clock sweep" (top bit of `Entry::key_len`).
 const REF: u32 = 1 << 31;
 
-/// One key and its value.
-#[derive(Debug)]
+/// One key and its value. The default is an empty bucket's placeholder (no heap).
+#[derive(Debug, Default)]
 pub struct Entry {
     /// The key bytes, followed by the value bytes for a string.
     data: Box<[u8]>,
@@ -271,11 +272,10 @@ fn fnv1a(mut h: u64, bytes: &[u8]) -> u64 {
 
 /// One lock stripe: a set of slots and the timing wheel for their keys.
 pub struct Shard {
-    slots: Vec<HashTable<Entry>>,
+    slots: Vec<Table>,
     /// Per-slot write versions, for `WATCH`.
     versions: Vec<u64>,
     wheel: TimerWheel,
-    hasher: DefaultHashBuilder,
     shard_bits: u32,
     len: usize,
     expired: u64,
@@ -298,7 +298,6 @@ impl Shard {
     fn new(
         slots: usize,
         shard_bits: u32,
-        hasher: DefaultHashBuilder,
         now: u64,
         horizon: Arc<AtomicU64>,
         on_expired: ExpiredHook,
@@ -306,10 +305,9 @@ impl Shard {
         Shard {
             horizon,
             on_expired,
-            slots: (0..slots).map(|_| HashTable::new()).collect(),
+            slots: (0..slots).map(|_| Table::new()).collect(),
             versions: vec![0; slots],
             wheel: TimerWheel::new(now),
-            hasher,
             shard_bits,
             len: 0,
             expired: 0,
@@ -354,7 +352,7 @@ impl Shard {
             .map(|t| t.allocation_size())
             .sum::<usize>()
             + self.wheel.heap_bytes()
-            + self.slots.capacity() * std::mem::size_of::<HashTable<Entry>>()
+            + self.slots.capacity() * std::mem::size_of::<Table>()
     }
 
     /// Look up a live key. An expired key is removed on the spot and reported absent.
@@ -372,21 +370,21 @@ impl Shard {
         } = self;
         let table = &mut slots[slot];
         let version = &mut versions[slot];
-        let found = table.find_entry(hash, |e| e.key() == key).ok()?;
-        let timer = found.get().timer;
+        let i = table.find(hash, |e| e.key() == key)?;
+        let timer = table.get(i).timer;
         if let Some(d) = wheel.deadline(timer).filter(|&d| d <= now) {
             if d > horizon.load(Ordering::Relaxed) {
                 return None;
             }
             wheel.cancel(timer);
-            let (dead, _) = found.remove();
+            let dead = table.remove(i);
             Self::expired_key(on_expired, dead.key());
             *len -= 1;
             *expired += 1;
             *version += 1;
             return None;
         }
-        let entry = found.into_mut();
+        let entry = table.get_mut(i);
         if entry.key_len & REF == 0 {
             entry.key_len |= REF;
         }
@@ -406,11 +404,11 @@ impl Shard {
     /// Remove a key. Returns the entry if it was live.
     pub fn remove(&mut self, hash: u64, key: &[u8], now: u64) -> Option<Entry> {
         let slot = self.local_slot(hash);
-        let found = self.slots[slot].find_entry(hash, |e| e.key() == key).ok()?;
-        let (entry, _) = found.remove();
+        let i = self.slots[slot].find(hash, |e| e.key() == key)?;
+        let entry = self.slots[slot].remove(i);
         self.len -= 1;
         self.versions[slot] += 1;
-        self.maybe_shrink(slot);
+        self.slots[slot].maybe_shrink();
         let live = if entry.timer == NO_TIMER {
             true
         } else {
@@ -434,14 +432,14 @@ impl Shard {
         let Shard {
             slots,
             wheel,
-            hasher,
             len,
             expired: expired_count,
             ..
         } = self;
-        match slots[slot].entry(hash, |e| e.key() == key, |e| hasher.hash_one(e.key())) {
-            TableEntry::Occupied(mut occ) => {
-                let e = occ.get_mut();
+        let table = &mut slots[slot];
+        match table.find(hash, |e| e.key() == key) {
+            Some(i) => {
+                let e = table.get_mut(i);
                 let old_timer = e.timer;
                 let old_deadline = if old_timer == NO_TIMER {
                     None
@@ -472,12 +470,12 @@ impl Shard {
                 }
                 e.timer = timer;
             }
-            TableEntry::Vacant(vac) => {
+            None => {
                 let mut new = Entry::string(key, value);
                 if let Ttl::At(d) = ttl {
                     new.timer = wheel.insert(d, hash);
                 }
-                vac.insert(new);
+                table.insert(hash, new);
                 *len += 1;
             }
         }
@@ -490,16 +488,16 @@ impl Shard {
             slots,
             versions,
             wheel,
-            hasher,
             len,
             ..
         } = self;
         *len += 1;
         let version = &mut versions[slot];
         *version += 1;
-        let occ = slots[slot].insert_unique(hash, Entry::hash(key), |e| hasher.hash_one(e.key()));
+        let table = &mut slots[slot];
+        let i = table.insert(hash, Entry::hash(key));
         EntryMut {
-            entry: occ.into_mut(),
+            entry: table.get_mut(i),
             wheel,
             hash,
             version,
@@ -526,8 +524,7 @@ impl Shard {
             Some(d) => self.wheel.insert(d, hash),
             None => NO_TIMER,
         };
-        let hasher = &self.hasher;
-        self.slots[slot].insert_unique(hash, entry, |e| hasher.hash_one(e.key()));
+        self.slots[slot].insert(hash, entry);
         self.len += 1;
         self.versions[slot] += 1;
         old
@@ -542,8 +539,8 @@ impl Shard {
         let mut n = 0;
         for &(id, hash) in &fired {
             let slot = self.local_slot(hash);
-            if let Ok(found) = self.slots[slot].find_entry(hash, |e| e.timer == id) {
-                let (entry, _) = found.remove();
+            if let Some(i) = self.slots[slot].find(hash, |e| e.timer == id) {
+                let entry = self.slots[slot].remove(i);
                 Self::expired_key(&self.on_expired, entry.key());
                 out.push(entry);
                 self.len -= 1;
@@ -554,7 +551,7 @@ impl Shard {
                 // here: shrinking rehashes every remaining key, which would double the
                 // cost of a mass expiry. Other removals shrink it later.
                 if self.slots[slot].is_empty() {
-                    self.maybe_shrink(slot);
+                    self.slots[slot].maybe_shrink();
                 }
             }
         }
@@ -595,21 +592,26 @@ impl Shard {
                     cands.sort_unstable();
                     cands.truncate((cands.len() / 4).max(1));
                     let doomed: Vec<TimerId> = cands.into_iter().map(|(_, t)| t).collect();
-                    for e in table.extract_if(|e| doomed.contains(&e.timer)) {
+                    let from = out.len();
+                    table.extract_into(|e| doomed.contains(&e.timer), out);
+                    for e in &out[from..] {
                         wheel.cancel(e.timer);
-                        out.push(e);
                     }
                 }
                 EvictPolicy::AllkeysLru => {
-                    for e in table.extract_if(|e| {
-                        let used = e.key_len & REF != 0;
-                        e.key_len &= !REF;
-                        !used
-                    }) {
+                    let from = out.len();
+                    table.extract_into(
+                        |e| {
+                            let used = e.key_len & REF != 0;
+                            e.key_len &= !REF;
+                            !used
+                        },
+                        out,
+                    );
+                    for e in &out[from..] {
                         if e.timer != NO_TIMER {
                             wheel.cancel(e.timer);
                         }
-                        out.push(e);
                     }
                 }
             }
@@ -639,11 +641,11 @@ impl Shard {
         self.wheel.park_expired(now, budget, &mut fired);
         for &(id, hash) in &fired {
             let slot = self.local_slot(hash);
-            if let (Some(e), Some(d)) = (
+            if let (Some(i), Some(d)) = (
                 self.slots[slot].find(hash, |e| e.timer == id),
                 self.wheel.deadline(id),
             ) {
-                out.push((e.key().to_vec(), d));
+                out.push((self.slots[slot].get(i).key().to_vec(), d));
             }
         }
         let n = fired.len();
@@ -660,19 +662,19 @@ impl Shard {
     /// `deadline` (a key re-set or re-expired since the leader saw it survives).
     pub fn expire_guarded(&mut self, hash: u64, key: &[u8], deadline: u64) -> Option<Entry> {
         let slot = self.local_slot(hash);
-        let found = self.slots[slot].find_entry(hash, |e| e.key() == key).ok()?;
-        let timer = found.get().timer;
+        let i = self.slots[slot].find(hash, |e| e.key() == key)?;
+        let timer = self.slots[slot].get(i).timer;
         if self.wheel.deadline(timer) != Some(deadline) {
             return None;
         }
-        let (entry, _) = found.remove();
+        let entry = self.slots[slot].remove(i);
         Self::expired_key(&self.on_expired, entry.key());
         self.wheel.cancel(timer);
         self.len -= 1;
         self.expired += 1;
         self.versions[slot] += 1;
         if self.slots[slot].is_empty() {
-            self.maybe_shrink(slot);
+            self.slots[slot].maybe_shrink();
         }
         Some(entry)
     }
@@ -680,18 +682,6 @@ impl Shard {
     /// The earliest pending deadline in this shard.
     pub fn next_deadline(&self) -> Option<u64> {
         self.wheel.next_deadline()
-    }
-
-    fn maybe_shrink(&mut self, slot: usize) {
-        let table = &mut self.slots[slot];
-        let cap = table.capacity();
-        let len = table.len();
-        // Shrink when a table is an eighth full (to a quarter), and free it when empty;
-        // shrinking rehashes, so it is kept rare.
-        if (cap > 28 && len * 8 < cap) || (len == 0 && cap > 0) {
-            let hasher = &self.hasher;
-            table.shrink_to(len * 4, |e| hasher.hash_one(e.key()));
-        }
     }
 
     /// The write version of the slot holding `hash` (for `WATCH`).
@@ -734,7 +724,7 @@ impl Shard {
     }
 
     /// Drop every key. Returns the old tables so the caller can free them unlocked.
-    pub fn clear(&mut self, now: u64) -> Vec<HashTable<Entry>> {
+    pub fn clear(&mut self, now: u64) -> Vec<Table> {
         // Only slots that held keys change (WATCH on a missing key survives a flush).
         for (v, t) in self.versions.iter_mut().zip(&self.slots) {
             if !t.is_empty() {
@@ -742,18 +732,21 @@ impl Shard {
             }
         }
         let n = self.slots.len();
-        let old = std::mem::replace(&mut self.slots, (0..n).map(|_| HashTable::new()).collect());
+        let old = std::mem::replace(&mut self.slots, (0..n).map(|_| Table::new()).collect());
         self.wheel = TimerWheel::new(now);
         self.len = 0;
         old
     }
 }
 
-/// The global slot of a key hash. Uses bits 32.. so that it is independent of the low bits
-/// hashbrown uses for buckets and the top 7 bits it uses for control bytes.
+/// The global slot of a key hash. Uses bits 32.. so that it is independent of the low 32
+/// bits the slot's table uses for its tags and home buckets.
 pub fn slot_of(hash: u64) -> usize {
     ((hash >> 32) as usize) & (SLOTS - 1)
 }
+
+/// Most keys one [`Store::prefetch`] call looks at.
+pub const PREFETCH_MAX: usize = 32;
 
 /// The whole keyspace: `shards` lock stripes.
 pub struct Store {
@@ -785,7 +778,6 @@ impl Store {
                 CachePadded::new(Mutex::new(Shard::new(
                     per,
                     shard_bits,
-                    hasher,
                     now,
                     horizon.clone(),
                     on_expired.clone(),
@@ -827,6 +819,30 @@ impl Store {
 
     pub fn lock(&self, shard: usize) -> MutexGuard<'_, Shard> {
         self.shards[shard].lock()
+    }
+
+    /// Start loading what commands on these keys are about to touch, so that their cache
+    /// misses overlap instead of coming one after another (a key's bucket, its bytes and
+    /// its timer are three misses in a row on a big keyspace). Two passes: the home
+    /// buckets of every key, then each matching entry's bytes and timer, which the first
+    /// pass has brought in by then. Only a hint: a key given here need not exist, and
+    /// nothing changes.
+    pub fn prefetch<'k>(&self, keys: impl Iterator<Item = &'k [u8]>) {
+        let mut locs = [Loc { hash: 0, shard: 0 }; PREFETCH_MAX];
+        let mut n = 0;
+        for key in keys.take(PREFETCH_MAX) {
+            let loc = self.locate(key);
+            let shard = self.shards[loc.shard].lock();
+            shard.slots[shard.local_slot(loc.hash)].prefetch(loc.hash);
+            locs[n] = loc;
+            n += 1;
+        }
+        for loc in &locs[..n] {
+            let shard = self.shards[loc.shard].lock();
+            if let Some(e) = shard.slots[shard.local_slot(loc.hash)].prefetch_entry(loc.hash) {
+                shard.wheel.prefetch(e.timer);
+            }
+        }
     }
 
     /// Lock every shard, in index order (for `EXEC`).

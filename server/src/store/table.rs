@@ -1,0 +1,334 @@
+//! The hash table of one slot: open addressing with linear probing, written for the
+//! store so that a batch of commands can prefetch its keys before running them.
+//!
+//! Two parallel arrays of a power-of-two length: `tags` holds the low 32 bits of each
+//! key's hash (with bit 0 forced on, so 0 means empty), `buckets` the entries. A key's
+//! home bucket comes from its tag, so the bucket a key lives in (nearly always its home or
+//! a neighbour) is known from the hash alone, before any memory is read: that is what
+//! [`Table::prefetch`] touches. A probe compares 32-bit tags first, so a key's bytes are
+//! read only for a real match (a false tag match is one in two billion).
+//!
+//! Removal shifts the following run of entries back (no tombstones), so probe runs never
+//! lengthen under churn. Growth and shrinkage rehash from the tags alone, without reading
+//! the keys. The table is at most 80% full.
+
+use super::Entry;
+
+/// Marks a used tag; an empty bucket's tag is 0.
+const USED: u32 = 1;
+/// Smallest non-empty capacity.
+const MIN_CAP: usize = 8;
+
+#[derive(Default)]
+pub struct Table {
+    tags: Box<[u32]>,
+    buckets: Box<[Entry]>,
+    len: usize,
+}
+
+#[inline]
+fn tag_of(hash: u64) -> u32 {
+    hash as u32 | USED
+}
+
+#[inline]
+fn home(tag: u32, mask: usize) -> usize {
+    (tag >> 1) as usize & mask
+}
+
+/// Ask the CPU to start loading the cache line at `p`; never faults.
+#[inline(always)]
+#[allow(unsafe_code)]
+pub fn prefetch<T>(p: *const T) {
+    #[cfg(target_arch = "x86_64")]
+    {
+        use std::arch::x86_64::{_mm_prefetch, _MM_HINT_T0};
+        // SAFETY: SSE is part of the x86_64 baseline, and a prefetch is only a hint: it
+        // never faults and never reads into the program, whatever the address.
+        unsafe { _mm_prefetch::<_MM_HINT_T0>(p.cast::<i8>()) };
+    }
+    #[cfg(not(target_arch = "x86_64"))]
+    let _ = p;
+}
+
+impl Table {
+    pub fn new() -> Table {
+        Table::default()
+    }
+
+    pub fn len(&self) -> usize {
+        self.len
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len == 0
+    }
+
+    pub fn capacity(&self) -> usize {
+        self.tags.len()
+    }
+
+    /// Heap bytes held by the arrays.
+    pub fn allocation_size(&self) -> usize {
+        self.tags.len() * (std::mem::size_of::<u32>() + std::mem::size_of::<Entry>())
+    }
+
+    /// The bucket of the key with this hash for which `eq` holds.
+    #[inline]
+    pub fn find(&self, hash: u64, mut eq: impl FnMut(&Entry) -> bool) -> Option<usize> {
+        if self.len == 0 {
+            return None;
+        }
+        let mask = self.tags.len() - 1;
+        let tag = tag_of(hash);
+        let mut i = home(tag, mask);
+        loop {
+            let t = self.tags[i];
+            if t == 0 {
+                return None;
+            }
+            if t == tag && eq(&self.buckets[i]) {
+                return Some(i);
+            }
+            i = (i + 1) & mask;
+        }
+    }
+
+    pub fn get(&self, i: usize) -> &Entry {
+        &self.buckets[i]
+    }
+
+    pub fn get_mut(&mut self, i: usize) -> &mut Entry {
+        &mut self.buckets[i]
+    }
+
+    /// Insert an entry whose key is not in the table; returns its bucket.
+    pub fn insert(&mut self, hash: u64, entry: Entry) -> usize {
+        if (self.len + 1) * 5 > self.tags.len() * 4 {
+            self.resize((self.tags.len() * 2).max(MIN_CAP));
+        }
+        self.len += 1;
+        self.place(tag_of(hash), entry)
+    }
+
+    fn place(&mut self, tag: u32, entry: Entry) -> usize {
+        let mask = self.tags.len() - 1;
+        let mut i = home(tag, mask);
+        while self.tags[i] != 0 {
+            i = (i + 1) & mask;
+        }
+        self.tags[i] = tag;
+        self.buckets[i] = entry;
+        i
+    }
+
+    /// Take the entry out of bucket `i`, shifting back the entries after it that may move.
+    pub fn remove(&mut self, i: usize) -> Entry {
+        let mask = self.tags.len() - 1;
+        let out = std::mem::take(&mut self.buckets[i]);
+        self.tags[i] = 0;
+        self.len -= 1;
+        let mut hole = i;
+        let mut j = (i + 1) & mask;
+        loop {
+            let t = self.tags[j];
+            if t == 0 {
+                break;
+            }
+            // The entry at j may fill the hole if the hole lies between its home and j.
+            let h = home(t, mask);
+            if j.wrapping_sub(h) & mask >= j.wrapping_sub(hole) & mask {
+                self.tags[hole] = t;
+                self.tags[j] = 0;
+                self.buckets.swap(hole, j);
+                hole = j;
+            }
+            j = (j + 1) & mask;
+        }
+        out
+    }
+
+    /// Rehash into `cap` buckets (a power of two, 0 only when empty).
+    fn resize(&mut self, cap: usize) {
+        debug_assert!(cap.is_power_of_two() || (cap == 0 && self.len == 0));
+        let tags = std::mem::replace(&mut self.tags, vec![0; cap].into_boxed_slice());
+        let buckets = std::mem::replace(
+            &mut self.buckets,
+            std::iter::repeat_with(Entry::default).take(cap).collect(),
+        );
+        for (t, e) in tags.iter().zip(buckets.into_vec()) {
+            if *t != 0 {
+                self.place(*t, e);
+            }
+        }
+    }
+
+    /// Shrink when at most a tenth full (to about 40% full), and free the arrays when
+    /// empty. Shrinking rehashes, so it is kept rare.
+    pub fn maybe_shrink(&mut self) {
+        let cap = self.tags.len();
+        if self.len == 0 {
+            if cap > 0 {
+                *self = Table::default();
+            }
+        } else if cap > 4 * MIN_CAP && self.len * 10 <= cap {
+            self.resize((self.len * 5 / 2).next_power_of_two().max(MIN_CAP));
+        }
+    }
+
+    pub fn iter(&self) -> impl Iterator<Item = &Entry> {
+        self.tags
+            .iter()
+            .zip(self.buckets.iter())
+            .filter(|(t, _)| **t != 0)
+            .map(|(_, e)| e)
+    }
+
+    /// Move every entry for which `pred` returns true into `out` (`pred` may change the
+    /// entries it keeps). Rebuilds the table: for eviction, not for the hot path.
+    pub fn extract_into(&mut self, mut pred: impl FnMut(&mut Entry) -> bool, out: &mut Vec<Entry>) {
+        let old = std::mem::take(self);
+        self.tags = vec![0; old.tags.len()].into_boxed_slice();
+        self.buckets = std::iter::repeat_with(Entry::default)
+            .take(old.tags.len())
+            .collect();
+        for (t, mut e) in old.tags.iter().zip(old.buckets.into_vec()) {
+            if *t == 0 {
+                continue;
+            }
+            if pred(&mut e) {
+                out.push(e);
+            } else {
+                self.len += 1;
+                self.place(*t, e);
+            }
+        }
+    }
+
+    /// First stage of a prefetch: the home tag and bucket of `hash`.
+    #[inline]
+    pub fn prefetch(&self, hash: u64) {
+        if self.tags.is_empty() {
+            return;
+        }
+        let h = home(tag_of(hash), self.tags.len() - 1);
+        prefetch(self.tags.as_ptr().wrapping_add(h));
+        prefetch(self.buckets.as_ptr().wrapping_add(h));
+    }
+
+    /// Second stage: the entry whose tag matches `hash` (its key bytes and value), and
+    /// return it so the caller can prefetch its timer.
+    #[inline]
+    pub fn prefetch_entry(&self, hash: u64) -> Option<&Entry> {
+        let tag = tag_of(hash);
+        let i = self.find(hash, |_| true)?;
+        debug_assert_eq!(self.tags[i], tag);
+        let e = &self.buckets[i];
+        prefetch(e.data.as_ptr());
+        Some(e)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+    use std::collections::HashMap;
+
+    fn entry(k: u64) -> Entry {
+        Entry::string(&k.to_le_bytes(), b"v")
+    }
+
+    /// A hash with few distinct low bits, to force long probe runs and wrap-around.
+    fn weak_hash(k: u64) -> u64 {
+        (k % 7) | (k << 40)
+    }
+
+    fn find(t: &Table, k: u64) -> Option<usize> {
+        t.find(weak_hash(k), |e| e.key() == k.to_le_bytes())
+    }
+
+    proptest! {
+        /// Inserts and removes in any order agree with a HashMap, and every key stays
+        /// reachable from its home after backward shifts.
+        #[test]
+        fn agrees_with_a_map(ops in proptest::collection::vec((0u64..64, any::<bool>()), 0..400)) {
+            let mut t = Table::new();
+            let mut m: HashMap<u64, ()> = HashMap::new();
+            for (k, add) in ops {
+                match (find(&t, k), add) {
+                    (None, true) => {
+                        t.insert(weak_hash(k), entry(k));
+                        m.insert(k, ());
+                    }
+                    (Some(i), false) => {
+                        let e = t.remove(i);
+                        prop_assert_eq!(e.key(), &k.to_le_bytes()[..]);
+                        m.remove(&k);
+                        t.maybe_shrink();
+                    }
+                    _ => {}
+                }
+                prop_assert_eq!(t.len(), m.len());
+                prop_assert!(t.len() * 5 <= t.capacity() * 4);
+                for k in 0..64 {
+                    prop_assert_eq!(find(&t, k).is_some(), m.contains_key(&k));
+                }
+            }
+            prop_assert_eq!(t.iter().count(), m.len());
+        }
+    }
+
+    #[test]
+    fn extract_keeps_the_rest_findable() {
+        let mut t = Table::new();
+        for k in 0..100 {
+            t.insert(weak_hash(k), entry(k));
+        }
+        let mut out = Vec::new();
+        t.extract_into(|e| e.key()[0] % 3 == 0, &mut out);
+        assert_eq!(out.len(), 34);
+        assert_eq!(t.len(), 66);
+        for k in 0..100 {
+            assert_eq!(find(&t, k).is_some(), k % 3 != 0, "key {k}");
+        }
+    }
+
+    #[test]
+    fn shrinks_and_frees() {
+        let mut t = Table::new();
+        for k in 0..1000 {
+            t.insert(weak_hash(k), entry(k));
+        }
+        let big = t.capacity();
+        for k in 0..990 {
+            let i = find(&t, k).unwrap();
+            t.remove(i);
+            t.maybe_shrink();
+        }
+        assert!(t.capacity() < big / 8, "{} -> {}", big, t.capacity());
+        for k in 990..1000 {
+            assert!(find(&t, k).is_some());
+        }
+        for k in 990..1000 {
+            let i = find(&t, k).unwrap();
+            t.remove(i);
+            t.maybe_shrink();
+        }
+        assert_eq!(t.capacity(), 0);
+        assert_eq!(t.allocation_size(), 0);
+    }
+
+    #[test]
+    fn prefetch_stages_find_the_entry() {
+        let mut t = Table::new();
+        t.prefetch(5);
+        assert!(t.prefetch_entry(5).is_none());
+        t.insert(weak_hash(5), entry(5));
+        t.prefetch(weak_hash(5));
+        assert_eq!(
+            t.prefetch_entry(weak_hash(5)).unwrap().key(),
+            5u64.to_le_bytes()
+        );
+    }
+}

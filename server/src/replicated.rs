@@ -302,9 +302,9 @@ impl ServerSm {
                 now,
             };
             match cmd::lookup(&args[0]) {
-                Some(spec) if spec.arity_ok(args.len()) => (spec.run)(&mut ctx, &args),
+                Some(spec) if spec.arity_ok(args.len()) => (spec.run)(&mut ctx, args),
                 Some(spec) => cmd::wrong_arity(ctx.out, spec.name),
-                None => cmd::unknown_command(ctx.out, &args),
+                None => cmd::unknown_command(ctx.out, args),
             }
         }
     }

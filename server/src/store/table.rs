@@ -302,7 +302,7 @@ mod tests {
         }
         let big = t.capacity();
         for k in 0..990 {
-            let i = find(&t, k).unwrap();
+            let i = find(&t, k).expect("key present");
             t.remove(i);
             t.maybe_shrink();
         }
@@ -311,7 +311,7 @@ mod tests {
             assert!(find(&t, k).is_some());
         }
         for k in 990..1000 {
-            let i = find(&t, k).unwrap();
+            let i = find(&t, k).expect("key present");
             t.remove(i);
             t.maybe_shrink();
         }
@@ -327,7 +327,7 @@ mod tests {
         t.insert(weak_hash(5), entry(5));
         t.prefetch(weak_hash(5));
         assert_eq!(
-            t.prefetch_entry(weak_hash(5)).unwrap().key(),
+            t.prefetch_entry(weak_hash(5)).expect("inserted").key(),
             5u64.to_le_bytes()
         );
     }

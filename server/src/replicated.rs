@@ -134,16 +134,9 @@ impl Record {
         let resp3 = r.take(1)?[0] & FLAG_RESP3 != 0;
         Some(Ok(match kind {
             BATCH | EXEC | EXEC_WATCHED => {
-                let n = r.u32()? as usize;
-                let mut cmds = Vec::with_capacity(n.min(4096));
-                for _ in 0..n {
-                    let argc = r.u32()? as usize;
-                    let mut args = Vec::with_capacity(argc.min(4096));
-                    for _ in 0..argc {
-                        args.push(data.slice_ref(r.bytes()?));
-                    }
-                    cmds.push(args);
-                }
+                let mut cmds = Vec::new();
+                let n = read_cmds_into(data, r, &mut cmds)?;
+                cmds.truncate(n);
                 let mut watched = Vec::new();
                 if kind == EXEC_WATCHED {
                     let n = r.u32()? as usize;
@@ -174,6 +167,29 @@ impl Record {
             k => return Some(Err(RecordError::Kind(k))),
         }))
     }
+}
+
+/// Read a record's commands into `cmds[..n]`, returning `n`. The vectors already in
+/// `cmds` are reused (cleared first), so a state machine that keeps `cmds` between
+/// records allocates nothing per command. Arguments are slices of `data`.
+fn read_cmds_into(
+    data: &Bytes,
+    r: &mut ByteReader<'_>,
+    cmds: &mut Vec<Vec<Bytes>>,
+) -> Option<usize> {
+    let n = r.u32()? as usize;
+    for i in 0..n {
+        let argc = r.u32()? as usize;
+        if i == cmds.len() {
+            cmds.push(Vec::with_capacity(argc.min(4096)));
+        }
+        let args = &mut cmds[i];
+        args.clear();
+        for _ in 0..argc {
+            args.push(data.slice_ref(r.bytes()?));
+        }
+    }
+    Some(n)
 }
 
 /// How a connection in a cluster handles a command.
@@ -273,6 +289,8 @@ pub struct ServerSm {
     conn: Conn,
     out: BytesMut,
     dead: Vec<crate::store::Entry>,
+    /// Argument vectors reused from one batch record to the next.
+    cmds: Vec<Vec<Bytes>>,
 }
 
 impl ServerSm {
@@ -282,10 +300,11 @@ impl ServerSm {
             conn: Conn::new(Arc::new(ClientInfo::internal(0))),
             out: BytesMut::with_capacity(4096),
             dead: Vec::new(),
+            cmds: Vec::new(),
         }
     }
 
-    fn run_cmds(&mut self, cmds: Vec<Vec<Bytes>>, now: u64) {
+    fn run_cmds(&mut self, cmds: &[Vec<Bytes>], now: u64) {
         let shared = self.shared.clone();
         for args in cmds.chunks(PREFETCH_MAX).flat_map(|chunk| {
             if chunk.len() > 1 {
@@ -313,6 +332,32 @@ impl ServerSm {
 impl StateMachine for ServerSm {
     fn apply(&mut self, record: Bytes, now: u64, want_reply: bool) -> Bytes {
         self.out.clear();
+        if record.first() == Some(&BATCH) {
+            // The common record, decoded into vectors kept from the last one.
+            let mut r = ByteReader::new(&record);
+            let resp3 = r.take(2).is_some_and(|h| h[1] & FLAG_RESP3 != 0);
+            let mut cmds = std::mem::take(&mut self.cmds);
+            match read_cmds_into(&record, &mut r, &mut cmds) {
+                Some(n) => {
+                    self.conn.resp3 = resp3;
+                    self.run_cmds(&cmds[..n], now);
+                }
+                None => {
+                    tracing::warn!("undecodable record skipped");
+                    encode::error(&mut self.out, b"ERR undecodable replicated record");
+                }
+            }
+            // Let go of the record's bytes; keep the vectors, unless one grew big.
+            cmds.iter_mut().for_each(Vec::clear);
+            cmds.retain(|c| c.capacity() <= 64);
+            cmds.truncate(64);
+            self.cmds = cmds;
+            return if want_reply {
+                self.out.split().freeze()
+            } else {
+                Bytes::new()
+            };
+        }
         let rec = match Record::decode(&record) {
             Ok(r) => r,
             Err(e) => {
@@ -324,7 +369,7 @@ impl StateMachine for ServerSm {
         match rec {
             Record::Batch { resp3, cmds } => {
                 self.conn.resp3 = resp3;
-                self.run_cmds(cmds, now);
+                self.run_cmds(&cmds, now);
             }
             Record::Exec {
                 resp3,
@@ -335,7 +380,7 @@ impl StateMachine for ServerSm {
                 self.conn.watched_values = watched;
                 self.conn.multi = Some(cmds);
                 self.conn.multi_failed = false;
-                self.run_cmds(vec![vec![Bytes::from_static(b"exec")]], now);
+                self.run_cmds(&[vec![Bytes::from_static(b"exec")]], now);
             }
             Record::Expire(keys) => {
                 let store = &self.shared.store;

@@ -537,7 +537,12 @@ impl Shard {
         fired.clear();
         self.wheel.poll_expired(now, budget, &mut fired);
         let mut n = 0;
-        for &(id, hash) in &fired {
+        for (k, &(id, hash)) in fired.iter().enumerate() {
+            // The keys are spread at random over the tables: start loading the bucket of
+            // a key a few places ahead, so that misses overlap.
+            if let Some(&(_, ahead)) = fired.get(k + EXPIRE_AHEAD) {
+                self.slots[self.local_slot(ahead)].prefetch(ahead);
+            }
             let slot = self.local_slot(hash);
             if let Some(i) = self.slots[slot].find(hash, |e| e.timer == id) {
                 let entry = self.slots[slot].remove(i);
@@ -744,6 +749,9 @@ impl Shard {
 pub fn slot_of(hash: u64) -> usize {
     ((hash >> 32) as usize) & (SLOTS - 1)
 }
+
+/// How far ahead of the key it removes the expiry loop prefetches.
+const EXPIRE_AHEAD: usize = 16;
 
 /// Most keys one [`Store::prefetch`] call looks at.
 pub const PREFETCH_MAX: usize = 32;

@@ -49,6 +49,12 @@ pub fn dump_into(store: &Store, out: &mut Vec<u8>) {
     for i in 0..store.shard_count() {
         let shard = store.lock(i);
         for table in &shard.slots {
+            // Every entry's bytes and timer are a miss of their own: ask for all of a
+            // table's at once, then read them (applying waits while this runs).
+            for e in table.iter() {
+                super::prefetch(e.data.as_ptr());
+                shard.wheel.prefetch(e.timer);
+            }
             for e in table.iter() {
                 let deadline = shard.wheel.deadline(e.timer).unwrap_or(0);
                 match (&e.hash, e.as_str()) {

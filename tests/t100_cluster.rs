@@ -919,3 +919,64 @@ fn t10e_peers_authenticate_and_a_rogue_is_dropped() {
         "the secret was logged"
     );
 }
+
+/// On a store bigger than `--snapshot-bytes`, the next snapshot waits until the log has
+/// grown as big as the last snapshot: a snapshot costs in proportion to the store.
+#[test]
+fn t10f_snapshots_wait_for_the_log_to_grow_as_big_as_the_store() {
+    let _g = serial();
+    let c = Cluster::start(
+        3,
+        &["--snapshot-bytes", "65536", "--snapshot-entries", "1000000"],
+    );
+    let l = c.wait_leader(LEADER_WAIT);
+    let mut lc = conn(&c, l);
+    let snap_index = |c: &Cluster| {
+        c.raft_field(l, "raft_snapshot_index")
+            .and_then(|v| v.parse::<u64>().ok())
+            .unwrap_or(0)
+    };
+    // One pipeline of 1 MiB: applied as one entry, then a snapshot of about 1 MiB.
+    let value = "x".repeat(1024);
+    let mut p = redis::pipe();
+    for i in 0..1024 {
+        p.cmd("SET").arg(format!("big:{i}")).arg(&value).ignore();
+    }
+    let _: () = p.query(&mut lc).expect("pipeline");
+    assert!(
+        wait_until(Duration::from_secs(20), || snap_index(&c) > 1),
+        "no snapshot after 1 MiB of log"
+    );
+    let first = snap_index(&c);
+    // 256 KiB more: past --snapshot-bytes, but far from the 1 MiB of the snapshot.
+    for round in 0..4 {
+        let mut p = redis::pipe();
+        for i in 0..64 {
+            p.cmd("SET")
+                .arg(format!("more:{round}:{i}"))
+                .arg(&value)
+                .ignore();
+        }
+        let _: () = p.query(&mut lc).expect("pipeline");
+    }
+    let probe = "probe";
+    let _: () = redis::cmd("SET")
+        .arg(probe)
+        .arg("1")
+        .query(&mut lc)
+        .expect("SET");
+    assert!(
+        !wait_until(Duration::from_secs(2), || snap_index(&c) > first),
+        "a snapshot came before the log grew as big as the last one"
+    );
+    // Another 1 MiB: now the log is as big as the last snapshot.
+    let mut p = redis::pipe();
+    for i in 0..1024 {
+        p.cmd("SET").arg(format!("big:{i}")).arg(&value).ignore();
+    }
+    let _: () = p.query(&mut lc).expect("pipeline");
+    assert!(
+        wait_until(Duration::from_secs(20), || snap_index(&c) > first),
+        "no snapshot after the log grew past the snapshot's size"
+    );
+}

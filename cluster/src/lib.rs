@@ -37,6 +37,10 @@ use thiserror::Error;
 pub use node::{start, Handle};
 pub use status::{ClusterStatus, PeerInfo, Role};
 
+/// What an entry is counted as in the log, beyond its data, for the snapshot byte
+/// trigger: raft-rs's entry and our bookkeeping of it.
+pub const ENTRY_OVERHEAD: u64 = 128;
+
 /// How reads are served. See the README for what each mode risks.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ReadConsistency {
@@ -74,8 +78,11 @@ pub struct ClusterConfig {
     pub heartbeat_ticks: usize,
     /// Take a snapshot after this many applied entries...
     pub snapshot_entries: u64,
-    /// ...or once this many bytes of entries were applied since the last one (entries
-    /// carry whole batches, so counting entries alone lets the log grow large).
+    /// ...or once this many bytes of entries (plus [`ENTRY_OVERHEAD`] per entry) were
+    /// applied since the last one (entries carry whole batches, so counting entries
+    /// alone lets the log grow large), or as many as the last snapshot had if that is
+    /// more: a snapshot costs in proportion to the store, so on a big store it waits
+    /// for the log to grow as big (the rule of Redis's `auto-aof-rewrite-percentage 100`).
     pub snapshot_bytes: u64,
     /// Entries kept in the log behind a snapshot, for followers that lag a little.
     pub snapshot_keep: u64,
@@ -99,7 +106,7 @@ impl ClusterConfig {
             tick_ms: 20,
             election_ticks: 15,
             heartbeat_ticks: 3,
-            snapshot_entries: 100_000,
+            snapshot_entries: 1_000_000,
             snapshot_bytes: 256 << 20,
             snapshot_keep: 10_000,
             segment_bytes: 64 << 20,

@@ -196,6 +196,10 @@ struct Node {
     peers: BTreeMap<u64, String>,
     /// Entry bytes applied since the last snapshot started.
     applied_bytes: u64,
+    /// Size of the last snapshot taken or installed. The log may grow as large as the
+    /// snapshot before the next one: a snapshot costs in proportion to the store, so
+    /// taking one every `snapshot_bytes` on a big store would cost more than the writes.
+    last_snapshot_len: u64,
     /// The leader as of the last soft-state change (0: none).
     last_leader: u64,
     timeout: Duration,
@@ -299,7 +303,9 @@ pub fn start(cfg: ClusterConfig, mut sm: Box<dyn StateMachine>) -> Result<Handle
         None => None,
     };
     let mut conf_state = ConfState::default();
+    let mut last_snapshot_len = 0;
     if let Some(snap) = snapshot {
+        last_snapshot_len = snap.data.len() as u64;
         let (now, snap_peers, data) = decode_meta(&snap.data).map_err(StartError::Restore)?;
         sm.restore(data).map_err(StartError::Restore)?;
         apply_now = now;
@@ -423,6 +429,7 @@ pub fn start(cfg: ClusterConfig, mut sm: Box<dyn StateMachine>) -> Result<Handle
         transfer: None,
         peers,
         applied_bytes: 0,
+        last_snapshot_len,
         last_leader: 0,
         timeout,
         cfg,
@@ -505,7 +512,7 @@ impl Node {
             if !self.snapshot_busy
                 && (self.storage.take_wanted()
                     || self.applied >= self.storage.snapshot_index() + self.cfg.snapshot_entries
-                    || self.applied_bytes >= self.cfg.snapshot_bytes)
+                    || self.applied_bytes >= self.cfg.snapshot_bytes.max(self.last_snapshot_len))
             {
                 self.start_snapshot();
             }
@@ -879,7 +886,7 @@ impl Node {
             if e.index <= self.applied {
                 continue;
             }
-            self.applied_bytes += e.data.len() as u64;
+            self.applied_bytes += e.data.len() as u64 + crate::ENTRY_OVERHEAD;
             match e.get_entry_type() {
                 EntryType::EntryNormal => self.apply_normal(&e),
                 EntryType::EntryConfChange => match ConfChange::parse_from_bytes(&e.data) {
@@ -1175,6 +1182,7 @@ impl Node {
             Ok((meta, data)) => {
                 let index = meta.index;
                 if index > self.storage.snapshot_index() {
+                    self.last_snapshot_len = data.len() as u64;
                     let mut s = Snapshot::default();
                     s.set_metadata(meta);
                     s.data = data;
@@ -1242,6 +1250,7 @@ impl Node {
         if let Err(e) = self.storage.mem.wl().apply_snapshot(snap.clone()) {
             warn!(error = %e, "snapshot out of date");
         }
+        self.last_snapshot_len = snap.data.len() as u64;
         self.storage.set_snapshot(snap);
         self.applied = index;
         self.unapplied.retain(|e| e.index > index);

@@ -174,12 +174,13 @@ pub struct Args {
     pub tick_ms: Option<u64>,
 
     /// Cluster: take a snapshot (and compact the log) every this many entries
-    /// [default: 100000]
+    /// [default: 1000000]
     #[arg(long, env = "SESSIOND_SNAPSHOT_ENTRIES", help_heading = "Cluster")]
     pub snapshot_entries: Option<u64>,
 
-    /// Cluster: ...or once this many bytes of log were applied since the last one, which
-    /// bounds the log each node keeps in memory [default: 268435456]
+    /// Cluster: ...or once this many bytes of log (128 more per entry) were applied since
+    /// the last one, or as many as the last snapshot had if that is more; this bounds
+    /// the log each node keeps in memory [default: 268435456]
     #[arg(long, env = "SESSIOND_SNAPSHOT_BYTES", help_heading = "Cluster")]
     pub snapshot_bytes: Option<u64>,
 
@@ -504,7 +505,7 @@ impl Config {
                 snapshot_entries: args
                     .snapshot_entries
                     .or(file.snapshot_entries)
-                    .unwrap_or(100_000)
+                    .unwrap_or(1_000_000)
                     .max(100),
                 snapshot_bytes: args
                     .snapshot_bytes

@@ -487,6 +487,16 @@ async fn end_batch<S: ClientStream>(
     Ok(conn.close)
 }
 
+/// Try one write without waiting: `None` when the socket has no room now.
+async fn write_now<S: ClientStream>(stream: &mut S, buf: &[u8]) -> Option<std::io::Result<usize>> {
+    let mut fut = std::pin::pin!(stream.write(buf));
+    std::future::poll_fn(|cx| match std::future::Future::poll(fut.as_mut(), cx) {
+        std::task::Poll::Ready(r) => std::task::Poll::Ready(Some(r)),
+        std::task::Poll::Pending => std::task::Poll::Ready(None),
+    })
+    .await
+}
+
 /// Prefetch the keys of a pipelined chunk of commands: for the commands that take keys,
 /// the first one is `args[1]`, and for the others a wasted prefetch is harmless.
 pub(crate) fn prefetch_keys(shared: &Shared, cmds: &[Vec<Bytes>]) {
@@ -655,6 +665,9 @@ async fn write_out<S: ClientStream>(
     while pos < out.len() {
         let n = if cfg.client_write_timeout == 0 {
             stream.write(&out[pos..]).await?
+        } else if let Some(r) = write_now(stream, &out[pos..]).await {
+            // The socket took it at once (the usual case): no timer to arm and disarm.
+            r?
         } else {
             match tokio::time::timeout(stall, stream.write(&out[pos..])).await {
                 Ok(r) => r?,

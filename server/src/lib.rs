@@ -11,7 +11,7 @@
 //!   which applies committed records to the store on every replica.
 //! - [`auth`]: users, passwords, rules and protected mode; [`tls`]: the TLS listener.
 //! - [`cmd`]: the command table and one file per command family.
-//! - [`store`]: lock-striped shards of fixed hash slots, hashbrown tables, compact
+//! - [`store`]: lock-striped shards of fixed hash slots, our own prefetchable tables, compact
 //!   entries; [`wheel`] is each shard's hierarchical timing wheel.
 //! - [`pubsub`]: `SUBSCRIBE`/`PUBLISH` delivery and keyspace notifications.
 //! - [`expiry`]: the thread that reclaims keys whose timers fire (in a cluster, the

@@ -15,7 +15,11 @@ fn main() -> std::process::ExitCode {
     }
 }
 
+#[global_allocator]
+static ALLOC: sessiond_server::mem::CountingAlloc = sessiond_server::mem::CountingAlloc;
+
 fn run() -> Result<(), Box<dyn std::error::Error>> {
+    sessiond_server::mem::CountingAlloc::installed();
     sessiond_server::mem::tune_allocator();
     let config = Config::from_args(Args::parse())?;
     let filter = EnvFilter::try_new(&config.log_level)

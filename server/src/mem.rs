@@ -1,9 +1,107 @@
-//! Process memory figures for `INFO memory`.
+//! Process memory figures for `INFO memory`, and the counting allocator behind
+//! `used_memory`.
 
-/// Bytes currently allocated through the C allocator (what Redis calls `used_memory`).
+use std::alloc::{GlobalAlloc, Layout, System};
+use std::cell::Cell;
+use std::sync::atomic::{AtomicBool, AtomicIsize, AtomicUsize, Ordering};
+
+use crossbeam::utils::CachePadded;
+
+/// The system allocator, counting the bytes it hands out, as Redis's zmalloc counts
+/// `used_memory`. glibc's own figure (`mallinfo2`) walks every free chunk under the
+/// allocator's lock: right after a million keys were freed, one `INFO` took 60 ms and
+/// stalled its event loop. The count is kept in a few cache-padded cells, one per
+/// thread (modulo), so threads do not contend on one cache line; a read sums them.
+/// Installed by the `sessiond` binary.
+pub struct CountingAlloc;
+
+const CELLS: usize = 16;
+static COUNTS: [CachePadded<AtomicIsize>; CELLS] =
+    [const { CachePadded::new(AtomicIsize::new(0)) }; CELLS];
+static NEXT_CELL: AtomicUsize = AtomicUsize::new(0);
+static INSTALLED: AtomicBool = AtomicBool::new(false);
+
+thread_local! {
+    static CELL: Cell<usize> = const { Cell::new(usize::MAX) };
+}
+
+#[inline]
+fn count(delta: isize) {
+    let i = CELL
+        .try_with(|c| {
+            let mut i = c.get();
+            if i == usize::MAX {
+                i = NEXT_CELL.fetch_add(1, Ordering::Relaxed) % CELLS;
+                c.set(i);
+            }
+            i
+        })
+        .unwrap_or(0);
+    COUNTS[i].fetch_add(delta, Ordering::Relaxed);
+}
+
+// SAFETY: every method forwards to `System` with the caller's arguments unchanged and
+// only adds bookkeeping on the side, so `System`'s guarantees carry over.
+#[allow(unsafe_code)]
+unsafe impl GlobalAlloc for CountingAlloc {
+    #[inline]
+    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
+        // SAFETY: forwarded as is (see the impl).
+        let p = unsafe { System.alloc(layout) };
+        if !p.is_null() {
+            count(layout.size() as isize);
+        }
+        p
+    }
+
+    #[inline]
+    unsafe fn alloc_zeroed(&self, layout: Layout) -> *mut u8 {
+        // SAFETY: forwarded as is (see the impl).
+        let p = unsafe { System.alloc_zeroed(layout) };
+        if !p.is_null() {
+            count(layout.size() as isize);
+        }
+        p
+    }
+
+    #[inline]
+    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
+        // SAFETY: forwarded as is (see the impl).
+        unsafe { System.dealloc(ptr, layout) };
+        count(-(layout.size() as isize));
+    }
+
+    #[inline]
+    unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
+        // SAFETY: forwarded as is (see the impl).
+        let p = unsafe { System.realloc(ptr, layout, new_size) };
+        if !p.is_null() {
+            count(new_size as isize - layout.size() as isize);
+        }
+        p
+    }
+}
+
+impl CountingAlloc {
+    /// Called by the binary at startup: from then on [`allocated`] reads the count.
+    pub fn installed() {
+        INSTALLED.store(true, Ordering::Relaxed);
+    }
+}
+
+/// Bytes currently allocated (what Redis calls `used_memory`): the count kept by
+/// [`CountingAlloc`] when the binary installed it, else the C allocator's figure.
+pub fn allocated() -> u64 {
+    if INSTALLED.load(Ordering::Relaxed) {
+        let sum: isize = COUNTS.iter().map(|c| c.load(Ordering::Relaxed)).sum();
+        return sum.max(0) as u64;
+    }
+    system_allocated()
+}
+
 #[cfg(all(target_os = "linux", target_env = "gnu"))]
 #[allow(unsafe_code)]
-pub fn allocated() -> u64 {
+fn system_allocated() -> u64 {
     // SAFETY: mallinfo2 takes no arguments, returns a plain struct by value, and only
     // reads the allocator's own bookkeeping under its locks.
     let mi = unsafe { libc::mallinfo2() };
@@ -11,7 +109,7 @@ pub fn allocated() -> u64 {
 }
 
 #[cfg(not(all(target_os = "linux", target_env = "gnu")))]
-pub fn allocated() -> u64 {
+fn system_allocated() -> u64 {
     rss()
 }
 

@@ -134,6 +134,8 @@ pub struct Reclaimed {
     /// Kept boxed: moving the box is cheaper than moving the value out of it.
     #[allow(clippy::vec_box)]
     hashes: Vec<Box<HashValue>>,
+    /// Tables emptied by the expiry: their arrays are freed with the rest.
+    tables: Vec<Table>,
 }
 
 impl Reclaimed {
@@ -163,9 +165,11 @@ impl Reclaimed {
         self.data.sort_unstable_by_key(|d| d.as_ptr() as usize);
         self.data.clear();
         self.hashes.clear();
+        self.tables.clear();
         // A burst grows the list to a round's worth; do not keep that memory.
         self.data.shrink_to(Self::KEEP);
         self.hashes.shrink_to(Self::KEEP);
+        self.tables.shrink_to(Self::KEEP);
     }
 }
 
@@ -552,11 +556,12 @@ impl Shard {
                 self.expired += 1;
                 self.versions[slot] += 1;
                 n += 1;
-                // Free a table the moment it empties, but do not shrink it step by step
-                // here: shrinking rehashes every remaining key, which would double the
-                // cost of a mass expiry. Other removals shrink it later.
+                // Free a table the moment it empties (on the free thread, with the
+                // entries), but do not shrink it step by step here: shrinking rehashes
+                // every remaining key, which would double the cost of a mass expiry.
+                // Other removals shrink it later.
                 if self.slots[slot].is_empty() {
-                    self.slots[slot].maybe_shrink();
+                    out.tables.push(std::mem::take(&mut self.slots[slot]));
                 }
             }
         }

@@ -509,15 +509,27 @@ impl Node {
             self.flush_proposals();
             self.flush_reads();
             self.on_ready();
-            if !self.snapshot_busy
-                && (self.storage.take_wanted()
-                    || self.applied >= self.storage.snapshot_index() + self.cfg.snapshot_entries
-                    || self.applied_bytes >= self.cfg.snapshot_bytes.max(self.last_snapshot_len))
-            {
+            if !self.snapshot_busy && (self.storage.take_wanted() || self.snapshot_due()) {
                 self.start_snapshot();
             }
         }
         self.shutdown();
+    }
+
+    /// Whether the log has grown enough for a snapshot (see `Config::snapshot_bytes`).
+    /// Followers wait for half as much again as the leader: capturing pauses applying,
+    /// and on the leader that pause holds back every client's reply, so the leader
+    /// should capture alone rather than share the CPU with every replica capturing at
+    /// the same index. A follower's pause delays no client.
+    fn snapshot_due(&self) -> bool {
+        let (num, den) = if self.raw.raft.state == StateRole::Leader {
+            (1, 1)
+        } else {
+            (3, 2)
+        };
+        let entries = self.cfg.snapshot_entries * num / den;
+        let bytes = self.cfg.snapshot_bytes.max(self.last_snapshot_len) * num / den;
+        self.applied >= self.storage.snapshot_index() + entries || self.applied_bytes >= bytes
     }
 
     fn shutdown(&mut self) {

@@ -1263,6 +1263,7 @@ impl Node {
             warn!(error = %e, "snapshot out of date");
         }
         self.last_snapshot_len = snap.data.len() as u64;
+        self.applied_bytes = 0;
         self.storage.set_snapshot(snap);
         self.applied = index;
         self.unapplied.retain(|e| e.index > index);

@@ -686,6 +686,28 @@ async fn write_out<S: ClientStream>(
         }
         pos += n;
     }
+    // A TLS stream may have taken bytes it could not send yet (the socket was full):
+    // push them out under the same limit. A plain socket is flushed at once.
+    let mut flush = std::pin::pin!(stream.flush());
+    let first = std::future::poll_fn(|cx| {
+        std::task::Poll::Ready(std::future::Future::poll(flush.as_mut(), cx))
+    })
+    .await;
+    match first {
+        std::task::Poll::Ready(r) => r?,
+        std::task::Poll::Pending if cfg.client_write_timeout == 0 => flush.await?,
+        std::task::Poll::Pending => match tokio::time::timeout(stall, flush).await {
+            Ok(r) => r?,
+            Err(_) => {
+                shared
+                    .stats
+                    .output_limit_disconnections
+                    .fetch_add(1, Ordering::Relaxed);
+                debug!("client stopped reading its replies, closing");
+                return Err(std::io::ErrorKind::TimedOut.into());
+            }
+        },
+    }
     shared
         .stats
         .net_output_bytes

@@ -169,7 +169,6 @@ impl TimerWheel {
         id
     }
 
-    /// The deadline of a live timer; `None` for `NO_TIMER` and ids that are not live.
     /// Start loading a timer's record (a hint; any id is accepted).
     pub fn prefetch(&self, id: TimerId) {
         if let Some(n) = self.nodes.get(id as usize) {
@@ -177,6 +176,7 @@ impl TimerWheel {
         }
     }
 
+    /// The deadline of a live timer; `None` for `NO_TIMER` and ids that are not live.
     pub fn deadline(&self, id: TimerId) -> Option<u64> {
         self.nodes
             .get(id as usize)

@@ -185,24 +185,36 @@ impl Table {
     }
 
     /// Move every entry for which `pred` returns true into `out` (`pred` may change the
-    /// entries it keeps). Rebuilds the table: for eviction, not for the hot path.
+    /// entries it keeps). Rebuilds the table when something goes (for eviction, not for
+    /// the hot path), then shrinks it if it became sparse.
     pub fn extract_into(&mut self, mut pred: impl FnMut(&mut Entry) -> bool, out: &mut Vec<Entry>) {
+        let mut doomed = Vec::new();
+        for (i, (t, e)) in self.tags.iter().zip(self.buckets.iter_mut()).enumerate() {
+            if *t != 0 && pred(e) {
+                doomed.push(i);
+            }
+        }
+        if doomed.is_empty() {
+            return;
+        }
         let old = std::mem::take(self);
         self.tags = vec![0; old.tags.len()].into_boxed_slice();
         self.buckets = std::iter::repeat_with(Entry::default)
             .take(old.tags.len())
             .collect();
-        for (t, mut e) in old.tags.iter().zip(old.buckets.into_vec()) {
+        let mut doomed = doomed.into_iter().peekable();
+        for (i, (t, e)) in old.tags.iter().zip(old.buckets.into_vec()).enumerate() {
             if *t == 0 {
                 continue;
             }
-            if pred(&mut e) {
+            if doomed.next_if_eq(&i).is_some() {
                 out.push(e);
             } else {
                 self.len += 1;
                 self.place(*t, e);
             }
         }
+        self.maybe_shrink();
     }
 
     /// First stage of a prefetch: the home tag and bucket of `hash`.
@@ -292,6 +304,22 @@ mod tests {
         for k in 0..100 {
             assert_eq!(find(&t, k).is_some(), k % 3 != 0, "key {k}");
         }
+        // Nothing chosen: nothing moves, and the predicate saw every entry once.
+        let before = t.capacity();
+        let mut seen = 0;
+        t.extract_into(
+            |_| {
+                seen += 1;
+                false
+            },
+            &mut out,
+        );
+        assert_eq!((seen, t.len(), t.capacity()), (66, 66, before));
+        // Nearly everything chosen: the table shrinks.
+        t.extract_into(|e| e.key()[0] > 2, &mut out);
+        assert_eq!(t.len(), 2);
+        assert!(t.capacity() < before, "{} -> {}", before, t.capacity());
+        assert!(find(&t, 1).is_some() && find(&t, 2).is_some());
     }
 
     #[test]

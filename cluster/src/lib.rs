@@ -161,8 +161,21 @@ impl std::fmt::Debug for PeerSecret {
     }
 }
 
+/// A snapshot being captured, in parts that two threads take on at once: the snapshot
+/// thread from the front, the raft thread from the back (it holds back applying while a
+/// capture runs, so it has the time, and the state stands still).
+pub trait SnapshotCapture: Send + Sync {
+    /// With `Some(out)` (the snapshot thread, always the same buffer): serialize the next
+    /// part from the front, appending to `out`. With `None` (the raft thread): the next
+    /// part from the back, kept aside. False when no part was left to take.
+    fn step(&self, out: Option<&mut Vec<u8>>) -> bool;
+    /// Once no part is left to take: wait for parts still being written, then append
+    /// the ones kept aside to `out`, completing the serialized state.
+    fn finish(&self, out: &mut Vec<u8>);
+}
+
 /// See [`StateMachine::snapshot_job`].
-pub type SnapshotJob = Box<dyn FnOnce(&mut Vec<u8>) + Send>;
+pub type SnapshotJob = std::sync::Arc<dyn SnapshotCapture>;
 
 pub trait StateMachine: Send + 'static {
     /// Apply one committed record (a slice of the entry, so arguments can be sliced
@@ -173,9 +186,8 @@ pub trait StateMachine: Send + 'static {
     /// Called once before a batch of entries and after it, so the state machine can
     /// publish the horizon at which logically dead keys may be physically removed.
     fn set_horizon(&mut self, now: u64);
-    /// A job that serializes the current state, appending it to the buffer it is given.
-    /// It runs on another thread while the raft thread holds back applying, so the
-    /// state it reads does not change.
+    /// A capture of the current state (see [`SnapshotCapture`]). It runs while the raft
+    /// thread holds back applying, so the state it reads does not change.
     fn snapshot_job(&self) -> SnapshotJob;
     /// Replace the whole state with a snapshot's.
     fn restore(&mut self, data: &[u8]) -> Result<(), String>;

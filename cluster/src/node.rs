@@ -189,6 +189,8 @@ struct Node {
     /// Set while a snapshot thread reads the store (applying waits); it receives one
     /// message when the reading is done.
     capture: Option<Receiver<()>>,
+    /// The capture running, while parts are left for this thread to take.
+    capture_job: Option<crate::SnapshotJob>,
     /// Set from the start of a snapshot until its file is written.
     snapshot_busy: bool,
     conf_state: ConfState,
@@ -286,7 +288,9 @@ pub fn start(cfg: ClusterConfig, mut sm: Box<dyn StateMachine>) -> Result<Handle
             meta.mut_conf_state().voters = peers.keys().copied().collect();
             let mut data = Vec::new();
             encode_meta(0, &peers, &mut data);
-            (sm.snapshot_job())(&mut data);
+            let job = sm.snapshot_job();
+            while job.step(Some(&mut data)) {}
+            job.finish(&mut data);
             if let Some(w) = &wal {
                 wal::write_snapshot(w.dir(), &meta, &data)?;
             }
@@ -424,6 +428,7 @@ pub fn start(cfg: ClusterConfig, mut sm: Box<dyn StateMachine>) -> Result<Handle
         apply_now,
         unapplied: VecDeque::new(),
         capture: None,
+        capture_job: None,
         snapshot_busy: false,
         conf_state,
         transfer: None,
@@ -462,7 +467,11 @@ impl Node {
         let tick = Duration::from_millis(self.cfg.tick_ms);
         let mut next_tick = Instant::now() + tick;
         loop {
-            let wait = next_tick.saturating_duration_since(Instant::now());
+            let mut wait = next_tick.saturating_duration_since(Instant::now());
+            if self.help_capture() {
+                // Parts are left: look at events without waiting, then take more.
+                wait = Duration::ZERO;
+            }
             let got = crossbeam::channel::select! {
                 recv(self.rx) -> ev => ev.map_err(|_| RecvTimeoutError::Disconnected),
                 recv(self.persisted) -> p => {
@@ -514,6 +523,22 @@ impl Node {
             }
         }
         self.shutdown();
+    }
+
+    /// While a capture runs, take parts of it from the back for up to 2 ms (applying is
+    /// held back meanwhile, so this thread would otherwise wait). True if parts are left.
+    fn help_capture(&mut self) -> bool {
+        let Some(job) = &self.capture_job else {
+            return false;
+        };
+        let start = Instant::now();
+        while start.elapsed() < Duration::from_millis(2) {
+            if !job.step(None) {
+                self.capture_job = None;
+                return false;
+            }
+        }
+        true
     }
 
     /// Whether the log has grown enough for a snapshot (see `Config::snapshot_bytes`).
@@ -1143,6 +1168,7 @@ impl Node {
         let mut data = Vec::new();
         encode_meta(self.apply_now, &self.peers, &mut data);
         let job = self.sm.snapshot_job();
+        self.capture_job = Some(job.clone());
         self.applied_bytes = 0;
         let dir = self.log.as_ref().map(|p| p.dir().to_path_buf());
         let tx = self.tx.clone();
@@ -1152,7 +1178,8 @@ impl Node {
             .name("snapshot".into())
             .spawn(move || {
                 let t = Instant::now();
-                job(&mut data);
+                while job.step(Some(&mut data)) {}
+                job.finish(&mut data);
                 let captured_ms = t.elapsed().as_millis() as u64;
                 // Applying may go on while the file is written.
                 let _ = captured_tx.send(());
@@ -1176,12 +1203,16 @@ impl Node {
                 self.capture = Some(captured_rx);
                 self.snapshot_busy = true;
             }
-            Err(e) => warn!(error = %e, "cannot start the snapshot thread"),
+            Err(e) => {
+                self.capture_job = None;
+                warn!(error = %e, "cannot start the snapshot thread");
+            }
         }
     }
 
     /// Wait until the snapshot thread has finished reading the store.
     fn wait_captured(&mut self) {
+        self.capture_job = None;
         if let Some(rx) = self.capture.take() {
             let _ = rx.recv();
         }

@@ -16,6 +16,7 @@
 //! [`Record::Expire`] batches; each deletion names the deadline it saw, so a key re-set
 //! meanwhile survives.
 
+use std::sync::atomic::{AtomicUsize, Ordering as AtomicOrdering};
 use std::sync::Arc;
 
 use bytes::{Bytes, BytesMut};
@@ -283,6 +284,70 @@ pub fn moved(out: &mut BytesMut, args: &[Bytes], status: &ClusterStatus) {
     }
 }
 
+/// A snapshot capture by shard: the snapshot thread takes shards from the front, writing
+/// into its buffer (the header before shard 0), the raft thread from the back, each
+/// shard into a buffer set aside; `finish` appends those in order.
+struct StoreCapture {
+    shared: Arc<Shared>,
+    /// Shards `lo..hi` are not taken yet.
+    claims: parking_lot::Mutex<(usize, usize)>,
+    aside: parking_lot::Mutex<Vec<(usize, Vec<u8>)>>,
+    /// Shards written.
+    done: AtomicUsize,
+    n: usize,
+}
+
+impl sessiond_cluster::SnapshotCapture for StoreCapture {
+    fn step(&self, out: Option<&mut Vec<u8>>) -> bool {
+        let shard = {
+            let mut c = self.claims.lock();
+            if c.0 >= c.1 {
+                return false;
+            }
+            if out.is_some() {
+                c.0 += 1;
+                c.0 - 1
+            } else {
+                c.1 -= 1;
+                c.1
+            }
+        };
+        let store = &self.shared.store;
+        match out {
+            Some(out) => {
+                if shard == 0 {
+                    snapshot::dump_header(out);
+                }
+                snapshot::dump_shard(&store.lock(shard), out);
+            }
+            None => {
+                let mut buf = Vec::new();
+                snapshot::dump_shard(&store.lock(shard), &mut buf);
+                self.aside.lock().push((shard, buf));
+            }
+        }
+        self.done.fetch_add(1, AtomicOrdering::Release);
+        true
+    }
+
+    fn finish(&self, out: &mut Vec<u8>) {
+        // The raft thread finishes a shard it took before it waits for the capture, so
+        // this wait is at most one shard long.
+        while self.done.load(AtomicOrdering::Acquire) < self.n {
+            std::thread::yield_now();
+        }
+        let mut aside = std::mem::take(&mut *self.aside.lock());
+        aside.sort_unstable_by_key(|(i, _)| *i);
+        if aside.first().is_some_and(|(i, _)| *i == 0) {
+            // The raft thread took every shard: the header goes first.
+            snapshot::dump_header(out);
+        }
+        for (_, buf) in aside {
+            out.extend_from_slice(&buf);
+        }
+    }
+}
+
 /// The server's store as raft's state machine.
 pub struct ServerSm {
     shared: Arc<Shared>,
@@ -411,8 +476,14 @@ impl StateMachine for ServerSm {
     }
 
     fn snapshot_job(&self) -> sessiond_cluster::SnapshotJob {
-        let shared = self.shared.clone();
-        Box::new(move |out| snapshot::dump_into(&shared.store, out))
+        let n = self.shared.store.shard_count();
+        Arc::new(StoreCapture {
+            shared: self.shared.clone(),
+            claims: parking_lot::Mutex::new((0, n)),
+            aside: parking_lot::Mutex::new(Vec::new()),
+            done: AtomicUsize::new(0),
+            n,
+        })
     }
 
     fn restore(&mut self, data: &[u8]) -> Result<(), String> {
@@ -470,5 +541,53 @@ mod tests {
         assert_eq!(key_slot(b"{user1000}.following"), key_slot(b"user1000"));
         assert_eq!(key_slot(b"foo{}{bar}"), key_slot(b"foo{}{bar}"));
         assert_eq!(key_slot(b"{}x"), key_slot(b"{}x"));
+    }
+
+    /// Two threads taking a capture's shards from both ends produce the same bytes as a
+    /// plain dump, whoever takes how many.
+    #[test]
+    fn a_capture_shared_by_two_threads_equals_a_dump() {
+        let config = crate::config::Config::default();
+        let users = config.users().expect("users");
+        let shared = Shared::new(
+            config,
+            users,
+            std::net::SocketAddr::from(([127, 0, 0, 1], 0)),
+        );
+        for i in 0..5000u32 {
+            let key = format!("sess:{i}");
+            let loc = shared.store.locate(key.as_bytes());
+            let ttl = if i % 2 == 0 {
+                crate::store::Ttl::At(10_000_000 + u64::from(i))
+            } else {
+                crate::store::Ttl::Clear
+            };
+            shared
+                .store
+                .lock(loc.shard)
+                .set_str(loc.hash, key.as_bytes(), b"value", ttl, 0);
+        }
+        let plain = snapshot::dump(&shared.store);
+        let sm = ServerSm::new(shared.clone());
+        // The raft thread takes none, some, or all of the shards.
+        for back in [0, 1, 17, usize::MAX] {
+            let job = sm.snapshot_job();
+            let mut taken = 0;
+            while taken < back && job.step(None) {
+                taken += 1;
+            }
+            let other = {
+                let job = job.clone();
+                std::thread::spawn(move || while job.step(None) {})
+            };
+            let mut out = Vec::new();
+            while job.step(Some(&mut out)) {}
+            other.join().expect("thread");
+            job.finish(&mut out);
+            assert!(
+                out == plain,
+                "capture differs with {back} shards from the back"
+            );
+        }
     }
 }

@@ -14,7 +14,7 @@
 
 use thiserror::Error;
 
-use super::{Store, Ttl};
+use super::{Shard, Store, Ttl};
 use crate::reader::ByteReader;
 
 const MAGIC: &[u8; 8] = b"SDST1\n\0\0";
@@ -45,37 +45,47 @@ pub fn dump(store: &Store) -> Vec<u8> {
 
 /// Serialize every key, appending to `out`.
 pub fn dump_into(store: &Store, out: &mut Vec<u8>) {
-    out.extend_from_slice(MAGIC);
+    dump_header(out);
     for i in 0..store.shard_count() {
-        let shard = store.lock(i);
-        for table in &shard.slots {
-            // Every entry's bytes and timer are a miss of their own: ask for all of a
-            // table's at once, then read them (applying waits while this runs).
-            for e in table.iter() {
-                super::prefetch(e.data.as_ptr());
-                shard.wheel.prefetch(e.timer);
-            }
-            for e in table.iter() {
-                let deadline = shard.wheel.deadline(e.timer).unwrap_or(0);
-                match (&e.hash, e.as_str()) {
-                    (Some(h), _) => {
-                        out.push(HASH);
-                        put_bytes(out, e.key());
-                        out.extend_from_slice(&deadline.to_le_bytes());
-                        out.extend_from_slice(&(h.len() as u32).to_le_bytes());
-                        for (f, v) in h.iter() {
-                            put_bytes(out, f);
-                            put_bytes(out, v);
-                        }
-                    }
-                    (None, Some(v)) => {
-                        out.push(STRING);
-                        put_bytes(out, e.key());
-                        out.extend_from_slice(&deadline.to_le_bytes());
+        dump_shard(&store.lock(i), out);
+    }
+}
+
+/// What a dump starts with.
+pub fn dump_header(out: &mut Vec<u8>) {
+    out.extend_from_slice(MAGIC);
+}
+
+/// Serialize one shard's keys, appending to `out`. A dump is the header, then every
+/// shard in index order.
+pub fn dump_shard(shard: &Shard, out: &mut Vec<u8>) {
+    for table in &shard.slots {
+        // Every entry's bytes and timer are a miss of their own: ask for all of a
+        // table's at once, then read them (applying waits while this runs).
+        for e in table.iter() {
+            super::prefetch(e.data.as_ptr());
+            shard.wheel.prefetch(e.timer);
+        }
+        for e in table.iter() {
+            let deadline = shard.wheel.deadline(e.timer).unwrap_or(0);
+            match (&e.hash, e.as_str()) {
+                (Some(h), _) => {
+                    out.push(HASH);
+                    put_bytes(out, e.key());
+                    out.extend_from_slice(&deadline.to_le_bytes());
+                    out.extend_from_slice(&(h.len() as u32).to_le_bytes());
+                    for (f, v) in h.iter() {
+                        put_bytes(out, f);
                         put_bytes(out, v);
                     }
-                    (None, None) => {}
                 }
+                (None, Some(v)) => {
+                    out.push(STRING);
+                    put_bytes(out, e.key());
+                    out.extend_from_slice(&deadline.to_le_bytes());
+                    put_bytes(out, v);
+                }
+                (None, None) => {}
             }
         }
     }

@@ -762,14 +762,7 @@ fn t10c_snapshots_trigger_on_log_bytes() {
     let mut lc = conn(&c, l);
     let value = "x".repeat(1024);
     for round in 0..4 {
-        let mut p = redis::pipe();
-        for i in 0..100 {
-            p.cmd("SET")
-                .arg(format!("big:{round}:{i}"))
-                .arg(&value)
-                .ignore();
-        }
-        let _: () = p.query(&mut lc).expect("pipeline");
+        set_pipelined(&mut lc, &format!("big:{round}:"), 100, &value);
     }
     for i in 0..3 {
         assert!(
@@ -938,11 +931,7 @@ fn t10f_snapshots_wait_for_the_log_to_grow_as_big_as_the_store() {
     };
     // One pipeline of 1 MiB: applied as one entry, then a snapshot of about 1 MiB.
     let value = "x".repeat(1024);
-    let mut p = redis::pipe();
-    for i in 0..1024 {
-        p.cmd("SET").arg(format!("big:{i}")).arg(&value).ignore();
-    }
-    let _: () = p.query(&mut lc).expect("pipeline");
+    set_pipelined(&mut lc, "big:", 1024, &value);
     assert!(
         wait_until(Duration::from_secs(20), || snap_index(&c) > 1),
         "no snapshot after 1 MiB of log"
@@ -950,14 +939,7 @@ fn t10f_snapshots_wait_for_the_log_to_grow_as_big_as_the_store() {
     let first = snap_index(&c);
     // 256 KiB more: past --snapshot-bytes, but far from the 1 MiB of the snapshot.
     for round in 0..4 {
-        let mut p = redis::pipe();
-        for i in 0..64 {
-            p.cmd("SET")
-                .arg(format!("more:{round}:{i}"))
-                .arg(&value)
-                .ignore();
-        }
-        let _: () = p.query(&mut lc).expect("pipeline");
+        set_pipelined(&mut lc, &format!("more:{round}:"), 64, &value);
     }
     let probe = "probe";
     let _: () = redis::cmd("SET")
@@ -970,13 +952,18 @@ fn t10f_snapshots_wait_for_the_log_to_grow_as_big_as_the_store() {
         "a snapshot came before the log grew as big as the last one"
     );
     // Another 1 MiB: now the log is as big as the last snapshot.
-    let mut p = redis::pipe();
-    for i in 0..1024 {
-        p.cmd("SET").arg(format!("big:{i}")).arg(&value).ignore();
-    }
-    let _: () = p.query(&mut lc).expect("pipeline");
+    set_pipelined(&mut lc, "big:", 1024, &value);
     assert!(
         wait_until(Duration::from_secs(20), || snap_index(&c) > first),
         "no snapshot after the log grew past the snapshot's size"
     );
+}
+
+/// `SET <prefix><i> value` for i in 0..n, in one pipeline (one raft entry).
+fn set_pipelined(con: &mut redis::Connection, prefix: &str, n: usize, value: &str) {
+    let mut p = redis::pipe();
+    for i in 0..n {
+        p.cmd("SET").arg(format!("{prefix}{i}")).arg(value).ignore();
+    }
+    let _: () = p.query(con).expect("pipeline");
 }

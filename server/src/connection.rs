@@ -487,14 +487,38 @@ async fn end_batch<S: ClientStream>(
     Ok(conn.close)
 }
 
-/// Try one write without waiting: `None` when the socket has no room now.
-async fn write_now<S: ClientStream>(stream: &mut S, buf: &[u8]) -> Option<std::io::Result<usize>> {
-    let mut fut = std::pin::pin!(stream.write(buf));
-    std::future::poll_fn(|cx| match std::future::Future::poll(fut.as_mut(), cx) {
-        std::task::Poll::Ready(r) => std::task::Poll::Ready(Some(r)),
-        std::task::Poll::Pending => std::task::Poll::Ready(None),
+/// One step of writing replies (a write or a flush). Replies wait here while the client
+/// does not read, and no more of its commands are read meanwhile, so a client that never
+/// reads holds at most one batch of replies; one that accepts nothing for
+/// `--client-write-timeout` seconds is cut. A step that completes at once (the usual
+/// case) arms no timer.
+async fn within_write_timeout<T>(
+    step: impl std::future::Future<Output = std::io::Result<T>>,
+    shared: &Shared,
+) -> std::io::Result<T> {
+    let mut step = std::pin::pin!(step);
+    let first = std::future::poll_fn(|cx| {
+        std::task::Poll::Ready(std::future::Future::poll(step.as_mut(), cx))
     })
-    .await
+    .await;
+    if let std::task::Poll::Ready(r) = first {
+        return r;
+    }
+    let secs = shared.config.client_write_timeout;
+    if secs == 0 {
+        return step.await;
+    }
+    match tokio::time::timeout(std::time::Duration::from_secs(secs), step).await {
+        Ok(r) => r,
+        Err(_) => {
+            shared
+                .stats
+                .output_limit_disconnections
+                .fetch_add(1, Ordering::Relaxed);
+            debug!("client stopped reading its replies, closing");
+            Err(std::io::ErrorKind::TimedOut.into())
+        }
+    }
 }
 
 /// Prefetch the keys of a pipelined chunk of commands: for the commands that take keys,
@@ -657,30 +681,9 @@ async fn write_out<S: ClientStream>(
         debug!(bytes = out.len(), "output buffer limit, closing");
         return Err(std::io::Error::other("client output buffer limit"));
     }
-    // Replies wait here while the client does not read, and no more of its commands are
-    // read meanwhile, so a client that never reads holds at most one batch of replies.
-    // One that accepts nothing for `--client-write-timeout` seconds is cut.
-    let stall = std::time::Duration::from_secs(cfg.client_write_timeout);
     let mut pos = 0;
     while pos < out.len() {
-        let n = if cfg.client_write_timeout == 0 {
-            stream.write(&out[pos..]).await?
-        } else if let Some(r) = write_now(stream, &out[pos..]).await {
-            // The socket took it at once (the usual case): no timer to arm and disarm.
-            r?
-        } else {
-            match tokio::time::timeout(stall, stream.write(&out[pos..])).await {
-                Ok(r) => r?,
-                Err(_) => {
-                    shared
-                        .stats
-                        .output_limit_disconnections
-                        .fetch_add(1, Ordering::Relaxed);
-                    debug!("client stopped reading its replies, closing");
-                    return Err(std::io::ErrorKind::TimedOut.into());
-                }
-            }
-        };
+        let n = within_write_timeout(stream.write(&out[pos..]), shared).await?;
         if n == 0 {
             return Err(std::io::ErrorKind::WriteZero.into());
         }
@@ -688,26 +691,7 @@ async fn write_out<S: ClientStream>(
     }
     // A TLS stream may have taken bytes it could not send yet (the socket was full):
     // push them out under the same limit. A plain socket is flushed at once.
-    let mut flush = std::pin::pin!(stream.flush());
-    let first = std::future::poll_fn(|cx| {
-        std::task::Poll::Ready(std::future::Future::poll(flush.as_mut(), cx))
-    })
-    .await;
-    match first {
-        std::task::Poll::Ready(r) => r?,
-        std::task::Poll::Pending if cfg.client_write_timeout == 0 => flush.await?,
-        std::task::Poll::Pending => match tokio::time::timeout(stall, flush).await {
-            Ok(r) => r?,
-            Err(_) => {
-                shared
-                    .stats
-                    .output_limit_disconnections
-                    .fetch_add(1, Ordering::Relaxed);
-                debug!("client stopped reading its replies, closing");
-                return Err(std::io::ErrorKind::TimedOut.into());
-            }
-        },
-    }
+    within_write_timeout(stream.flush(), shared).await?;
     shared
         .stats
         .net_output_bytes

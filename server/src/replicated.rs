@@ -136,8 +136,7 @@ impl Record {
         Some(Ok(match kind {
             BATCH | EXEC | EXEC_WATCHED => {
                 let mut cmds = Vec::new();
-                let n = read_cmds_into(data, r, &mut cmds)?;
-                cmds.truncate(n);
+                read_cmds_into(data, r, &mut cmds)?;
                 let mut watched = Vec::new();
                 if kind == EXEC_WATCHED {
                     let n = r.u32()? as usize;
@@ -392,45 +391,30 @@ impl ServerSm {
             }
         }
     }
-}
 
-impl StateMachine for ServerSm {
-    fn apply(&mut self, record: Bytes, now: u64, want_reply: bool) -> Bytes {
-        self.out.clear();
-        if record.first() == Some(&BATCH) {
-            // The common record, decoded into vectors kept from the last one.
-            let mut r = ByteReader::new(&record);
-            let resp3 = r.take(2).is_some_and(|h| h[1] & FLAG_RESP3 != 0);
-            let mut cmds = std::mem::take(&mut self.cmds);
-            match read_cmds_into(&record, &mut r, &mut cmds) {
-                Some(n) => {
-                    self.conn.resp3 = resp3;
-                    self.run_cmds(&cmds[..n], now);
-                }
-                None => {
-                    tracing::warn!("undecodable record skipped");
-                    encode::error(&mut self.out, b"ERR undecodable replicated record");
-                }
+    /// The common record: decoded into argument vectors kept from the last one.
+    fn apply_batch(&mut self, record: &Bytes, now: u64) {
+        let mut r = ByteReader::new(record);
+        let resp3 = r.take(2).is_some_and(|h| h[1] & FLAG_RESP3 != 0);
+        let mut cmds = std::mem::take(&mut self.cmds);
+        match read_cmds_into(record, &mut r, &mut cmds) {
+            Some(n) => {
+                self.conn.resp3 = resp3;
+                self.run_cmds(&cmds[..n], now);
             }
-            // Let go of the record's bytes; keep the vectors, unless one grew big.
-            cmds.iter_mut().for_each(Vec::clear);
-            cmds.retain(|c| c.capacity() <= 64);
-            cmds.truncate(64);
-            self.cmds = cmds;
-            return if want_reply {
-                self.out.split().freeze()
-            } else {
-                Bytes::new()
-            };
-        }
-        let rec = match Record::decode(&record) {
-            Ok(r) => r,
-            Err(e) => {
-                tracing::warn!(error = %e, "undecodable record skipped");
+            None => {
+                tracing::warn!("undecodable record skipped");
                 encode::error(&mut self.out, b"ERR undecodable replicated record");
-                return self.out.split().freeze();
             }
-        };
+        }
+        // Let go of the record's bytes; keep the vectors, unless one grew big.
+        cmds.iter_mut().for_each(Vec::clear);
+        cmds.retain(|c| c.capacity() <= 64);
+        cmds.truncate(64);
+        self.cmds = cmds;
+    }
+
+    fn apply_record(&mut self, rec: Record, now: u64) {
         match rec {
             Record::Batch { resp3, cmds } => {
                 self.conn.resp3 = resp3;
@@ -462,6 +446,24 @@ impl StateMachine for ServerSm {
                     }
                 }
                 self.dead.clear();
+            }
+        }
+    }
+}
+
+impl StateMachine for ServerSm {
+    fn apply(&mut self, record: Bytes, now: u64, want_reply: bool) -> Bytes {
+        self.out.clear();
+        if record.first() == Some(&BATCH) {
+            self.apply_batch(&record, now);
+        } else {
+            match Record::decode(&record) {
+                Ok(rec) => self.apply_record(rec, now),
+                Err(e) => {
+                    tracing::warn!(error = %e, "undecodable record skipped");
+                    encode::error(&mut self.out, b"ERR undecodable replicated record");
+                    return self.out.split().freeze();
+                }
             }
         }
         if want_reply {

@@ -344,13 +344,7 @@ pub fn cluster(ctx: &mut Ctx<'_>, args: &[Bytes]) {
             }
             encode::verbatim(ctx.out, b"txt", t.as_bytes(), r3);
         }
-        _ => {
-            let msg = format!(
-                "ERR unknown subcommand '{}'. Try CLUSTER HELP.",
-                super::printable(&args[1], 128)
-            );
-            ctx.err(msg.as_bytes());
-        }
+        _ => super::unknown_subcommand(ctx.out, "CLUSTER", &args[1]),
     }
 }
 

@@ -262,15 +262,8 @@ pub fn client(ctx: &mut Ctx<'_>, args: &[Bytes]) {
             | b"help",
             _,
         ) => {
-            let name = format!("client|{}", String::from_utf8_lossy(&sub));
-            wrong_arity(ctx.out, &name);
+            super::wrong_sub_arity(ctx.out, "client", &sub);
         }
-        _ => {
-            let msg = format!(
-                "ERR unknown subcommand '{}'. Try CLIENT HELP.",
-                printable(&args[1], 128)
-            );
-            ctx.err(msg.as_bytes());
-        }
+        _ => super::unknown_subcommand(ctx.out, "CLIENT", &args[1]),
     }
 }

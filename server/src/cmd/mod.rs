@@ -237,6 +237,21 @@ pub fn wrong_arity(out: &mut BytesMut, name: &str) {
     encode::error(out, msg.as_bytes());
 }
 
+/// Wrong arity for a known subcommand (`<cmd>|<sub>` in Redis's text).
+pub fn wrong_sub_arity(out: &mut BytesMut, cmd: &str, sub: &[u8]) {
+    wrong_arity(out, &format!("{cmd}|{}", String::from_utf8_lossy(sub)));
+}
+
+/// Redis's reply to a subcommand it does not know; `cmd` as it is named in the hint
+/// (`CONFIG`).
+pub fn unknown_subcommand(out: &mut BytesMut, cmd: &str, sub: &[u8]) {
+    let msg = format!(
+        "ERR unknown subcommand '{}'. Try {cmd} HELP.",
+        printable(sub, 128)
+    );
+    encode::error(out, msg.as_bytes());
+}
+
 /// Run one command from a client: checks, `MULTI` queueing, then the handler. Returns
 /// whether the command was quick (O(1), Redis's `fast` flag, or rejected before it ran),
 /// which lets the caller reuse its clock reading for the next command.

@@ -8,7 +8,7 @@
 use bytes::Bytes;
 use sessiond_protocol::encode;
 
-use super::{printable, Ctx};
+use super::Ctx;
 use crate::pubsub::Subscription;
 
 /// One confirmation: `[kind, name, count]`, a push in RESP3.
@@ -148,18 +148,8 @@ pub fn pubsub(ctx: &mut Ctx<'_>, args: &[Bytes]) {
             ],
         ),
         (b"channels" | b"numpat" | b"shardchannels" | b"help", _) => {
-            let msg = format!(
-                "ERR wrong number of arguments for 'pubsub|{}' command",
-                printable(&sub, 64)
-            );
-            ctx.err(msg.as_bytes());
+            super::wrong_sub_arity(ctx.out, "pubsub", &sub)
         }
-        _ => {
-            let msg = format!(
-                "ERR unknown subcommand '{}'. Try PUBSUB HELP.",
-                printable(&args[1], 128)
-            );
-            ctx.err(msg.as_bytes());
-        }
+        _ => super::unknown_subcommand(ctx.out, "PUBSUB", &args[1]),
     }
 }

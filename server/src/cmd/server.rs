@@ -7,7 +7,7 @@ use std::sync::atomic::Ordering;
 use bytes::{Bytes, BytesMut};
 use sessiond_protocol::encode;
 
-use super::{glob_match, lookup, printable, wrong_arity, Ctx, Spec, COMMANDS, ERR_SYNTAX};
+use super::{glob_match, lookup, printable, Ctx, Spec, COMMANDS, ERR_SYNTAX};
 use crate::clock::now_us;
 use crate::mem;
 
@@ -168,17 +168,8 @@ pub fn command(ctx: &mut Ctx<'_>, args: &[Bytes]) {
             ];
             super::help_reply(ctx.out, lines);
         }
-        b"count" | b"help" => wrong_arity(
-            ctx.out,
-            &format!("command|{}", String::from_utf8_lossy(&sub)),
-        ),
-        _ => {
-            let msg = format!(
-                "ERR unknown subcommand '{}'. Try COMMAND HELP.",
-                printable(&args[1], 128)
-            );
-            ctx.err(msg.as_bytes());
-        }
+        b"count" | b"help" => super::wrong_sub_arity(ctx.out, "command", &sub),
+        _ => super::unknown_subcommand(ctx.out, "COMMAND", &args[1]),
     }
 }
 
@@ -291,17 +282,10 @@ pub fn config(ctx: &mut Ctx<'_>, args: &[Bytes]) {
             ];
             super::help_reply(ctx.out, lines);
         }
-        b"get" | b"set" | b"resetstat" | b"rewrite" | b"help" => wrong_arity(
-            ctx.out,
-            &format!("config|{}", String::from_utf8_lossy(&sub)),
-        ),
-        _ => {
-            let msg = format!(
-                "ERR unknown subcommand '{}'. Try CONFIG HELP.",
-                printable(&args[1], 128)
-            );
-            ctx.err(msg.as_bytes());
+        b"get" | b"set" | b"resetstat" | b"rewrite" | b"help" => {
+            super::wrong_sub_arity(ctx.out, "config", &sub)
         }
+        _ => super::unknown_subcommand(ctx.out, "CONFIG", &args[1]),
     }
 }
 
@@ -698,18 +682,8 @@ pub fn slowlog(ctx: &mut Ctx<'_>, args: &[Bytes]) {
             ],
         ),
         (b"get" | b"len" | b"reset" | b"help", _) => {
-            let msg = format!(
-                "ERR wrong number of arguments for 'slowlog|{}' command",
-                printable(&sub, 64)
-            );
-            ctx.err(msg.as_bytes());
+            super::wrong_sub_arity(ctx.out, "slowlog", &sub)
         }
-        _ => {
-            let msg = format!(
-                "ERR unknown subcommand '{}'. Try SLOWLOG HELP.",
-                printable(&args[1], 128)
-            );
-            ctx.err(msg.as_bytes());
-        }
+        _ => super::unknown_subcommand(ctx.out, "SLOWLOG", &args[1]),
     }
 }

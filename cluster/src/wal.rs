@@ -16,6 +16,17 @@
 //! Every new segment opens with the current hard state, so dropping old segments after a
 //! snapshot never loses it. The node calls [`Wal::sync`] once per ready, after all of
 //! that ready's records: that is the group commit.
+//!
+//! Segments are allocated ahead of time. A helper thread creates the next segment's
+//! file at its full size with `fallocate` while the current one fills, and a roll
+//! renames it into place. Appending into blocks that are already the file's leaves its
+//! size alone, so `fdatasync` has less metadata to commit than for a file that grows with
+//! every append: in A/B runs of a 3-node cluster under `SETEX -P 16` this was 5% more
+//! throughput. (Writing the zeros out instead made each fsync cheaper still, but on these
+//! VMs the first touch of fresh page-cache memory costs about 9 µs a page, and zero-filling
+//! 64 MiB a second per node cost more than it saved.) An allocated block reads as zeros
+//! until written, so replay ends a segment at its first invalid record when only zeros
+//! follow it.
 
 use std::fs::{self, File, OpenOptions};
 use std::io::{self, BufWriter, Read, Seek, SeekFrom, Write};
@@ -68,6 +79,66 @@ pub struct Recovered {
     pub hard_state: HardState,
 }
 
+/// An allocated file for the next segment, being made by a helper thread.
+struct Prepared {
+    path: PathBuf,
+    /// The helper's outcome, sent when it is done.
+    done: crossbeam::channel::Receiver<io::Result<()>>,
+    /// What `done` said, once it has said it.
+    made: Option<bool>,
+}
+
+impl Prepared {
+    /// Whether the file is ready; `None` while the helper is still writing it.
+    fn ready(&mut self) -> Option<bool> {
+        if self.made.is_none() {
+            match self.done.try_recv() {
+                Ok(r) => {
+                    if let Err(e) = &r {
+                        warn!(error = %e, "cannot allocate the next log segment; segments will grow as they are written");
+                    }
+                    self.made = Some(r.is_ok());
+                }
+                Err(crossbeam::channel::TryRecvError::Empty) => {}
+                Err(crossbeam::channel::TryRecvError::Disconnected) => self.made = Some(false),
+            }
+        }
+        self.made
+    }
+}
+
+/// The file name of a segment made ahead of time. Each is unique, so a preparer left
+/// running by a log that was dropped never writes into another log's file; `.tmp`
+/// files left over are removed on open.
+fn prepared_name() -> String {
+    static N: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+    let n = N.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    format!("next-segment-{}-{n}.wal.tmp", std::process::id())
+}
+
+/// Make `path` a file of `len` bytes whose blocks are allocated (they read as zeros).
+#[cfg(target_os = "linux")]
+fn allocate_segment(path: &Path, len: u64) -> io::Result<()> {
+    use std::os::fd::AsRawFd;
+    let f = OpenOptions::new()
+        .create(true)
+        .write(true)
+        .truncate(true)
+        .open(path)?;
+    #[allow(unsafe_code)]
+    // SAFETY: fallocate on an open descriptor we own; mode 0 allocates and sets the size.
+    let r = unsafe { libc::fallocate(f.as_raw_fd(), 0, 0, len as libc::off_t) };
+    if r != 0 {
+        return Err(io::Error::last_os_error());
+    }
+    f.sync_all()
+}
+
+#[cfg(not(target_os = "linux"))]
+fn allocate_segment(_path: &Path, _len: u64) -> io::Result<()> {
+    Err(io::ErrorKind::Unsupported.into())
+}
+
 struct Segment {
     seq: u64,
     path: PathBuf,
@@ -88,6 +159,10 @@ pub struct Wal {
     pub written: u64,
     /// fsyncs since the node started.
     pub syncs: u64,
+    /// The next segment's file, allocated in the background.
+    next: Option<Prepared>,
+    /// False once allocating a segment failed (a file system without `fallocate`).
+    prepare: bool,
 }
 
 fn segment_path(dir: &Path, seq: u64) -> PathBuf {
@@ -154,7 +229,7 @@ impl Wal {
             {
                 snaps.push(n);
             } else if name.ends_with(".tmp") {
-                // A snapshot that was being written when the process died.
+                // A snapshot or a segment that was being prepared when the process died.
                 fs::remove_file(ent.path()).ok();
             }
         }
@@ -184,7 +259,8 @@ impl Wal {
                 .and_then(|mut f| f.read_to_end(&mut buf))
                 .map_err(io_err(&path))?;
             let (records, valid) = read_records(&buf);
-            if valid < buf.len() {
+            // Zeros after the last record are the unused part of an allocated segment.
+            if valid < buf.len() && buf[valid..].iter().any(|&b| b != 0) {
                 if i + 1 == seqs.len() {
                     warn!(path = %path.display(), valid, len = buf.len(), "torn tail in the newest log segment, truncating");
                     let f = OpenOptions::new()
@@ -280,7 +356,10 @@ impl Wal {
             dirty: false,
             written: 0,
             syncs: 0,
+            next: None,
+            prepare: true,
         };
+        wal.prepare_next();
         let hs = hard_state.clone();
         wal.write_record(KIND_HARD_STATE, &hs.write_to_bytes()?)?;
         wal.sync()?;
@@ -335,12 +414,16 @@ impl Wal {
         self.sync()?;
         let seq = self.segments.last().map_or(1, |s| s.seq + 1);
         let path = segment_path(&self.dir, seq);
-        let file = OpenOptions::new()
-            .create(true)
-            .append(true)
-            .open(&path)
-            .map_err(io_err(&path))?;
+        let file = match self.take_prepared(&path) {
+            Some(file) => file,
+            None => OpenOptions::new()
+                .create(true)
+                .append(true)
+                .open(&path)
+                .map_err(io_err(&path))?,
+        };
         sync_dir(&self.dir)?;
+        self.prepare_next();
         self.out = BufWriter::with_capacity(256 * 1024, file);
         self.size = 0;
         self.segments.push(Segment {
@@ -351,6 +434,53 @@ impl Wal {
         let hs = self.hard_state.clone();
         self.write_record(KIND_HARD_STATE, &hs.write_to_bytes()?)?;
         Ok(())
+    }
+
+    /// Start allocating the next segment's file, unless that is already under way.
+    fn prepare_next(&mut self) {
+        if self.next.is_some() || !self.prepare {
+            return;
+        }
+        let path = self.dir.join(prepared_name());
+        // A roll happens once a ready has taken the segment past its size: leave room.
+        let len = (self.segment_bytes + self.segment_bytes / 16).next_multiple_of(4096);
+        let p = path.clone();
+        let (tx, done) = crossbeam::channel::bounded(1);
+        match std::thread::Builder::new()
+            .name("raft-log-prep".into())
+            .spawn(move || {
+                let _ = tx.send(allocate_segment(&p, len));
+            }) {
+            Ok(_) => {
+                self.next = Some(Prepared {
+                    path,
+                    done,
+                    made: None,
+                })
+            }
+            Err(e) => warn!(error = %e, "cannot start the segment preparer"),
+        }
+    }
+
+    /// The allocated file, renamed to `path` and open for writing from its start, if
+    /// it is ready. If it is not, the roll does not wait: it takes a plain file, and the
+    /// prepared one serves the roll after.
+    fn take_prepared(&mut self, path: &Path) -> Option<File> {
+        let made = self.next.as_mut()?.ready()?;
+        let p = self.next.take()?;
+        self.prepare = made;
+        let file = made
+            .then(|| {
+                fs::rename(&p.path, path).and_then(|()| OpenOptions::new().write(true).open(path))
+            })
+            .and_then(|r| {
+                r.map_err(|e| warn!(error = %e, "cannot use the prepared segment"))
+                    .ok()
+            });
+        if file.is_none() {
+            fs::remove_file(&p.path).ok();
+        }
+        file
     }
 
     pub fn append(&mut self, entries: &[Entry]) -> Result<(), WalError> {
@@ -669,6 +799,99 @@ mod tests {
         bytes[n - 2] ^= 0xff;
         fs::write(&first, bytes).expect("write");
         assert!(matches!(Wal::open(&d, 64), Err(WalError::Corrupt { .. })));
+        fs::remove_dir_all(&d).ok();
+    }
+
+    impl Wal {
+        /// Wait (bounded) until the next segment's file is allocated.
+        fn wait_prepared(&mut self) {
+            let p = self.next.as_mut().expect("a segment is being prepared");
+            let r = p
+                .done
+                .recv_timeout(std::time::Duration::from_secs(30))
+                .expect("preparer finished in time");
+            p.made = Some(r.is_ok());
+            assert_eq!(p.made, Some(true));
+        }
+    }
+
+    #[test]
+    fn allocated_segments_are_used_and_replay_up_to_their_zeros() {
+        let d = tmpdir("prealloc");
+        let seg;
+        {
+            let (mut w, _) = Wal::open(&d, 4096).expect("open");
+            w.wait_prepared();
+            // Fill the first segment past its size; the next append rolls into the
+            // prepared file, which already has its full length.
+            for i in 1..=40 {
+                w.append(&[entry(i, 1, &[b'x'; 100])]).expect("append");
+                w.sync().expect("sync");
+            }
+            seg = w.current_path();
+            assert!(w.segments.len() >= 2, "the log rolled");
+            let prealloc = (4096u64 + 4096 / 16).next_multiple_of(4096);
+            assert!(fs::metadata(&seg).expect("meta").len() >= prealloc);
+            assert!(w.size < prealloc, "what was written fits before the zeros");
+        }
+        let len = fs::metadata(&seg).expect("meta").len();
+        // Twice: the allocated segment is first the newest one, then an older one.
+        for _ in 0..2 {
+            let (_, r) = Wal::open(&d, 4096).expect("reopen");
+            assert_eq!(summary(&r).len(), 40);
+            assert_eq!(summary(&r).last(), Some(&(40, 1)));
+            // The zeros were read as unused room, not as a torn tail to cut off.
+            assert_eq!(fs::metadata(&seg).expect("meta").len(), len);
+        }
+        let names: Vec<String> = fs::read_dir(d.join("raft"))
+            .expect("dir")
+            .filter_map(|e| e.ok())
+            .map(|e| e.file_name().to_string_lossy().into_owned())
+            .collect();
+        assert!(names.iter().filter(|n| n.ends_with(".tmp")).count() <= 1);
+
+        // A torn write into zeros: the last record's tail never reached the disk.
+        let mut bytes = fs::read(&seg).expect("read");
+        let (records, valid) = read_records(&bytes);
+        let last = records.last().expect("records").2 as usize;
+        for b in &mut bytes[last + RECORD_HEADER + 10..valid] {
+            *b = 0;
+        }
+        fs::write(&seg, &bytes).expect("write");
+        // `seg` is no longer the newest segment, so this is corruption.
+        assert!(matches!(Wal::open(&d, 4096), Err(WalError::Corrupt { .. })));
+        fs::remove_dir_all(&d).ok();
+    }
+
+    #[test]
+    fn torn_write_into_an_allocated_newest_segment_is_truncated() {
+        let d = tmpdir("prealloc-torn");
+        let seg;
+        {
+            let (mut w, _) = Wal::open(&d, 4096).expect("open");
+            w.wait_prepared();
+            for i in 1..=40 {
+                w.append(&[entry(i, 1, &[b'x'; 100])]).expect("append");
+                w.sync().expect("sync");
+            }
+            seg = w.current_path();
+        }
+        // Remove the segments opened after `seg`, so that it is the newest again.
+        for e in fs::read_dir(d.join("raft")).expect("dir").flatten() {
+            let name = e.file_name().to_string_lossy().into_owned();
+            if name.ends_with(".wal") && e.path() > seg {
+                fs::remove_file(e.path()).expect("remove");
+            }
+        }
+        let mut bytes = fs::read(&seg).expect("read");
+        let (records, valid) = read_records(&bytes);
+        let last = records.last().expect("records").2 as usize;
+        for b in &mut bytes[last + RECORD_HEADER + 10..valid] {
+            *b = 0;
+        }
+        fs::write(&seg, &bytes).expect("write");
+        let (_, r) = Wal::open(&d, 4096).expect("reopen");
+        assert_eq!(summary(&r).last(), Some(&(39, 1)));
         fs::remove_dir_all(&d).ok();
     }
 

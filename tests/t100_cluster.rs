@@ -271,7 +271,12 @@ fn t102_leader_kill_loses_no_acknowledged_write() {
 #[test]
 fn t103_full_restart_recovers_from_disk() {
     let _g = serial();
-    let mut c = Cluster::start(3, &["--snapshot-entries", "300"]);
+    // Small log segments, so that most of the log is in segments made ahead of time and
+    // written with O_DIRECT, which replay reads up to their zeros.
+    let mut c = Cluster::start(
+        3,
+        &["--snapshot-entries", "300", "--wal-segment-bytes", "16384"],
+    );
     let l = c.wait_leader(LEADER_WAIT);
     let mut con = conn(&c, l);
     // Enough single writes to cross a snapshot, so recovery uses snapshot + log.

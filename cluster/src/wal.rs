@@ -17,16 +17,18 @@
 //! snapshot never loses it. The node calls [`Wal::sync`] once per ready, after all of
 //! that ready's records: that is the group commit.
 //!
-//! Segments are allocated ahead of time. A helper thread creates the next segment's
-//! file at its full size with `fallocate` while the current one fills, and a roll
-//! renames it into place. Appending into blocks that are already the file's leaves its
-//! size alone, so `fdatasync` has less metadata to commit than for a file that grows with
-//! every append: in A/B runs of a 3-node cluster under `SETEX -P 16` this was 5% more
-//! throughput. (Writing the zeros out instead made each fsync cheaper still, but on these
-//! VMs the first touch of fresh page-cache memory costs about 9 µs a page, and zero-filling
-//! 64 MiB a second per node cost more than it saved.) An allocated block reads as zeros
-//! until written, so replay ends a segment at its first invalid record when only zeros
-//! follow it.
+//! Segments are made ahead of time. A helper thread writes the next segment's file full
+//! of zeros with `O_DIRECT` (no page cache) and fsyncs it while the current one fills,
+//! and a roll renames it into place. Appends to such a segment go straight to the disk
+//! too ([`DirectLog`]): whole 4 KiB blocks from an aligned buffer, the partial last block
+//! padded with zeros and written again, with what follows it, at the next sync. Nothing
+//! is allocated and the size does not change, so `fdatasync` is a cache flush: on this
+//! project's VMs an fsync of 25 KB took 39 µs of CPU and 96 µs instead of 70-80 µs and
+//! 180 µs for a file that grows. (Zero-filling through the page cache was slower: the
+//! first touch of fresh page-cache memory costs about 9 µs a page there.) A file system
+//! without `O_DIRECT` (tmpfs) gets segments allocated with `fallocate` and written
+//! through the page cache. Unwritten room reads as zeros, so replay ends a segment at
+//! its first invalid record when only zeros follow it.
 
 use std::fs::{self, File, OpenOptions};
 use std::io::{self, BufWriter, Read, Seek, SeekFrom, Write};
@@ -79,28 +81,30 @@ pub struct Recovered {
     pub hard_state: HardState,
 }
 
-/// An allocated file for the next segment, being made by a helper thread.
+/// A file for the next segment, being made by a helper thread.
 struct Prepared {
     path: PathBuf,
-    /// The helper's outcome, sent when it is done.
-    done: crossbeam::channel::Receiver<io::Result<()>>,
-    /// What `done` said, once it has said it.
-    made: Option<bool>,
+    /// The helper's outcome, sent when it is done: whether the file was zero-filled
+    /// with `O_DIRECT` (else it was allocated with `fallocate`).
+    done: crossbeam::channel::Receiver<io::Result<bool>>,
+    /// What `done` said, once it has said it: `Some(None)` if it failed.
+    made: Option<Option<bool>>,
 }
 
 impl Prepared {
-    /// Whether the file is ready; `None` while the helper is still writing it.
-    fn ready(&mut self) -> Option<bool> {
+    /// `Some(Some(direct))` when the file is ready, `Some(None)` if making it failed,
+    /// `None` while the helper is still at it.
+    fn ready(&mut self) -> Option<Option<bool>> {
         if self.made.is_none() {
             match self.done.try_recv() {
                 Ok(r) => {
                     if let Err(e) = &r {
-                        warn!(error = %e, "cannot allocate the next log segment; segments will grow as they are written");
+                        warn!(error = %e, "cannot make the next log segment ahead of time; segments will grow as they are written");
                     }
-                    self.made = Some(r.is_ok());
+                    self.made = Some(r.ok());
                 }
                 Err(crossbeam::channel::TryRecvError::Empty) => {}
-                Err(crossbeam::channel::TryRecvError::Disconnected) => self.made = Some(false),
+                Err(crossbeam::channel::TryRecvError::Disconnected) => self.made = Some(None),
             }
         }
         self.made
@@ -116,27 +120,169 @@ fn prepared_name() -> String {
     format!("next-segment-{}-{n}.wal.tmp", std::process::id())
 }
 
-/// Make `path` a file of `len` bytes whose blocks are allocated (they read as zeros).
+/// The block size `O_DIRECT` writes are aligned to.
+const BLOCK: usize = 4096;
+/// [`DirectLog`]'s buffer.
+const DIRECT_BUF: usize = 1 << 20;
+
 #[cfg(target_os = "linux")]
-fn allocate_segment(path: &Path, len: u64) -> io::Result<()> {
-    use std::os::fd::AsRawFd;
-    let f = OpenOptions::new()
+fn open_direct(path: &Path) -> io::Result<File> {
+    use std::os::unix::fs::OpenOptionsExt;
+    OpenOptions::new()
+        .write(true)
+        .custom_flags(libc::O_DIRECT)
+        .open(path)
+}
+
+#[cfg(not(target_os = "linux"))]
+fn open_direct(_path: &Path) -> io::Result<File> {
+    Err(io::ErrorKind::Unsupported.into())
+}
+
+/// Make `path` a file of `len` bytes (a multiple of [`BLOCK`]) that are on disk: zeros
+/// written with `O_DIRECT` (`Ok(true)`), or where that is refused, blocks allocated with
+/// `fallocate`, which read as zeros (`Ok(false)`).
+fn make_segment(path: &Path, len: u64) -> io::Result<bool> {
+    OpenOptions::new()
         .create(true)
         .write(true)
         .truncate(true)
         .open(path)?;
+    match open_direct(path) {
+        Ok(mut f) => {
+            let mut raw = vec![0u8; DIRECT_BUF + BLOCK];
+            let at = raw.as_ptr().align_offset(BLOCK);
+            let zeros = &raw[at..at + DIRECT_BUF];
+            let mut left = len;
+            while left > 0 {
+                let n = left.min(DIRECT_BUF as u64) as usize;
+                f.write_all(&zeros[..n])?;
+                left -= n as u64;
+            }
+            raw.clear();
+            f.sync_all()?;
+            Ok(true)
+        }
+        Err(_) => {
+            let f = OpenOptions::new().write(true).open(path)?;
+            allocate(&f, len)?;
+            f.sync_all()?;
+            Ok(false)
+        }
+    }
+}
+
+#[cfg(target_os = "linux")]
+fn allocate(f: &File, len: u64) -> io::Result<()> {
+    use std::os::fd::AsRawFd;
     #[allow(unsafe_code)]
     // SAFETY: fallocate on an open descriptor we own; mode 0 allocates and sets the size.
     let r = unsafe { libc::fallocate(f.as_raw_fd(), 0, 0, len as libc::off_t) };
     if r != 0 {
         return Err(io::Error::last_os_error());
     }
-    f.sync_all()
+    Ok(())
 }
 
 #[cfg(not(target_os = "linux"))]
-fn allocate_segment(_path: &Path, _len: u64) -> io::Result<()> {
+fn allocate(_f: &File, _len: u64) -> io::Result<()> {
     Err(io::ErrorKind::Unsupported.into())
+}
+
+/// Appends to a zero-filled segment opened with `O_DIRECT`. The buffer holds the file's
+/// bytes from `base` (a block boundary) on: the part of the last block already written,
+/// then what is new. A sync writes whole blocks, the last one padded with zeros, and
+/// keeps that last partial block to write again with what follows it.
+struct DirectLog {
+    file: File,
+    raw: Vec<u8>,
+    /// Where the block-aligned window starts in `raw`.
+    at: usize,
+    /// Bytes in the window.
+    len: usize,
+    /// The file offset of the window's first byte.
+    base: u64,
+}
+
+impl DirectLog {
+    fn new(file: File) -> DirectLog {
+        let raw = vec![0u8; DIRECT_BUF + BLOCK];
+        let at = raw.as_ptr().align_offset(BLOCK);
+        DirectLog {
+            file,
+            raw,
+            at,
+            len: 0,
+            base: 0,
+        }
+    }
+
+    fn write_all(&mut self, mut data: &[u8]) -> io::Result<()> {
+        while !data.is_empty() {
+            if self.len == DIRECT_BUF {
+                self.write_out(false)?;
+            }
+            let n = data.len().min(DIRECT_BUF - self.len);
+            let start = self.at + self.len;
+            self.raw[start..start + n].copy_from_slice(&data[..n]);
+            self.len += n;
+            data = &data[n..];
+        }
+        Ok(())
+    }
+
+    /// Write everything and make it durable.
+    fn sync(&mut self) -> io::Result<()> {
+        self.write_out(true)?;
+        self.file.sync_data()
+    }
+
+    /// Write the window's whole blocks, and with `pad` its partial last block too
+    /// (padded with zeros); then keep only the partial last block.
+    fn write_out(&mut self, pad: bool) -> io::Result<()> {
+        use std::os::unix::fs::FileExt;
+        let full = self.len / BLOCK * BLOCK;
+        let end = if pad {
+            self.len.div_ceil(BLOCK) * BLOCK
+        } else {
+            full
+        };
+        if end == 0 {
+            return Ok(());
+        }
+        let (a, len) = (self.at, self.len);
+        self.raw[a + len..a + end].fill(0);
+        self.file.write_all_at(&self.raw[a..a + end], self.base)?;
+        self.raw.copy_within(a + full..a + len, a);
+        self.base += full as u64;
+        self.len -= full;
+        Ok(())
+    }
+}
+
+/// Where a segment's records go.
+enum Out {
+    Buffered(BufWriter<File>),
+    Direct(DirectLog),
+}
+
+impl Out {
+    fn write_all(&mut self, data: &[u8]) -> io::Result<()> {
+        match self {
+            Out::Buffered(w) => w.write_all(data),
+            Out::Direct(d) => d.write_all(data),
+        }
+    }
+
+    fn sync(&mut self) -> io::Result<()> {
+        match self {
+            Out::Buffered(w) => {
+                w.flush()?;
+                w.get_ref().sync_data()
+            }
+            Out::Direct(d) => d.sync(),
+        }
+    }
 }
 
 struct Segment {
@@ -150,7 +296,7 @@ struct Segment {
 pub struct Wal {
     dir: PathBuf,
     segments: Vec<Segment>,
-    out: BufWriter<File>,
+    out: Out,
     size: u64,
     segment_bytes: u64,
     hard_state: HardState,
@@ -159,9 +305,10 @@ pub struct Wal {
     pub written: u64,
     /// fsyncs since the node started.
     pub syncs: u64,
-    /// The next segment's file, allocated in the background.
+    /// The next segment's file, made in the background.
     next: Option<Prepared>,
-    /// False once allocating a segment failed (a file system without `fallocate`).
+    /// False once making a segment failed (a file system without `O_DIRECT` or
+    /// `fallocate`).
     prepare: bool,
 }
 
@@ -349,7 +496,7 @@ impl Wal {
         let mut wal = Wal {
             dir,
             segments,
-            out: BufWriter::with_capacity(256 * 1024, file),
+            out: Out::Buffered(BufWriter::with_capacity(256 * 1024, file)),
             size: 0,
             segment_bytes,
             hard_state: hard_state.clone(),
@@ -414,17 +561,20 @@ impl Wal {
         self.sync()?;
         let seq = self.segments.last().map_or(1, |s| s.seq + 1);
         let path = segment_path(&self.dir, seq);
-        let file = match self.take_prepared(&path) {
-            Some(file) => file,
-            None => OpenOptions::new()
-                .create(true)
-                .append(true)
-                .open(&path)
-                .map_err(io_err(&path))?,
+        let out = match self.take_prepared(&path) {
+            Some(out) => out,
+            None => Out::Buffered(BufWriter::with_capacity(
+                256 * 1024,
+                OpenOptions::new()
+                    .create(true)
+                    .append(true)
+                    .open(&path)
+                    .map_err(io_err(&path))?,
+            )),
         };
         sync_dir(&self.dir)?;
         self.prepare_next();
-        self.out = BufWriter::with_capacity(256 * 1024, file);
+        self.out = out;
         self.size = 0;
         self.segments.push(Segment {
             seq,
@@ -436,20 +586,20 @@ impl Wal {
         Ok(())
     }
 
-    /// Start allocating the next segment's file, unless that is already under way.
+    /// Start making the next segment's file, unless that is already under way.
     fn prepare_next(&mut self) {
         if self.next.is_some() || !self.prepare {
             return;
         }
         let path = self.dir.join(prepared_name());
         // A roll happens once a ready has taken the segment past its size: leave room.
-        let len = (self.segment_bytes + self.segment_bytes / 16).next_multiple_of(4096);
+        let len = (self.segment_bytes + self.segment_bytes / 16).next_multiple_of(BLOCK as u64);
         let p = path.clone();
         let (tx, done) = crossbeam::channel::bounded(1);
         match std::thread::Builder::new()
             .name("raft-log-prep".into())
             .spawn(move || {
-                let _ = tx.send(allocate_segment(&p, len));
+                let _ = tx.send(make_segment(&p, len));
             }) {
             Ok(_) => {
                 self.next = Some(Prepared {
@@ -462,25 +612,33 @@ impl Wal {
         }
     }
 
-    /// The allocated file, renamed to `path` and open for writing from its start, if
+    /// The prepared file, renamed to `path` and open for writing from its start, if
     /// it is ready. If it is not, the roll does not wait: it takes a plain file, and the
     /// prepared one serves the roll after.
-    fn take_prepared(&mut self, path: &Path) -> Option<File> {
+    fn take_prepared(&mut self, path: &Path) -> Option<Out> {
         let made = self.next.as_mut()?.ready()?;
         let p = self.next.take()?;
-        self.prepare = made;
-        let file = made
-            .then(|| {
-                fs::rename(&p.path, path).and_then(|()| OpenOptions::new().write(true).open(path))
+        self.prepare = made.is_some();
+        let out = made
+            .map(|direct| {
+                fs::rename(&p.path, path)?;
+                if direct {
+                    open_direct(path).map(|f| Out::Direct(DirectLog::new(f)))
+                } else {
+                    OpenOptions::new()
+                        .write(true)
+                        .open(path)
+                        .map(|f| Out::Buffered(BufWriter::with_capacity(256 * 1024, f)))
+                }
             })
             .and_then(|r| {
                 r.map_err(|e| warn!(error = %e, "cannot use the prepared segment"))
                     .ok()
             });
-        if file.is_none() {
+        if out.is_none() {
             fs::remove_file(&p.path).ok();
         }
-        file
+        out
     }
 
     pub fn append(&mut self, entries: &[Entry]) -> Result<(), WalError> {
@@ -511,7 +669,11 @@ impl Wal {
     /// Hand everything written so far to the OS, without waiting for the disk.
     pub fn flush(&mut self) -> Result<(), WalError> {
         let path = self.current_path();
-        self.out.flush().map_err(io_err(&path))
+        match &mut self.out {
+            Out::Buffered(w) => w.flush().map_err(io_err(&path)),
+            // Kept for the next sync: nothing reads the file while the node runs.
+            Out::Direct(_) => Ok(()),
+        }
     }
 
     /// Make everything written so far durable.
@@ -520,8 +682,7 @@ impl Wal {
             return Ok(());
         }
         let path = self.current_path();
-        self.out.flush().map_err(io_err(&path))?;
-        self.out.get_ref().sync_data().map_err(io_err(&path))?;
+        self.out.sync().map_err(io_err(&path))?;
         self.dirty = false;
         self.syncs += 1;
         Ok(())
@@ -810,8 +971,8 @@ mod tests {
                 .done
                 .recv_timeout(std::time::Duration::from_secs(30))
                 .expect("preparer finished in time");
-            p.made = Some(r.is_ok());
-            assert_eq!(p.made, Some(true));
+            p.made = Some(r.ok());
+            assert!(matches!(p.made, Some(Some(_))), "the segment was made");
         }
     }
 
@@ -860,6 +1021,47 @@ mod tests {
         fs::write(&seg, &bytes).expect("write");
         // `seg` is no longer the newest segment, so this is corruption.
         assert!(matches!(Wal::open(&d, 4096), Err(WalError::Corrupt { .. })));
+        fs::remove_dir_all(&d).ok();
+    }
+
+    #[test]
+    fn direct_log_writes_what_it_is_given_across_partial_blocks() {
+        // Under target/, which is on a disk, where O_DIRECT works (tmpfs refuses it).
+        let d = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+            .join("../target/tmp-wal-tests")
+            .join(format!("direct-{}", std::process::id()));
+        fs::create_dir_all(&d).expect("dir");
+        let path = d.join("seg.wal");
+        assert!(
+            make_segment(&path, 64 * 1024).expect("made"),
+            "O_DIRECT here"
+        );
+        let mut log = DirectLog::new(open_direct(&path).expect("open"));
+        let mut expect = Vec::new();
+        let mut x = 7u32;
+        // Writes of every size class: inside a block, across blocks, past the buffer,
+        // each followed by a sync that pads and later rewrites the last block.
+        for round in 0..40 {
+            x = x.wrapping_mul(1_103_515_245).wrapping_add(12345);
+            let n = match round % 4 {
+                0 => (x % 100) as usize + 1,
+                1 => (x % 9000) as usize + 1,
+                2 => BLOCK,
+                _ => (x % 70_000) as usize + 1,
+            };
+            let chunk: Vec<u8> = (0..n).map(|i| (i as u32 ^ x) as u8 | 1).collect();
+            log.write_all(&chunk).expect("write");
+            expect.extend_from_slice(&chunk);
+            if round % 3 != 1 {
+                log.sync().expect("sync");
+                let got = fs::read(&path).expect("read");
+                assert_eq!(&got[..expect.len()], &expect[..], "round {round}");
+            }
+        }
+        log.sync().expect("sync");
+        let got = fs::read(&path).expect("read");
+        assert_eq!(&got[..expect.len()], &expect[..]);
+        assert!(got[expect.len()..].iter().all(|&b| b == 0), "zeros after");
         fs::remove_dir_all(&d).ok();
     }
 

@@ -184,6 +184,11 @@ pub struct Args {
     #[arg(long, env = "SESSIOND_SNAPSHOT_BYTES", help_heading = "Cluster")]
     pub snapshot_bytes: Option<u64>,
 
+    /// Cluster: size of one write-ahead log segment file; the next one is made ahead of
+    /// time [default: 67108864]
+    #[arg(long, env = "SESSIOND_WAL_SEGMENT_BYTES", help_heading = "Cluster")]
+    pub wal_segment_bytes: Option<u64>,
+
     /// Cluster: how long a client waits for a write or read to be confirmed before it
     /// gets an error, in ms [default: 3000]
     #[arg(long, env = "SESSIOND_REQUEST_TIMEOUT_MS", help_heading = "Cluster")]
@@ -232,6 +237,7 @@ pub struct ClusterSettings {
     pub tick_ms: u64,
     pub snapshot_entries: u64,
     pub snapshot_bytes: u64,
+    pub wal_segment_bytes: u64,
     pub request_timeout_ms: u64,
     pub secret: Secret,
 }
@@ -512,6 +518,11 @@ impl Config {
                     .or(file.snapshot_bytes)
                     .unwrap_or(256 << 20)
                     .max(64 << 10),
+                wal_segment_bytes: args
+                    .wal_segment_bytes
+                    .or(file.wal_segment_bytes)
+                    .unwrap_or(64 << 20)
+                    .clamp(16 << 10, 1 << 30),
                 secret: Secret(args.cluster_secret.clone().or(file.cluster_secret.clone())),
                 request_timeout_ms: args
                     .request_timeout_ms
@@ -784,6 +795,7 @@ pub fn parse_file(path: &Path, text: &str) -> Result<Args, ConfigError> {
             "tick-ms" => a.tick_ms = Some(num(one()?)?),
             "snapshot-entries" => a.snapshot_entries = Some(num(one()?)?),
             "snapshot-bytes" => a.snapshot_bytes = Some(num(one()?)?),
+            "wal-segment-bytes" => a.wal_segment_bytes = Some(num(one()?)?),
             "request-timeout-ms" => a.request_timeout_ms = Some(num(one()?)?),
             "cluster-secret" => a.cluster_secret = Some(one()?.clone()),
             "requirepass" => a.requirepass = Some(one()?.clone()),

@@ -307,6 +307,8 @@ pub struct Wal {
     pub syncs: u64,
     /// The next segment's file, made in the background.
     next: Option<Prepared>,
+    /// Whether the current segment is one made ahead of time.
+    in_prepared: bool,
     /// False once making a segment failed (a file system without `O_DIRECT` or
     /// `fallocate`).
     prepare: bool,
@@ -504,6 +506,7 @@ impl Wal {
             written: 0,
             syncs: 0,
             next: None,
+            in_prepared: false,
             prepare: true,
         };
         wal.prepare_next();
@@ -555,13 +558,22 @@ impl Wal {
     /// Start a new segment once the current one is full. Called between readies only, so
     /// a ready's records never span a roll that is not synced.
     fn maybe_roll(&mut self) -> Result<(), WalError> {
-        if self.size < self.segment_bytes {
+        // The segment opened at start is a plain file (making one takes a while): leave
+        // it for the first prepared one as soon as that is ready.
+        let early = !self.in_prepared
+            && self
+                .next
+                .as_mut()
+                .is_some_and(|p| matches!(p.ready(), Some(Some(_))));
+        if self.size < self.segment_bytes && !early {
             return Ok(());
         }
         self.sync()?;
         let seq = self.segments.last().map_or(1, |s| s.seq + 1);
         let path = segment_path(&self.dir, seq);
-        let out = match self.take_prepared(&path) {
+        let prepared = self.take_prepared(&path);
+        self.in_prepared = prepared.is_some();
+        let out = match prepared {
             Some(out) => out,
             None => Out::Buffered(BufWriter::with_capacity(
                 256 * 1024,
@@ -983,24 +995,28 @@ mod tests {
         {
             let (mut w, _) = Wal::open(&d, 4096).expect("open");
             w.wait_prepared();
-            // Fill the first segment past its size; the next append rolls into the
-            // prepared file, which already has its full length.
-            for i in 1..=40 {
+            // The first append leaves the plain segment opened at start for the prepared
+            // file, which already has its full length.
+            for i in 1..=20 {
                 w.append(&[entry(i, 1, &[b'x'; 100])]).expect("append");
                 w.sync().expect("sync");
+                if i == 1 {
+                    assert_eq!(w.segments.len(), 2, "rolled into the prepared segment");
+                    w.wait_prepared();
+                }
             }
             seg = w.current_path();
-            assert!(w.segments.len() >= 2, "the log rolled");
+            assert_eq!(w.segments.len(), 2, "no roll past the prepared segment");
             let prealloc = (4096u64 + 4096 / 16).next_multiple_of(4096);
-            assert!(fs::metadata(&seg).expect("meta").len() >= prealloc);
+            assert_eq!(fs::metadata(&seg).expect("meta").len(), prealloc);
             assert!(w.size < prealloc, "what was written fits before the zeros");
         }
         let len = fs::metadata(&seg).expect("meta").len();
         // Twice: the allocated segment is first the newest one, then an older one.
         for _ in 0..2 {
             let (_, r) = Wal::open(&d, 4096).expect("reopen");
-            assert_eq!(summary(&r).len(), 40);
-            assert_eq!(summary(&r).last(), Some(&(40, 1)));
+            assert_eq!(summary(&r).len(), 20);
+            assert_eq!(summary(&r).last(), Some(&(20, 1)));
             // The zeros were read as unused room, not as a torn tail to cut off.
             assert_eq!(fs::metadata(&seg).expect("meta").len(), len);
         }
@@ -1072,11 +1088,12 @@ mod tests {
         {
             let (mut w, _) = Wal::open(&d, 4096).expect("open");
             w.wait_prepared();
-            for i in 1..=40 {
+            for i in 1..=20 {
                 w.append(&[entry(i, 1, &[b'x'; 100])]).expect("append");
                 w.sync().expect("sync");
             }
             seg = w.current_path();
+            assert_eq!(w.segments.len(), 2, "rolled into the prepared segment");
         }
         // Remove the segments opened after `seg`, so that it is the newest again.
         for e in fs::read_dir(d.join("raft")).expect("dir").flatten() {
@@ -1093,7 +1110,7 @@ mod tests {
         }
         fs::write(&seg, &bytes).expect("write");
         let (_, r) = Wal::open(&d, 4096).expect("reopen");
-        assert_eq!(summary(&r).last(), Some(&(39, 1)));
+        assert_eq!(summary(&r).last(), Some(&(19, 1)));
         fs::remove_dir_all(&d).ok();
     }
 

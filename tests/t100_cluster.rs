@@ -279,8 +279,9 @@ fn t103_full_restart_recovers_from_disk() {
     );
     let l = c.wait_leader(LEADER_WAIT);
     let mut con = conn(&c, l);
-    // Enough single writes to cross a snapshot, so recovery uses snapshot + log.
-    for i in 0..500 {
+    // Enough single writes to cross a snapshot on every node (the leader takes one at
+    // twice --snapshot-entries), so recovery uses snapshot + log.
+    for i in 0..700 {
         let _: () = redis::cmd("SET")
             .arg(format!("r{i}"))
             .arg(i)
@@ -311,7 +312,7 @@ fn t103_full_restart_recovers_from_disk() {
     c.wait_leader(LEADER_WAIT);
     for i in 0..3 {
         let mut con = conn(&c, i);
-        for k in (0..500).step_by(7) {
+        for k in (0..700).step_by(7) {
             assert_eq!(
                 get(&mut con, &format!("r{k}")),
                 Some(k.to_string()),
@@ -934,15 +935,15 @@ fn t10f_snapshots_wait_for_the_log_to_grow_as_big_as_the_store() {
             .and_then(|v| v.parse::<u64>().ok())
             .unwrap_or(0)
     };
-    // One pipeline of 1 MiB: applied as one entry, then a snapshot of about 1 MiB.
+    // One transaction of 1 MiB: applied as one entry, then a snapshot of about 1 MiB.
     let value = "x".repeat(1024);
-    set_pipelined(&mut lc, "big:", 1024, &value);
+    set_atomic(&mut lc, "big:", 1024, &value);
     assert!(
         wait_until(Duration::from_secs(20), || snap_index(&c) > 1),
         "no snapshot after 1 MiB of log"
     );
     let first = snap_index(&c);
-    // 256 KiB more: past --snapshot-bytes, but far from the 1 MiB of the snapshot.
+    // 256 KiB more: past --snapshot-bytes, but far from the size of the snapshot.
     for round in 0..4 {
         set_pipelined(&mut lc, &format!("more:{round}:"), 64, &value);
     }
@@ -956,8 +957,10 @@ fn t10f_snapshots_wait_for_the_log_to_grow_as_big_as_the_store() {
         !wait_until(Duration::from_secs(2), || snap_index(&c) > first),
         "a snapshot came before the log grew as big as the last one"
     );
-    // Another 1 MiB: now the log is as big as the last snapshot.
+    // 2 MiB more: the log is now past twice the last snapshot, which is where the
+    // leader takes the next one (followers take theirs at 1 to 1.4 times).
     set_pipelined(&mut lc, "big:", 1024, &value);
+    set_pipelined(&mut lc, "big2:", 1024, &value);
     assert!(
         wait_until(Duration::from_secs(20), || snap_index(&c) > first),
         "no snapshot after the log grew past the snapshot's size"
@@ -971,4 +974,14 @@ fn set_pipelined(con: &mut redis::Connection, prefix: &str, n: usize, value: &st
         p.cmd("SET").arg(format!("{prefix}{i}")).arg(value).ignore();
     }
     let _: () = p.query(con).expect("pipeline");
+}
+
+/// `n` SETs in one MULTI/EXEC: one raft entry, applied at once.
+fn set_atomic(con: &mut redis::Connection, prefix: &str, n: usize, value: &str) {
+    let mut p = redis::pipe();
+    p.atomic();
+    for i in 0..n {
+        p.cmd("SET").arg(format!("{prefix}{i}")).arg(value).ignore();
+    }
+    let _: () = p.query(con).expect("transaction");
 }

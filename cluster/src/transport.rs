@@ -10,7 +10,9 @@
 //! outbox (one buffer under a lock) and a task that connects, reconnects with backoff,
 //! and writes whatever the outbox holds in one write. The raft thread encodes each
 //! message straight into the outbox, so an entry's bytes are copied once on their way
-//! to the socket. Raft retransmits, so a message that finds the outbox full or its peer
+//! to the socket, and when nothing is queued ahead of it, it writes the message to the
+//! socket itself (non-blocking), so the network thread is woken only for what the
+//! socket does not take at once. Raft retransmits, so a message that finds the outbox full or its peer
 //! down is dropped. Inbound, a listener hands decoded messages to the raft thread's
 //! channel; the entries' data are slices of the buffer the frame was read into, not
 //! copies. (The leader used to copy each entry three times per follower and each
@@ -139,7 +141,7 @@ fn encode_raft_frame(from: u64, msg: &Message, out: &mut Vec<u8>) -> bool {
 /// What the raft thread has queued for one peer, and how the peer's task is woken.
 #[derive(Default)]
 struct Outbox {
-    buf: Mutex<Vec<u8>>,
+    state: Mutex<Queued>,
     wake: tokio::sync::Notify,
     /// Set when the peer is removed: its task ends.
     closed: std::sync::atomic::AtomicBool,
@@ -158,8 +160,20 @@ impl Outbox {
 
     /// Drop whatever is queued (the peer is unreachable: raft resends).
     fn clear(&self) {
-        self.buf.lock().clear();
+        self.state.lock().buf.clear();
     }
+}
+
+#[derive(Default)]
+struct Queued {
+    /// Whole frames, except after a partial direct write: then the rest of one frame,
+    /// then whole frames.
+    buf: Vec<u8>,
+    /// The connection (a second handle on the task's socket, non-blocking), for the
+    /// raft thread to write to itself while the task is idle.
+    direct: Option<std::net::TcpStream>,
+    /// The task has taken bytes to write: until it is done, the raft thread only queues.
+    busy: bool,
 }
 
 struct Link {
@@ -265,15 +279,35 @@ impl Transport {
         let Some(outbox) = self.links.lock().get(&msg.to).map(|l| l.outbox.clone()) else {
             return false;
         };
-        let mut buf = outbox.buf.lock();
-        if buf.len() >= OUTBOX_LIMIT {
+        let mut q = outbox.state.lock();
+        if q.buf.len() >= OUTBOX_LIMIT {
             return false;
         }
-        let was_empty = buf.is_empty();
-        if !encode_raft_frame(self.me, msg, &mut buf) {
+        let was_empty = q.buf.is_empty();
+        if !encode_raft_frame(self.me, msg, &mut q.buf) {
             return false;
         }
-        drop(buf);
+        if was_empty && !q.busy {
+            // Nothing is ahead of it: write it from this thread, and wake the network
+            // thread only for what the socket does not take at once.
+            let q = &mut *q;
+            if let Some(sock) = &q.direct {
+                match std::io::Write::write(&mut &*sock, &q.buf) {
+                    Ok(n) if n == q.buf.len() => {
+                        q.buf.clear();
+                        return true;
+                    }
+                    Ok(n) => {
+                        q.buf.drain(..n);
+                    }
+                    // The task writes it when the socket has room, or finds the
+                    // connection broken.
+                    Err(_) => {}
+                }
+            }
+            q.busy = true;
+        }
+        drop(q);
         // A non-empty outbox has already woken its task, which has not taken it yet.
         if was_empty {
             outbox.wake.notify_one();
@@ -335,13 +369,30 @@ async fn send_loop(
         if stream.write_all(&hello_buf).await.is_err() {
             continue;
         }
+        // A second handle on the socket, for the raft thread's own writes.
+        let (mut stream, direct) = match stream
+            .into_std()
+            .and_then(|s| Ok((s.try_clone()?, s)))
+            .and_then(|(d, s)| Ok((TcpStream::from_std(s)?, d)))
+        {
+            Ok(x) => x,
+            Err(e) => {
+                debug!(peer = id, error = %e, "cannot share the peer connection");
+                continue;
+            }
+        };
+        outbox.state.lock().direct = Some(direct);
         // Two buffers change places: the raft thread fills one while this writes the other.
         let mut buf: Vec<u8> = Vec::with_capacity(64 * 1024);
         loop {
             if outbox.is_closed() {
                 return;
             }
-            std::mem::swap(&mut buf, &mut *outbox.buf.lock());
+            {
+                let mut q = outbox.state.lock();
+                q.busy = !q.buf.is_empty();
+                std::mem::swap(&mut buf, &mut q.buf);
+            }
             if buf.is_empty() {
                 outbox.wake.notified().await;
                 continue;
@@ -355,6 +406,12 @@ async fn send_loop(
                 buf = Vec::with_capacity(64 * 1024);
             }
         }
+        // What is queued may begin inside a frame that went out on this connection;
+        // raft resends what matters.
+        let mut q = outbox.state.lock();
+        q.direct = None;
+        q.busy = false;
+        q.buf.clear();
     }
 }
 

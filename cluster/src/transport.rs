@@ -38,6 +38,8 @@ use crate::node::Event;
 /// The largest frame accepted. Snapshots travel in one message, so this bounds the
 /// largest snapshot too.
 pub const MAX_FRAME: usize = 1 << 30;
+/// A message bigger than this (a snapshot) is encoded outside the outbox's lock.
+const BIG_MESSAGE: usize = 1 << 20;
 /// An outbox holding this much is full: its peer is not keeping up.
 const OUTBOX_LIMIT: usize = 64 << 20;
 /// An outbox buffer bigger than this after a write (a snapshot went through it) is
@@ -279,6 +281,29 @@ impl Transport {
         let Some(outbox) = self.links.lock().get(&msg.to).map(|l| l.outbox.clone()) else {
             return false;
         };
+        if msg.compute_size() as usize > BIG_MESSAGE {
+            // A snapshot: encoded without the lock, which the network thread also takes,
+            // and left to the peer's task to write.
+            let mut frame = Vec::new();
+            if !encode_raft_frame(self.me, msg, &mut frame) {
+                return false;
+            }
+            let mut q = outbox.state.lock();
+            if q.buf.len() >= OUTBOX_LIMIT {
+                return false;
+            }
+            let was_empty = q.buf.is_empty();
+            if was_empty {
+                q.buf = frame;
+            } else {
+                q.buf.extend_from_slice(&frame);
+            }
+            drop(q);
+            if was_empty {
+                outbox.wake.notify_one();
+            }
+            return true;
+        }
         let mut q = outbox.state.lock();
         if q.buf.len() >= OUTBOX_LIMIT {
             return false;

@@ -61,6 +61,8 @@ pub enum WalError {
     },
     #[error("log has a gap: snapshot ends at {snapshot}, next entry is {next}")]
     Gap { snapshot: u64, next: u64 },
+    #[error("{path}: the log has a hole: entry {next} follows entry {last}")]
+    Hole { path: PathBuf, last: u64, next: u64 },
     #[error("protobuf: {0}")]
     Protobuf(#[from] protobuf::ProtobufError),
 }
@@ -437,6 +439,18 @@ impl Wal {
                         let e: Entry =
                             Entry::parse_from_bytes(payload).map_err(|_| bad("entry"))?;
                         max_index = max_index.max(e.index);
+                        // Zeros end a segment (the unused part of a prepared one), so a
+                        // lost stretch of records would look like a clean end: the next
+                        // entry must follow the last one.
+                        if let Some(last) = entries.last().map(|l| l.index) {
+                            if e.index > last + 1 {
+                                return Err(WalError::Hole {
+                                    path: path.clone(),
+                                    last,
+                                    next: e.index,
+                                });
+                            }
+                        }
                         if let Some(first) = entries.first().map(|f| f.index) {
                             if e.index < first {
                                 entries.clear();
@@ -631,17 +645,20 @@ impl Wal {
         let made = self.next.as_mut()?.ready()?;
         let p = self.next.take()?;
         self.prepare = made.is_some();
+        // Opened under its temporary name and renamed only once open: a failure leaves
+        // `path` free for a plain segment, never a zero-filled file to append after.
         let out = made
             .map(|direct| {
-                fs::rename(&p.path, path)?;
-                if direct {
-                    open_direct(path).map(|f| Out::Direct(DirectLog::new(f)))
+                let out = if direct {
+                    open_direct(&p.path).map(|f| Out::Direct(DirectLog::new(f)))
                 } else {
                     OpenOptions::new()
                         .write(true)
-                        .open(path)
+                        .open(&p.path)
                         .map(|f| Out::Buffered(BufWriter::with_capacity(256 * 1024, f)))
-                }
+                }?;
+                fs::rename(&p.path, path)?;
+                Ok::<Out, io::Error>(out)
             })
             .and_then(|r| {
                 r.map_err(|e| warn!(error = %e, "cannot use the prepared segment"))
@@ -1020,12 +1037,6 @@ mod tests {
             // The zeros were read as unused room, not as a torn tail to cut off.
             assert_eq!(fs::metadata(&seg).expect("meta").len(), len);
         }
-        let names: Vec<String> = fs::read_dir(d.join("raft"))
-            .expect("dir")
-            .filter_map(|e| e.ok())
-            .map(|e| e.file_name().to_string_lossy().into_owned())
-            .collect();
-        assert!(names.iter().filter(|n| n.ends_with(".tmp")).count() <= 1);
 
         // A torn write into zeros: the last record's tail never reached the disk.
         let mut bytes = fs::read(&seg).expect("read");
@@ -1059,11 +1070,13 @@ mod tests {
         // each followed by a sync that pads and later rewrites the last block.
         for round in 0..40 {
             x = x.wrapping_mul(1_103_515_245).wrapping_add(12345);
-            let n = match round % 4 {
+            let n = match round % 5 {
                 0 => (x % 100) as usize + 1,
                 1 => (x % 9000) as usize + 1,
                 2 => BLOCK,
-                _ => (x % 70_000) as usize + 1,
+                3 => (x % 70_000) as usize + 1,
+                // More than the buffer holds: whole blocks go out before the sync.
+                _ => 2 * DIRECT_BUF + (x % 5000) as usize,
             };
             let chunk: Vec<u8> = (0..n).map(|i| (i as u32 ^ x) as u8 | 1).collect();
             log.write_all(&chunk).expect("write");
@@ -1082,6 +1095,42 @@ mod tests {
     }
 
     #[test]
+    fn records_lost_to_zeros_in_an_older_segment_are_a_hole_not_an_end() {
+        let d = tmpdir("hole");
+        let p1;
+        {
+            let (mut w, _) = Wal::open(&d, 64).expect("open");
+            w.wait_prepared();
+            w.append(&[entry(1, 1, b"0123456789abcdef")])
+                .expect("append");
+            p1 = w.current_path();
+            w.wait_prepared();
+            w.append(&[entry(2, 1, b"0123456789abcdef")])
+                .expect("append");
+            assert_eq!(w.current_path(), p1, "entries 1 and 2 share a segment");
+            w.append(&[entry(3, 1, b"0123456789abcdef")])
+                .expect("append");
+            assert_ne!(w.current_path(), p1, "entry 3 starts the next one");
+            w.sync().expect("sync");
+        }
+        // Entry 2's record turns to zeros, as a device fault might leave it.
+        let mut bytes = fs::read(&p1).expect("read");
+        let (records, valid) = read_records(&bytes);
+        let last = records.last().expect("records").2 as usize;
+        bytes[last..valid].fill(0);
+        fs::write(&p1, &bytes).expect("write");
+        assert!(matches!(
+            Wal::open(&d, 64),
+            Err(WalError::Hole {
+                last: 1,
+                next: 3,
+                ..
+            })
+        ));
+        fs::remove_dir_all(&d).ok();
+    }
+
+    #[test]
     fn torn_write_into_an_allocated_newest_segment_is_truncated() {
         let d = tmpdir("prealloc-torn");
         let seg;
@@ -1095,13 +1144,6 @@ mod tests {
             seg = w.current_path();
             assert_eq!(w.segments.len(), 2, "rolled into the prepared segment");
         }
-        // Remove the segments opened after `seg`, so that it is the newest again.
-        for e in fs::read_dir(d.join("raft")).expect("dir").flatten() {
-            let name = e.file_name().to_string_lossy().into_owned();
-            if name.ends_with(".wal") && e.path() > seg {
-                fs::remove_file(e.path()).expect("remove");
-            }
-        }
         let mut bytes = fs::read(&seg).expect("read");
         let (records, valid) = read_records(&bytes);
         let last = records.last().expect("records").2 as usize;
@@ -1110,7 +1152,7 @@ mod tests {
         }
         fs::write(&seg, &bytes).expect("write");
         let (_, r) = Wal::open(&d, 4096).expect("reopen");
-        assert_eq!(summary(&r).last(), Some(&(19, 1)));
+        assert_eq!(summary(&r), (1..=19).map(|i| (i, 1)).collect::<Vec<_>>());
         fs::remove_dir_all(&d).ok();
     }
 

@@ -948,6 +948,8 @@ mod tests {
         let seg;
         {
             let (mut w, _) = Wal::open(&d, 1 << 20).expect("open");
+            // A plain segment: cutting its file cuts its last record.
+            w.without_preparation();
             w.append(&[entry(1, 1, b"one"), entry(2, 1, b"two")])
                 .expect("append");
             w.sync().expect("sync");
@@ -993,6 +995,12 @@ mod tests {
     }
 
     impl Wal {
+        /// Keep writing into the plain segment opened at start (no early roll).
+        fn without_preparation(&mut self) {
+            self.prepare = false;
+            self.next = None;
+        }
+
         /// Wait (bounded) until the next segment's file is allocated.
         fn wait_prepared(&mut self) {
             let p = self.next.as_mut().expect("a segment is being prepared");

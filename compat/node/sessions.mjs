@@ -10,7 +10,7 @@
 // the middle; a step that fails during the election is retried, as a web request would be.
 
 import { spawn } from "node:child_process";
-import { mkdtempSync, rmSync, openSync } from "node:fs";
+import { mkdtempSync, rmSync, openSync, readFileSync } from "node:fs";
 import { createServer } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -314,6 +314,18 @@ async function main() {
     } catch (e) {
       failed++;
       console.log(`FAIL ${mode.padEnd(7)} ${name}: ${e.stack ?? e}`);
+      // The nodes' logs, for the failure to be understood from CI's output alone.
+      if (t.dir) {
+        for (let i = 1; i <= 3; i++) {
+          try {
+            const lines = readFileSync(join(t.dir, `n${i}.log`), "utf8").trim().split("\n");
+            console.log(`     --- node ${i}, last ${Math.min(lines.length, 40)} log lines`);
+            for (const l of lines.slice(-40)) console.log(`     ${l}`);
+          } catch {
+            // no log for this node
+          }
+        }
+      }
     } finally {
       await t.close();
     }

@@ -172,6 +172,12 @@ pub trait SnapshotCapture: Send + Sync {
     /// Once no part is left to take: wait for parts still being written, then append
     /// the ones kept aside to `out`, completing the serialized state.
     fn finish(&self, out: &mut Vec<u8>);
+
+    /// The whole capture on this thread's side: every part it can take, then the rest.
+    fn run(&self, out: &mut Vec<u8>) {
+        while self.step(Some(out)) {}
+        self.finish(out);
+    }
 }
 
 /// See [`StateMachine::snapshot_job`].

@@ -290,9 +290,7 @@ pub fn start(cfg: ClusterConfig, mut sm: Box<dyn StateMachine>) -> Result<Handle
             meta.mut_conf_state().voters = peers.keys().copied().collect();
             let mut data = Vec::new();
             encode_meta(0, &peers, &mut data);
-            let job = sm.snapshot_job();
-            while job.step(Some(&mut data)) {}
-            job.finish(&mut data);
+            sm.snapshot_job().run(&mut data);
             if let Some(w) = &wal {
                 wal::write_snapshot(w.dir(), &meta, &data)?;
             }
@@ -1200,8 +1198,7 @@ impl Node {
             .name("snapshot".into())
             .spawn(move || {
                 let t = Instant::now();
-                while job.step(Some(&mut data)) {}
-                job.finish(&mut data);
+                job.run(&mut data);
                 let captured_ms = t.elapsed().as_millis() as u64;
                 // Applying may go on while the file is written.
                 let _ = captured_tx.send(());

@@ -12,10 +12,10 @@
 //! message straight into the outbox, so an entry's bytes are copied once on their way
 //! to the socket, and when nothing is queued ahead of it, it writes the message to the
 //! socket itself (non-blocking), so the network thread is woken only for what the
-//! socket does not take at once. Raft retransmits, so a message that finds the outbox full or its peer
-//! down is dropped. Inbound, a listener hands decoded messages to the raft thread's
-//! channel; the entries' data are slices of the buffer the frame was read into, not
-//! copies. (The leader used to copy each entry three times per follower and each
+//! socket does not take at once. Raft retransmits, so a message that finds the outbox
+//! full or its peer down is dropped. Inbound, a listener hands decoded messages to the
+//! raft thread's channel; the entries' data are slices of the buffer the frame was read
+//! into, not copies. (The leader used to copy each entry three times per follower and each
 //! follower twice more on receipt; the copies were the largest item of the network
 //! thread.)
 
@@ -109,9 +109,10 @@ pub fn decode_frame(buf: &mut BytesMut) -> Result<Option<PeerFrame>, String> {
 
 /// Append the frame that carries `msg` to `out`, encoding the message in place: the
 /// same bytes as [`encode_frame`] of a [`PeerFrame`] whose `raft` is `msg` encoded.
-fn encode_raft_frame(from: u64, msg: &Message, out: &mut Vec<u8>) -> bool {
+/// `size` is `msg.compute_size()`, which must have been called (it caches the sizes the
+/// encoder writes with).
+fn encode_raft_frame(from: u64, msg: &Message, size: usize, out: &mut Vec<u8>) -> bool {
     use prost::encoding::{encode_key, encode_varint, encoded_len_varint, key_len, uint64};
-    let size = msg.compute_size() as usize;
     let mut len = key_len(3) + encoded_len_varint(size as u64) + size;
     if from != 0 {
         len += uint64::encoded_len(1, &from);
@@ -176,6 +177,28 @@ struct Queued {
     direct: Option<std::net::TcpStream>,
     /// The task has taken bytes to write: until it is done, the raft thread only queues.
     busy: bool,
+}
+
+impl Queued {
+    /// With nothing queued ahead and the task idle: write the buffer to the socket from
+    /// this thread. True if all of it went; otherwise what is left is the task's to
+    /// write (when the socket has room, or to find the connection broken).
+    fn write_direct(&mut self) -> bool {
+        if let Some(sock) = &self.direct {
+            match std::io::Write::write(&mut &*sock, &self.buf) {
+                Ok(n) if n == self.buf.len() => {
+                    self.buf.clear();
+                    return true;
+                }
+                Ok(n) => {
+                    self.buf.drain(..n);
+                }
+                Err(_) => {}
+            }
+        }
+        self.busy = true;
+        false
+    }
 }
 
 struct Link {
@@ -281,56 +304,32 @@ impl Transport {
         let Some(outbox) = self.links.lock().get(&msg.to).map(|l| l.outbox.clone()) else {
             return false;
         };
-        if msg.compute_size() as usize > BIG_MESSAGE {
-            // A snapshot: encoded without the lock, which the network thread also takes,
-            // and left to the peer's task to write.
-            let mut frame = Vec::new();
-            if !encode_raft_frame(self.me, msg, &mut frame) {
-                return false;
-            }
-            let mut q = outbox.state.lock();
-            if q.buf.len() >= OUTBOX_LIMIT {
-                return false;
-            }
-            let was_empty = q.buf.is_empty();
-            if was_empty {
-                q.buf = frame;
-            } else {
-                q.buf.extend_from_slice(&frame);
-            }
-            drop(q);
-            if was_empty {
-                outbox.wake.notify_one();
-            }
-            return true;
+        // Computed once: it also caches the sizes the encoder writes with.
+        let size = msg.compute_size() as usize;
+        // A snapshot is encoded without the lock, which the network thread also takes,
+        // and left to the peer's task to write.
+        let mut big = Vec::new();
+        if size > BIG_MESSAGE && !encode_raft_frame(self.me, msg, size, &mut big) {
+            return false;
         }
         let mut q = outbox.state.lock();
         if q.buf.len() >= OUTBOX_LIMIT {
             return false;
         }
         let was_empty = q.buf.is_empty();
-        if !encode_raft_frame(self.me, msg, &mut q.buf) {
-            return false;
-        }
-        if was_empty && !q.busy {
-            // Nothing is ahead of it: write it from this thread, and wake the network
-            // thread only for what the socket does not take at once.
-            let q = &mut *q;
-            if let Some(sock) = &q.direct {
-                match std::io::Write::write(&mut &*sock, &q.buf) {
-                    Ok(n) if n == q.buf.len() => {
-                        q.buf.clear();
-                        return true;
-                    }
-                    Ok(n) => {
-                        q.buf.drain(..n);
-                    }
-                    // The task writes it when the socket has room, or finds the
-                    // connection broken.
-                    Err(_) => {}
-                }
+        if size > BIG_MESSAGE {
+            if was_empty {
+                q.buf = big;
+            } else {
+                q.buf.extend_from_slice(&big);
             }
-            q.busy = true;
+        } else {
+            if !encode_raft_frame(self.me, msg, size, &mut q.buf) {
+                return false;
+            }
+            if was_empty && !q.busy && q.write_direct() {
+                return true;
+            }
         }
         drop(q);
         // A non-empty outbox has already woken its task, which has not taken it yet.
@@ -558,7 +557,8 @@ mod tests {
         e.data = Bytes::from(vec![b'x'; 1000]);
         msg.entries.push(e);
         let mut wire = Vec::new();
-        assert!(encode_raft_frame(1, &msg, &mut wire));
+        let size = msg.compute_size() as usize;
+        assert!(encode_raft_frame(1, &msg, size, &mut wire));
         // The same bytes as the frame built the plain way.
         let plain = PeerFrame {
             from: 1,

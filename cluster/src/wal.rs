@@ -152,8 +152,7 @@ fn make_segment(path: &Path, len: u64) -> io::Result<bool> {
         .open(path)?;
     match open_direct(path) {
         Ok(mut f) => {
-            let mut raw = vec![0u8; DIRECT_BUF + BLOCK];
-            let at = raw.as_ptr().align_offset(BLOCK);
+            let (raw, at) = aligned_buffer();
             let zeros = &raw[at..at + DIRECT_BUF];
             let mut left = len;
             while left > 0 {
@@ -161,7 +160,6 @@ fn make_segment(path: &Path, len: u64) -> io::Result<bool> {
                 f.write_all(&zeros[..n])?;
                 left -= n as u64;
             }
-            raw.clear();
             f.sync_all()?;
             Ok(true)
         }
@@ -191,6 +189,14 @@ fn allocate(_f: &File, _len: u64) -> io::Result<()> {
     Err(io::ErrorKind::Unsupported.into())
 }
 
+/// A zeroed buffer with [`DIRECT_BUF`] bytes from a [`BLOCK`]-aligned offset (returned),
+/// as `O_DIRECT` writes need.
+fn aligned_buffer() -> (Vec<u8>, usize) {
+    let raw = vec![0u8; DIRECT_BUF + BLOCK];
+    let at = raw.as_ptr().align_offset(BLOCK);
+    (raw, at)
+}
+
 /// Appends to a zero-filled segment opened with `O_DIRECT`. The buffer holds the file's
 /// bytes from `base` (a block boundary) on: the part of the last block already written,
 /// then what is new. A sync writes whole blocks, the last one padded with zeros, and
@@ -208,8 +214,7 @@ struct DirectLog {
 
 impl DirectLog {
     fn new(file: File) -> DirectLog {
-        let raw = vec![0u8; DIRECT_BUF + BLOCK];
-        let at = raw.as_ptr().align_offset(BLOCK);
+        let (raw, at) = aligned_buffer();
         DirectLog {
             file,
             raw,
@@ -788,44 +793,25 @@ pub fn write_snapshot(dir: &Path, meta: &SnapshotMetadata, data: &[u8]) -> Resul
 /// Write `parts` to a new file at `path` with O_DIRECT, then fsync. A snapshot is written
 /// once and read back only on restart, so it skips the page cache: copying hundreds of
 /// megabytes into the cache cost more CPU than taking the snapshot, on every replica at
-/// once. The data goes through a small aligned buffer; the last block is padded, then
-/// the file is cut to its real length.
+/// once. The data goes through a [`DirectLog`]; the last block is padded, then the file
+/// is cut to its real length.
 #[cfg(target_os = "linux")]
 fn write_direct(path: &Path, parts: &[&[u8]]) -> io::Result<()> {
     use std::os::unix::fs::OpenOptionsExt;
-    const ALIGN: usize = 4096;
-    const CHUNK: usize = 1 << 20;
-    let mut f = OpenOptions::new()
+    let f = OpenOptions::new()
         .write(true)
         .create(true)
         .truncate(true)
         .custom_flags(libc::O_DIRECT)
         .open(path)?;
-    let mut raw = vec![0u8; CHUNK + ALIGN];
-    let off = raw.as_ptr().align_offset(ALIGN);
-    let buf = &mut raw[off..off + CHUNK];
-    let mut fill = 0;
-    let mut total = 0u64;
-    for mut part in parts.iter().copied() {
-        total += part.len() as u64;
-        while !part.is_empty() {
-            let n = part.len().min(CHUNK - fill);
-            buf[fill..fill + n].copy_from_slice(&part[..n]);
-            fill += n;
-            part = &part[n..];
-            if fill == CHUNK {
-                f.write_all(buf)?;
-                fill = 0;
-            }
-        }
+    let mut out = DirectLog::new(f);
+    for part in parts {
+        out.write_all(part)?;
     }
-    if fill > 0 {
-        let padded = fill.div_ceil(ALIGN) * ALIGN;
-        buf[fill..padded].fill(0);
-        f.write_all(&buf[..padded])?;
-    }
-    f.set_len(total)?;
-    f.sync_all()
+    out.write_out(true)?;
+    out.file
+        .set_len(parts.iter().map(|p| p.len() as u64).sum())?;
+    out.file.sync_all()
 }
 
 #[cfg(not(target_os = "linux"))]
@@ -1013,6 +999,16 @@ mod tests {
         }
     }
 
+    /// Turn the last record of `seg` to zeros from `keep` bytes into it to the end of
+    /// the valid records, as a write that did not all reach the disk leaves it.
+    fn zero_last_record(seg: &Path, keep: usize) {
+        let mut bytes = fs::read(seg).expect("read");
+        let (records, valid) = read_records(&bytes);
+        let last = records.last().expect("records").2 as usize;
+        bytes[last + keep..valid].fill(0);
+        fs::write(seg, &bytes).expect("write");
+    }
+
     #[test]
     fn allocated_segments_are_used_and_replay_up_to_their_zeros() {
         let d = tmpdir("prealloc");
@@ -1047,13 +1043,7 @@ mod tests {
         }
 
         // A torn write into zeros: the last record's tail never reached the disk.
-        let mut bytes = fs::read(&seg).expect("read");
-        let (records, valid) = read_records(&bytes);
-        let last = records.last().expect("records").2 as usize;
-        for b in &mut bytes[last + RECORD_HEADER + 10..valid] {
-            *b = 0;
-        }
-        fs::write(&seg, &bytes).expect("write");
+        zero_last_record(&seg, RECORD_HEADER + 10);
         // `seg` is no longer the newest segment, so this is corruption.
         assert!(matches!(Wal::open(&d, 4096), Err(WalError::Corrupt { .. })));
         fs::remove_dir_all(&d).ok();
@@ -1122,11 +1112,7 @@ mod tests {
             w.sync().expect("sync");
         }
         // Entry 2's record turns to zeros, as a device fault might leave it.
-        let mut bytes = fs::read(&p1).expect("read");
-        let (records, valid) = read_records(&bytes);
-        let last = records.last().expect("records").2 as usize;
-        bytes[last..valid].fill(0);
-        fs::write(&p1, &bytes).expect("write");
+        zero_last_record(&p1, 0);
         assert!(matches!(
             Wal::open(&d, 64),
             Err(WalError::Hole {
@@ -1152,13 +1138,7 @@ mod tests {
             seg = w.current_path();
             assert_eq!(w.segments.len(), 2, "rolled into the prepared segment");
         }
-        let mut bytes = fs::read(&seg).expect("read");
-        let (records, valid) = read_records(&bytes);
-        let last = records.last().expect("records").2 as usize;
-        for b in &mut bytes[last + RECORD_HEADER + 10..valid] {
-            *b = 0;
-        }
-        fs::write(&seg, &bytes).expect("write");
+        zero_last_record(&seg, RECORD_HEADER + 10);
         let (_, r) = Wal::open(&d, 4096).expect("reopen");
         assert_eq!(summary(&r), (1..=19).map(|i| (i, 1)).collect::<Vec<_>>());
         fs::remove_dir_all(&d).ok();

@@ -741,8 +741,9 @@ impl Shard {
                 *v += 1;
             }
         }
-        let n = self.slots.len();
-        let old = std::mem::replace(&mut self.slots, (0..n).map(|_| Table::new()).collect());
+        // The tables are taken one by one so that `slots` itself stays where it is (see
+        // `Store::slot_bases`).
+        let old = self.slots.iter_mut().map(std::mem::take).collect();
         self.wheel = TimerWheel::new(now);
         self.len = 0;
         old
@@ -764,6 +765,11 @@ pub const PREFETCH_MAX: usize = 32;
 /// The whole keyspace: `shards` lock stripes.
 pub struct Store {
     shards: Box<[CachePadded<Mutex<Shard>>]>,
+    /// Where each shard's `slots` array lives, as an address. A shard allocates that array
+    /// once and never moves it, so [`Store::prefetch`] can start loading a slot's table
+    /// header before it takes the lock. Used only as a prefetch hint, which never reads
+    /// into the program: a stale address would cost a wasted prefetch, nothing more.
+    slot_bases: Box<[usize]>,
     shard_bits: u32,
     hasher: DefaultHashBuilder,
     horizon: Arc<AtomicU64>,
@@ -786,7 +792,7 @@ impl Store {
         let per = SLOTS >> shard_bits;
         let horizon = Arc::new(AtomicU64::new(u64::MAX));
         let on_expired = ExpiredHook::default();
-        let shards = (0..n)
+        let shards: Box<[CachePadded<Mutex<Shard>>]> = (0..n)
             .map(|_| {
                 CachePadded::new(Mutex::new(Shard::new(
                     per,
@@ -798,8 +804,13 @@ impl Store {
             })
             .collect();
         debug_assert!(shard_bits <= SLOT_BITS);
+        let slot_bases = shards
+            .iter()
+            .map(|s| s.lock().slots.as_ptr() as usize)
+            .collect();
         Store {
             shards,
+            slot_bases,
             shard_bits,
             hasher,
             horizon,
@@ -835,20 +846,26 @@ impl Store {
     }
 
     /// Start loading what commands on these keys are about to touch, so that their cache
-    /// misses overlap instead of coming one after another (a key's bucket, its bytes and
-    /// its timer are three misses in a row on a big keyspace). Two passes: the home
-    /// buckets of every key, then each matching entry's bytes and timer, which the first
-    /// pass has brought in by then. Only a hint: a key given here need not exist, and
-    /// nothing changes.
+    /// misses overlap instead of coming one after another (a key's slot table, its bucket,
+    /// its bytes and its timer are four misses in a row on a big keyspace). Three passes:
+    /// the slot tables' headers, without locks (by address only); the home buckets of
+    /// every key; then each matching entry's bytes and timer, which the pass before has
+    /// brought in by then. Taking a shard's lock is a full barrier that waits for every
+    /// load before it, so the first pass is what lets the header misses overlap. Only a
+    /// hint: a key given here need not exist, and nothing changes.
     pub fn prefetch<'k>(&self, keys: impl Iterator<Item = &'k [u8]>) {
         let mut locs = [Loc { hash: 0, shard: 0 }; PREFETCH_MAX];
         let mut n = 0;
         for key in keys.take(PREFETCH_MAX) {
             let loc = self.locate(key);
-            let shard = self.shards[loc.shard].lock();
-            shard.slots[shard.local_slot(loc.hash)].prefetch(loc.hash);
+            let base = self.slot_bases[loc.shard] as *const Table;
+            prefetch(base.wrapping_add(slot_of(loc.hash) >> self.shard_bits));
             locs[n] = loc;
             n += 1;
+        }
+        for loc in &locs[..n] {
+            let shard = self.shards[loc.shard].lock();
+            shard.slots[shard.local_slot(loc.hash)].prefetch(loc.hash);
         }
         for loc in &locs[..n] {
             let shard = self.shards[loc.shard].lock();

@@ -165,18 +165,19 @@ impl std::fmt::Debug for PeerSecret {
 /// thread from the front, the raft thread from the back (it holds back applying while a
 /// capture runs, so it has the time, and the state stands still).
 pub trait SnapshotCapture: Send + Sync {
-    /// With `Some(out)` (the snapshot thread, always the same buffer): serialize the next
-    /// part from the front, appending to `out`. With `None` (the raft thread): the next
-    /// part from the back, kept aside. False when no part was left to take.
+    /// With `Some(out)` (the snapshot thread): serialize the next part from the front,
+    /// appending to `out` (the caller may write `out` away and clear it between parts).
+    /// With `None` (the raft thread): the next part from the back, kept aside. False
+    /// when no part was left to take.
     fn step(&self, out: Option<&mut Vec<u8>>) -> bool;
-    /// Once no part is left to take: wait for parts still being written, then append
-    /// the ones kept aside to `out`, completing the serialized state.
-    fn finish(&self, out: &mut Vec<u8>);
+    /// Once no part is left to take: wait for parts still being written, then hand the
+    /// ones kept aside to `write`, in order, completing the serialized state.
+    fn finish(&self, write: &mut dyn FnMut(&[u8]));
 
     /// The whole capture on this thread's side: every part it can take, then the rest.
     fn run(&self, out: &mut Vec<u8>) {
         while self.step(Some(out)) {}
-        self.finish(out);
+        self.finish(&mut |part| out.extend_from_slice(part));
     }
 }
 

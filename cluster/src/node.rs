@@ -68,8 +68,11 @@ pub enum Event {
     },
     /// The snapshot thread has read the store; applying may resume.
     SnapshotCaptured,
-    /// The snapshot file is written (or failed).
-    SnapshotDone(Result<(SnapshotMetadata, Bytes), String>),
+    /// The snapshot is taken (or failed): its metadata, its data's length, and the data
+    /// itself when the node has no folder to keep it in.
+    SnapshotDone(Result<(SnapshotMetadata, u64, Option<Bytes>), String>),
+    /// The latest snapshot, read back from its file for a follower that needs it.
+    SnapshotLoaded(Result<Snapshot, String>),
     Stop,
 }
 
@@ -174,6 +177,8 @@ struct Node {
     tx: Sender<Event>,
     next_req: u64,
     batch: Option<PayloadBuilder>,
+    /// The size of the last batch proposed, which the next one starts at.
+    batch_hint: usize,
     batch_reqs: Vec<u64>,
     pending: HashMap<u64, Pending>,
     /// Proposals that arrived while no leader was known.
@@ -193,6 +198,8 @@ struct Node {
     capture_job: Option<crate::SnapshotJob>,
     /// Set from the start of a snapshot until its file is written.
     snapshot_busy: bool,
+    /// A thread is reading the latest snapshot back from its file.
+    snapshot_loading: bool,
     conf_state: ConfState,
     transfer: Option<(u64, Reply<String>, Instant)>,
     peers: BTreeMap<u64, String>,
@@ -319,7 +326,10 @@ pub fn start(cfg: ClusterConfig, mut sm: Box<dyn StateMachine>) -> Result<Handle
         applied = snap.get_metadata().index;
         conf_state = snap.get_metadata().get_conf_state().clone();
         storage.mem.wl().apply_snapshot(snap.clone())?;
-        storage.set_snapshot(snap);
+        let file = wal
+            .as_ref()
+            .map(|w| wal::snapshot_file(w.dir(), snap.get_metadata().index));
+        storage.set_snapshot(snap, file);
     }
     if !rec.entries.is_empty() {
         storage.mem.wl().append(&rec.entries)?;
@@ -416,6 +426,7 @@ pub fn start(cfg: ClusterConfig, mut sm: Box<dyn StateMachine>) -> Result<Handle
         tx: tx.clone(),
         next_req,
         batch: None,
+        batch_hint: 0,
         batch_reqs: Vec::new(),
         pending: HashMap::new(),
         held: VecDeque::new(),
@@ -430,6 +441,7 @@ pub fn start(cfg: ClusterConfig, mut sm: Box<dyn StateMachine>) -> Result<Handle
         capture: None,
         capture_job: None,
         snapshot_busy: false,
+        snapshot_loading: false,
         conf_state,
         transfer: None,
         peers,
@@ -535,6 +547,9 @@ impl Node {
             self.on_ready();
             if !self.snapshot_busy && (self.storage.take_wanted() || self.snapshot_due()) {
                 self.start_snapshot();
+            }
+            if let Some((index, path)) = self.storage.take_load_wanted() {
+                self.load_snapshot(index, path);
             }
         }
         self.shutdown();
@@ -653,6 +668,13 @@ impl Node {
                 self.publish();
             }
             Event::SnapshotDone(res) => self.snapshot_done(res),
+            Event::SnapshotLoaded(res) => {
+                self.snapshot_loading = false;
+                match res {
+                    Ok(snap) => self.storage.offer_loaded(snap),
+                    Err(e) => warn!(error = %e, "reading the snapshot back for a follower"),
+                }
+            }
             Event::Stop => return false,
         }
         true
@@ -668,9 +690,10 @@ impl Node {
         {
             self.flush_proposals();
         }
+        let hint = (self.batch_hint + self.batch_hint / 8).min(MAX_ENTRY_BYTES);
         let b = self
             .batch
-            .get_or_insert_with(|| PayloadBuilder::new(unix_ms()));
+            .get_or_insert_with(|| PayloadBuilder::with_capacity(unix_ms(), hint));
         b.push(self.cfg.id, req, &data);
         self.batch_reqs.push(req);
         self.pending.insert(req, Pending { waiter, deadline });
@@ -686,6 +709,7 @@ impl Node {
             return;
         };
         let n = b.len() as u64;
+        self.batch_hint = b.bytes();
         let reqs = std::mem::take(&mut self.batch_reqs);
         match self.raw.propose(Vec::new(), b.finish()) {
             Ok(()) => {
@@ -1198,24 +1222,41 @@ impl Node {
             .name("snapshot".into())
             .spawn(move || {
                 let t = Instant::now();
-                job.run(&mut data);
-                let captured_ms = t.elapsed().as_millis() as u64;
-                // Applying may go on while the file is written.
-                let _ = captured_tx.send(());
-                let _ = tx.send(Event::SnapshotCaptured);
-                let t = Instant::now();
-                let res = match dir {
-                    Some(d) => wal::write_snapshot(&d, &meta, &data).map_err(|e| e.to_string()),
-                    None => Ok(()),
+                let captured = || {
+                    // Applying may go on while the file is completed.
+                    let _ = captured_tx.send(());
+                    let _ = tx.send(Event::SnapshotCaptured);
                 };
-                info!(
-                    index,
-                    bytes = data.len(),
-                    captured_ms,
-                    written_ms = t.elapsed().as_millis() as u64,
-                    "snapshot captured and written"
-                );
-                let _ = tx.send(Event::SnapshotDone(res.map(|()| (meta, Bytes::from(data)))));
+                let done = match dir {
+                    Some(d) => {
+                        let file = capture_to_file(&*job, &d, &meta, &data);
+                        let captured_ms = t.elapsed().as_millis() as u64;
+                        captured();
+                        let t = Instant::now();
+                        let res = file.and_then(|f| {
+                            let len = f.data_len();
+                            f.finish().map(|()| len).map_err(|e| e.to_string())
+                        });
+                        if let Ok(len) = res {
+                            info!(
+                                index,
+                                bytes = len,
+                                captured_ms,
+                                written_ms = t.elapsed().as_millis() as u64,
+                                "snapshot captured and written"
+                            );
+                        }
+                        res.map(|len| (meta, len, None))
+                    }
+                    None => {
+                        job.run(&mut data);
+                        captured();
+                        let captured_ms = t.elapsed().as_millis() as u64;
+                        info!(index, bytes = data.len(), captured_ms, "snapshot captured");
+                        Ok((meta, data.len() as u64, Some(Bytes::from(data))))
+                    }
+                };
+                let _ = tx.send(Event::SnapshotDone(done));
             });
         match spawned {
             Ok(_) => {
@@ -1229,6 +1270,40 @@ impl Node {
         }
     }
 
+    /// The file of the snapshot at `index`, for a node with a folder.
+    fn snapshot_file(&self, index: u64) -> Option<std::path::PathBuf> {
+        self.log
+            .as_ref()
+            .map(|p| wal::snapshot_file(p.dir(), index))
+    }
+
+    /// Read the latest snapshot back from its file on another thread, for a follower
+    /// that needs it (see `storage`).
+    fn load_snapshot(&mut self, index: u64, path: std::path::PathBuf) {
+        if self.snapshot_loading {
+            return;
+        }
+        let tx = self.tx.clone();
+        let spawned = std::thread::Builder::new()
+            .name("snapshot-read".into())
+            .spawn(move || {
+                let res = wal::read_snapshot(&path)
+                    .map_err(|e| e.to_string())
+                    .and_then(|s| {
+                        if s.get_metadata().index == index {
+                            Ok(s)
+                        } else {
+                            Err(format!("{} does not hold index {index}", path.display()))
+                        }
+                    });
+                let _ = tx.send(Event::SnapshotLoaded(res));
+            });
+        match spawned {
+            Ok(_) => self.snapshot_loading = true,
+            Err(e) => warn!(error = %e, "cannot start the snapshot reading thread"),
+        }
+    }
+
     /// Wait until the snapshot thread has finished reading the store.
     fn wait_captured(&mut self) {
         self.capture_job = None;
@@ -1237,18 +1312,24 @@ impl Node {
         }
     }
 
-    fn snapshot_done(&mut self, res: Result<(SnapshotMetadata, Bytes), String>) {
+    fn snapshot_done(&mut self, res: Result<(SnapshotMetadata, u64, Option<Bytes>), String>) {
         self.wait_captured();
         self.snapshot_busy = false;
         match res {
-            Ok((meta, data)) => {
+            Ok((meta, len, data)) => {
                 let index = meta.index;
                 if index > self.storage.snapshot_index() {
-                    self.last_snapshot_len = data.len() as u64;
+                    self.last_snapshot_len = len;
                     let mut s = Snapshot::default();
                     s.set_metadata(meta);
-                    s.data = data;
-                    self.storage.set_snapshot(s);
+                    let file = match data {
+                        Some(data) => {
+                            s.data = data;
+                            None
+                        }
+                        None => self.snapshot_file(index),
+                    };
+                    self.storage.set_snapshot(s, file);
                     let compact = index.saturating_sub(self.cfg.snapshot_keep);
                     if compact > 1 {
                         if let Err(e) = self.storage.mem.wl().compact(compact) {
@@ -1314,7 +1395,8 @@ impl Node {
         }
         self.last_snapshot_len = snap.data.len() as u64;
         self.applied_bytes = 0;
-        self.storage.set_snapshot(snap);
+        let file = self.snapshot_file(index);
+        self.storage.set_snapshot(snap, file);
         self.applied = index;
         self.unapplied.retain(|e| e.index > index);
         {
@@ -1332,6 +1414,37 @@ impl Node {
             .store(unix_ms(), std::sync::atomic::Ordering::Relaxed);
         info!(index, "installed the leader's snapshot");
     }
+}
+
+/// Run a capture on the snapshot thread's side, writing its parts to a new snapshot file
+/// as they come (`head` first), so that the whole state is never held in memory. The
+/// capture always runs to its end, even when the file fails, because the raft thread
+/// waits for it.
+fn capture_to_file(
+    job: &dyn crate::SnapshotCapture,
+    dir: &std::path::Path,
+    meta: &SnapshotMetadata,
+    head: &[u8],
+) -> Result<wal::SnapshotFile, String> {
+    const CHUNK: usize = 1 << 20;
+    let mut file = wal::SnapshotFile::create(dir, meta).and_then(|mut f| f.write(head).map(|()| f));
+    let mut write = |part: &[u8]| {
+        if let Ok(f) = &mut file {
+            if let Err(e) = f.write(part) {
+                file = Err(e);
+            }
+        }
+    };
+    let mut buf = Vec::with_capacity(CHUNK);
+    while job.step(Some(&mut buf)) {
+        if buf.len() >= CHUNK {
+            write(&buf);
+            buf.clear();
+        }
+    }
+    write(&buf);
+    job.finish(&mut write);
+    file.map_err(|e| e.to_string())
 }
 
 impl Pending {

@@ -39,7 +39,13 @@ pub struct PayloadBuilder {
 
 impl PayloadBuilder {
     pub fn new(stamp: u64) -> Self {
-        let mut buf = Vec::with_capacity(256);
+        Self::with_capacity(stamp, 256)
+    }
+
+    /// A builder whose buffer starts at `capacity` bytes, so that a batch of about that
+    /// size is written once instead of being copied at every doubling.
+    pub fn with_capacity(stamp: u64, capacity: usize) -> Self {
+        let mut buf = Vec::with_capacity(capacity.max(8));
         buf.extend_from_slice(&stamp.to_le_bytes());
         PayloadBuilder { buf, records: 0 }
     }
@@ -65,7 +71,12 @@ impl PayloadBuilder {
         self.buf.len()
     }
 
-    pub fn finish(self) -> Vec<u8> {
+    /// The entry's data. Room left over from a generous start is given back (the entry
+    /// lives in the log until it is compacted).
+    pub fn finish(mut self) -> Vec<u8> {
+        if self.buf.capacity() - self.buf.len() > self.buf.len() / 8 {
+            self.buf.shrink_to_fit();
+        }
         self.buf
     }
 }

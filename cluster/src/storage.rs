@@ -1,21 +1,39 @@
 //! raft-rs's `Storage` for a node: raft-rs's `MemStorage` holds the log that is not yet
 //! compacted (the write-ahead log makes it durable), and this wrapper adds the node's
-//! latest snapshot with its data, which `MemStorage` does not keep.
+//! latest snapshot, which `MemStorage` does not keep.
+//!
+//! A node with a `--dir` keeps only the snapshot's metadata in memory: its data is in the
+//! snapshot file, and is read back (on another thread) only when a follower needs it.
+//! Holding it would cost a node as much memory again as its store. A node without a
+//! folder keeps the data.
 
+use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 
-use parking_lot::RwLock;
+use parking_lot::{Mutex, RwLock};
 use raft::prelude::{Entry, Snapshot};
 use raft::storage::MemStorage;
 use raft::{GetEntriesContext, RaftState, Storage, StorageError};
 
+/// The node's latest snapshot.
+struct Latest {
+    /// Its metadata, and its data when the node has no snapshot file.
+    snap: Snapshot,
+    /// The file that holds it.
+    file: Option<PathBuf>,
+}
+
 #[derive(Clone, Default)]
 pub struct NodeStorage {
     pub mem: MemStorage,
-    snap: Arc<RwLock<Option<Snapshot>>>,
+    latest: Arc<RwLock<Option<Latest>>>,
+    /// The latest snapshot read back from its file for a follower, until raft takes it.
+    loaded: Arc<Mutex<Option<Snapshot>>>,
     /// Set when raft asked for a snapshot that is not there yet.
     wanted: Arc<AtomicBool>,
+    /// Set when raft asked for the latest snapshot, which is only on disk.
+    load_wanted: Arc<AtomicBool>,
 }
 
 impl NodeStorage {
@@ -23,9 +41,14 @@ impl NodeStorage {
         NodeStorage::default()
     }
 
-    /// Keep `snap` as the one to send to followers that need one.
-    pub fn set_snapshot(&self, snap: Snapshot) {
-        *self.snap.write() = Some(snap);
+    /// Make `snap` the one to send to followers that need one. With `file`, the snapshot
+    /// is in that file, and its data is not kept.
+    pub fn set_snapshot(&self, mut snap: Snapshot, file: Option<PathBuf>) {
+        if file.is_some() {
+            snap.data = Default::default();
+        }
+        *self.loaded.lock() = None;
+        *self.latest.write() = Some(Latest { snap, file });
     }
 
     /// Whether raft asked for a newer snapshot since the last call.
@@ -33,11 +56,30 @@ impl NodeStorage {
         self.wanted.swap(false, Ordering::Relaxed)
     }
 
+    /// The file of the latest snapshot, if raft asked for it since the last call and it
+    /// has not been read back yet.
+    pub fn take_load_wanted(&self) -> Option<(u64, PathBuf)> {
+        if !self.load_wanted.swap(false, Ordering::Relaxed) {
+            return None;
+        }
+        let latest = self.latest.read();
+        let l = latest.as_ref()?;
+        Some((l.snap.get_metadata().index, l.file.clone()?))
+    }
+
+    /// The latest snapshot as read back from its file; raft gets it at its next try.
+    pub fn offer_loaded(&self, snap: Snapshot) {
+        let current = self.snapshot_index();
+        if snap.get_metadata().index == current {
+            *self.loaded.lock() = Some(snap);
+        }
+    }
+
     pub fn snapshot_index(&self) -> u64 {
-        self.snap
+        self.latest
             .read()
             .as_ref()
-            .map_or(0, |s| s.get_metadata().index)
+            .map_or(0, |l| l.snap.get_metadata().index)
     }
 }
 
@@ -57,9 +99,9 @@ impl Storage for NodeStorage {
     }
 
     fn term(&self, idx: u64) -> raft::Result<u64> {
-        if let Some(s) = self.snap.read().as_ref() {
-            if s.get_metadata().index == idx {
-                return Ok(s.get_metadata().term);
+        if let Some(l) = self.latest.read().as_ref() {
+            if l.snap.get_metadata().index == idx {
+                return Ok(l.snap.get_metadata().term);
             }
         }
         self.mem.term(idx)
@@ -80,8 +122,20 @@ impl Storage for NodeStorage {
             let cs = s.get_metadata().get_conf_state();
             cs.voters.contains(&to) || cs.learners.contains(&to)
         };
-        match self.snap.read().as_ref() {
-            Some(s) if s.get_metadata().index >= request_index && names(s) => Ok(s.clone()),
+        match self.latest.read().as_ref() {
+            Some(l) if l.snap.get_metadata().index >= request_index && names(&l.snap) => {
+                if l.file.is_none() {
+                    return Ok(l.snap.clone());
+                }
+                // Handed out once: a follower that needs it again has it read again.
+                if let Some(s) = self.loaded.lock().take() {
+                    return Ok(s);
+                }
+                self.load_wanted.store(true, Ordering::Relaxed);
+                Err(raft::Error::Store(
+                    StorageError::SnapshotTemporarilyUnavailable,
+                ))
+            }
             // The raft thread takes a new one soon (it snapshots when the log is long).
             _ => {
                 self.wanted.store(true, Ordering::Relaxed);
@@ -90,5 +144,71 @@ impl Storage for NodeStorage {
                 ))
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn snap(index: u64, voters: Vec<u64>) -> Snapshot {
+        let mut s = Snapshot::default();
+        s.mut_metadata().index = index;
+        s.mut_metadata().term = 1;
+        s.mut_metadata().mut_conf_state().voters = voters;
+        s.data = bytes::Bytes::from_static(b"the state");
+        s
+    }
+
+    fn unavailable(r: raft::Result<Snapshot>) -> bool {
+        matches!(
+            r,
+            Err(raft::Error::Store(
+                StorageError::SnapshotTemporarilyUnavailable
+            ))
+        )
+    }
+
+    #[test]
+    fn a_snapshot_kept_in_a_file_is_read_back_for_raft_once_per_request() {
+        let st = NodeStorage::new();
+        st.set_snapshot(snap(10, vec![1, 2]), Some(PathBuf::from("/snap/10")));
+        // Only the metadata is kept.
+        assert_eq!(st.snapshot_index(), 10);
+        assert_eq!(st.term(10).ok(), Some(1));
+        assert!(st
+            .latest
+            .read()
+            .as_ref()
+            .is_some_and(|l| l.snap.data.is_empty()));
+        assert!(st.take_load_wanted().is_none());
+        // Raft asks: not there yet, and the file is wanted.
+        assert!(unavailable(st.snapshot(5, 2)));
+        assert_eq!(st.take_load_wanted(), Some((10, PathBuf::from("/snap/10"))));
+        assert!(st.take_load_wanted().is_none());
+        // A stale read-back is not offered; the right one is, once.
+        st.offer_loaded(snap(9, vec![1, 2]));
+        assert!(unavailable(st.snapshot(5, 2)));
+        assert!(st.take_load_wanted().is_some());
+        st.offer_loaded(snap(10, vec![1, 2]));
+        let got = st.snapshot(5, 2).expect("loaded");
+        assert_eq!(&got.data[..], b"the state");
+        assert!(unavailable(st.snapshot(5, 2)));
+        // A newer snapshot drops what was read back of the older one.
+        st.offer_loaded(snap(10, vec![1, 2]));
+        st.set_snapshot(snap(20, vec![1, 2]), Some(PathBuf::from("/snap/20")));
+        assert!(unavailable(st.snapshot(5, 2)));
+        assert_eq!(st.take_load_wanted(), Some((20, PathBuf::from("/snap/20"))));
+        // A node without a folder keeps the data and hands it out at once.
+        let mem = NodeStorage::new();
+        mem.set_snapshot(snap(7, vec![1, 2]), None);
+        assert_eq!(
+            &mem.snapshot(5, 2).expect("in memory").data[..],
+            b"the state"
+        );
+        // A snapshot that does not name the asking node, or is too old, is not given.
+        assert!(unavailable(mem.snapshot(5, 3)));
+        assert!(unavailable(mem.snapshot(8, 2)));
+        assert!(mem.take_wanted());
     }
 }

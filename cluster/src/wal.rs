@@ -45,7 +45,7 @@ const KIND_RESET: u8 = 3;
 const RECORD_HEADER: usize = 9;
 /// Largest record replay accepts; anything bigger is garbage from a torn write.
 const MAX_RECORD: usize = 1 << 30;
-const SNAP_MAGIC: &[u8; 8] = b"SSNAP01\n";
+const SNAP_MAGIC: &[u8; 8] = b"SSNAP02\n";
 
 #[derive(Debug, Error)]
 pub enum WalError {
@@ -739,90 +739,155 @@ impl Wal {
     }
 }
 
-/// Write a snapshot durably (temp file, fsync, rename, fsync the folder), then remove
-/// older snapshot files. `dir` is the `raft` folder ([`Wal::dir`]).
+/// Write a snapshot durably in one piece (see [`SnapshotFile`]).
 pub fn write_snapshot(dir: &Path, meta: &SnapshotMetadata, data: &[u8]) -> Result<(), WalError> {
-    let path = snapshot_path(dir, meta.index);
-    let tmp = path.with_extension("tmp");
-    let cs = meta.get_conf_state().write_to_bytes()?;
-    let mut h = crc32fast::Hasher::new();
-    let mut header = Vec::with_capacity(64 + cs.len());
-    header.extend_from_slice(SNAP_MAGIC);
-    header.extend_from_slice(&meta.index.to_le_bytes());
-    header.extend_from_slice(&meta.term.to_le_bytes());
-    header.extend_from_slice(&(cs.len() as u32).to_le_bytes());
-    header.extend_from_slice(&cs);
-    header.extend_from_slice(&(data.len() as u64).to_le_bytes());
-    h.update(&header);
-    h.update(data);
-    let crc = h.finalize();
-    let crc = crc.to_le_bytes();
-    let parts: [&[u8]; 3] = [&header, data, &crc];
-    if let Err(e) = write_direct(&tmp, &parts) {
-        // Not every file system takes O_DIRECT (tmpfs does not): go through the cache.
-        tracing::debug!(error = %e, "direct snapshot write failed, writing buffered");
-        let f = File::create(&tmp).map_err(io_err(&tmp))?;
-        let mut w = BufWriter::with_capacity(1 << 20, f);
-        for p in parts {
-            w.write_all(p).map_err(io_err(&tmp))?;
-        }
-        let f = w.into_inner().map_err(|e| WalError::Io {
-            path: tmp.clone(),
-            source: e.into_error(),
-        })?;
-        f.sync_all().map_err(io_err(&tmp))?;
-    }
-    fs::rename(&tmp, &path).map_err(io_err(&path))?;
-    sync_dir(dir)?;
-    for ent in fs::read_dir(dir).map_err(io_err(dir))?.flatten() {
-        let name = ent.file_name();
-        let name = name.to_string_lossy();
-        if let Some(n) = name
-            .strip_prefix("snap-")
-            .and_then(|s| s.strip_suffix(".snap"))
-            .and_then(|s| s.parse::<u64>().ok())
-        {
-            if n < meta.index {
-                fs::remove_file(ent.path()).ok();
-            }
-        }
-    }
-    Ok(())
+    let mut f = SnapshotFile::create(dir, meta)?;
+    f.write(data)?;
+    f.finish()
 }
 
-/// Write `parts` to a new file at `path` with O_DIRECT, then fsync. A snapshot is written
-/// once and read back only on restart, so it skips the page cache: copying hundreds of
-/// megabytes into the cache cost more CPU than taking the snapshot, on every replica at
-/// once. The data goes through a [`DirectLog`]; the last block is padded, then the file
-/// is cut to its real length.
+/// Where a snapshot file is written through: `O_DIRECT` where the file system takes it.
+enum SnapshotOut {
+    Direct(DirectLog),
+    Buffered(BufWriter<File>),
+}
+
+/// A snapshot file being written as its data is captured, so that the data never has to
+/// be held in memory whole. The layout: magic, index, term, the conf state (length and
+/// bytes), the data, the data's length (u64), and a CRC-32 of everything before it. The
+/// file is written under a temporary name; [`SnapshotFile::finish`] fsyncs it, renames it
+/// into place, fsyncs the folder and removes older snapshots.
+///
+/// A snapshot is written once and read back only on restart or for a follower that needs
+/// it, so it skips the page cache: copying hundreds of megabytes into the cache cost more
+/// CPU than taking the snapshot, on every replica at once. File systems without
+/// `O_DIRECT` (tmpfs) are written through the cache.
+pub struct SnapshotFile {
+    dir: PathBuf,
+    path: PathBuf,
+    tmp: PathBuf,
+    out: SnapshotOut,
+    crc: crc32fast::Hasher,
+    /// Bytes written, header included.
+    written: u64,
+    header_len: u64,
+    index: u64,
+}
+
+impl SnapshotFile {
+    /// Start the file of `meta`'s snapshot in `dir` (the `raft` folder, [`Wal::dir`]).
+    pub fn create(dir: &Path, meta: &SnapshotMetadata) -> Result<SnapshotFile, WalError> {
+        let path = snapshot_path(dir, meta.index);
+        let tmp = path.with_extension("tmp");
+        let out = match create_direct(&tmp) {
+            Ok(f) => SnapshotOut::Direct(DirectLog::new(f)),
+            Err(e) => {
+                tracing::debug!(error = %e, "direct snapshot write failed, writing buffered");
+                let f = File::create(&tmp).map_err(io_err(&tmp))?;
+                SnapshotOut::Buffered(BufWriter::with_capacity(1 << 20, f))
+            }
+        };
+        let cs = meta.get_conf_state().write_to_bytes()?;
+        let mut header = Vec::with_capacity(28 + cs.len());
+        header.extend_from_slice(SNAP_MAGIC);
+        header.extend_from_slice(&meta.index.to_le_bytes());
+        header.extend_from_slice(&meta.term.to_le_bytes());
+        header.extend_from_slice(&(cs.len() as u32).to_le_bytes());
+        header.extend_from_slice(&cs);
+        let mut f = SnapshotFile {
+            dir: dir.to_path_buf(),
+            path,
+            tmp,
+            out,
+            crc: crc32fast::Hasher::new(),
+            written: 0,
+            header_len: header.len() as u64,
+            index: meta.index,
+        };
+        f.write(&header)?;
+        Ok(f)
+    }
+
+    /// Append `data` to the snapshot's data.
+    pub fn write(&mut self, data: &[u8]) -> Result<(), WalError> {
+        self.crc.update(data);
+        self.written += data.len() as u64;
+        let res = match &mut self.out {
+            SnapshotOut::Direct(d) => d.write_all(data),
+            SnapshotOut::Buffered(w) => w.write_all(data),
+        };
+        res.map_err(io_err(&self.tmp))
+    }
+
+    /// The data's length (header excluded) so far.
+    pub fn data_len(&self) -> u64 {
+        self.written - self.header_len
+    }
+
+    /// Complete the file and make it the node's snapshot.
+    pub fn finish(mut self) -> Result<(), WalError> {
+        let data_len = self.data_len();
+        self.write(&data_len.to_le_bytes())?;
+        let crc = self.crc.clone().finalize().to_le_bytes();
+        self.write(&crc)?;
+        let tmp = self.tmp.clone();
+        let res = match self.out {
+            SnapshotOut::Direct(mut d) => d
+                .write_out(true)
+                .and_then(|()| d.file.set_len(self.written))
+                .and_then(|()| d.file.sync_all()),
+            SnapshotOut::Buffered(w) => w
+                .into_inner()
+                .map_err(|e| e.into_error())
+                .and_then(|f| f.sync_all()),
+        };
+        res.map_err(io_err(&tmp))?;
+        fs::rename(&tmp, &self.path).map_err(io_err(&self.path))?;
+        sync_dir(&self.dir)?;
+        for ent in fs::read_dir(&self.dir)
+            .map_err(io_err(&self.dir))?
+            .flatten()
+        {
+            let name = ent.file_name();
+            let name = name.to_string_lossy();
+            if let Some(n) = name
+                .strip_prefix("snap-")
+                .and_then(|s| s.strip_suffix(".snap"))
+                .and_then(|s| s.parse::<u64>().ok())
+            {
+                if n < self.index {
+                    fs::remove_file(ent.path()).ok();
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
+/// A new file at `path`, written with `O_DIRECT`.
 #[cfg(target_os = "linux")]
-fn write_direct(path: &Path, parts: &[&[u8]]) -> io::Result<()> {
+fn create_direct(path: &Path) -> io::Result<File> {
     use std::os::unix::fs::OpenOptionsExt;
-    let f = OpenOptions::new()
+    OpenOptions::new()
         .write(true)
         .create(true)
         .truncate(true)
         .custom_flags(libc::O_DIRECT)
-        .open(path)?;
-    let mut out = DirectLog::new(f);
-    for part in parts {
-        out.write_all(part)?;
-    }
-    out.write_out(true)?;
-    out.file
-        .set_len(parts.iter().map(|p| p.len() as u64).sum())?;
-    out.file.sync_all()
+        .open(path)
 }
 
 #[cfg(not(target_os = "linux"))]
-fn write_direct(_path: &Path, _parts: &[&[u8]]) -> io::Result<()> {
-    Err(io::Error::new(
-        io::ErrorKind::Unsupported,
-        "no O_DIRECT here",
-    ))
+fn create_direct(_path: &Path) -> io::Result<File> {
+    Err(io::ErrorKind::Unsupported.into())
 }
 
-fn read_snapshot(path: &Path) -> Result<Snapshot, WalError> {
+/// The path of the snapshot file of `index` in `dir` (the `raft` folder).
+pub fn snapshot_file(dir: &Path, index: u64) -> PathBuf {
+    snapshot_path(dir, index)
+}
+
+/// Read a snapshot file whole, checking its CRC.
+pub fn read_snapshot(path: &Path) -> Result<Snapshot, WalError> {
     let mut f = File::open(path).map_err(io_err(path))?;
     let len = f.seek(SeekFrom::End(0)).map_err(io_err(path))?;
     f.seek(SeekFrom::Start(0)).map_err(io_err(path))?;
@@ -849,18 +914,17 @@ fn read_snapshot(path: &Path) -> Result<Snapshot, WalError> {
     let index = u64_at(8);
     let term = u64_at(16);
     let cs_len = u32::from_le_bytes([buf[24], buf[25], buf[26], buf[27]]) as usize;
-    let cs_end = 28 + cs_len;
-    if cs_end + 8 > body {
+    let data_start = 28 + cs_len;
+    let data_end = body - 8;
+    if data_start > data_end {
         return Err(bad(28));
     }
-    let cs = ConfState::parse_from_bytes(&buf[28..cs_end]).map_err(|_| bad(28))?;
-    let data_len = u64_at(cs_end) as usize;
-    let data_start = cs_end + 8;
-    if data_start + data_len != body {
-        return Err(bad(cs_end));
+    let cs = ConfState::parse_from_bytes(&buf[28..data_start]).map_err(|_| bad(28))?;
+    if u64_at(data_end) != (data_end - data_start) as u64 {
+        return Err(bad(data_end));
     }
     let mut snap = Snapshot {
-        data: bytes::Bytes::copy_from_slice(&buf[data_start..body]),
+        data: bytes::Bytes::from(buf).slice(data_start..data_end),
         ..Default::default()
     };
     let m = snap.mut_metadata();
@@ -1047,6 +1111,56 @@ mod tests {
         // `seg` is no longer the newest segment, so this is corruption.
         assert!(matches!(Wal::open(&d, 4096), Err(WalError::Corrupt { .. })));
         fs::remove_dir_all(&d).ok();
+    }
+
+    #[test]
+    fn a_snapshot_written_in_pieces_reads_back_whole_and_a_damaged_one_is_refused() {
+        // Under target/, which is on a disk, where O_DIRECT works (tmpfs refuses it); the
+        // temp folder covers the buffered fallback where it is a tmpfs.
+        let on_disk = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+            .join("../target/tmp-wal-tests")
+            .join(format!("snap-{}", std::process::id()));
+        fs::create_dir_all(&on_disk).expect("dir");
+        for d in [on_disk.clone(), tmpdir("snap-pieces")] {
+            let data: Vec<u8> = (0..(3 << 20) + 777u32)
+                .map(|i| (i * 7 + i / 4099) as u8)
+                .collect();
+            let mut meta = SnapshotMetadata::default();
+            meta.index = 9;
+            meta.term = 2;
+            meta.mut_conf_state().voters = vec![1, 2];
+            let mut f = SnapshotFile::create(&d, &meta).expect("create");
+            for piece in [
+                &data[..7],
+                &data[7..(1 << 20) + 20],
+                &data[(1 << 20) + 20..],
+            ] {
+                f.write(piece).expect("write");
+            }
+            assert_eq!(f.data_len(), data.len() as u64);
+            f.finish().expect("finish");
+            let path = snapshot_file(&d, 9);
+            let s = read_snapshot(&path).expect("read");
+            assert_eq!(s.get_metadata().index, 9);
+            assert_eq!(s.get_metadata().term, 2);
+            assert_eq!(s.get_metadata().get_conf_state().voters, vec![1, 2]);
+            assert!(s.data[..] == data[..], "data differs");
+            // An older snapshot is removed when a newer one is complete.
+            meta.index = 12;
+            write_snapshot(&d, &meta, b"newer").expect("newer");
+            assert!(!path.exists());
+            let path = snapshot_file(&d, 12);
+            assert_eq!(&read_snapshot(&path).expect("read").data[..], b"newer");
+            // One byte changed in the data, or the file cut short: refused.
+            let good = fs::read(&path).expect("read file");
+            let mut bad = good.clone();
+            bad[good.len() - 14] ^= 1;
+            fs::write(&path, &bad).expect("write");
+            assert!(read_snapshot(&path).is_err());
+            fs::write(&path, &good[..good.len() - 1]).expect("write");
+            assert!(read_snapshot(&path).is_err());
+            fs::remove_dir_all(&d).ok();
+        }
     }
 
     #[test]

@@ -83,7 +83,7 @@ impl SimNode {
             .wl()
             .apply_snapshot(snap.clone())
             .expect("bootstrap snapshot");
-        storage.set_snapshot(snap);
+        storage.set_snapshot(snap, None);
         let mut n = SimNode {
             id,
             storage,

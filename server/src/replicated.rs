@@ -329,7 +329,7 @@ impl sessiond_cluster::SnapshotCapture for StoreCapture {
         true
     }
 
-    fn finish(&self, out: &mut Vec<u8>) {
+    fn finish(&self, write: &mut dyn FnMut(&[u8])) {
         // The raft thread finishes a shard it took before it waits for the capture, so
         // this wait is at most one shard long.
         while self.done.load(AtomicOrdering::Acquire) < self.n {
@@ -339,10 +339,12 @@ impl sessiond_cluster::SnapshotCapture for StoreCapture {
         aside.sort_unstable_by_key(|(i, _)| *i);
         if aside.first().is_some_and(|(i, _)| *i == 0) {
             // The raft thread took every shard: the header goes first.
-            snapshot::dump_header(out);
+            let mut header = Vec::new();
+            snapshot::dump_header(&mut header);
+            write(&header);
         }
         for (_, buf) in aside {
-            out.extend_from_slice(&buf);
+            write(&buf);
         }
     }
 }
@@ -585,7 +587,7 @@ mod tests {
             let mut out = Vec::new();
             while job.step(Some(&mut out)) {}
             other.join().expect("thread");
-            job.finish(&mut out);
+            job.finish(&mut |part| out.extend_from_slice(part));
             assert!(
                 out == plain,
                 "capture differs with {back} shards from the back"

@@ -980,6 +980,102 @@ fn t10f_snapshots_wait_for_the_log_to_grow_as_big_as_the_store() {
     );
 }
 
+/// Entries applied everywhere leave memory (`--raft-log-memory`) long before any
+/// snapshot: every node's in-memory log moves on while the snapshot stays at index 1.
+/// Then a follower is killed while the others go on, the leader is killed too, and the
+/// follower restarts: the new leader no longer holds in memory the entries the follower
+/// lacks, and its snapshot at index 1 does not reach them, so it takes a fresh one for
+/// it. The old leader, restarted, replays the entries from its disk.
+#[test]
+fn t10g_applied_entries_leave_memory_between_snapshots() {
+    let _g = serial();
+    let mut c = Cluster::start(
+        3,
+        &[
+            "--raft-log-memory",
+            "16384",
+            "--snapshot-entries",
+            "1000000",
+            "--snapshot-bytes",
+            "1000000000",
+        ],
+    );
+    let field = |c: &Cluster, i: usize, f: &str| -> u64 {
+        c.raft_field(i, f).and_then(|v| v.parse().ok()).unwrap_or(0)
+    };
+    let l = c.wait_leader(LEADER_WAIT);
+    let mut lc = conn(&c, l);
+    let value = "y".repeat(1024);
+    for round in 0..10 {
+        set_pipelined(&mut lc, &format!("w:{round}:"), 20, &value);
+    }
+    for i in 0..3 {
+        assert!(
+            wait_until(Duration::from_secs(20), || field(&c, i, "raft_first_index")
+                > 5),
+            "node {i} kept its whole log in memory (first index {})\n{}",
+            field(&c, i, "raft_first_index"),
+            c.logs()
+        );
+        assert_eq!(
+            field(&c, i, "raft_snapshot_index"),
+            1,
+            "node {i} took a snapshot"
+        );
+    }
+    let down = (l + 1) % 3;
+    let other = (l + 2) % 3;
+    c.kill9(down);
+    let behind = field(&c, other, "raft_applied_index");
+    for round in 10..20 {
+        set_pipelined(&mut lc, &format!("w:{round}:"), 20, &value);
+    }
+    assert!(
+        wait_until(Duration::from_secs(20), || field(
+            &c,
+            other,
+            "raft_first_index"
+        ) > behind + 2),
+        "node {other} moved its in-memory log past what node {down} has\n{}",
+        c.logs()
+    );
+    // Node `other`, with the longest log left, becomes the leader.
+    c.kill9(l);
+    c.restart(down);
+    assert!(
+        wait_until(Duration::from_secs(30), || c
+            .node(down)
+            .log_text()
+            .contains("installed the leader's snapshot")),
+        "the node that was down caught up from a fresh snapshot\n{}",
+        c.logs()
+    );
+    assert!(
+        field(&c, other, "raft_snapshot_index") > behind,
+        "{}",
+        c.logs()
+    );
+    c.restart(l);
+    let target = field(&c, other, "raft_commit_index");
+    for i in [l, down] {
+        assert!(
+            wait_until(Duration::from_secs(30), || field(
+                &c,
+                i,
+                "raft_applied_index"
+            ) >= target),
+            "node {i} caught up to {target}\n{}",
+            c.logs()
+        );
+    }
+    // Every write is there, read through each node.
+    for i in 0..3 {
+        let mut con = conn(&c, i);
+        assert_eq!(get(&mut con, "w:0:0").as_deref(), Some(value.as_str()));
+        assert_eq!(get(&mut con, "w:19:19").as_deref(), Some(value.as_str()));
+    }
+}
+
 /// `SET <prefix><i> value` for i in 0..n, in one pipeline (one raft entry).
 fn set_pipelined(con: &mut redis::Connection, prefix: &str, n: usize, value: &str) {
     let mut p = redis::pipe();

@@ -10,6 +10,8 @@
 //!   raft thread goes on.
 //! - [`wal`]: the segmented, CRC-checked write-ahead log and the snapshot files.
 //! - [`storage`]: raft-rs's `Storage` over the in-memory log, serving our snapshots.
+//! - `window`: the byte sizes of the in-memory log's entries, so that entries applied
+//!   everywhere leave memory between snapshots.
 //! - [`transport`]: length-prefixed `prost` frames over TCP between nodes, after
 //!   [`peer_auth`]'s challenge when the cluster has a secret.
 //! - [`status`]: what the rest of the server may read about the group (role, leader,
@@ -26,6 +28,7 @@ pub mod status;
 pub mod storage;
 pub mod transport;
 pub mod wal;
+mod window;
 
 mod logger;
 
@@ -87,6 +90,9 @@ pub struct ClusterConfig {
     /// Entries kept in the log behind a snapshot, for followers that lag a little.
     pub snapshot_keep: u64,
     pub segment_bytes: u64,
+    /// Bytes of entries kept in memory before the oldest one this node or a follower
+    /// still needs (see `window`).
+    pub log_memory: u64,
     /// How long a client waits for its write or read before it gets an error.
     pub request_timeout_ms: u64,
     pub read_consistency: ReadConsistency,
@@ -110,6 +116,7 @@ impl ClusterConfig {
             snapshot_bytes: 256 << 20,
             snapshot_keep: 10_000,
             segment_bytes: 64 << 20,
+            log_memory: 32 << 20,
             request_timeout_ms: 3_000,
             read_consistency: ReadConsistency::Linearizable,
         }

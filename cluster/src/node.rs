@@ -38,6 +38,7 @@ use crate::status::{ClusterStatus, PeerInfo, Role};
 use crate::storage::NodeStorage;
 use crate::transport::{Hello, Transport};
 use crate::wal::{self, Wal};
+use crate::window::LogWindow;
 use crate::{ClusterConfig, ClusterError, ReadConsistency, StartError, StateMachine};
 
 /// Largest entry the raft thread builds from a batch of proposals.
@@ -191,6 +192,8 @@ struct Node {
     applied: u64,
     apply_now: u64,
     unapplied: VecDeque<Entry>,
+    /// The sizes of the entries in the in-memory log.
+    window: LogWindow,
     /// Set while a snapshot thread reads the store (applying waits); it receives one
     /// message when the reading is done.
     capture: Option<Receiver<()>>,
@@ -331,8 +334,10 @@ pub fn start(cfg: ClusterConfig, mut sm: Box<dyn StateMachine>) -> Result<Handle
             .map(|w| wal::snapshot_file(w.dir(), snap.get_metadata().index));
         storage.set_snapshot(snap, file);
     }
+    let mut window = LogWindow::default();
     if !rec.entries.is_empty() {
         storage.mem.wl().append(&rec.entries)?;
+        window.append(&rec.entries);
     }
     if rec.hard_state.term > 0 {
         let mut hs = rec.hard_state.clone();
@@ -438,6 +443,7 @@ pub fn start(cfg: ClusterConfig, mut sm: Box<dyn StateMachine>) -> Result<Handle
         applied,
         apply_now,
         unapplied: VecDeque::new(),
+        window,
         capture: None,
         capture_job: None,
         snapshot_busy: false,
@@ -891,6 +897,7 @@ impl Node {
             if let Err(e) = self.storage.mem.wl().append(rd.entries()) {
                 fatal("raft in-memory log append failed", &e);
             }
+            self.window.append(rd.entries());
         }
         if let Some(hs) = rd.hs() {
             self.status
@@ -938,7 +945,28 @@ impl Node {
             }
         }
         self.apply();
+        self.compact_memory();
         self.publish();
+    }
+
+    /// Drop from the in-memory log the entries that this node has applied and, on a
+    /// leader, that every follower has, but for the last `log_memory` bytes of them (see
+    /// `window`). The write-ahead log keeps them until the next snapshot.
+    fn compact_memory(&mut self) {
+        let mut floor = self.applied;
+        if self.raw.raft.state == StateRole::Leader {
+            for (_, pr) in self.raw.raft.prs().iter() {
+                floor = floor.min(pr.matched);
+            }
+        }
+        let Some(to) = self.window.compaction_point(floor, self.cfg.log_memory) else {
+            return;
+        };
+        if let Err(e) = self.storage.mem.wl().compact(to) {
+            warn!(error = %e, "in-memory log compaction");
+            return;
+        }
+        self.window.compact(to);
     }
 
     fn publish(&self) {
@@ -1335,6 +1363,7 @@ impl Node {
                         if let Err(e) = self.storage.mem.wl().compact(compact) {
                             warn!(error = %e, "log compaction");
                         }
+                        self.window.compact(compact);
                     }
                     if let Some(p) = &self.log {
                         match p.lock().compact(index) {
@@ -1393,6 +1422,7 @@ impl Node {
         if let Err(e) = self.storage.mem.wl().apply_snapshot(snap.clone()) {
             warn!(error = %e, "snapshot out of date");
         }
+        self.window.clear();
         self.last_snapshot_len = snap.data.len() as u64;
         self.applied_bytes = 0;
         let file = self.snapshot_file(index);

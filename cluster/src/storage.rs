@@ -122,8 +122,15 @@ impl Storage for NodeStorage {
             let cs = s.get_metadata().get_conf_state();
             cs.voters.contains(&to) || cs.learners.contains(&to)
         };
+        // A snapshot must reach the in-memory log, or the follower would be left with a
+        // gap: entries leave memory between snapshots (see `window`).
+        let first = self.mem.first_index()?;
         match self.latest.read().as_ref() {
-            Some(l) if l.snap.get_metadata().index >= request_index && names(&l.snap) => {
+            Some(l)
+                if l.snap.get_metadata().index >= request_index
+                    && l.snap.get_metadata().index + 1 >= first
+                    && names(&l.snap) =>
+            {
                 if l.file.is_none() {
                     return Ok(l.snap.clone());
                 }
@@ -210,5 +217,27 @@ mod tests {
         assert!(unavailable(mem.snapshot(5, 3)));
         assert!(unavailable(mem.snapshot(8, 2)));
         assert!(mem.take_wanted());
+        // Nor one that stops short of the in-memory log: entries 1..=20 with everything
+        // before 15 dropped leave a gap after a snapshot at 7.
+        let ents: Vec<Entry> = (1..=20)
+            .map(|i| Entry {
+                index: i,
+                term: 1,
+                ..Default::default()
+            })
+            .collect();
+        mem.mem.wl().append(&ents).expect("append");
+        assert_eq!(
+            &mem.snapshot(5, 2).expect("reaches the log").data[..],
+            b"the state"
+        );
+        mem.mem.wl().compact(15).expect("compact");
+        assert!(unavailable(mem.snapshot(5, 2)));
+        assert!(mem.take_wanted());
+        mem.set_snapshot(snap(14, vec![1, 2]), None);
+        assert_eq!(
+            mem.snapshot(5, 2).expect("reaches 15").get_metadata().index,
+            14
+        );
     }
 }

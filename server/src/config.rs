@@ -180,7 +180,7 @@ pub struct Args {
 
     /// Cluster: ...or once this many bytes of log (128 more per entry) were applied since
     /// the last one, or as many as the last snapshot had if that is more; this bounds
-    /// the log each node keeps in memory [default: 268435456]
+    /// the log each node keeps on disk [default: 268435456]
     #[arg(long, env = "SESSIOND_SNAPSHOT_BYTES", help_heading = "Cluster")]
     pub snapshot_bytes: Option<u64>,
 
@@ -188,6 +188,12 @@ pub struct Args {
     /// time [default: 67108864]
     #[arg(long, env = "SESSIOND_WAL_SEGMENT_BYTES", help_heading = "Cluster")]
     pub wal_segment_bytes: Option<u64>,
+
+    /// Cluster: bytes of log entries a node keeps in memory once it has applied them and
+    /// every follower has them; older ones stay only on disk until the next snapshot
+    /// [default: 33554432]
+    #[arg(long, env = "SESSIOND_RAFT_LOG_MEMORY", help_heading = "Cluster")]
+    pub raft_log_memory: Option<u64>,
 
     /// Cluster: how long a client waits for a write or read to be confirmed before it
     /// gets an error, in ms [default: 3000]
@@ -238,6 +244,7 @@ pub struct ClusterSettings {
     pub snapshot_entries: u64,
     pub snapshot_bytes: u64,
     pub wal_segment_bytes: u64,
+    pub raft_log_memory: u64,
     pub request_timeout_ms: u64,
     pub secret: Secret,
 }
@@ -523,6 +530,10 @@ impl Config {
                     .or(file.wal_segment_bytes)
                     .unwrap_or(64 << 20)
                     .clamp(16 << 10, 1 << 30),
+                raft_log_memory: args
+                    .raft_log_memory
+                    .or(file.raft_log_memory)
+                    .unwrap_or(32 << 20),
                 secret: Secret(args.cluster_secret.clone().or(file.cluster_secret.clone())),
                 request_timeout_ms: args
                     .request_timeout_ms
@@ -796,6 +807,7 @@ pub fn parse_file(path: &Path, text: &str) -> Result<Args, ConfigError> {
             "snapshot-entries" => a.snapshot_entries = Some(num(one()?)?),
             "snapshot-bytes" => a.snapshot_bytes = Some(num(one()?)?),
             "wal-segment-bytes" => a.wal_segment_bytes = Some(num(one()?)?),
+            "raft-log-memory" => a.raft_log_memory = Some(num(one()?)?),
             "request-timeout-ms" => a.request_timeout_ms = Some(num(one()?)?),
             "cluster-secret" => a.cluster_secret = Some(one()?.clone()),
             "requirepass" => a.requirepass = Some(one()?.clone()),

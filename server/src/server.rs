@@ -284,6 +284,7 @@ fn start_cluster(
     cc.snapshot_entries = cs.snapshot_entries;
     cc.snapshot_bytes = cs.snapshot_bytes;
     cc.segment_bytes = cs.wal_segment_bytes;
+    cc.log_memory = cs.raft_log_memory;
     // Entries kept behind a snapshot for followers that lag a little: fewer means less
     // memory, but a follower further behind than this needs a whole snapshot (hundreds of
     // MB), and under load with small entries 1,000 was only about a second of writes.

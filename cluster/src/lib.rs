@@ -177,13 +177,17 @@ pub trait SnapshotCapture: Send + Sync {
     /// With `None` (the raft thread): the next part from the back, kept aside. False
     /// when no part was left to take.
     fn step(&self, out: Option<&mut Vec<u8>>) -> bool;
-    /// Once no part is left to take: wait for parts still being written, then hand the
-    /// ones kept aside to `write`, in order, completing the serialized state.
+    /// Once no part is left to take: wait for parts still being written. From then on
+    /// the state is read, and applying may resume.
+    fn wait_parts(&self);
+    /// After [`SnapshotCapture::wait_parts`]: hand the parts kept aside to `write`, in
+    /// order, completing the serialized state.
     fn finish(&self, write: &mut dyn FnMut(&[u8]));
 
     /// The whole capture on this thread's side: every part it can take, then the rest.
     fn run(&self, out: &mut Vec<u8>) {
         while self.step(Some(out)) {}
+        self.wait_parts();
         self.finish(&mut |part| out.extend_from_slice(part));
     }
 }

@@ -43,6 +43,8 @@ use crate::{ClusterConfig, ClusterError, ReadConsistency, StartError, StateMachi
 
 /// Largest entry the raft thread builds from a batch of proposals.
 const MAX_ENTRY_BYTES: usize = 4 << 20;
+/// How long a snapshot read back for a follower waits for raft to take it.
+const LOADED_SNAPSHOT_TTL: Duration = Duration::from_secs(10);
 /// Events handled per turn before the ready is processed.
 const MAX_EVENTS_PER_TURN: usize = 8192;
 /// A ReadIndex not answered within this many ticks is asked again (raft-rs drops it
@@ -203,6 +205,8 @@ struct Node {
     snapshot_busy: bool,
     /// A thread is reading the latest snapshot back from its file.
     snapshot_loading: bool,
+    /// When a snapshot read back for a follower was offered to raft.
+    snapshot_loaded_at: Option<Instant>,
     conf_state: ConfState,
     transfer: Option<(u64, Reply<String>, Instant)>,
     peers: BTreeMap<u64, String>,
@@ -448,6 +452,7 @@ pub fn start(cfg: ClusterConfig, mut sm: Box<dyn StateMachine>) -> Result<Handle
         capture_job: None,
         snapshot_busy: false,
         snapshot_loading: false,
+        snapshot_loaded_at: None,
         conf_state,
         transfer: None,
         peers,
@@ -677,8 +682,15 @@ impl Node {
             Event::SnapshotLoaded(res) => {
                 self.snapshot_loading = false;
                 match res {
-                    Ok(snap) => self.storage.offer_loaded(snap),
-                    Err(e) => warn!(error = %e, "reading the snapshot back for a follower"),
+                    Ok(snap) => {
+                        self.storage.offer_loaded(snap);
+                        self.snapshot_loaded_at = Some(Instant::now());
+                    }
+                    Err(e) => {
+                        // The file is gone or damaged: take a fresh snapshot instead.
+                        warn!(error = %e, "reading the snapshot back for a follower");
+                        self.storage.want_snapshot();
+                    }
                 }
             }
             Event::Stop => return false,
@@ -750,6 +762,15 @@ impl Node {
     }
 
     fn on_tick(&mut self, now: Instant) {
+        // A snapshot read back for a follower that raft has not taken in this long (the
+        // follower caught up otherwise, went away, or this node stopped leading) goes.
+        if self
+            .snapshot_loaded_at
+            .is_some_and(|t| now.duration_since(t) > LOADED_SNAPSHOT_TTL)
+        {
+            self.snapshot_loaded_at = None;
+            self.storage.drop_loaded();
+        }
         // Expired writes: proposed, fate unknown.
         let mut expired = Vec::new();
         for (&req, p) in &self.pending {
@@ -1008,6 +1029,16 @@ impl Node {
             }
             self.applied = e.index;
         }
+        // raft-rs does not move its own applied index to a snapshot this node installed:
+        // once the snapshot is persisted, say so, or an election here would read the
+        // entries before it, which are gone, and stop the node.
+        let rl = &self.raw.raft.raft_log;
+        if self.applied == start
+            && rl.applied < self.applied
+            && self.applied <= rl.committed.min(rl.persisted)
+        {
+            self.raw.advance_apply_to(self.applied);
+        }
         if self.applied != start {
             self.sm.set_horizon(self.apply_now);
             self.raw.advance_apply_to(self.applied);
@@ -1257,9 +1288,11 @@ impl Node {
                 };
                 let done = match dir {
                     Some(d) => {
-                        let file = capture_to_file(&*job, &d, &meta, &data);
-                        let captured_ms = t.elapsed().as_millis() as u64;
-                        captured();
+                        let mut captured_ms = 0;
+                        let file = capture_to_file(&*job, &d, &meta, &data, || {
+                            captured_ms = t.elapsed().as_millis() as u64;
+                            captured();
+                        });
                         let t = Instant::now();
                         let res = file.and_then(|f| {
                             let len = f.data_len();
@@ -1315,6 +1348,11 @@ impl Node {
         let spawned = std::thread::Builder::new()
             .name("snapshot-read".into())
             .spawn(move || {
+                // Whatever happens on this thread, the raft thread hears that it ended.
+                let guard = SendOnDrop(Some((
+                    tx,
+                    Event::SnapshotLoaded(Err("the snapshot reading thread failed".into())),
+                )));
                 let res = wal::read_snapshot(&path)
                     .map_err(|e| e.to_string())
                     .and_then(|s| {
@@ -1324,7 +1362,7 @@ impl Node {
                             Err(format!("{} does not hold index {index}", path.display()))
                         }
                     });
-                let _ = tx.send(Event::SnapshotLoaded(res));
+                guard.send(Event::SnapshotLoaded(res));
             });
         match spawned {
             Ok(_) => self.snapshot_loading = true,
@@ -1446,15 +1484,38 @@ impl Node {
     }
 }
 
+/// Sends its event when dropped, unless [`SendOnDrop::send`] sent another first: a thread
+/// that panics still reports that it ended.
+struct SendOnDrop(Option<(Sender<Event>, Event)>);
+
+impl SendOnDrop {
+    fn send(mut self, ev: Event) {
+        if let Some((tx, _)) = self.0.take() {
+            let _ = tx.send(ev);
+        }
+    }
+}
+
+impl Drop for SendOnDrop {
+    fn drop(&mut self) {
+        if let Some((tx, ev)) = self.0.take() {
+            let _ = tx.send(ev);
+        }
+    }
+}
+
 /// Run a capture on the snapshot thread's side, writing its parts to a new snapshot file
-/// as they come (`head` first), so that the whole state is never held in memory. The
-/// capture always runs to its end, even when the file fails, because the raft thread
-/// waits for it.
+/// as they come (`head` first), so that the whole state is never held in memory.
+/// `captured` runs as soon as the state is read, before the parts the raft thread took
+/// are written, so that applying resumes without waiting for the disk. The capture
+/// always runs to its end, even when the file fails, because the raft thread waits for
+/// it.
 fn capture_to_file(
     job: &dyn crate::SnapshotCapture,
     dir: &std::path::Path,
     meta: &SnapshotMetadata,
     head: &[u8],
+    captured: impl FnOnce(),
 ) -> Result<wal::SnapshotFile, String> {
     const CHUNK: usize = 1 << 20;
     let mut file = wal::SnapshotFile::create(dir, meta).and_then(|mut f| f.write(head).map(|()| f));
@@ -1473,6 +1534,8 @@ fn capture_to_file(
         }
     }
     write(&buf);
+    job.wait_parts();
+    captured();
     job.finish(&mut write);
     file.map_err(|e| e.to_string())
 }

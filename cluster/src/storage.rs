@@ -67,6 +67,16 @@ impl NodeStorage {
         Some((l.snap.get_metadata().index, l.file.clone()?))
     }
 
+    /// Ask the raft thread for a fresh snapshot.
+    pub fn want_snapshot(&self) {
+        self.wanted.store(true, Ordering::Relaxed);
+    }
+
+    /// Forget a snapshot read back that raft has not taken.
+    pub fn drop_loaded(&self) {
+        *self.loaded.lock() = None;
+    }
+
     /// The latest snapshot as read back from its file; raft gets it at its next try.
     pub fn offer_loaded(&self, snap: Snapshot) {
         let current = self.snapshot_index();

@@ -46,6 +46,9 @@ const RECORD_HEADER: usize = 9;
 /// Largest record replay accepts; anything bigger is garbage from a torn write.
 const MAX_RECORD: usize = 1 << 30;
 const SNAP_MAGIC: &[u8; 8] = b"SSNAP02\n";
+/// The layout before snapshots were written as they are captured: the data's length came
+/// before the data. Still read, so that a node upgraded in place restarts from its folder.
+const SNAP_MAGIC_V1: &[u8; 8] = b"SSNAP01\n";
 
 #[derive(Debug, Error)]
 pub enum WalError {
@@ -772,6 +775,16 @@ pub struct SnapshotFile {
     written: u64,
     header_len: u64,
     index: u64,
+    /// Set once the file is in place; until then dropping it removes the temporary file.
+    done: bool,
+}
+
+impl Drop for SnapshotFile {
+    fn drop(&mut self) {
+        if !self.done {
+            fs::remove_file(&self.tmp).ok();
+        }
+    }
 }
 
 impl SnapshotFile {
@@ -779,14 +792,6 @@ impl SnapshotFile {
     pub fn create(dir: &Path, meta: &SnapshotMetadata) -> Result<SnapshotFile, WalError> {
         let path = snapshot_path(dir, meta.index);
         let tmp = path.with_extension("tmp");
-        let out = match create_direct(&tmp) {
-            Ok(f) => SnapshotOut::Direct(DirectLog::new(f)),
-            Err(e) => {
-                tracing::debug!(error = %e, "direct snapshot write failed, writing buffered");
-                let f = File::create(&tmp).map_err(io_err(&tmp))?;
-                SnapshotOut::Buffered(BufWriter::with_capacity(1 << 20, f))
-            }
-        };
         let cs = meta.get_conf_state().write_to_bytes()?;
         let mut header = Vec::with_capacity(28 + cs.len());
         header.extend_from_slice(SNAP_MAGIC);
@@ -794,18 +799,38 @@ impl SnapshotFile {
         header.extend_from_slice(&meta.term.to_le_bytes());
         header.extend_from_slice(&(cs.len() as u32).to_le_bytes());
         header.extend_from_slice(&cs);
-        let mut f = SnapshotFile {
+        // Some file systems refuse O_DIRECT at open (tmpfs), others only at the first
+        // write: one padded block of the header tells, and either way the file is then
+        // written through the page cache.
+        let direct = create_direct(&tmp).and_then(|f| {
+            let mut d = DirectLog::new(f);
+            d.write_all(&header)?;
+            d.write_out(true)?;
+            Ok(d)
+        });
+        let out = match direct {
+            Ok(d) => SnapshotOut::Direct(d),
+            Err(e) => {
+                tracing::debug!(error = %e, "direct snapshot write failed, writing buffered");
+                let f = File::create(&tmp).map_err(io_err(&tmp))?;
+                let mut w = BufWriter::with_capacity(1 << 20, f);
+                w.write_all(&header).map_err(io_err(&tmp))?;
+                SnapshotOut::Buffered(w)
+            }
+        };
+        let mut crc = crc32fast::Hasher::new();
+        crc.update(&header);
+        Ok(SnapshotFile {
             dir: dir.to_path_buf(),
             path,
             tmp,
             out,
-            crc: crc32fast::Hasher::new(),
-            written: 0,
+            crc,
+            written: header.len() as u64,
             header_len: header.len() as u64,
             index: meta.index,
-        };
-        f.write(&header)?;
-        Ok(f)
+            done: false,
+        })
     }
 
     /// Append `data` to the snapshot's data.
@@ -830,19 +855,17 @@ impl SnapshotFile {
         self.write(&data_len.to_le_bytes())?;
         let crc = self.crc.clone().finalize().to_le_bytes();
         self.write(&crc)?;
-        let tmp = self.tmp.clone();
-        let res = match self.out {
-            SnapshotOut::Direct(mut d) => d
+        let written = self.written;
+        let res = match &mut self.out {
+            SnapshotOut::Direct(d) => d
                 .write_out(true)
-                .and_then(|()| d.file.set_len(self.written))
+                .and_then(|()| d.file.set_len(written))
                 .and_then(|()| d.file.sync_all()),
-            SnapshotOut::Buffered(w) => w
-                .into_inner()
-                .map_err(|e| e.into_error())
-                .and_then(|f| f.sync_all()),
+            SnapshotOut::Buffered(w) => w.flush().and_then(|()| w.get_ref().sync_all()),
         };
-        res.map_err(io_err(&tmp))?;
-        fs::rename(&tmp, &self.path).map_err(io_err(&self.path))?;
+        res.map_err(io_err(&self.tmp))?;
+        fs::rename(&self.tmp, &self.path).map_err(io_err(&self.path))?;
+        self.done = true;
         sync_dir(&self.dir)?;
         for ent in fs::read_dir(&self.dir)
             .map_err(io_err(&self.dir))?
@@ -898,7 +921,8 @@ pub fn read_snapshot(path: &Path) -> Result<Snapshot, WalError> {
         offset: offset as u64,
         what: "snapshot",
     };
-    if buf.len() < 8 + 8 + 8 + 4 + 8 + 4 || &buf[..8] != SNAP_MAGIC {
+    if buf.len() < 8 + 8 + 8 + 4 + 8 + 4 || (&buf[..8] != SNAP_MAGIC && &buf[..8] != SNAP_MAGIC_V1)
+    {
         return Err(bad(0));
     }
     let body = buf.len() - 4;
@@ -914,14 +938,18 @@ pub fn read_snapshot(path: &Path) -> Result<Snapshot, WalError> {
     let index = u64_at(8);
     let term = u64_at(16);
     let cs_len = u32::from_le_bytes([buf[24], buf[25], buf[26], buf[27]]) as usize;
-    let data_start = 28 + cs_len;
-    let data_end = body - 8;
-    if data_start > data_end {
+    let cs_end = 28 + cs_len;
+    if cs_end + 8 > body {
         return Err(bad(28));
     }
-    let cs = ConfState::parse_from_bytes(&buf[28..data_start]).map_err(|_| bad(28))?;
-    if u64_at(data_end) != (data_end - data_start) as u64 {
-        return Err(bad(data_end));
+    let cs = ConfState::parse_from_bytes(&buf[28..cs_end]).map_err(|_| bad(28))?;
+    let (data_start, data_end, len_at) = if &buf[..8] == SNAP_MAGIC_V1 {
+        (cs_end + 8, body, cs_end)
+    } else {
+        (cs_end, body - 8, body - 8)
+    };
+    if u64_at(len_at) != (data_end - data_start) as u64 {
+        return Err(bad(len_at));
     }
     let mut snap = Snapshot {
         data: bytes::Bytes::from(buf).slice(data_start..data_end),
@@ -1161,6 +1189,39 @@ mod tests {
             assert!(read_snapshot(&path).is_err());
             fs::remove_dir_all(&d).ok();
         }
+    }
+
+    #[test]
+    fn a_snapshot_in_the_first_layout_still_reads() {
+        let d = tmpdir("snap-v1");
+        let mut cs = ConfState::default();
+        cs.voters = vec![1, 2, 3];
+        let cs = cs.write_to_bytes().expect("conf state");
+        let data = b"state in the old layout";
+        let mut f = Vec::new();
+        f.extend_from_slice(SNAP_MAGIC_V1);
+        f.extend_from_slice(&7u64.to_le_bytes());
+        f.extend_from_slice(&3u64.to_le_bytes());
+        f.extend_from_slice(&(cs.len() as u32).to_le_bytes());
+        f.extend_from_slice(&cs);
+        f.extend_from_slice(&(data.len() as u64).to_le_bytes());
+        f.extend_from_slice(data);
+        let crc = crc32fast::hash(&f);
+        f.extend_from_slice(&crc.to_le_bytes());
+        let path = snapshot_file(&d, 7);
+        fs::write(&path, &f).expect("write");
+        let s = read_snapshot(&path).expect("read");
+        assert_eq!((s.get_metadata().index, s.get_metadata().term), (7, 3));
+        assert_eq!(s.get_metadata().get_conf_state().voters, vec![1, 2, 3]);
+        assert_eq!(&s.data[..], data);
+        // The same bytes under the new magic do not parse: the length is not at the end.
+        f[..8].copy_from_slice(SNAP_MAGIC);
+        let n = f.len();
+        let crc = crc32fast::hash(&f[..n - 4]);
+        f[n - 4..].copy_from_slice(&crc.to_le_bytes());
+        fs::write(&path, &f).expect("write");
+        assert!(read_snapshot(&path).is_err());
+        fs::remove_dir_all(&d).ok();
     }
 
     #[test]

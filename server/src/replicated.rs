@@ -329,12 +329,16 @@ impl sessiond_cluster::SnapshotCapture for StoreCapture {
         true
     }
 
-    fn finish(&self, write: &mut dyn FnMut(&[u8])) {
+    fn wait_parts(&self) {
         // The raft thread finishes a shard it took before it waits for the capture, so
         // this wait is at most one shard long.
         while self.done.load(AtomicOrdering::Acquire) < self.n {
             std::thread::yield_now();
         }
+    }
+
+    fn finish(&self, write: &mut dyn FnMut(&[u8])) {
+        self.wait_parts();
         let mut aside = std::mem::take(&mut *self.aside.lock());
         aside.sort_unstable_by_key(|(i, _)| *i);
         if aside.first().is_some_and(|(i, _)| *i == 0) {
@@ -587,6 +591,7 @@ mod tests {
             let mut out = Vec::new();
             while job.step(Some(&mut out)) {}
             other.join().expect("thread");
+            job.wait_parts();
             job.finish(&mut |part| out.extend_from_slice(part));
             assert!(
                 out == plain,

@@ -10,16 +10,24 @@ use super::{wait_until, Server};
 /// A free TCP port on 127.0.0.1 for a node to listen on later, from below the kernel's
 /// ephemeral range (32768 and up on Linux). A port the kernel handed out for `:0` could be
 /// handed out again, to another `--port 0` listener or to an outgoing connection, before
-/// the node binds it; these ports never are.
+/// the node binds it; these ports never are. Nor is a port handed out twice by this
+/// process: until its node binds it, it still looks free (a cluster's raft ports are all
+/// chosen before its first node starts).
 pub fn free_port() -> u16 {
     use std::hash::{BuildHasher, Hasher};
+    static HANDED_OUT: std::sync::Mutex<Vec<u16>> = std::sync::Mutex::new(Vec::new());
     for attempt in 0u64..1000 {
         let mut h = std::collections::hash_map::RandomState::new().build_hasher();
         h.write_u64(attempt);
         h.write_u128(Instant::now().elapsed().as_nanos());
         h.write_u32(std::process::id());
         let port = 20_000 + (h.finish() % 12_000) as u16;
+        let mut taken = HANDED_OUT.lock().unwrap_or_else(|e| e.into_inner());
+        if taken.contains(&port) {
+            continue;
+        }
         if std::net::TcpListener::bind(("127.0.0.1", port)).is_ok() {
+            taken.push(port);
             return port;
         }
     }

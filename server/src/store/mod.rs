@@ -136,6 +136,9 @@ pub struct Reclaimed {
     hashes: Vec<Box<HashValue>>,
     /// Tables emptied by the expiry: their arrays are freed with the rest.
     tables: Vec<Table>,
+    /// [`address_order`]'s output and its scratch space.
+    order: Vec<u64>,
+    scratch: Vec<u64>,
 }
 
 impl Reclaimed {
@@ -160,16 +163,96 @@ impl Reclaimed {
 
     /// Free everything, in address order: each freed chunk then merges with a
     /// neighbour that was just freed and is still in cache. For a million keys expiring
-    /// together this took the frees from about half of the work to a quarter.
+    /// together this took the frees from about half of the work to a quarter. The order
+    /// comes from a radix sort of the addresses, which cost a quarter of what a
+    /// comparison sort did.
     pub fn free(&mut self) {
-        self.data.sort_unstable_by_key(|d| d.as_ptr() as usize);
+        let data = &self.data;
+        address_order(
+            data.len(),
+            |i| (!data[i].is_empty()).then(|| data[i].as_ptr() as u64 >> 4),
+            &mut self.order,
+            &mut self.scratch,
+        );
+        for &x in &self.order {
+            drop(std::mem::take(&mut self.data[(x & INDEX_MASK) as usize]));
+        }
         self.data.clear();
         self.hashes.clear();
-        self.tables.clear();
-        // A burst grows the list to a round's worth; do not keep that memory.
+        // The tables a burst empties are freed in address order too, without walking
+        // their (empty) buckets.
+        self.tables.sort_unstable_by_key(|t| t.address());
+        for t in self.tables.drain(..) {
+            t.free_empty();
+        }
+        // A burst grows the lists to a round's worth; do not keep that memory.
         self.data.shrink_to(Self::KEEP);
         self.hashes.shrink_to(Self::KEEP);
         self.tables.shrink_to(Self::KEEP);
+        self.order.clear();
+        self.order.shrink_to(Self::KEEP);
+        self.scratch.clear();
+        self.scratch.shrink_to(Self::KEEP);
+    }
+}
+
+/// Bits of an [`address_order`] value that hold the index.
+const INDEX_BITS: u32 = 24;
+const INDEX_MASK: u64 = (1 << INDEX_BITS) - 1;
+
+/// Fill `order` with the indexes `0..n` in the order of `key` (an allocation's address
+/// in 16-byte units; `None` for no allocation, which sorts anywhere), each index in the
+/// low [`INDEX_BITS`] of a value whose high bits are its key less the lowest one: an LSD
+/// radix sort, 11 bits a pass, over only as many bits as the keys span. Keys too far
+/// apart take a comparison sort, and more than [`INDEX_MASK`] indexes no order at all.
+/// Whatever the order, every box is freed: the caller takes them in this order and then
+/// clears what is left.
+fn address_order(
+    n: usize,
+    key: impl Fn(usize) -> Option<u64>,
+    order: &mut Vec<u64>,
+    scratch: &mut Vec<u64>,
+) {
+    const RADIX: u32 = 11;
+    order.clear();
+    if n > INDEX_MASK as usize {
+        return;
+    }
+    let held = || (0..n).filter_map(&key);
+    let lo = held().min().unwrap_or(0);
+    let hi = held().max().unwrap_or(0);
+    let key_bits = 64 - (hi - lo).leading_zeros();
+    if key_bits > 64 - INDEX_BITS {
+        order.extend(0..n as u64);
+        order.sort_unstable_by_key(|&i| key(i as usize).unwrap_or(0));
+        return;
+    }
+    order.extend((0..n).map(|i| {
+        let k = key(i).map_or(0, |k| k - lo);
+        (k << INDEX_BITS) | i as u64
+    }));
+    scratch.clear();
+    scratch.resize(order.len(), 0);
+    let mut shift = INDEX_BITS;
+    while shift < INDEX_BITS + key_bits {
+        let mut count = [0usize; 1 << RADIX];
+        let digit = |x: u64| ((x >> shift) as usize) & ((1 << RADIX) - 1);
+        for &x in order.iter() {
+            count[digit(x)] += 1;
+        }
+        let mut sum = 0;
+        for c in count.iter_mut() {
+            let t = *c;
+            *c = sum;
+            sum += t;
+        }
+        for &x in order.iter() {
+            let d = digit(x);
+            scratch[count[d]] = x;
+            count[d] += 1;
+        }
+        std::mem::swap(order, scratch);
+        shift += RADIX;
     }
 }
 
@@ -1010,6 +1093,41 @@ pub fn shard_set(locs: &[Loc]) -> Vec<usize> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn address_order_sorts_by_key_and_keeps_every_index() {
+        let mut x = 0x2545_f491_4f6c_dd1du64;
+        let mut next = || {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            x
+        };
+        // Keys within a few hundred MB (the radix sort), with missing ones among them;
+        // then keys from heaps far apart (the comparison sort).
+        let near: Vec<Option<u64>> = (0..20_000)
+            .map(|i| (i % 97 != 0).then(|| 0x5555_0000_0000 + next() % (1 << 25)))
+            .collect();
+        let mut far = near.clone();
+        far[3] = Some(0x7fff_0000_0000_0000);
+        for keys in [near, far] {
+            let (mut order, mut scratch) = (Vec::new(), Vec::new());
+            address_order(keys.len(), |i| keys[i], &mut order, &mut scratch);
+            let idx: Vec<usize> = order.iter().map(|&v| (v & INDEX_MASK) as usize).collect();
+            let mut seen = idx.clone();
+            seen.sort_unstable();
+            assert_eq!(seen, (0..keys.len()).collect::<Vec<_>>(), "a permutation");
+            let sorted: Vec<u64> = idx.iter().filter_map(|&i| keys[i]).collect();
+            assert!(sorted.windows(2).all(|w| w[0] <= w[1]), "in key order");
+        }
+        // Freeing through `Reclaimed` takes every box, empty ones included.
+        let mut r = Reclaimed::default();
+        for i in 0..5000usize {
+            r.data.push(vec![1u8; i % 7].into_boxed_slice());
+        }
+        r.free();
+        assert!(r.is_empty());
+    }
 
     fn hash_with(store: &Store, key: &[u8], fields: &[(&[u8], &[u8])]) -> u64 {
         let loc = store.locate(key);

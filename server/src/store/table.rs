@@ -60,6 +60,33 @@ impl Table {
         self.len
     }
 
+    /// Where the table's arrays live (to free many tables in address order).
+    pub fn address(&self) -> usize {
+        self.tags.as_ptr() as usize
+    }
+
+    /// Free an empty table's arrays without running the entries' destructors: an empty
+    /// table's buckets own nothing, and walking them to drop nothing touched every cache
+    /// line of the array again (most of the cost of freeing the tables a mass expiry
+    /// empties).
+    #[allow(unsafe_code)]
+    pub fn free_empty(self) {
+        debug_assert!(self.is_empty());
+        if !self.is_empty() {
+            drop(self);
+            return;
+        }
+        let Table { tags, buckets, .. } = self;
+        drop(tags);
+        let raw = Box::into_raw(buckets);
+        // SAFETY: `ManuallyDrop<Entry>` has the layout of `Entry` (it is
+        // `repr(transparent)`), so the slice's allocation is the same one, freed with the
+        // same layout; and every bucket of an empty table is a default `Entry`, which owns
+        // no memory, so skipping its destructor leaks nothing.
+        let md = unsafe { Box::from_raw(raw as *mut [std::mem::ManuallyDrop<Entry>]) };
+        drop(md);
+    }
+
     pub fn is_empty(&self) -> bool {
         self.len == 0
     }

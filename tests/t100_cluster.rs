@@ -345,9 +345,7 @@ fn t103_full_restart_recovers_from_disk() {
         assert!((900..=1000).contains(&ttl), "ttl {ttl}");
     }
     assert!(
-        c.raft_field(0, "raft_snapshot_index")
-            .and_then(|v| v.parse::<u64>().ok())
-            .is_some_and(|v| v > 1),
+        c.raft_index(0, "raft_snapshot_index") > 1,
         "a snapshot was taken"
     );
 }
@@ -369,10 +367,7 @@ fn t104_paused_follower_catches_up_from_snapshot() {
             .query(&mut con)
             .expect("SET with one follower paused");
     }
-    let first: u64 = c
-        .raft_field(l, "raft_first_index")
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(0);
+    let first = c.raft_index(l, "raft_first_index");
     assert!(
         first > 100,
         "the leader compacted its log (first index {first})"
@@ -785,11 +780,9 @@ fn t10c_snapshots_trigger_on_log_bytes() {
     }
     for i in 0..3 {
         assert!(
-            wait_until(Duration::from_secs(20), || {
-                c.raft_field(i, "raft_snapshot_index")
-                    .and_then(|v| v.parse::<u64>().ok())
-                    .is_some_and(|v| v > 1)
-            }),
+            wait_until(Duration::from_secs(20), || c
+                .raft_index(i, "raft_snapshot_index")
+                > 1),
             "node {i} took no snapshot after 400 KB of log"
         );
     }
@@ -943,11 +936,7 @@ fn t10f_snapshots_wait_for_the_log_to_grow_as_big_as_the_store() {
     );
     let l = c.wait_leader(LEADER_WAIT);
     let mut lc = conn(&c, l);
-    let snap_index = |c: &Cluster| {
-        c.raft_field(l, "raft_snapshot_index")
-            .and_then(|v| v.parse::<u64>().ok())
-            .unwrap_or(0)
-    };
+    let snap_index = |c: &Cluster| c.raft_index(l, "raft_snapshot_index");
     // One transaction of 1 MiB: applied as one entry, then a snapshot of about 1 MiB.
     let value = "x".repeat(1024);
     set_atomic(&mut lc, "big:", 1024, &value);
@@ -1001,9 +990,6 @@ fn t10g_applied_entries_leave_memory_between_snapshots() {
             "1000000000",
         ],
     );
-    let field = |c: &Cluster, i: usize, f: &str| -> u64 {
-        c.raft_field(i, f).and_then(|v| v.parse().ok()).unwrap_or(0)
-    };
     let l = c.wait_leader(LEADER_WAIT);
     let mut lc = conn(&c, l);
     let value = "y".repeat(1024);
@@ -1012,14 +998,15 @@ fn t10g_applied_entries_leave_memory_between_snapshots() {
     }
     for i in 0..3 {
         assert!(
-            wait_until(Duration::from_secs(20), || field(&c, i, "raft_first_index")
+            wait_until(Duration::from_secs(20), || c
+                .raft_index(i, "raft_first_index")
                 > 5),
             "node {i} kept its whole log in memory (first index {})\n{}",
-            field(&c, i, "raft_first_index"),
+            c.raft_index(i, "raft_first_index"),
             c.logs()
         );
         assert_eq!(
-            field(&c, i, "raft_snapshot_index"),
+            c.raft_index(i, "raft_snapshot_index"),
             1,
             "node {i} took a snapshot"
         );
@@ -1027,16 +1014,14 @@ fn t10g_applied_entries_leave_memory_between_snapshots() {
     let down = (l + 1) % 3;
     let other = (l + 2) % 3;
     c.kill9(down);
-    let behind = field(&c, other, "raft_applied_index");
+    let behind = c.raft_index(other, "raft_applied_index");
     for round in 10..20 {
         set_pipelined(&mut lc, &format!("w:{round}:"), 20, &value);
     }
     assert!(
-        wait_until(Duration::from_secs(20), || field(
-            &c,
-            other,
-            "raft_first_index"
-        ) > behind + 2),
+        wait_until(Duration::from_secs(20), || c
+            .raft_index(other, "raft_first_index")
+            > behind + 2),
         "node {other} moved its in-memory log past what node {down} has\n{}",
         c.logs()
     );
@@ -1052,19 +1037,17 @@ fn t10g_applied_entries_leave_memory_between_snapshots() {
         c.logs()
     );
     assert!(
-        field(&c, other, "raft_snapshot_index") > behind,
+        c.raft_index(other, "raft_snapshot_index") > behind,
         "{}",
         c.logs()
     );
     c.restart(l);
-    let target = field(&c, other, "raft_commit_index");
+    let target = c.raft_index(other, "raft_commit_index");
     for i in [l, down] {
         assert!(
-            wait_until(Duration::from_secs(30), || field(
-                &c,
-                i,
-                "raft_applied_index"
-            ) >= target),
+            wait_until(Duration::from_secs(30), || c
+                .raft_index(i, "raft_applied_index")
+                >= target),
             "node {i} caught up to {target}\n{}",
             c.logs()
         );

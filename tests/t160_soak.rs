@@ -189,11 +189,9 @@ fn soak_cluster() {
             .split_whitespace()
             .find_map(|w| w.parse().ok())
             .expect("snapshot index");
-        assert!(wait_until(Duration::from_secs(20), || {
-            c.raft_field(i, "raft_snapshot_index")
-                .and_then(|v| v.parse::<u64>().ok())
-                .is_some_and(|v| v >= index)
-        }));
+        assert!(wait_until(Duration::from_secs(20), || c
+            .raft_index(i, "raft_snapshot_index")
+            >= index));
         assert!(
             wait_until(Duration::from_secs(20), || used(&mut con)
                 < base + 16 * 1024 * 1024),

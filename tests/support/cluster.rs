@@ -141,6 +141,13 @@ impl Cluster {
         })
     }
 
+    /// A numeric `RAFT.INFO` field (an index), 0 when the node does not answer.
+    pub fn raft_index(&self, i: usize, field: &str) -> u64 {
+        self.raft_field(i, field)
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(0)
+    }
+
     /// The index of the node that is leader and that every live node agrees on.
     pub fn leader(&self) -> Option<usize> {
         let up = self.up();

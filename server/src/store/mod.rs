@@ -218,9 +218,13 @@ fn address_order(
     if n > INDEX_MASK as usize {
         return;
     }
-    let held = || (0..n).filter_map(&key);
-    let lo = held().min().unwrap_or(0);
-    let hi = held().max().unwrap_or(0);
+    let (lo, hi) = (0..n)
+        .filter_map(&key)
+        .fold(None, |r, k| match r {
+            None => Some((k, k)),
+            Some((lo, hi)) => Some((k.min(lo), k.max(hi))),
+        })
+        .unwrap_or((0, 0));
     let key_bits = 64 - (hi - lo).leading_zeros();
     if key_bits > 64 - INDEX_BITS {
         order.extend(0..n as u64);

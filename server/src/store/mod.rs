@@ -174,8 +174,26 @@ impl Reclaimed {
             &mut self.order,
             &mut self.scratch,
         );
-        for &x in &self.order {
-            drop(std::mem::take(&mut self.data[(x & INDEX_MASK) as usize]));
+        // Two loads per free would miss the cache: the box in `data` (the order is
+        // random there), and the allocator's chunk headers around the allocation (a
+        // batch holds about one allocation in eight of its region, so each free lands
+        // on new cache lines). Both are prefetched a few frees ahead.
+        let order = &self.order;
+        let data = &mut self.data;
+        for (k, &x) in order.iter().enumerate() {
+            if let Some(&y) = order.get(k + 2 * FREE_AHEAD) {
+                table::prefetch(&data[(y & INDEX_MASK) as usize]);
+            }
+            if let Some(&y) = order.get(k + FREE_AHEAD) {
+                let b = &data[(y & INDEX_MASK) as usize];
+                if !b.is_empty() {
+                    // The allocation's own header lies just before it, the next
+                    // chunk's header just after its end.
+                    table::prefetch(b.as_ptr().wrapping_sub(8));
+                    table::prefetch(b.as_ptr().wrapping_add(b.len()));
+                }
+            }
+            drop(std::mem::take(&mut data[(x & INDEX_MASK) as usize]));
         }
         self.data.clear();
         self.hashes.clear();
@@ -195,6 +213,10 @@ impl Reclaimed {
         self.scratch.shrink_to(Self::KEEP);
     }
 }
+
+/// How many frees ahead [`Reclaimed::free`] prefetches the allocator's chunk headers
+/// (and twice as far, the boxes themselves).
+const FREE_AHEAD: usize = 8;
 
 /// Bits of an [`address_order`] value that hold the index.
 const INDEX_BITS: u32 = 24;

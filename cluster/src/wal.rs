@@ -981,6 +981,16 @@ mod tests {
         d
     }
 
+    /// A folder under target/, which is on a disk, where O_DIRECT works (a tmpfs, where
+    /// the temp folder may be, refuses it).
+    fn disk_tmpdir(name: &str) -> PathBuf {
+        let d = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+            .join("../target/tmp-wal-tests")
+            .join(format!("{name}-{}", std::process::id()));
+        fs::create_dir_all(&d).expect("dir");
+        d
+    }
+
     fn entry(index: u64, term: u64, data: &[u8]) -> Entry {
         let mut e = Entry::default();
         e.index = index;
@@ -1143,12 +1153,9 @@ mod tests {
 
     #[test]
     fn a_snapshot_written_in_pieces_reads_back_whole_and_a_damaged_one_is_refused() {
-        // Under target/, which is on a disk, where O_DIRECT works (tmpfs refuses it); the
-        // temp folder covers the buffered fallback where it is a tmpfs.
-        let on_disk = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-            .join("../target/tmp-wal-tests")
-            .join(format!("snap-{}", std::process::id()));
-        fs::create_dir_all(&on_disk).expect("dir");
+        // On a disk (O_DIRECT), and in the temp folder, which covers the buffered
+        // fallback where it is a tmpfs.
+        let on_disk = disk_tmpdir("snap");
         for d in [on_disk.clone(), tmpdir("snap-pieces")] {
             let data: Vec<u8> = (0..(3 << 20) + 777u32)
                 .map(|i| (i * 7 + i / 4099) as u8)
@@ -1226,11 +1233,7 @@ mod tests {
 
     #[test]
     fn direct_log_writes_what_it_is_given_across_partial_blocks() {
-        // Under target/, which is on a disk, where O_DIRECT works (tmpfs refuses it).
-        let d = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-            .join("../target/tmp-wal-tests")
-            .join(format!("direct-{}", std::process::id()));
-        fs::create_dir_all(&d).expect("dir");
+        let d = disk_tmpdir("direct");
         let path = d.join("seg.wal");
         assert!(
             make_segment(&path, 64 * 1024).expect("made"),

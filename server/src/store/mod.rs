@@ -182,10 +182,10 @@ impl Reclaimed {
         let data = &mut self.data;
         for (k, &x) in order.iter().enumerate() {
             if let Some(&y) = order.get(k + 2 * FREE_AHEAD) {
-                table::prefetch(&data[(y & INDEX_MASK) as usize]);
+                table::prefetch(&data[index_of(y)]);
             }
             if let Some(&y) = order.get(k + FREE_AHEAD) {
-                let b = &data[(y & INDEX_MASK) as usize];
+                let b = &data[index_of(y)];
                 if !b.is_empty() {
                     // The allocation's own header lies just before it, the next
                     // chunk's header just after its end.
@@ -193,7 +193,7 @@ impl Reclaimed {
                     table::prefetch(b.as_ptr().wrapping_add(b.len()));
                 }
             }
-            drop(std::mem::take(&mut data[(x & INDEX_MASK) as usize]));
+            drop(std::mem::take(&mut data[index_of(x)]));
         }
         self.data.clear();
         self.hashes.clear();
@@ -221,6 +221,12 @@ const FREE_AHEAD: usize = 8;
 /// Bits of an [`address_order`] value that hold the index.
 const INDEX_BITS: u32 = 24;
 const INDEX_MASK: u64 = (1 << INDEX_BITS) - 1;
+
+/// The index an [`address_order`] value holds.
+#[inline]
+fn index_of(v: u64) -> usize {
+    (v & INDEX_MASK) as usize
+}
 
 /// Fill `order` with the indexes `0..n` in the order of `key` (an allocation's address
 /// in 16-byte units; `None` for no allocation, which sorts anywhere), each index in the
@@ -968,7 +974,7 @@ impl Store {
         for key in keys.take(PREFETCH_MAX) {
             let loc = self.locate(key);
             let base = self.slot_bases[loc.shard] as *const Table;
-            prefetch(base.wrapping_add(slot_of(loc.hash) >> self.shard_bits));
+            prefetch(base.wrapping_add(self.split_slot(slot_of(loc.hash)).1));
             locs[n] = loc;
             n += 1;
         }
@@ -1139,7 +1145,7 @@ mod tests {
         for keys in [near, far] {
             let (mut order, mut scratch) = (Vec::new(), Vec::new());
             address_order(keys.len(), |i| keys[i], &mut order, &mut scratch);
-            let idx: Vec<usize> = order.iter().map(|&v| (v & INDEX_MASK) as usize).collect();
+            let idx: Vec<usize> = order.iter().map(|&v| index_of(v)).collect();
             let mut seen = idx.clone();
             seen.sort_unstable();
             assert_eq!(seen, (0..keys.len()).collect::<Vec<_>>(), "a permutation");

@@ -509,18 +509,23 @@ fn sigterm_exits_success() {
     assert!(status.success(), "exit status {status:?}");
 }
 
-/// A `--config` file provides the port (`port 0`) and the shard count (`shards 8`, seen
-/// as `sessiond_shards:8` in INFO server).
+/// A `--config` file provides the port (`port 0`), the shard count (`shards 8`, seen
+/// as `sessiond_shards:8` in INFO server) and the coalescing wait (`coalesce-us 35`).
 #[test]
 fn config_file_is_applied() {
     let path = temp_path("ok.conf");
-    std::fs::write(&path, "# test config\nport 0\n\nshards 8\n").expect("write config");
+    std::fs::write(&path, "# test config\nport 0\n\nshards 8\ncoalesce-us 35\n")
+        .expect("write config");
     let path_s = path.to_string_lossy().into_owned();
     let srv = Server::start_with(&["--config", &path_s]);
     let mut con = srv.conn();
     assert_eq!(
         info_field(&mut con, "server", "sessiond_shards").as_deref(),
         Some("8")
+    );
+    assert_eq!(
+        info_field(&mut con, "server", "sessiond_coalesce_us").as_deref(),
+        Some("35")
     );
     let _: () = redis::cmd("SET")
         .arg("k")

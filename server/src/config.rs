@@ -108,6 +108,11 @@ pub struct Args {
     #[arg(long, env = "SESSIOND_RUNTIME")]
     pub runtime: Option<RuntimeKind>,
 
+    /// Under load, microseconds an event loop waits before it sleeps, so that one wake-up
+    /// serves many clients; 0 turns this off [default: 20]
+    #[arg(long, env = "SESSIOND_COALESCE_US")]
+    pub coalesce_us: Option<u64>,
+
     /// Log filter: error, warn, info, debug, trace, or a tracing directive [default: info]
     #[arg(long, env = "SESSIOND_LOG_LEVEL")]
     pub log_level: Option<String>,
@@ -378,6 +383,8 @@ pub struct Config {
     pub shards: usize,
     pub threads: usize,
     pub runtime: RuntimeKind,
+    /// `--coalesce-us`: see [`crate::park`].
+    pub coalesce_us: u64,
     pub log_level: String,
     /// `--log-format json`.
     pub log_json: bool,
@@ -411,6 +418,7 @@ impl Default for Config {
             shards: 64,
             threads: 1,
             runtime: RuntimeKind::PerThread,
+            coalesce_us: 20,
             log_level: "info".into(),
             log_json: false,
             proto_max_bulk_len: 512 * 1024 * 1024,
@@ -591,6 +599,10 @@ impl Config {
             shards: args.shards.or(file.shards).unwrap_or(d.shards),
             threads: args.threads.or(file.threads).unwrap_or(d.threads),
             runtime: args.runtime.or(file.runtime).unwrap_or(d.runtime),
+            coalesce_us: args
+                .coalesce_us
+                .or(file.coalesce_us)
+                .unwrap_or(d.coalesce_us),
             log_level: args.log_level.or(file.log_level).unwrap_or(d.log_level),
             log_json: args.log_format.or(file.log_format) == Some(LogFormat::Json),
             proto_max_bulk_len: args
@@ -636,6 +648,12 @@ impl Config {
             return Err(ConfigError::Invalid(format!(
                 "threads must be between 1 and 256, got {}",
                 self.threads
+            )));
+        }
+        if self.coalesce_us > 10_000 {
+            return Err(ConfigError::Invalid(format!(
+                "coalesce-us must be at most 10000, got {}",
+                self.coalesce_us
             )));
         }
         if self.proto_max_bulk_len < 1024 * 1024 {
@@ -743,6 +761,7 @@ pub fn parse_file(path: &Path, text: &str) -> Result<Args, ConfigError> {
                     Some(u16::try_from(p).map_err(|_| err(format!("port {p} out of range")))?);
             }
             "shards" => a.shards = Some(num(one()?)? as usize),
+            "coalesce-us" => a.coalesce_us = Some(num(one()?)?),
             "threads" | "io-threads" => a.threads = Some(num(one()?)? as usize),
             "runtime" => {
                 let v = one()?;
@@ -941,5 +960,25 @@ mod tests {
             ..Args::default()
         };
         assert!(Config::from_args(bad).is_err());
+    }
+
+    #[test]
+    fn coalesce_us_default_flag_file_and_limit() {
+        let args = |v: &[&str]| {
+            let mut all = vec!["sessiond"];
+            all.extend_from_slice(v);
+            Config::from_args(Args::parse_from(all))
+        };
+        assert!(args(&[]).is_ok_and(|c| c.coalesce_us == 20));
+        assert!(args(&["--coalesce-us", "0"]).is_ok_and(|c| c.coalesce_us == 0));
+        let file =
+            parse_file(Path::new("t.conf"), "coalesce-us 75\n").unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(file.coalesce_us, Some(75));
+        match args(&["--coalesce-us", "10001"]) {
+            Err(ConfigError::Invalid(m)) => {
+                assert_eq!(m, "coalesce-us must be at most 10000, got 10001")
+            }
+            other => panic!("expected a limit error, got {other:?}"),
+        }
     }
 }

@@ -122,6 +122,7 @@ pub struct Conn {
     pub last_cmd: &'static str,
     pub hits: u64,
     pub misses: u64,
+    pub park_seen: u32,
 }
 
 impl Conn {
@@ -140,6 +141,7 @@ impl Conn {
             last_cmd: "NULL",
             hits: 0,
             misses: 0,
+            park_seen: 0,
         }
     }
 
@@ -703,11 +705,13 @@ async fn write_out<S: ClientStream>(
     Ok(())
 }
 
-/// Publish this batch's counters to the shared stats.
+/// Publish this batch's counters to the shared stats, and count the batch for
+/// [`crate::park`].
 fn finish_batch(shared: &Shared, conn: &mut Conn, commands: u64, now: u64) {
     if commands == 0 {
         return;
     }
+    crate::park::served_batch(&mut conn.park_seen);
     let st = &shared.stats;
     st.commands.fetch_add(commands, Ordering::Relaxed);
     if conn.hits > 0 {

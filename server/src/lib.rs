@@ -6,6 +6,8 @@
 //!   owns the [`server::Shared`] state (store, stats, client registry).
 //! - [`connection`]: per-client loop: read, decode every complete command (the
 //!   `sessiond-protocol` crate), dispatch each, write all replies at once.
+//! - [`park`]: what an event loop does before it blocks: under load, a short wait so that
+//!   one wake-up serves many clients.
 //! - [`replicated`]: in a cluster, how a connection sends writes through raft (the
 //!   `sessiond-cluster` crate) and waits on read barriers, and [`replicated::ServerSm`],
 //!   which applies committed records to the store on every replica.
@@ -31,6 +33,7 @@ pub mod mem;
 pub mod metrics;
 #[doc(hidden)]
 pub mod model;
+pub mod park;
 pub mod pubsub;
 pub mod reader;
 pub mod replicated;

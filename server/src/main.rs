@@ -42,10 +42,12 @@ fn run() -> Result<(), Box<dyn std::error::Error>> {
             tokio::runtime::Builder::new_multi_thread()
                 .worker_threads(config.threads)
                 .enable_all()
+                .on_thread_park(sessiond_server::park::hook(config.coalesce_us))
                 .build()?
         }
         _ => tokio::runtime::Builder::new_current_thread()
             .enable_all()
+            .on_thread_park(sessiond_server::park::hook(config.coalesce_us))
             .build()?,
     };
     runtime.block_on(async {

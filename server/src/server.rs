@@ -207,6 +207,7 @@ pub async fn run(
                     .spawn(move || -> std::io::Result<()> {
                         let rt = tokio::runtime::Builder::new_current_thread()
                             .enable_all()
+                            .on_thread_park(crate::park::hook(shared.config.coalesce_us))
                             .build()?;
                         rt.block_on(async move {
                             let listener = TcpListener::from_std(clone)?;
@@ -225,6 +226,7 @@ pub async fn run(
         shards = shared.config.shards,
         threads = shared.config.threads,
         runtime = ?shared.config.runtime,
+        coalesce_us = shared.config.coalesce_us,
         proto_max_bulk_len = shared.config.proto_max_bulk_len,
         pid = std::process::id(),
         version = env!("CARGO_PKG_VERSION"),

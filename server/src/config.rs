@@ -109,7 +109,7 @@ pub struct Args {
     pub runtime: Option<RuntimeKind>,
 
     /// Under load, microseconds an event loop waits before it sleeps, so that one wake-up
-    /// serves many clients; 0 turns this off [default: 20]
+    /// serves many clients; 0 turns this off [default: 20; 0 for a cluster node]
     #[arg(long, env = "SESSIOND_COALESCE_US")]
     pub coalesce_us: Option<u64>,
 
@@ -552,6 +552,9 @@ impl Config {
         } else {
             None
         };
+        // A cluster node waits on raft as well as on clients; there the wait measured
+        // slower (see `crate::park`), so it is off unless asked for.
+        let default_coalesce = if cluster.is_some() { 0 } else { d.coalesce_us };
         let cfg = Config {
             cluster,
             bind: args.bind.or(file.bind).unwrap_or(d.bind),
@@ -602,7 +605,7 @@ impl Config {
             coalesce_us: args
                 .coalesce_us
                 .or(file.coalesce_us)
-                .unwrap_or(d.coalesce_us),
+                .unwrap_or(default_coalesce),
             log_level: args.log_level.or(file.log_level).unwrap_or(d.log_level),
             log_json: args.log_format.or(file.log_format) == Some(LogFormat::Json),
             proto_max_bulk_len: args
@@ -970,6 +973,8 @@ mod tests {
             Config::from_args(Args::parse_from(all))
         };
         assert!(args(&[]).is_ok_and(|c| c.coalesce_us == 20));
+        assert!(args(&["--node-id", "1"]).is_ok_and(|c| c.coalesce_us == 0));
+        assert!(args(&["--node-id", "1", "--coalesce-us", "5"]).is_ok_and(|c| c.coalesce_us == 5));
         assert!(args(&["--coalesce-us", "0"]).is_ok_and(|c| c.coalesce_us == 0));
         let file =
             parse_file(Path::new("t.conf"), "coalesce-us 75\n").unwrap_or_else(|e| panic!("{e}"));

@@ -25,6 +25,10 @@
 //! the timer's overshoot) longer, and the server and its clients spend less CPU per
 //! request. The README has the figures.
 //!
+//! A cluster node defaults to no wait (`config.rs`). Its loop also waits on raft commits,
+//! and through a 3-node cluster's leader `SETEX -P 16` measured 272–282k req/s with the
+//! wait against 281–315k without it, at more CPU per request.
+//!
 //! The counts are per thread, because each event loop parks on its own.
 
 use std::cell::Cell;

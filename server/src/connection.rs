@@ -122,6 +122,7 @@ pub struct Conn {
     pub last_cmd: &'static str,
     pub hits: u64,
     pub misses: u64,
+    /// The last window `park` counted this connection in (see [`crate::park::served_batch`]).
     pub park_seen: u32,
 }
 

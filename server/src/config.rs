@@ -919,13 +919,15 @@ mod tests {
         assert!(parse_file(Path::new("x.conf"), "port 70000\n").is_err());
     }
 
+    /// The settings `sessiond <v...>` resolves to, with no config file.
+    fn args(v: &[&str]) -> Result<Config, ConfigError> {
+        let mut all = vec!["sessiond"];
+        all.extend_from_slice(v);
+        Config::from_args(Args::parse_from(all))
+    }
+
     #[test]
     fn cluster_settings_resolve_and_are_checked() {
-        let args = |v: &[&str]| {
-            let mut all = vec!["sessiond"];
-            all.extend_from_slice(v);
-            Config::from_args(Args::parse_from(all))
-        };
         let c = args(&[
             "--node-id",
             "2",
@@ -967,11 +969,6 @@ mod tests {
 
     #[test]
     fn coalesce_us_default_flag_file_and_limit() {
-        let args = |v: &[&str]| {
-            let mut all = vec!["sessiond"];
-            all.extend_from_slice(v);
-            Config::from_args(Args::parse_from(all))
-        };
         assert!(args(&[]).is_ok_and(|c| c.coalesce_us == 20));
         assert!(args(&["--node-id", "1"]).is_ok_and(|c| c.coalesce_us == 0));
         assert!(args(&["--node-id", "1", "--coalesce-us", "5"]).is_ok_and(|c| c.coalesce_us == 5));

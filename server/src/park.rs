@@ -51,8 +51,9 @@ struct Counts {
     /// The current window's number; a connection remembers the last one it was counted in.
     window: Cell<u32>,
     window_start_us: Cell<u64>,
-    /// Distinct connections answered in the current window and in the one before.
+    /// Distinct connections answered in the current window.
     active: Cell<u32>,
+    /// The same count for the window before.
     active_before: Cell<u32>,
     slack_set: Cell<bool>,
 }

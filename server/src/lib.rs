@@ -15,6 +15,7 @@
 //! - [`cmd`]: the command table and one file per command family.
 //! - [`store`]: lock-striped shards of fixed hash slots, our own prefetchable tables, compact
 //!   entries; [`wheel`] is each shard's hierarchical timing wheel.
+//! - [`glob`]: Redis's glob patterns, matched without backtracking.
 //! - [`pubsub`]: `SUBSCRIBE`/`PUBLISH` delivery and keyspace notifications.
 //! - [`expiry`]: the thread that reclaims keys whose timers fire (in a cluster, the
 //!   leader's thread proposes the deletions instead).
@@ -29,6 +30,7 @@ pub mod cmd;
 pub mod config;
 pub mod connection;
 pub mod expiry;
+pub mod glob;
 pub mod mem;
 pub mod metrics;
 #[doc(hidden)]

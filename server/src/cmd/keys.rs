@@ -4,7 +4,7 @@
 use bytes::{Bytes, BytesMut};
 use sessiond_protocol::encode;
 
-use super::{glob_match, printable, Ctx, ERR_SYNTAX};
+use super::{printable, Ctx, ERR_SYNTAX};
 use crate::pubsub::flags::GENERIC;
 use crate::store::{shard_set, SLOTS};
 
@@ -281,6 +281,7 @@ pub fn persist(ctx: &mut Ctx<'_>, args: &[Bytes]) {
 pub fn keys(ctx: &mut Ctx<'_>, args: &[Bytes]) {
     let pattern = &args[1];
     let all = pattern.as_ref() == b"*";
+    let glob = crate::glob::Glob::new(pattern, false);
     let now = ctx.now;
     let mut body = BytesMut::new();
     let mut n = 0;
@@ -289,7 +290,7 @@ pub fn keys(ctx: &mut Ctx<'_>, args: &[Bytes]) {
         let shard = ctx.ks.shard(i);
         for local in 0..SLOTS / shards {
             shard.for_each_in_slot(local, now, |e| {
-                if all || glob_match(pattern, e.key(), false) {
+                if all || glob.matches(e.key()) {
                     encode::bulk(&mut body, e.key());
                     n += 1;
                 }
@@ -339,7 +340,9 @@ pub fn scan(ctx: &mut Ctx<'_>, args: &[Bytes]) {
         }
         j += 2;
     }
-    let pattern = pattern.filter(|p| p.as_ref() != b"*");
+    let pattern = pattern
+        .filter(|p| p.as_ref() != b"*")
+        .map(|p| crate::glob::Glob::new(p, false));
     let now = ctx.now;
     let mut slot = if cursor >= SLOTS as u64 {
         SLOTS
@@ -359,8 +362,8 @@ pub fn scan(ctx: &mut Ctx<'_>, args: &[Bytes]) {
                     return;
                 }
             }
-            if let Some(p) = pattern {
-                if !glob_match(p, e.key(), false) {
+            if let Some(p) = &pattern {
+                if !p.matches(e.key()) {
                     return;
                 }
             }

@@ -438,114 +438,7 @@ impl Ctx<'_> {
     }
 }
 
-/// Redis-style glob matching (`*`, `?`, `[a-z]`, `[^x]`, `\` escapes), for `KEYS`, `SCAN
-/// MATCH` and `CONFIG GET`.
-pub fn glob_match(pattern: &[u8], s: &[u8], nocase: bool) -> bool {
-    glob(pattern, s, nocase, 0)
-}
-
-fn glob(mut p: &[u8], mut s: &[u8], nocase: bool, depth: usize) -> bool {
-    if depth > 1000 {
-        return false;
-    }
-    let eq = |a: u8, b: u8| {
-        if nocase {
-            a.eq_ignore_ascii_case(&b)
-        } else {
-            a == b
-        }
-    };
-    while let Some(&pc) = p.first() {
-        match pc {
-            b'*' => {
-                while p.len() > 1 && p[1] == b'*' {
-                    p = &p[1..];
-                }
-                if p.len() == 1 {
-                    return true;
-                }
-                for i in 0..=s.len() {
-                    if glob(&p[1..], &s[i..], nocase, depth + 1) {
-                        return true;
-                    }
-                }
-                return false;
-            }
-            b'?' => {
-                if s.is_empty() {
-                    return false;
-                }
-                s = &s[1..];
-                p = &p[1..];
-            }
-            b'[' => {
-                let Some(&c) = s.first() else { return false };
-                p = &p[1..];
-                let not = p.first() == Some(&b'^');
-                if not {
-                    p = &p[1..];
-                }
-                let mut matched = false;
-                loop {
-                    match p {
-                        [] => break,
-                        [b']', rest @ ..] => {
-                            p = rest;
-                            break;
-                        }
-                        [b'\\', x, rest @ ..] => {
-                            if eq(*x, c) {
-                                matched = true;
-                            }
-                            p = rest;
-                        }
-                        [a, b'-', b, rest @ ..] if *b != b']' => {
-                            let (lo, hi) = if a <= b { (*a, *b) } else { (*b, *a) };
-                            let (lc, lo2, hi2) = if nocase {
-                                (
-                                    c.to_ascii_lowercase(),
-                                    lo.to_ascii_lowercase(),
-                                    hi.to_ascii_lowercase(),
-                                )
-                            } else {
-                                (c, lo, hi)
-                            };
-                            if lc >= lo2 && lc <= hi2 {
-                                matched = true;
-                            }
-                            p = rest;
-                        }
-                        [x, rest @ ..] => {
-                            if eq(*x, c) {
-                                matched = true;
-                            }
-                            p = rest;
-                        }
-                    }
-                }
-                if matched == not {
-                    return false;
-                }
-                s = &s[1..];
-            }
-            b'\\' if p.len() >= 2 => {
-                if s.first().is_none_or(|&c| !eq(p[1], c)) {
-                    return false;
-                }
-                s = &s[1..];
-                p = &p[2..];
-            }
-            _ => {
-                if s.first().is_none_or(|&c| !eq(pc, c)) {
-                    return false;
-                }
-                s = &s[1..];
-                p = &p[1..];
-            }
-        }
-    }
-    s.is_empty()
-}
+pub use crate::glob::glob_match;
 
 #[cfg(test)]
 mod tests {
@@ -569,21 +462,6 @@ mod tests {
         ] {
             assert_eq!(parse_i64(bad), None, "{:?}", String::from_utf8_lossy(bad));
         }
-    }
-
-    #[test]
-    fn globs() {
-        assert!(glob_match(b"*", b"anything", false));
-        assert!(glob_match(b"sess:*", b"sess:1", false));
-        assert!(!glob_match(b"sess:*", b"user:1", false));
-        assert!(glob_match(b"h?llo", b"hello", false));
-        assert!(glob_match(b"h[ae]llo", b"hallo", false));
-        assert!(!glob_match(b"h[^e]llo", b"hello", false));
-        assert!(glob_match(b"h[a-b]llo", b"hbllo", false));
-        assert!(glob_match(b"h\\*", b"h*", false));
-        assert!(!glob_match(b"h\\*", b"hx", false));
-        assert!(glob_match(b"MAX*", b"maxmemory", true));
-        assert!(!glob_match(b"a", b"ab", false));
     }
 
     #[test]

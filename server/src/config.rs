@@ -27,6 +27,11 @@ pub struct Args {
     #[arg(long = "user", value_name = "NAME:PASSWORD[:RULES]")]
     pub users: Vec<String>,
 
+    /// An ACL file of `user <name> <rules...>` lines (Redis's format): the users at
+    /// start, and what `ACL LOAD` reads and `ACL SAVE` writes [default: none]
+    #[arg(long, env = "SESSIOND_ACLFILE")]
+    pub aclfile: Option<String>,
+
     /// With no password for the default user, refuse clients that are not on the
     /// loopback interface (`yes` or `no`) [default: yes]
     #[arg(long, env = "SESSIOND_PROTECTED_MODE")]
@@ -365,6 +370,8 @@ pub struct Config {
     pub requirepass: Secret,
     /// `--user` specs (they hold passwords: see [`Secret`]).
     pub users: Vec<Secret>,
+    /// `--aclfile`.
+    pub aclfile: Option<String>,
     pub protected_mode: bool,
     pub maxclients: usize,
     /// Idle seconds before a client is closed (0: never).
@@ -401,6 +408,7 @@ impl Default for Config {
             port: 6379,
             metrics_port: None,
             requirepass: Secret(None),
+            aclfile: None,
             users: Vec::new(),
             protected_mode: true,
             maxclients: 10_000,
@@ -561,6 +569,7 @@ impl Config {
             port: args.port.or(file.port).unwrap_or(d.port),
             metrics_port: args.metrics_port.or(file.metrics_port),
             requirepass: Secret(args.requirepass.or(file.requirepass)),
+            aclfile: args.aclfile.or(file.aclfile),
             users: if args.users.is_empty() {
                 file.users
             } else {
@@ -618,10 +627,30 @@ impl Config {
         Ok(cfg)
     }
 
-    /// The users these settings describe.
-    pub fn users(&self) -> Result<crate::auth::Users, ConfigError> {
+    /// The users these settings describe: `--requirepass` and `--user`, or the ACL file.
+    pub fn users(&self) -> Result<crate::acl::Users, ConfigError> {
         let specs: Vec<String> = self.users.iter().filter_map(|u| u.0.clone()).collect();
-        crate::auth::Users::new(self.requirepass.0.as_deref(), &specs).map_err(ConfigError::Invalid)
+        let users = crate::acl::Users::new(self.requirepass.0.as_deref(), &specs)
+            .map_err(ConfigError::Invalid)?;
+        if let Some(path) = &self.aclfile {
+            if !specs.is_empty() {
+                return Err(ConfigError::Invalid(
+                    "--user cannot be combined with --aclfile: put the users in the file".into(),
+                ));
+            }
+            let text = std::fs::read_to_string(path)
+                .map_err(|e| ConfigError::Invalid(format!("aclfile {path}: {e}")))?;
+            let mut list = crate::acl::parse_acl_file(&text)
+                .map_err(|e| ConfigError::Invalid(format!("aclfile {path}:{e}")))?;
+            // The file's `default` wins; without one, `--requirepass` still applies.
+            if !list.iter().any(|u| u.name == crate::acl::DEFAULT) {
+                if let Some(d) = users.get(crate::acl::DEFAULT) {
+                    list.push((*d).clone());
+                }
+            }
+            users.replace(list);
+        }
+        Ok(users)
     }
 
     fn validate(&self) -> Result<(), ConfigError> {
@@ -834,6 +863,7 @@ pub fn parse_file(path: &Path, text: &str) -> Result<Args, ConfigError> {
             "cluster-secret" => a.cluster_secret = Some(one()?.clone()),
             "requirepass" => a.requirepass = Some(one()?.clone()),
             "user" => a.users.push(one()?.clone()),
+            "aclfile" => a.aclfile = Some(one()?.clone()),
             "protected-mode" => {
                 let v = one()?;
                 a.protected_mode =

@@ -51,6 +51,8 @@ pub struct ClientInfo {
     pub last_active_ms: AtomicU64,
     pub resp: AtomicU8,
     pub in_multi: AtomicBool,
+    /// The authenticated user's name, for `CLIENT LIST`.
+    pub user: Mutex<Arc<str>>,
 }
 
 impl ClientInfo {
@@ -70,6 +72,7 @@ impl ClientInfo {
             last_active_ms: AtomicU64::new(0),
             resp: AtomicU8::new(2),
             in_multi: AtomicBool::new(false),
+            user: Mutex::new(Arc::from(crate::acl::DEFAULT)),
         }
     }
 
@@ -83,7 +86,7 @@ impl ClientInfo {
         };
         let idle = now.saturating_sub(self.last_active_ms.load(Ordering::Relaxed)) / 1000;
         format!(
-            "id={} addr={} laddr={} fd=8 name={} age={} idle={} flags=N db=0 sub=0 psub=0 ssub=0 multi={} qbuf=0 qbuf-free=0 argv-mem=0 multi-mem=0 rbs=16384 rbp=0 obl=0 oll=0 omem=0 tot-mem=0 events=r cmd={} user=default redir=-1 resp={} lib-name={} lib-ver={}",
+            "id={} addr={} laddr={} fd=8 name={} age={} idle={} flags=N db=0 sub=0 psub=0 ssub=0 multi={} qbuf=0 qbuf-free=0 argv-mem=0 multi-mem=0 rbs=16384 rbp=0 obl=0 oll=0 omem=0 tot-mem=0 events=r cmd={} user={} redir=-1 resp={} lib-name={} lib-ver={}",
             self.id,
             self.addr,
             self.laddr,
@@ -92,6 +95,7 @@ impl ClientInfo {
             idle,
             if self.in_multi.load(Ordering::Relaxed) { 0 } else { -1 },
             self.last_cmd.lock(),
+            self.user.lock(),
             self.resp.load(Ordering::Relaxed),
             s(&self.lib_name),
             s(&self.lib_ver),
@@ -115,8 +119,16 @@ pub struct Conn {
     pub watched_values: Vec<(Bytes, u64)>,
     /// Channels and patterns this client subscribed to; `None` when there are none.
     pub sub: Option<Box<crate::pubsub::Subscription>>,
-    /// The authenticated user (an index into `Shared::users`); `None` until `AUTH`.
-    pub user: Option<usize>,
+    /// The authenticated user; `None` until `AUTH`. Refreshed from `Shared::users`
+    /// when its version moves (see [`Conn::refresh_user`]).
+    pub user: Option<Arc<crate::acl::User>>,
+    /// The version of `Shared::users` that `user` was taken from.
+    pub acl_version: u64,
+    /// The log's applier running a record without a user (the leader's expiry, records
+    /// written before records named their user): admission skips the ACL.
+    pub trusted: bool,
+    /// A replica applying the log (not a client): nothing to log in `ACL LOG`.
+    pub replica: bool,
     /// Close after flushing the replies (`QUIT`).
     pub close: bool,
     pub last_cmd: &'static str,
@@ -137,7 +149,10 @@ impl Conn {
             watched: Vec::new(),
             watched_values: Vec::new(),
             sub: None,
-            user: Some(crate::auth::DEFAULT),
+            user: None,
+            acl_version: 0,
+            trusted: false,
+            replica: false,
             close: false,
             last_cmd: "NULL",
             hits: 0,
@@ -153,6 +168,35 @@ impl Conn {
         self.watched.clear();
         self.watched_values.clear();
         self.info.in_multi.store(false, Ordering::Relaxed);
+    }
+
+    /// Authenticate as `user` (or drop authentication).
+    pub fn set_user(&mut self, user: Option<Arc<crate::acl::User>>) {
+        let name: Arc<str> = Arc::from(
+            user.as_ref()
+                .map_or(crate::acl::DEFAULT, |u| u.name.as_str()),
+        );
+        *self.info.user.lock() = name;
+        self.user = user;
+    }
+
+    /// Pick up changes to the users since the last command: the user's new rules, or,
+    /// when it was deleted, the end of this connection (as Redis closes them).
+    pub fn refresh_user(&mut self, shared: &Shared) {
+        let v = shared.users.version();
+        if v == self.acl_version {
+            return;
+        }
+        self.acl_version = v;
+        if let Some(u) = &self.user {
+            match shared.users.get(&u.name) {
+                Some(fresh) => self.user = Some(fresh),
+                None => {
+                    self.user = None;
+                    self.close = true;
+                }
+            }
+        }
     }
 
     pub fn set_resp3(&mut self, on: bool) {
@@ -181,8 +225,8 @@ pub async fn serve_stream<S: ClientStream>(
 ) {
     // Refused before anything else, with Redis's words, as Redis does.
     let refusal =
-        if crate::auth::protected_refuses(shared.config.protected_mode, &shared.users, peer.ip()) {
-            Some(crate::auth::DENIED)
+        if crate::acl::protected_refuses(shared.config.protected_mode, &shared.users, peer.ip()) {
+            Some(crate::acl::DENIED)
         } else if shared.connected.load(Ordering::Relaxed) >= shared.config.maxclients {
             Some("-ERR max number of clients reached\r\n")
         } else {
@@ -213,6 +257,7 @@ pub async fn serve_stream<S: ClientStream>(
             last_active_ms: AtomicU64::new(now_ms()),
             resp: AtomicU8::new(2),
             in_multi: AtomicBool::new(false),
+            user: Mutex::new(Arc::from(crate::acl::DEFAULT)),
         });
         shared.clients.lock().insert(id, info.clone());
         shared.connected.fetch_add(1, Ordering::Relaxed);
@@ -241,7 +286,8 @@ async fn io_loop<S: ClientStream>(
     let mut input = Input::new(shared);
     let mut out = BytesMut::with_capacity(READ_CHUNK);
     let mut conn = Conn::new(info);
-    conn.user = shared.users.initial();
+    conn.set_user(shared.users.initial());
+    conn.acl_version = shared.users.version();
     let mut chunk: Vec<Vec<Bytes>> = Vec::with_capacity(PREFETCH_MAX);
     loop {
         if !next_input(&mut stream, &mut input, &mut out, &mut conn, shared).await? {
@@ -335,7 +381,8 @@ async fn io_loop_cluster<S: ClientStream>(
     let mut input = Input::new(shared);
     let mut out = BytesMut::with_capacity(READ_CHUNK);
     let mut conn = Conn::new(info);
-    conn.user = shared.users.initial();
+    conn.set_user(shared.users.initial());
+    conn.acl_version = shared.users.version();
     let mut cmds: Vec<Vec<Bytes>> = Vec::new();
     let redirect = shared
         .config
@@ -362,17 +409,18 @@ async fn io_loop_cluster<S: ClientStream>(
         let mut barrier = false;
         let mut it = std::mem::take(&mut cmds).into_iter().peekable();
         while let Some(args) = it.next() {
-            // Authentication and permissions, before anything is proposed or run.
-            if let Some(spec) = cmd::lookup(&args[0]).filter(|s| s.arity_ok(args.len())) {
-                if let Some(e) = cmd::refusal(&conn, shared, spec) {
-                    if conn.multi.is_some() {
-                        conn.multi_failed = true;
+            // Admission (authentication, ACL, -OOM...) before anything is proposed or run.
+            let cmd = match cmd::admit(&mut conn, shared, &args) {
+                Ok(cmd) => cmd,
+                Err(refusal) => {
+                    refusal.reply(&mut out, &args);
+                    if conn.close {
+                        break;
                     }
-                    sessiond_protocol::encode::error(&mut out, e.as_bytes());
                     continue;
                 }
-            }
-            let class = replicated::classify(&args, &conn);
+            };
+            let class = replicated::classify(cmd.spec(), &args, &conn);
             if class == Class::Local && conn.multi.is_none() && cmd::cluster::is_admin(&args[0]) {
                 cmd::cluster::admin(&mut out, &args, cluster).await;
                 continue;
@@ -407,52 +455,13 @@ async fn io_loop_cluster<S: ClientStream>(
                         shared,
                         now: now_ms(),
                     };
-                    cmd::dispatch(&mut ctx, args);
+                    cmd::run_admitted(&mut ctx, &cmd, args);
                     if conn.close {
                         break;
                     }
                 }
                 Class::Write | Class::Exec => {
-                    let exec = class == Class::Exec;
-                    let mut watched = Vec::new();
-                    let group = if exec {
-                        let queue = conn.multi.take().unwrap_or_default();
-                        watched = std::mem::take(&mut conn.watched_values);
-                        conn.end_multi();
-                        conn.last_cmd = "exec";
-                        queue
-                    } else {
-                        let mut group = vec![args];
-                        while group.len() < 1024 {
-                            match it.next_if(|a| replicated::classify(a, &conn) == Class::Write) {
-                                Some(a) => group.push(a),
-                                None => break,
-                            }
-                        }
-                        if let Some(spec) = group.last().and_then(|a| cmd::lookup(&a[0])) {
-                            conn.last_cmd = spec.name;
-                        }
-                        group
-                    };
-                    let record = if exec {
-                        replicated::encode_exec(conn.resp3, &group, &watched)
-                    } else {
-                        replicated::encode_cmds(false, conn.resp3, &group)
-                    };
-                    let replies = if exec { 1 } else { group.len() };
-                    match cluster.propose(record).await {
-                        Ok(Ok(reply)) => out.extend_from_slice(&reply),
-                        Ok(Err(e)) => {
-                            for _ in 0..replies {
-                                replicated::cluster_error(&mut out, &e);
-                            }
-                        }
-                        Err(_) => {
-                            for _ in 0..replies {
-                                replicated::cluster_error(&mut out, &ClusterError::Stopped);
-                            }
-                        }
-                    }
+                    propose(&mut out, &mut conn, shared, cluster, class, args, &mut it).await;
                 }
             }
             if out.len() >= OUT_FLUSH {
@@ -467,6 +476,65 @@ async fn io_loop_cluster<S: ClientStream>(
             return Ok(());
         }
         input.trim();
+    }
+}
+
+/// Propose a write, with the writes that follow it in the batch (each one admitted on
+/// its own: one refused ends the group, and gets its own reply in order), or an
+/// `EXEC`'s queue, as one raft record; write the replies once it is applied.
+async fn propose(
+    out: &mut BytesMut,
+    conn: &mut Conn,
+    shared: &Shared,
+    cluster: &sessiond_cluster::Handle,
+    class: Class,
+    first: Vec<Bytes>,
+    rest: &mut std::iter::Peekable<std::vec::IntoIter<Vec<Bytes>>>,
+) {
+    let exec = class == Class::Exec;
+    let mut watched = Vec::new();
+    let group = if exec {
+        let queue = conn.multi.take().unwrap_or_default();
+        watched = std::mem::take(&mut conn.watched_values);
+        conn.end_multi();
+        conn.last_cmd = "exec";
+        queue
+    } else {
+        let mut group = vec![first];
+        while group.len() < 1024 {
+            let next = rest.next_if(|a| {
+                cmd::admit::admissible(conn, shared, a)
+                    .is_some_and(|c| replicated::classify(c.spec(), a, conn) == Class::Write)
+            });
+            match next {
+                Some(a) => group.push(a),
+                None => break,
+            }
+        }
+        if let Some(spec) = group.last().and_then(|a| cmd::lookup(&a[0])) {
+            conn.last_cmd = spec.name;
+        }
+        group
+    };
+    let user = conn.user.as_ref().map(|u| u.name.as_bytes());
+    let record = if exec {
+        replicated::encode_exec(conn.resp3, user, &group, &watched)
+    } else {
+        replicated::encode_cmds(false, conn.resp3, user, &group)
+    };
+    let replies = if exec { 1 } else { group.len() };
+    match cluster.propose(record).await {
+        Ok(Ok(reply)) => out.extend_from_slice(&reply),
+        Ok(Err(e)) => {
+            for _ in 0..replies {
+                replicated::cluster_error(out, &e);
+            }
+        }
+        Err(_) => {
+            for _ in 0..replies {
+                replicated::cluster_error(out, &ClusterError::Stopped);
+            }
+        }
     }
 }
 

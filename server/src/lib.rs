@@ -11,7 +11,8 @@
 //! - [`replicated`]: in a cluster, how a connection sends writes through raft (the
 //!   `sessiond-cluster` crate) and waits on read barriers, and [`replicated::ServerSm`],
 //!   which applies committed records to the store on every replica.
-//! - [`auth`]: users, passwords, rules and protected mode; [`tls`]: the TLS listener.
+//! - [`acl`]: users, passwords, ACL rules, `ACL LOG` and protected mode; [`tls`]: the TLS
+//!   listener.
 //! - [`cmd`]: the command table and one file per command family.
 //! - [`store`]: lock-striped shards of fixed hash slots, our own prefetchable tables, compact
 //!   entries; [`wheel`] is each shard's hierarchical timing wheel.
@@ -24,7 +25,7 @@
 //! - [`metrics`]: sampled rates for `INFO` and the Prometheus `/metrics` endpoint.
 //! - [`reader`]: a checked cursor over the byte encodings of records and snapshots.
 
-pub mod auth;
+pub mod acl;
 pub mod clock;
 pub mod cmd;
 pub mod config;

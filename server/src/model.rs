@@ -290,14 +290,16 @@ fn shared() -> Arc<Shared> {
     Shared::new(config, users, SocketAddr::from(([127, 0, 0, 1], 0)))
 }
 
-fn conn() -> Conn {
-    Conn::new(Arc::new(ClientInfo::internal(1)))
+fn conn(sh: &Shared) -> Conn {
+    let mut c = Conn::new(Arc::new(ClientInfo::internal(1)));
+    c.set_user(sh.users.initial());
+    c
 }
 
 /// Run `ops` against a fresh server state and the model; the first difference, if any.
 pub fn run(ops: &[Op]) -> Result<(), String> {
     let sh = shared();
-    let mut c = conn();
+    let mut c = conn(&sh);
     let mut model = Model::default();
     let mut now = 1_700_000_000_000u64;
     let mut dec = FrameDecoder::new(Limits::default());

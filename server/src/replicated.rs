@@ -35,16 +35,23 @@ const EXEC: u8 = 2;
 const EXPIRE: u8 = 3;
 const EXEC_WATCHED: u8 = 4;
 const FLAG_RESP3: u8 = 1;
+/// The record names the user that sent it (after the flags byte).
+const FLAG_USER: u8 = 2;
 
 /// What one raft record asks every replica to do.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Record {
     /// Commands run one after another; the replies are concatenated.
-    Batch { resp3: bool, cmds: Vec<Vec<Bytes>> },
+    Batch {
+        resp3: bool,
+        user: Option<Bytes>,
+        cmds: Vec<Vec<Bytes>>,
+    },
     /// A `MULTI` transaction: run atomically, one array reply; aborted (a null reply)
     /// if a watched key's digest differs when applied.
     Exec {
         resp3: bool,
+        user: Option<Bytes>,
         cmds: Vec<Vec<Bytes>>,
         watched: Vec<(Bytes, u64)>,
     },
@@ -76,21 +83,35 @@ fn put_cmds(out: &mut Vec<u8>, cmds: &[Vec<Bytes>]) {
 }
 
 /// Encode commands as a [`Record::Batch`] or [`Record::Exec`] without building one.
-pub fn encode_cmds(kind_exec: bool, resp3: bool, cmds: &[Vec<Bytes>]) -> Vec<u8> {
+/// `user`: the user that sent them, whose rules every replica checks them against.
+pub fn encode_cmds(
+    kind_exec: bool,
+    resp3: bool,
+    user: Option<&[u8]>,
+    cmds: &[Vec<Bytes>],
+) -> Vec<u8> {
     let size: usize = cmds
         .iter()
         .map(|c| 4 + c.iter().map(|a| 4 + a.len()).sum::<usize>())
         .sum();
-    let mut out = Vec::with_capacity(6 + size);
+    let mut out = Vec::with_capacity(10 + user.map_or(0, <[u8]>::len) + size);
     out.push(if kind_exec { EXEC } else { BATCH });
-    out.push(if resp3 { FLAG_RESP3 } else { 0 });
+    out.push(u8::from(resp3) * FLAG_RESP3 + u8::from(user.is_some()) * FLAG_USER);
+    if let Some(u) = user {
+        put(&mut out, u);
+    }
     put_cmds(&mut out, cmds);
     out
 }
 
 /// Encode a [`Record::Exec`] without building one.
-pub fn encode_exec(resp3: bool, cmds: &[Vec<Bytes>], watched: &[(Bytes, u64)]) -> Vec<u8> {
-    let mut out = encode_cmds(true, resp3, cmds);
+pub fn encode_exec(
+    resp3: bool,
+    user: Option<&[u8]>,
+    cmds: &[Vec<Bytes>],
+    watched: &[(Bytes, u64)],
+) -> Vec<u8> {
+    let mut out = encode_cmds(true, resp3, user, cmds);
     if !watched.is_empty() {
         out[0] = EXEC_WATCHED;
         out.extend_from_slice(&(watched.len() as u32).to_le_bytes());
@@ -105,12 +126,15 @@ pub fn encode_exec(resp3: bool, cmds: &[Vec<Bytes>], watched: &[(Bytes, u64)]) -
 impl Record {
     pub fn encode(&self) -> Vec<u8> {
         match self {
-            Record::Batch { resp3, cmds } => encode_cmds(false, *resp3, cmds),
+            Record::Batch { resp3, user, cmds } => {
+                encode_cmds(false, *resp3, user.as_deref(), cmds)
+            }
             Record::Exec {
                 resp3,
+                user,
                 cmds,
                 watched,
-            } => encode_exec(*resp3, cmds, watched),
+            } => encode_exec(*resp3, user.as_deref(), cmds, watched),
             Record::Expire(keys) => {
                 let mut out = Vec::with_capacity(6 + keys.len() * 32);
                 out.push(EXPIRE);
@@ -132,9 +156,15 @@ impl Record {
 
     fn read(data: &Bytes, r: &mut ByteReader<'_>) -> Option<Result<Record, RecordError>> {
         let kind = r.take(1)?[0];
-        let resp3 = r.take(1)?[0] & FLAG_RESP3 != 0;
+        let flags = r.take(1)?[0];
+        let resp3 = flags & FLAG_RESP3 != 0;
         Some(Ok(match kind {
             BATCH | EXEC | EXEC_WATCHED => {
+                let user = if flags & FLAG_USER != 0 {
+                    Some(data.slice_ref(r.bytes()?))
+                } else {
+                    None
+                };
                 let mut cmds = Vec::new();
                 read_cmds_into(data, r, &mut cmds)?;
                 let mut watched = Vec::new();
@@ -147,9 +177,10 @@ impl Record {
                     }
                 }
                 match kind {
-                    BATCH => Record::Batch { resp3, cmds },
+                    BATCH => Record::Batch { resp3, user, cmds },
                     _ => Record::Exec {
                         resp3,
+                        user,
                         cmds,
                         watched,
                     },
@@ -201,19 +232,9 @@ pub enum Class {
     Exec,
 }
 
-/// Sort a command (see the module docs). Unknown commands, wrong arity and everything
-/// queued inside `MULTI` are local: their replies do not depend on the data.
-pub fn classify(args: &[Bytes], conn: &Conn) -> Class {
-    let Some(spec) = cmd::lookup(&args[0]) else {
-        return Class::Local;
-    };
-    if !spec.arity_ok(args.len()) {
-        return Class::Local;
-    }
-    if conn.sub.is_some() && !conn.resp3 {
-        // A RESP2 subscriber may only (un)subscribe and ping: `dispatch` says so here.
-        return Class::Local;
-    }
+/// Sort an admitted command (see the module docs). Everything queued inside `MULTI` is
+/// local: queueing does not depend on the data.
+pub fn classify(spec: &cmd::Spec, args: &[Bytes], conn: &Conn) -> Class {
     if conn.multi.is_some() {
         return if spec.name == "exec" && !conn.multi_failed {
             Class::Exec
@@ -221,15 +242,12 @@ pub fn classify(args: &[Bytes], conn: &Conn) -> Class {
             Class::Local
         };
     }
-    if spec.is("write") {
-        Class::Write
-    } else if spec.name == "watch" {
-        // Reads the keys it watches: it must see every acknowledged write.
-        Class::Read
-    } else if spec.is("readonly") {
-        Class::Read
-    } else {
-        Class::Local
+    match spec.kind_of(args) {
+        cmd::Kind::Write => Class::Write,
+        // WATCH reads the keys it watches: it must see every acknowledged write.
+        _ if spec.name == "watch" => Class::Read,
+        cmd::Kind::Read => Class::Read,
+        cmd::Kind::Local => Class::Local,
     }
 }
 
@@ -315,7 +333,7 @@ impl sessiond_cluster::SnapshotCapture for StoreCapture {
         match out {
             Some(out) => {
                 if shard == 0 {
-                    snapshot::dump_header(out);
+                    dump_header(&self.shared, out);
                 }
                 snapshot::dump_shard(&store.lock(shard), out);
             }
@@ -344,13 +362,19 @@ impl sessiond_cluster::SnapshotCapture for StoreCapture {
         if aside.first().is_some_and(|(i, _)| *i == 0) {
             // The raft thread took every shard: the header goes first.
             let mut header = Vec::new();
-            snapshot::dump_header(&mut header);
+            dump_header(&self.shared, &mut header);
             write(&header);
         }
         for (_, buf) in aside {
             write(&buf);
         }
     }
+}
+
+/// A snapshot's header: the magic, then the users (replicated state, like the keys).
+fn dump_header(shared: &Shared, out: &mut Vec<u8>) {
+    snapshot::dump_header(out);
+    snapshot::dump_meta(out, b"acl", shared.users.list().join("\n").as_bytes());
 }
 
 /// The server's store as raft's state machine.
@@ -365,9 +389,12 @@ pub struct ServerSm {
 
 impl ServerSm {
     pub fn new(shared: Arc<Shared>) -> ServerSm {
+        let mut conn = Conn::new(Arc::new(ClientInfo::internal(0)));
+        conn.replica = true;
+        conn.trusted = true;
         ServerSm {
             shared,
-            conn: Conn::new(Arc::new(ClientInfo::internal(0))),
+            conn,
             out: BytesMut::with_capacity(4096),
             dead: Vec::new(),
             cmds: Vec::new(),
@@ -390,18 +417,37 @@ impl ServerSm {
                 shared: &shared,
                 now,
             };
-            match cmd::lookup(&args[0]) {
-                Some(spec) if spec.arity_ok(args.len()) => (spec.run)(&mut ctx, args),
-                Some(spec) => cmd::wrong_arity(ctx.out, spec.name),
-                None => cmd::unknown_command(ctx.out, args),
+            match cmd::admit::admit_replicated(ctx.conn, args) {
+                Ok(cmd) => cmd.run(&mut ctx, args),
+                Err(refusal) => refusal.reply(ctx.out, args),
             }
         }
+    }
+
+    /// Run the next record's commands as `user` (checked against the replicated users as
+    /// they stand at this point of the log), or as the system when it names none.
+    fn act_as(&mut self, user: Option<&[u8]>) {
+        self.conn.trusted = user.is_none();
+        self.conn.user = user.and_then(|u| self.shared.users.get_bytes(u));
     }
 
     /// The common record: decoded into argument vectors kept from the last one.
     fn apply_batch(&mut self, record: &Bytes, now: u64) {
         let mut r = ByteReader::new(record);
-        let resp3 = r.take(2).is_some_and(|h| h[1] & FLAG_RESP3 != 0);
+        let flags = r.take(2).map_or(0, |h| h[1]);
+        let resp3 = flags & FLAG_RESP3 != 0;
+        let user = match flags & FLAG_USER {
+            0 => None,
+            _ => match r.bytes() {
+                Some(u) => Some(u),
+                None => {
+                    tracing::warn!("undecodable record skipped");
+                    encode::error(&mut self.out, b"ERR undecodable replicated record");
+                    return;
+                }
+            },
+        };
+        self.act_as(user);
         let mut cmds = std::mem::take(&mut self.cmds);
         match read_cmds_into(record, &mut r, &mut cmds) {
             Some(n) => {
@@ -422,22 +468,26 @@ impl ServerSm {
 
     fn apply_record(&mut self, rec: Record, now: u64) {
         match rec {
-            Record::Batch { resp3, cmds } => {
+            Record::Batch { resp3, user, cmds } => {
                 self.conn.resp3 = resp3;
+                self.act_as(user.as_deref());
                 self.run_cmds(&cmds, now);
             }
             Record::Exec {
                 resp3,
+                user,
                 cmds,
                 watched,
             } => {
                 self.conn.resp3 = resp3;
+                self.act_as(user.as_deref());
                 self.conn.watched_values = watched;
                 self.conn.multi = Some(cmds);
                 self.conn.multi_failed = false;
                 self.run_cmds(&[vec![Bytes::from_static(b"exec")]], now);
             }
             Record::Expire(keys) => {
+                self.act_as(None);
                 let store = &self.shared.store;
                 for (key, deadline) in keys {
                     let loc = store.locate(&key);
@@ -495,9 +545,20 @@ impl StateMachine for ServerSm {
     }
 
     fn restore(&mut self, data: &[u8]) -> Result<(), String> {
-        snapshot::load(&self.shared.store, data, 0)
-            .map(|n| tracing::info!(keys = n, "store restored from snapshot"))
-            .map_err(|e| e.to_string())
+        let mut users = None;
+        snapshot::load_with_meta(&self.shared.store, data, 0, |name, v| {
+            if name == b"acl" {
+                users = Some(String::from_utf8_lossy(v).into_owned());
+            }
+        })
+        .map(|n| tracing::info!(keys = n, "store restored from snapshot"))
+        .map_err(|e| e.to_string())?;
+        if let Some(text) = users {
+            let list = crate::acl::parse_acl_file(&text)
+                .map_err(|e| format!("the snapshot's users: {e}"))?;
+            self.shared.users.replace(list);
+        }
+        Ok(())
     }
 }
 
@@ -514,15 +575,23 @@ mod tests {
         let recs = [
             Record::Batch {
                 resp3: true,
+                user: None,
                 cmds: vec![vec![b("SET"), b("k"), b("v")], vec![b("DEL"), b("k")]],
+            },
+            Record::Batch {
+                resp3: false,
+                user: Some(b("app")),
+                cmds: vec![vec![b("SET"), b("k"), b("v")]],
             },
             Record::Exec {
                 resp3: false,
+                user: None,
                 cmds: vec![vec![b("INCR"), Bytes::from_static(b"\x00\xff")]],
                 watched: vec![],
             },
             Record::Exec {
                 resp3: true,
+                user: Some(b("default")),
                 cmds: vec![vec![b("SET"), b("k"), b("v")]],
                 watched: vec![(b("k"), 7), (b("other"), 0)],
             },
@@ -575,7 +644,11 @@ mod tests {
                 .lock(loc.shard)
                 .set_str(loc.hash, key.as_bytes(), b"value", ttl, 0);
         }
-        let plain = snapshot::dump(&shared.store);
+        let mut plain = Vec::new();
+        dump_header(&shared, &mut plain);
+        for i in 0..shared.store.shard_count() {
+            snapshot::dump_shard(&shared.store.lock(i), &mut plain);
+        }
         let sm = ServerSm::new(shared.clone());
         // The raft thread takes none, some, or all of the shards.
         for back in [0, 1, 17, usize::MAX] {

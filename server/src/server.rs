@@ -65,7 +65,7 @@ pub struct Shared {
     pub rates: crate::metrics::Rates,
     pub slowlog: crate::slowlog::SlowLog,
     /// Users and their passwords and rules.
-    pub users: crate::auth::Users,
+    pub users: crate::acl::Users,
     /// Set while used memory is over `maxmemory` and nothing more can be evicted
     /// (or the policy is `noeviction`): writes get `-OOM`.
     pub oom: std::sync::atomic::AtomicBool,
@@ -74,7 +74,7 @@ pub struct Shared {
 }
 
 impl Shared {
-    pub fn new(config: Config, users: crate::auth::Users, local_addr: SocketAddr) -> Arc<Shared> {
+    pub fn new(config: Config, users: crate::acl::Users, local_addr: SocketAddr) -> Arc<Shared> {
         let now = now_ms();
         let store = Store::new(config.shards, now);
         let pubsub = Arc::new(PubSub::default());

@@ -51,11 +51,30 @@ pub fn auth(ctx: &mut Ctx<'_>, args: &[Bytes]) {
     };
     match users.check(name, pass) {
         Some(u) => {
-            ctx.conn.user = Some(u);
+            ctx.conn.set_user(Some(u));
             ctx.ok();
         }
-        None => ctx.err(WRONGPASS),
+        None => auth_failed(ctx, name),
     }
+}
+
+/// Reply `WRONGPASS` and record the failure in `ACL LOG`.
+fn auth_failed(ctx: &mut Ctx<'_>, name: &[u8]) {
+    let now = ctx.now;
+    let ctxname = if ctx.conn.multi.is_some() {
+        "multi"
+    } else {
+        "toplevel"
+    };
+    ctx.shared.users.log.add(
+        "auth",
+        ctxname,
+        "AUTH".into(),
+        String::from_utf8_lossy(name).into_owned(),
+        ctx.conn.info.line(now),
+        now,
+    );
+    ctx.err(WRONGPASS);
 }
 
 pub fn select(ctx: &mut Ctx<'_>, args: &[Bytes]) {
@@ -95,7 +114,8 @@ pub fn hello(ctx: &mut Ctx<'_>, args: &[Bytes]) {
             match ctx.shared.users.check(&args[i + 1], &args[i + 2]) {
                 Some(u) => user = Some(u),
                 None => {
-                    ctx.err(WRONGPASS);
+                    let name = args[i + 1].clone();
+                    auth_failed(ctx, &name);
                     return;
                 }
             }
@@ -121,7 +141,7 @@ pub fn hello(ctx: &mut Ctx<'_>, args: &[Bytes]) {
         return;
     }
     if user.is_some() {
-        ctx.conn.user = user;
+        ctx.conn.set_user(user);
     }
     if let Some(n) = name {
         *ctx.conn.info.name.lock() = if n.is_empty() { None } else { Some(n) };
@@ -154,7 +174,8 @@ fn valid_name(name: &[u8]) -> bool {
 pub fn reset(ctx: &mut Ctx<'_>, _args: &[Bytes]) {
     ctx.conn.end_multi();
     ctx.conn.sub = None;
-    ctx.conn.user = ctx.shared.users.initial();
+    let initial = ctx.shared.users.initial();
+    ctx.conn.set_user(initial);
     *ctx.conn.info.name.lock() = None;
     ctx.conn.set_resp3(false);
     ctx.out.extend_from_slice(b"+RESET\r\n");

@@ -39,40 +39,17 @@ const SUBCOMMANDS: &[&str] = &[
     "config|set",
 ];
 
-fn acl_categories(s: &Spec) -> Vec<&'static str> {
-    let mut v = Vec::new();
-    if s.is("write") {
-        v.push("@write");
-    }
-    if s.is("readonly") {
-        v.push("@read");
-    }
-    match s.group {
-        "string" => v.push("@string"),
-        "hash" => v.push("@hash"),
-        "generic" => v.push("@keyspace"),
-        "connection" => v.push("@connection"),
-        "transactions" => v.push("@transaction"),
-        "server" => {
-            v.push("@admin");
-            v.push("@dangerous");
-        }
-        _ => {}
-    }
-    if s.is("fast") {
-        v.push("@fast");
-    } else {
-        v.push("@slow");
-    }
-    v
+fn acl_categories(s: &Spec) -> Vec<String> {
+    s.cats().names().map(|c| format!("@{c}")).collect()
 }
 
 fn command_info(out: &mut BytesMut, s: &Spec, r3: bool) {
     encode::array_len(out, 10);
     encode::bulk(out, s.name.as_bytes());
     encode::integer(out, i64::from(s.arity));
-    encode::set_len(out, s.flags.len(), r3);
-    for f in s.flags {
+    let flags: Vec<&str> = s.flags.names().collect();
+    encode::set_len(out, flags.len(), r3);
+    for f in flags {
         encode::simple(out, f.as_bytes());
     }
     encode::integer(out, i64::from(s.first_key));
@@ -221,7 +198,6 @@ fn config_params(ctx: &Ctx<'_>) -> Vec<(&'static str, String)> {
         ("dbfilename", "dump.rdb".into()),
         ("io-threads", c.threads.to_string()),
         ("shards", c.shards.to_string()),
-        ("protected-mode", "no".into()),
         ("daemonize", "no".into()),
     ]
 }

@@ -15,7 +15,8 @@ use std::sync::atomic::Ordering;
 use bytes::Bytes;
 use sessiond_protocol::encode;
 
-use super::{lookup, Ctx};
+use super::admit::admit_queued;
+use super::Ctx;
 use crate::store::{Exclusive, Keyspace};
 
 pub fn multi(ctx: &mut Ctx<'_>, _args: &[Bytes]) {
@@ -69,9 +70,13 @@ pub fn exec(ctx: &mut Ctx<'_>, _args: &[Bytes]) {
     }
     encode::array_len(ctx.out, queue.len());
     for args in queue {
-        let Some(spec) = lookup(&args[0]) else {
-            super::unknown_command(ctx.out, &args);
-            continue;
+        // The user's rules may have changed since the command was queued.
+        let cmd = match admit_queued(ctx.conn, ctx.shared, &args) {
+            Ok(cmd) => cmd,
+            Err(refusal) => {
+                refusal.reply(ctx.out, &args);
+                continue;
+            }
         };
         let mut inner = Ctx {
             ks: &mut all,
@@ -80,7 +85,7 @@ pub fn exec(ctx: &mut Ctx<'_>, _args: &[Bytes]) {
             shared: ctx.shared,
             now: ctx.now,
         };
-        (spec.run)(&mut inner, &args);
+        cmd.run(&mut inner, &args);
     }
 }
 

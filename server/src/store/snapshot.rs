@@ -5,6 +5,8 @@
 //!   kind u8 (0 string, 1 hash) | key len u32 | key | deadline u64 (0: none)
 //!   string: value len u32 | value
 //!   hash:   field count u32 | (field len u32 | field | value len u32 | value)*
+//!   meta:   value len u32 | value  (the "key" names it, e.g. `acl`: the users, as
+//!           `ACL LIST` lines; the store skips these and hands them to the caller)
 //! ```
 //!
 //! [`dump`] locks one shard at a time. In a cluster that is a consistent picture as long
@@ -20,6 +22,7 @@ use crate::reader::ByteReader;
 const MAGIC: &[u8; 8] = b"SDST1\n\0\0";
 const STRING: u8 = 0;
 const HASH: u8 = 1;
+const META: u8 = 2;
 
 #[derive(Debug, Clone, Copy, Error, PartialEq, Eq)]
 pub enum LoadError {
@@ -54,6 +57,14 @@ pub fn dump_into(store: &Store, out: &mut Vec<u8>) {
 /// What a dump starts with.
 pub fn dump_header(out: &mut Vec<u8>) {
     out.extend_from_slice(MAGIC);
+}
+
+/// A named piece of state that is not a key (the users), right after the header.
+pub fn dump_meta(out: &mut Vec<u8>, name: &[u8], value: &[u8]) {
+    out.push(META);
+    put_bytes(out, name);
+    out.extend_from_slice(&0u64.to_le_bytes());
+    put_bytes(out, value);
 }
 
 /// Serialize one shard's keys, appending to `out`. A dump is the header, then every
@@ -94,12 +105,29 @@ pub fn dump_shard(shard: &Shard, out: &mut Vec<u8>) {
 /// Replace the store's content with a dump. Checks the whole dump before changing
 /// anything, so a bad snapshot leaves the store as it was.
 pub fn load(store: &Store, data: &[u8], now: u64) -> Result<usize, LoadError> {
-    walk(data, |_, _, _| {})?;
+    load_with_meta(store, data, now, |_, _| {})
+}
+
+/// [`load`], handing each meta record (name, value) to `meta` first.
+pub fn load_with_meta(
+    store: &Store,
+    data: &[u8],
+    now: u64,
+    mut meta: impl FnMut(&[u8], &[u8]),
+) -> Result<usize, LoadError> {
+    walk(data, |kind, name, v| {
+        if let (META, Value::Str(v, _)) = (kind, v) {
+            meta(name, v);
+        }
+    })?;
     for i in 0..store.shard_count() {
         let old = store.lock(i).clear(now);
         drop(old);
     }
     walk(data, |kind, key, rest| {
+        if kind == META {
+            return;
+        }
         let loc = store.locate(key);
         let mut shard = store.lock(loc.shard);
         match rest {
@@ -149,9 +177,12 @@ fn walk<'a>(
         let key = r.bytes().ok_or(cut)?;
         let deadline = r.u64().ok_or(cut)?;
         match kind {
-            STRING => {
+            STRING | META => {
                 let v = r.bytes().ok_or(cut)?;
                 f(kind, key, Value::Str(v, deadline));
+                if kind == META {
+                    continue;
+                }
             }
             HASH => {
                 let count = r.u32().ok_or(cut)? as usize;
@@ -198,9 +229,26 @@ mod tests {
             }
             e.set_deadline(Some(9_999));
         }
-        let dumped = dump(&a);
+        let mut dumped = Vec::new();
+        dump_header(&mut dumped);
+        dump_meta(&mut dumped, b"acl", b"user default on nopass ~* &* +@all");
+        let meta_len = dumped.len() - MAGIC.len();
+        for i in 0..a.shard_count() {
+            dump_shard(&a.lock(i), &mut dumped);
+        }
         let b = Store::new(16, 1_000);
-        assert_eq!(load(&b, &dumped, 1_000), Ok(501));
+        let mut metas = Vec::new();
+        let loaded = load_with_meta(&b, &dumped, 1_000, |n, v| {
+            metas.push((n.to_vec(), v.to_vec()))
+        });
+        assert_eq!(loaded, Ok(501));
+        assert_eq!(
+            metas,
+            vec![(
+                b"acl".to_vec(),
+                b"user default on nopass ~* &* +@all".to_vec()
+            )]
+        );
         for i in 0..500u32 {
             let key = format!("k{i}");
             let loc = b.locate(key.as_bytes());
@@ -219,7 +267,7 @@ mod tests {
         assert_eq!(h.get(b"f2"), Some(&b""[..]));
         drop(s);
         // Dumps of equal content are equal in size (order may differ with the shards).
-        assert_eq!(dump(&b).len(), dumped.len());
+        assert_eq!(dump(&b).len(), dumped.len() - meta_len);
     }
 
     #[test]

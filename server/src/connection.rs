@@ -136,6 +136,18 @@ pub struct Conn {
     pub misses: u64,
     /// The last window `park` counted this connection in (see [`crate::park::served_batch`]).
     pub park_seen: u32,
+    /// `CLIENT REPLY`: whether replies are written.
+    pub reply: ReplyMode,
+}
+
+/// `CLIENT REPLY ON|OFF|SKIP`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ReplyMode {
+    On,
+    Off,
+    /// No reply to the command that set it nor to the next one.
+    SkipNext,
+    Skip,
 }
 
 impl Conn {
@@ -158,6 +170,7 @@ impl Conn {
             hits: 0,
             misses: 0,
             park_seen: 0,
+            reply: ReplyMode::On,
         }
     }
 

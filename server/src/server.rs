@@ -64,6 +64,9 @@ pub struct Shared {
     /// Rates sampled every 100 ms (`metrics::sample`).
     pub rates: crate::metrics::Rates,
     pub slowlog: crate::slowlog::SlowLog,
+    /// Redis's encoding thresholds and other settings sessiond accepts, stores and
+    /// reports, but that change nothing here (see `cmd::server::TUNABLES`).
+    pub tunables: Mutex<BTreeMap<&'static str, String>>,
     /// Users and their passwords and rules.
     pub users: crate::acl::Users,
     /// Set while used memory is over `maxmemory` and nothing more can be evicted
@@ -104,6 +107,12 @@ impl Shared {
             pubsub,
             rates: Default::default(),
             slowlog: Default::default(),
+            tunables: Mutex::new(
+                crate::cmd::server::TUNABLES
+                    .iter()
+                    .map(|(k, v)| (*k, v.to_string()))
+                    .collect(),
+            ),
             users,
             oom: Default::default(),
             cluster: OnceLock::new(),

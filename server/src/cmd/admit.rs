@@ -123,9 +123,19 @@ fn key_access(spec: &Spec, pos: usize) -> (bool, bool) {
     let read = spec.is(Flags::READONLY)
         || matches!(
             spec.name,
-            "getset" | "getdel" | "getex" | "incr" | "incrby" | "decr" | "decrby" | "hincrby"
+            "getset"
+                | "getdel"
+                | "getex"
+                | "incr"
+                | "incrby"
+                | "decr"
+                | "decrby"
+                | "incrbyfloat"
+                | "hincrby"
+                | "hincrbyfloat"
+                | "setrange"
         )
-        || (matches!(spec.name, "rename" | "renamenx") && pos == 1);
+        || (matches!(spec.name, "rename" | "renamenx" | "copy") && pos == 1);
     (read, write)
 }
 

@@ -207,6 +207,22 @@ pub fn client(ctx: &mut Ctx<'_>, args: &[Bytes]) {
             }
         }
         (b"id", 2) => ctx.int(ctx.conn.id as i64),
+        (b"reply", 3) => {
+            use crate::connection::ReplyMode;
+            let mode = args[2].to_ascii_lowercase();
+            ctx.conn.reply = match mode.as_slice() {
+                b"on" => ReplyMode::On,
+                b"off" => ReplyMode::Off,
+                b"skip" => ReplyMode::SkipNext,
+                _ => {
+                    ctx.err(super::ERR_SYNTAX);
+                    return;
+                }
+            };
+            if ctx.conn.reply == ReplyMode::On {
+                ctx.ok();
+            }
+        }
         (b"setinfo", 4) => {
             let attr = args[2].to_ascii_lowercase();
             let slot = match attr.as_slice() {

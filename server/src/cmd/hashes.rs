@@ -1,5 +1,5 @@
 //! Hash commands: HSET, HMSET, HSETNX, HGET, HMGET, HGETALL, HDEL, HEXISTS, HLEN, HSTRLEN,
-//! HINCRBY, HKEYS, HVALS. Spring Session and ASP.NET Core keep sessions in hashes.
+//! HINCRBY, HINCRBYFLOAT, HKEYS, HVALS, HRANDFIELD, HSCAN. Spring Session and ASP.NET Core keep sessions in hashes.
 
 use bytes::Bytes;
 use sessiond_protocol::encode;
@@ -261,4 +261,187 @@ pub fn hincrby(ctx: &mut Ctx<'_>, args: &[Bytes]) {
     h.set(field, buf.format(new).as_bytes());
     encode::integer(ctx.out, new);
     ctx.shared.pubsub.notify(HASH, "hincrby", key);
+}
+
+pub fn hincrbyfloat(ctx: &mut Ctx<'_>, args: &[Bytes]) {
+    let Some(by) = super::strings::parse_float(&args[3]) else {
+        ctx.err(super::strings::ERR_NOT_FLOAT);
+        return;
+    };
+    if !by.is_finite() {
+        ctx.err(b"ERR value is NaN or Infinity");
+        return;
+    }
+    let (key, field) = (&args[1], &args[2]);
+    let loc = ctx.locate(key);
+    let now = ctx.now;
+    let mut shard = ctx.ks.shard(loc.shard);
+    let current = match shard.get(loc.hash, key, now) {
+        None => 0.0,
+        Some(e) => match e
+            .as_hash()
+            .map(|h| h.get(field).map(super::strings::parse_float))
+        {
+            None => {
+                encode::error(ctx.out, ERR_WRONGTYPE);
+                return;
+            }
+            Some(None) => 0.0,
+            Some(Some(Some(n))) => n,
+            Some(Some(None)) => {
+                encode::error(ctx.out, b"ERR hash value is not a float");
+                return;
+            }
+        },
+    };
+    let new = current + by;
+    if !new.is_finite() {
+        encode::error(ctx.out, super::strings::ERR_NAN);
+        return;
+    }
+    let text = super::strings::format_float(new);
+    let mut e = match shard.get(loc.hash, key, now) {
+        Some(e) => e,
+        None => shard.create_hash(loc.hash, key),
+    };
+    if let Some(h) = e.hash_mut() {
+        h.set(field, text.as_bytes());
+    }
+    encode::bulk(ctx.out, text.as_bytes());
+    ctx.shared.pubsub.notify(HASH, "hincrbyfloat", key);
+}
+
+/// `HRANDFIELD key [count [WITHVALUES]]`: a positive count gives distinct fields, a
+/// negative one may repeat them.
+pub fn hrandfield(ctx: &mut Ctx<'_>, args: &[Bytes]) {
+    let r3 = ctx.conn.resp3;
+    if args.len() == 2 {
+        if let Ok(found) = with_hash(ctx, &args[1], |h, out| {
+            let i = (super::random_u64() % h.len().max(1) as u64) as usize;
+            match h.iter().nth(i) {
+                Some((f, _)) => encode::bulk(out, f),
+                None => encode::null(out, r3),
+            }
+        }) {
+            if found.is_none() {
+                ctx.null();
+            }
+        }
+        return;
+    }
+    let with_values = match args.get(3) {
+        None => false,
+        Some(a) if args.len() == 4 && a.eq_ignore_ascii_case(b"withvalues") => true,
+        Some(_) => {
+            ctx.err(super::ERR_SYNTAX);
+            return;
+        }
+    };
+    let Some(count) = ctx.int_arg(&args[2]) else {
+        return;
+    };
+    let limit = i64::MAX / if with_values { 2 } else { 1 };
+    if count < -limit || count > limit {
+        ctx.err(b"ERR value is out of range");
+        return;
+    }
+    if let Ok(found) = with_hash(ctx, &args[1], |h, out| {
+        let all: Vec<(&[u8], &[u8])> = h.iter().collect();
+        let picks: Vec<usize> = if count >= 0 {
+            // Distinct: a partial shuffle of the indexes.
+            let n = (count as usize).min(all.len());
+            let mut idx: Vec<usize> = (0..all.len()).collect();
+            for i in 0..n {
+                let j = i + (super::random_u64() % (all.len() - i) as u64) as usize;
+                idx.swap(i, j);
+            }
+            idx.truncate(n);
+            idx
+        } else {
+            let n = count.unsigned_abs() as usize;
+            (0..n)
+                .map(|_| (super::random_u64() % all.len() as u64) as usize)
+                .collect()
+        };
+        let pair3 = with_values && r3;
+        encode::array_len(out, picks.len() * if with_values && !r3 { 2 } else { 1 });
+        for i in picks {
+            let (f, v) = all[i];
+            if pair3 {
+                encode::array_len(out, 2);
+            }
+            encode::bulk(out, f);
+            if with_values {
+                encode::bulk(out, v);
+            }
+        }
+    }) {
+        if found.is_none() {
+            encode::array_len(ctx.out, 0);
+        }
+    }
+}
+
+/// `HSCAN key cursor [MATCH pattern] [COUNT count] [NOVALUES]`: one page with every
+/// matching field (cursor 0), as Redis answers for a small hash.
+pub fn hscan(ctx: &mut Ctx<'_>, args: &[Bytes]) {
+    if std::str::from_utf8(&args[2])
+        .ok()
+        .and_then(|s| s.parse::<u64>().ok())
+        .is_none()
+    {
+        ctx.err(b"ERR invalid cursor");
+        return;
+    }
+    let mut pattern = None;
+    let mut novalues = false;
+    let mut j = 3;
+    while j < args.len() {
+        let a = &args[j];
+        let next = args.get(j + 1);
+        if a.eq_ignore_ascii_case(b"novalues") {
+            novalues = true;
+            j += 1;
+            continue;
+        }
+        match next {
+            Some(n) if a.eq_ignore_ascii_case(b"count") => {
+                let Some(c) = ctx.int_arg(n) else {
+                    return;
+                };
+                if c < 1 {
+                    ctx.err(super::ERR_SYNTAX);
+                    return;
+                }
+            }
+            Some(n) if a.eq_ignore_ascii_case(b"match") => {
+                pattern = Some(crate::glob::Glob::new(n, false)).filter(|_| n.as_ref() != b"*");
+            }
+            _ => {
+                ctx.err(super::ERR_SYNTAX);
+                return;
+            }
+        }
+        j += 2;
+    }
+    let r = with_hash(ctx, &args[1], |h, out| {
+        let hits: Vec<(&[u8], &[u8])> = h
+            .iter()
+            .filter(|(f, _)| pattern.as_ref().is_none_or(|p| p.matches(f)))
+            .collect();
+        encode::array_len(out, 2);
+        encode::bulk(out, b"0");
+        encode::array_len(out, hits.len() * if novalues { 1 } else { 2 });
+        for (f, v) in hits {
+            encode::bulk(out, f);
+            if !novalues {
+                encode::bulk(out, v);
+            }
+        }
+    });
+    if let Ok(None) = r {
+        encode::array_len(ctx.out, 2);
+        encode::bulk(ctx.out, b"0");
+        encode::array_len(ctx.out, 0);
+    }
 }

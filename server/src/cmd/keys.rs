@@ -1,5 +1,6 @@
 //! Generic key commands: DEL, UNLINK, EXISTS, TOUCH, TYPE, RENAME, RENAMENX, the EXPIRE
-//! family with NX|XX|GT|LT, TTL, PTTL, EXPIRETIME, PEXPIRETIME, PERSIST, KEYS, SCAN.
+//! family with NX|XX|GT|LT, TTL, PTTL, EXPIRETIME, PEXPIRETIME, PERSIST, KEYS, SCAN, COPY,
+//! RANDOMKEY, OBJECT, MEMORY USAGE.
 
 use bytes::{Bytes, BytesMut};
 use sessiond_protocol::encode;
@@ -378,4 +379,219 @@ pub fn scan(ctx: &mut Ctx<'_>, args: &[Bytes]) {
     encode::bulk(ctx.out, buf.format(next).as_bytes());
     encode::array_len(ctx.out, n);
     ctx.out.extend_from_slice(&body);
+}
+
+/// A value copied out of the store (`COPY`).
+enum Owned {
+    Str(Vec<u8>),
+    Hash(Vec<(Vec<u8>, Vec<u8>)>),
+}
+
+/// `COPY source destination [DB destination-db] [REPLACE]`
+pub fn copy(ctx: &mut Ctx<'_>, args: &[Bytes]) {
+    let mut replace = false;
+    let mut j = 3;
+    while j < args.len() {
+        if args[j].eq_ignore_ascii_case(b"replace") {
+            replace = true;
+            j += 1;
+        } else if args[j].eq_ignore_ascii_case(b"db") && j + 1 < args.len() {
+            let Some(db) = ctx.int_arg(&args[j + 1]) else {
+                return;
+            };
+            if db != 0 {
+                ctx.err(b"ERR DB index is out of range");
+                return;
+            }
+            j += 2;
+        } else {
+            ctx.err(ERR_SYNTAX);
+            return;
+        }
+    }
+    let (src, dst) = (&args[1], &args[2]);
+    if src == dst {
+        ctx.err(b"ERR source and destination objects are the same");
+        return;
+    }
+    let now = ctx.now;
+    let (ls, ld) = (ctx.locate(src), ctx.locate(dst));
+    let idxs = shard_set(&[ls, ld]);
+    let mut set = ctx.ks.shards(&idxs);
+    let Some((value, deadline)) = set.get(ls.shard).get(ls.hash, src, now).map(|e| {
+        let v = match (e.as_str(), e.as_hash()) {
+            (Some(s), _) => Owned::Str(s.to_vec()),
+            (None, Some(h)) => {
+                Owned::Hash(h.iter().map(|(f, v)| (f.to_vec(), v.to_vec())).collect())
+            }
+            (None, None) => Owned::Str(Vec::new()),
+        };
+        (v, e.deadline())
+    }) else {
+        drop(set);
+        ctx.int(0);
+        return;
+    };
+    let shard = set.get(ld.shard);
+    if shard.contains(ld.hash, dst, now) {
+        if !replace {
+            drop(set);
+            ctx.int(0);
+            return;
+        }
+        let old = shard.remove(ld.hash, dst, now);
+        drop(old);
+    }
+    let ttl = deadline.map_or(crate::store::Ttl::Clear, crate::store::Ttl::At);
+    match value {
+        Owned::Str(v) => shard.set_str(ld.hash, dst, &v, ttl, now),
+        Owned::Hash(fields) => {
+            let mut e = shard.create_hash(ld.hash, dst);
+            if let Some(h) = e.hash_mut() {
+                for (f, v) in &fields {
+                    h.set(f, v);
+                }
+            }
+            e.set_deadline(deadline);
+        }
+    }
+    drop(set);
+    ctx.shared.pubsub.notify(GENERIC, "copy_to", dst);
+    ctx.int(1);
+}
+
+/// `RANDOMKEY`: a key from a random slot onwards, or nil when there is none.
+pub fn randomkey(ctx: &mut Ctx<'_>, _args: &[Bytes]) {
+    let now = ctx.now;
+    let start = (super::random_u64() % SLOTS as u64) as usize;
+    for i in 0..SLOTS {
+        let slot = (start + i) % SLOTS;
+        let (shard_idx, local) = ctx.ks.store().split_slot(slot);
+        let mut found: Option<Vec<u8>> = None;
+        let mut seen = 0u64;
+        ctx.ks.shard(shard_idx).for_each_in_slot(local, now, |e| {
+            // Reservoir sampling: each key of the slot equally likely.
+            seen += 1;
+            if super::random_u64().is_multiple_of(seen) {
+                found = Some(e.key().to_vec());
+            }
+        });
+        if let Some(k) = found {
+            ctx.bulk(&k);
+            return;
+        }
+    }
+    ctx.null();
+}
+
+/// What `OBJECT ENCODING` says of a value: Redis's names for what it would use.
+fn encoding(s: Option<&[u8]>, h: Option<&crate::store::HashValue>) -> &'static str {
+    match (s, h) {
+        (Some(v), _) if v.len() <= 20 && super::parse_i64(v).is_some() => "int",
+        (Some(v), _) if v.len() <= 44 => "embstr",
+        (Some(_), _) => "raw",
+        (None, Some(h))
+            if h.len() <= 128 && h.iter().all(|(f, v)| f.len() <= 64 && v.len() <= 64) =>
+        {
+            "listpack"
+        }
+        _ => "hashtable",
+    }
+}
+
+/// `OBJECT ENCODING|REFCOUNT|IDLETIME|FREQ|HELP`
+pub fn object(ctx: &mut Ctx<'_>, args: &[Bytes]) {
+    let sub = args[1].to_ascii_lowercase();
+    if sub == b"help" && args.len() == 2 {
+        super::help_reply(
+            ctx.out,
+            &[
+                b"OBJECT <subcommand> [<arg> [value] [opt] ...]. Subcommands are:",
+                b"ENCODING <key>",
+                b"    Return the kind of internal representation used in order to store the value",
+                b"    associated with a <key>.",
+                b"FREQ <key>",
+                b"    Return the access logarithmic access frequency counter of a <key>.",
+                b"IDLETIME <key>",
+                b"    Return the idle time of a <key>, that is the approximated number of",
+                b"    seconds elapsed since the last access to the key.",
+                b"REFCOUNT <key>",
+                b"    Return the number of references of the value associated with the specified",
+                b"    <key>.",
+                b"HELP",
+                b"    Print this help.",
+            ],
+        );
+        return;
+    }
+    if !matches!(
+        sub.as_slice(),
+        b"encoding" | b"refcount" | b"idletime" | b"freq"
+    ) || args.len() != 3
+    {
+        super::unknown_subcommand(ctx.out, "OBJECT", &args[1]);
+        return;
+    }
+    let key = &args[2];
+    let loc = ctx.locate(key);
+    let now = ctx.now;
+    let mut shard = ctx.ks.shard(loc.shard);
+    let Some(e) = shard.get(loc.hash, key, now) else {
+        drop(shard);
+        ctx.null();
+        return;
+    };
+    let enc = encoding(e.as_str(), e.as_hash());
+    drop(shard);
+    match sub.as_slice() {
+        b"encoding" => ctx.bulk(enc.as_bytes()),
+        b"refcount" => ctx.int(1),
+        b"idletime" => ctx.int(0),
+        _ => ctx.err(b"ERR An LFU maxmemory policy is not selected, access frequency not tracked. Please note that when switching between policies at runtime LRU and LFU data will take some time to adjust."),
+    }
+}
+
+/// `MEMORY USAGE key [SAMPLES n]`, `MEMORY HELP`: the bytes a key takes (its entry,
+/// key and value), or nil.
+pub fn memory(ctx: &mut Ctx<'_>, args: &[Bytes]) {
+    let sub = args[1].to_ascii_lowercase();
+    match sub.as_slice() {
+        b"usage" if args.len() == 3 || args.len() == 5 => {
+            if args.len() == 5 {
+                if !args[3].eq_ignore_ascii_case(b"samples") {
+                    ctx.err(ERR_SYNTAX);
+                    return;
+                }
+                if ctx.int_arg(&args[4]).is_none() {
+                    return;
+                }
+            }
+            let key = &args[2];
+            let loc = ctx.locate(key);
+            let now = ctx.now;
+            let size = ctx.ks.shard(loc.shard).get(loc.hash, key, now).map(|e| {
+                let value = e.as_str().map_or(0, <[u8]>::len)
+                    + e.as_hash()
+                        .map_or(0, |h| h.iter().map(|(f, v)| f.len() + v.len() + 32).sum());
+                // The entry, its table slot and timer, and the allocation's header.
+                48 + key.len() + value
+            });
+            match size {
+                Some(n) => ctx.int(n as i64),
+                None => ctx.null(),
+            }
+        }
+        b"help" if args.len() == 2 => super::help_reply(
+            ctx.out,
+            &[
+                b"MEMORY <subcommand> [<arg> [value] [opt] ...]. Subcommands are:",
+                b"USAGE <key> [SAMPLES <count>]",
+                b"    Return memory in bytes used by <key> and its value. Nested values are",
+                b"    sampled up to <count> times (default: 5, 0 means sample all).",
+                b"HELP",
+                b"    Print this help.",
+            ],
+        ),
+        _ => super::unknown_subcommand(ctx.out, "MEMORY", &args[1]),
+    }
 }

@@ -64,7 +64,9 @@ pub fn unknown_command(out: &mut BytesMut, args: &[Bytes]) {
 
 /// Text for an error message: lossy UTF-8, at most `max` bytes, CR/LF as spaces (Redis
 /// never lets a newline into an error).
+/// Like Redis's `%s`, the text ends at a zero byte.
 pub fn printable(b: &[u8], max: usize) -> String {
+    let b = b.split(|&c| c == 0).next().unwrap_or(b);
     let s = String::from_utf8_lossy(&b[..b.len().min(max)]);
     s.replace(['\r', '\n'], " ")
 }
@@ -111,8 +113,34 @@ pub fn dispatch(ctx: &mut Ctx<'_>, args: Vec<Bytes>) -> bool {
     run_admitted(ctx, &cmd, args)
 }
 
-/// Queue an admitted command inside `MULTI`, or run it (timed for the slow log).
+/// Queue an admitted command inside `MULTI`, or run it (timed for the slow log), and
+/// drop its reply if `CLIENT REPLY` says so.
 pub fn run_admitted(ctx: &mut Ctx<'_>, cmd: &Admitted, args: Vec<Bytes>) -> bool {
+    use crate::connection::ReplyMode;
+    let mode = ctx.conn.reply;
+    if mode == ReplyMode::On {
+        return run_or_queue(ctx, cmd, args);
+    }
+    let mark = ctx.out.len();
+    let quick = run_or_queue(ctx, cmd, args);
+    match (mode, ctx.conn.reply) {
+        // CLIENT REPLY ON answers itself.
+        (_, ReplyMode::On) => {}
+        (ReplyMode::Skip, ReplyMode::Skip) => {
+            ctx.out.truncate(mark);
+            ctx.conn.reply = ReplyMode::On;
+        }
+        _ => {
+            ctx.out.truncate(mark);
+            if ctx.conn.reply == ReplyMode::SkipNext {
+                ctx.conn.reply = ReplyMode::Skip;
+            }
+        }
+    }
+    quick
+}
+
+fn run_or_queue(ctx: &mut Ctx<'_>, cmd: &Admitted, args: Vec<Bytes>) -> bool {
     let spec = cmd.spec();
     ctx.conn.last_cmd = spec.name;
     if let Some(queue) = ctx.conn.multi.as_mut() {
@@ -243,6 +271,28 @@ impl Ctx<'_> {
 }
 
 pub use crate::glob::glob_match;
+
+/// A random number for commands that pick at random (`RANDOMKEY`, `HRANDFIELD`): a
+/// per-thread xorshift seeded from the clock and the thread. Not for secrets.
+pub fn random_u64() -> u64 {
+    use std::cell::Cell;
+    thread_local! {
+        static STATE: Cell<u64> = Cell::new({
+            let t = crate::clock::now_us();
+            let id = std::thread::current().id();
+            let h = format!("{id:?}").bytes().fold(t, |a, b| a.rotate_left(5) ^ u64::from(b));
+            h | 1
+        });
+    }
+    STATE.with(|s| {
+        let mut x = s.get();
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        s.set(x);
+        x.wrapping_mul(0x2545_f491_4f6c_dd1d)
+    })
+}
 
 #[cfg(test)]
 mod tests {

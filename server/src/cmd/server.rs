@@ -152,6 +152,61 @@ pub fn command(ctx: &mut Ctx<'_>, args: &[Bytes]) {
 
 // ---- CONFIG -------------------------------------------------------------------------
 
+/// Settings Redis has that describe its encodings or background work. sessiond stores
+/// values as it always does, so these change nothing; they are accepted (integers),
+/// stored and reported so that clients and tests that tune them keep working.
+pub const TUNABLES: &[(&str, &str)] = &[
+    ("hash-max-listpack-entries", "128"),
+    ("hash-max-listpack-value", "64"),
+    ("hash-max-ziplist-entries", "128"),
+    ("hash-max-ziplist-value", "64"),
+    ("set-max-intset-entries", "512"),
+    ("set-max-listpack-entries", "128"),
+    ("set-max-listpack-value", "64"),
+    ("zset-max-listpack-entries", "128"),
+    ("zset-max-listpack-value", "64"),
+    ("zset-max-ziplist-entries", "128"),
+    ("zset-max-ziplist-value", "64"),
+    ("list-max-listpack-size", "-2"),
+    ("list-max-ziplist-size", "-2"),
+    ("list-compress-depth", "0"),
+    ("stream-node-max-bytes", "4096"),
+    ("stream-node-max-entries", "100"),
+    ("hll-sparse-max-bytes", "3000"),
+    ("active-expire-effort", "1"),
+    ("lazyfree-lazy-eviction", "no"),
+    ("lazyfree-lazy-expire", "no"),
+    ("lazyfree-lazy-server-del", "no"),
+    ("lazyfree-lazy-user-del", "no"),
+    ("lazyfree-lazy-user-flush", "no"),
+    ("activerehashing", "yes"),
+    ("latency-tracking", "yes"),
+    ("lua-time-limit", "5000"),
+    ("busy-reply-threshold", "5000"),
+    ("acllog-max-len", "128"),
+];
+
+/// Settings that can only be given at start (Redis's words for them at CONFIG SET).
+const IMMUTABLE: &[&str] = &[
+    "bind",
+    "port",
+    "databases",
+    "daemonize",
+    "io-threads",
+    "shards",
+    "dbfilename",
+    "dir",
+    "cluster-enabled",
+    "maxclients",
+    "hz",
+    "loglevel",
+    "tcp-keepalive",
+    "replica-read-only",
+    "slave-read-only",
+    "protected-mode",
+    "appendfsync",
+];
+
 /// Every parameter `CONFIG GET` knows, with its current value.
 fn config_params(ctx: &Ctx<'_>) -> Vec<(&'static str, String)> {
     let c = &ctx.shared.config;
@@ -200,6 +255,15 @@ fn config_params(ctx: &Ctx<'_>) -> Vec<(&'static str, String)> {
         ("shards", c.shards.to_string()),
         ("daemonize", "no".into()),
     ]
+    .into_iter()
+    .chain(
+        ctx.shared
+            .tunables
+            .lock()
+            .iter()
+            .map(|(k, v)| (*k, v.clone())),
+    )
+    .collect()
 }
 
 /// `CONFIG GET pattern [pattern ...]`, `CONFIG SET param value [param value ...]`,
@@ -271,6 +335,7 @@ fn config_set(ctx: &mut Ctx<'_>, pairs: &[Bytes]) {
     let mut notify = None;
     let mut slower_than = None;
     let mut slow_len = None;
+    let mut tunables: Vec<(&'static str, String)> = Vec::new();
     let mut seen: Vec<String> = Vec::new();
     for pair in pairs.chunks_exact(2) {
         let name = String::from_utf8_lossy(&pair[0]).to_ascii_lowercase();
@@ -328,6 +393,24 @@ fn config_set(ctx: &mut Ctx<'_>, pairs: &[Bytes]) {
             "save" | "appendonly" | "maxmemory" | "maxmemory-policy" | "timeout" => {
                 return fail(ctx, "this value is not supported by sessiond yet");
             }
+            n if IMMUTABLE.contains(&n) => return fail(ctx, "can't set immutable config"),
+            n if TUNABLES.iter().any(|(t, _)| *t == n) => {
+                let Some(&(key, default)) = TUNABLES.iter().find(|(t, _)| *t == n) else {
+                    return fail(ctx, "unknown");
+                };
+                let v = if default == "yes" || default == "no" {
+                    match value.to_ascii_lowercase().as_str() {
+                        "yes" | "no" => value.to_ascii_lowercase(),
+                        _ => return fail(ctx, "argument must be 'yes' or 'no'"),
+                    }
+                } else {
+                    match super::parse_i64(&pair[1]) {
+                        Some(v) => v.to_string(),
+                        None => return fail(ctx, "argument couldn't be parsed into an integer"),
+                    }
+                };
+                tunables.push((key, v));
+            }
             _ => {
                 let msg = format!(
                     "ERR Unknown option or number of arguments for CONFIG SET - '{}'",
@@ -349,6 +432,12 @@ fn config_set(ctx: &mut Ctx<'_>, pairs: &[Bytes]) {
     }
     if let Some(n) = slow_len {
         ctx.shared.slowlog.set_max_len(n);
+    }
+    if !tunables.is_empty() {
+        let mut t = ctx.shared.tunables.lock();
+        for (k, v) in tunables {
+            t.insert(k, v);
+        }
     }
     ctx.ok();
 }

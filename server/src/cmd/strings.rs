@@ -1,5 +1,6 @@
 //! String commands: GET, SET (NX|XX, GET, EX|PX|EXAT|PXAT|KEEPTTL), SETEX, PSETEX, SETNX,
-//! GETEX, GETDEL, GETSET, MGET, MSET, MSETNX, STRLEN, APPEND, INCR/DECR[BY].
+//! GETEX, GETDEL, GETSET, MGET, MSET, MSETNX, STRLEN, APPEND, INCR/DECR[BY], INCRBYFLOAT,
+//! GETRANGE/SUBSTR, SETRANGE.
 
 use bytes::Bytes;
 use sessiond_protocol::encode;
@@ -273,6 +274,28 @@ pub fn getex(ctx: &mut Ctx<'_>, args: &[Bytes]) {
         ctx.err(ERR_SYNTAX);
         return;
     };
+    let key = &args[1];
+    let loc = ctx.locate(key);
+    let now = ctx.now;
+    let r3 = ctx.conn.resp3;
+    // Redis looks the key up (nil, WRONGTYPE) before it checks the expire value.
+    let found = ctx
+        .ks
+        .shard(loc.shard)
+        .get(loc.hash, key, now)
+        .map(|e| e.as_str().is_some());
+    match found {
+        None => {
+            encode::null(ctx.out, r3);
+            ctx.hit(false);
+            return;
+        }
+        Some(false) => {
+            encode::error(ctx.out, ERR_WRONGTYPE);
+            return;
+        }
+        Some(true) => {}
+    }
     let deadline = match o.expire {
         Some((i, secs, abs)) => match set_deadline_arg(ctx, &args[i], secs, abs, "getex") {
             Some(d) => Some(Some(d)),
@@ -281,10 +304,6 @@ pub fn getex(ctx: &mut Ctx<'_>, args: &[Bytes]) {
         None if o.persist => Some(None),
         None => None,
     };
-    let key = &args[1];
-    let loc = ctx.locate(key);
-    let now = ctx.now;
-    let r3 = ctx.conn.resp3;
     let mut shard = ctx.ks.shard(loc.shard);
     let Some(mut e) = shard.get(loc.hash, key, now) else {
         encode::null(ctx.out, r3);
@@ -515,4 +534,189 @@ pub fn decrby(ctx: &mut Ctx<'_>, args: &[Bytes]) {
         return;
     };
     incr_generic(ctx, &args[1], neg);
+}
+
+/// Parse a float argument as Redis's `string2ld` does: no spaces, not NaN.
+pub(super) fn parse_float(b: &[u8]) -> Option<f64> {
+    if b.is_empty() || b.len() > 5 * 1024 || b[0].is_ascii_whitespace() {
+        return None;
+    }
+    let v: f64 = std::str::from_utf8(b).ok()?.parse().ok()?;
+    (!v.is_nan()).then_some(v)
+}
+
+/// A float as Redis's `INCRBYFLOAT` writes it: fixed notation, no exponent, no trailing
+/// zeros. Redis computes in `long double` and prints 17 decimals; we compute in `f64` and
+/// print 15 significant digits, which gives the same text for the values people add up
+/// (`10.5 + 0.1` is `10.6` either way).
+pub(super) fn format_float(v: f64) -> String {
+    if v == 0.0 {
+        return "0".into();
+    }
+    let magnitude = v.abs().log10().floor() as i32;
+    let decimals = (14 - magnitude).clamp(0, 340) as usize;
+    let mut s = format!("{v:.decimals$}");
+    if s.contains('.') {
+        while s.ends_with('0') {
+            s.pop();
+        }
+        if s.ends_with('.') {
+            s.pop();
+        }
+    }
+    if s == "-0" {
+        s = "0".into();
+    }
+    s
+}
+
+pub const ERR_NOT_FLOAT: &[u8] = b"ERR value is not a valid float";
+pub const ERR_NAN: &[u8] = b"ERR increment would produce NaN or Infinity";
+
+pub fn incrbyfloat(ctx: &mut Ctx<'_>, args: &[Bytes]) {
+    let key = &args[1];
+    let loc = ctx.locate(key);
+    let now = ctx.now;
+    let mut shard = ctx.ks.shard(loc.shard);
+    let current = match shard.get(loc.hash, key, now) {
+        None => 0.0,
+        Some(e) => match e.as_str().map(parse_float) {
+            None => {
+                encode::error(ctx.out, ERR_WRONGTYPE);
+                return;
+            }
+            Some(None) => {
+                encode::error(ctx.out, ERR_NOT_FLOAT);
+                return;
+            }
+            Some(Some(v)) => v,
+        },
+    };
+    // The value is checked (type, then float) before the increment, as Redis does.
+    let Some(by) = parse_float(&args[2]) else {
+        encode::error(ctx.out, ERR_NOT_FLOAT);
+        return;
+    };
+    let new = current + by;
+    if !new.is_finite() {
+        encode::error(ctx.out, ERR_NAN);
+        return;
+    }
+    let text = format_float(new);
+    match shard.get(loc.hash, key, now) {
+        Some(mut e) => e.set_str(text.as_bytes()),
+        None => shard.set_str(loc.hash, key, text.as_bytes(), Ttl::Clear, now),
+    }
+    drop(shard);
+    encode::bulk(ctx.out, text.as_bytes());
+    ctx.shared.pubsub.notify(STRING, "incrbyfloat", key);
+}
+
+/// `GETRANGE key start end` (and `SUBSTR`), with Redis's clamping.
+pub fn getrange(ctx: &mut Ctx<'_>, args: &[Bytes]) {
+    let (Some(mut start), Some(mut end)) = (parse_i64(&args[2]), parse_i64(&args[3])) else {
+        ctx.err(ERR_NOT_INT);
+        return;
+    };
+    let key = &args[1];
+    let loc = ctx.locate(key);
+    let now = ctx.now;
+    let mut shard = ctx.ks.shard(loc.shard);
+    let Some(e) = shard.get(loc.hash, key, now) else {
+        encode::bulk(ctx.out, b"");
+        return;
+    };
+    let Some(v) = e.as_str() else {
+        encode::error(ctx.out, ERR_WRONGTYPE);
+        return;
+    };
+    if start < 0 && end < 0 && start > end {
+        encode::bulk(ctx.out, b"");
+        return;
+    }
+    let len = v.len() as i64;
+    if start < 0 {
+        start += len;
+    }
+    if end < 0 {
+        end += len;
+    }
+    start = start.max(0);
+    end = end.max(0).min(len - 1);
+    if len == 0 || start > end {
+        encode::bulk(ctx.out, b"");
+        return;
+    }
+    encode::bulk(ctx.out, &v[start as usize..=end as usize]);
+}
+
+/// `SETRANGE key offset value`: overwrite from `offset`, padding with zero bytes.
+pub fn setrange(ctx: &mut Ctx<'_>, args: &[Bytes]) {
+    let Some(offset) = parse_i64(&args[2]) else {
+        ctx.err(ERR_NOT_INT);
+        return;
+    };
+    if offset < 0 {
+        ctx.err(b"ERR offset is out of range");
+        return;
+    }
+    let (key, value) = (&args[1], &args[3]);
+    let max = ctx.shared.proto_max_bulk_len();
+    let loc = ctx.locate(key);
+    let now = ctx.now;
+    let mut shard = ctx.ks.shard(loc.shard);
+    let old = match shard.get(loc.hash, key, now) {
+        None => None,
+        Some(e) => match e.as_str() {
+            None => {
+                encode::error(ctx.out, ERR_WRONGTYPE);
+                return;
+            }
+            Some(v) => Some(v.to_vec()),
+        },
+    };
+    if value.is_empty() {
+        encode::integer(ctx.out, old.map_or(0, |v| v.len() as i64));
+        return;
+    }
+    if offset as u64 + value.len() as u64 > max {
+        encode::error(
+            ctx.out,
+            b"ERR string exceeds maximum allowed size (proto-max-bulk-len)",
+        );
+        return;
+    }
+    let offset = offset as usize;
+    let mut v = old.unwrap_or_default();
+    if v.len() < offset + value.len() {
+        v.resize(offset + value.len(), 0);
+    }
+    v[offset..offset + value.len()].copy_from_slice(value);
+    match shard.get(loc.hash, key, now) {
+        Some(mut e) => e.set_str(&v),
+        None => shard.set_str(loc.hash, key, &v, Ttl::Clear, now),
+    }
+    drop(shard);
+    encode::integer(ctx.out, v.len() as i64);
+    ctx.shared.pubsub.notify(STRING, "setrange", key);
+}
+
+#[cfg(test)]
+mod float_tests {
+    use super::*;
+
+    #[test]
+    fn floats_print_as_redis_prints_them() {
+        assert_eq!(format_float(10.5 + 0.1), "10.6");
+        assert_eq!(format_float(1.0 - 1.1), "-0.1");
+        assert_eq!(format_float(3.0), "3");
+        assert_eq!(format_float(-0.0), "0");
+        assert_eq!(format_float(5.0e3), "5000");
+        assert_eq!(format_float(1.25), "1.25");
+        assert_eq!(format_float(1e20), "100000000000000000000");
+        assert_eq!(parse_float(b" 1"), None);
+        assert_eq!(parse_float(b"1 "), None);
+        assert_eq!(parse_float(b"nan"), None);
+        assert_eq!(parse_float(b"1e3"), Some(1000.0));
+    }
 }

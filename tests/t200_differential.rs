@@ -1,0 +1,596 @@
+//! Differential test against a real `redis-server`: the same seeded random stream of
+//! commands goes to both servers, over RESP2 and RESP3 connections, and every reply
+//! must match in type and value; then the final keyspaces must match.
+//!
+//! The stream covers every string, key and hash command sessiond implements, with their
+//! options and their error paths: wrong arity, wrong type, bad integers and floats,
+//! invalid expire values on present and missing keys, conflicting options, empty and
+//! binary keys. Replies that depend on time are compared with a tolerance (TTLs), and
+//! replies whose order is unspecified (HGETALL, KEYS) as sets.
+//!
+//! One listed difference shapes the stream: Redis adds floats (`INCRBYFLOAT`,
+//! `HINCRBYFLOAT`) in `long double` and prints 17 decimals, sessiond in `f64` with 15
+//! significant digits (README, "Differences"). Float increments therefore go to keys of
+//! their own (`fl*`), which integer commands never touch, and their values are compared
+//! as numbers, to 12 significant digits.
+//!
+//! `DIFF_SEED` picks the seed (printed either way); `DIFF_COMMANDS` the length (20,000
+//! by default; CI runs that with a new seed each time). It needs `redis-server` on the
+//! PATH and fails without it.
+
+mod support;
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::TcpStream;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use support::cluster::free_port;
+use support::Server;
+
+/// A reply, normalised for comparison.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
+enum Reply {
+    Simple(String),
+    Error(String),
+    Int(i64),
+    Bulk(Option<Vec<u8>>),
+    Array(Option<Vec<Reply>>),
+    Map(Vec<(Reply, Reply)>),
+    Set(Vec<Reply>),
+    Double(String),
+    Null,
+    Bool(bool),
+}
+
+fn read_reply(r: &mut BufReader<TcpStream>) -> Reply {
+    let mut line = Vec::new();
+    r.read_until(b'\n', &mut line).expect("read reply");
+    assert!(line.ends_with(b"\r\n"), "bad line {line:?}");
+    let body = String::from_utf8_lossy(&line[1..line.len() - 2]).into_owned();
+    let int = |s: &str| s.parse::<i64>().expect("length");
+    match line[0] {
+        b'+' => Reply::Simple(body),
+        b'-' => Reply::Error(body),
+        b':' => Reply::Int(int(&body)),
+        b'$' => {
+            let n = int(&body);
+            if n < 0 {
+                return Reply::Bulk(None);
+            }
+            let mut buf = vec![0u8; n as usize + 2];
+            r.read_exact(&mut buf).expect("bulk");
+            buf.truncate(n as usize);
+            Reply::Bulk(Some(buf))
+        }
+        b'*' => {
+            let n = int(&body);
+            if n < 0 {
+                return Reply::Array(None);
+            }
+            Reply::Array(Some((0..n).map(|_| read_reply(r)).collect()))
+        }
+        b'%' => Reply::Map(
+            (0..int(&body))
+                .map(|_| (read_reply(r), read_reply(r)))
+                .collect(),
+        ),
+        b'~' => Reply::Set((0..int(&body)).map(|_| read_reply(r)).collect()),
+        b',' => Reply::Double(body),
+        b'_' => Reply::Null,
+        b'#' => Reply::Bool(body == "t"),
+        b'=' | b'!' => {
+            let n = int(&body);
+            let mut buf = vec![0u8; n as usize + 2];
+            r.read_exact(&mut buf).expect("verbatim");
+            buf.truncate(n as usize);
+            Reply::Bulk(Some(buf))
+        }
+        c => panic!("unknown reply type {}", c as char),
+    }
+}
+
+struct Conn {
+    r: BufReader<TcpStream>,
+}
+
+impl Conn {
+    fn open(port: u16, resp3: bool) -> Conn {
+        let s = TcpStream::connect(("127.0.0.1", port)).expect("connect");
+        s.set_read_timeout(Some(Duration::from_secs(10)))
+            .expect("timeout");
+        let mut c = Conn {
+            r: BufReader::new(s),
+        };
+        if resp3 {
+            c.call(&[b"HELLO".to_vec(), b"3".to_vec()]);
+        }
+        c
+    }
+
+    fn call(&mut self, args: &[Vec<u8>]) -> Reply {
+        let mut out = format!("*{}\r\n", args.len()).into_bytes();
+        for a in args {
+            out.extend_from_slice(format!("${}\r\n", a.len()).as_bytes());
+            out.extend_from_slice(a);
+            out.extend_from_slice(b"\r\n");
+        }
+        self.r.get_mut().write_all(&out).expect("write");
+        read_reply(&mut self.r)
+    }
+}
+
+struct RedisServer {
+    child: Child,
+    port: u16,
+}
+
+impl RedisServer {
+    fn start() -> RedisServer {
+        let port = free_port();
+        let child = Command::new("redis-server")
+            .args(["--port", &port.to_string(), "--bind", "127.0.0.1"])
+            .args(["--save", "", "--appendonly", "no"])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("redis-server must be installed (apt-get install redis-server)");
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while TcpStream::connect(("127.0.0.1", port)).is_err() {
+            assert!(Instant::now() < deadline, "redis-server did not start");
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        RedisServer { child, port }
+    }
+}
+
+impl Drop for RedisServer {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// xorshift64*: the stream is a function of the seed.
+struct Rng(u64);
+
+impl Rng {
+    fn next(&mut self) -> u64 {
+        self.0 ^= self.0 >> 12;
+        self.0 ^= self.0 << 25;
+        self.0 ^= self.0 >> 27;
+        self.0.wrapping_mul(0x2545_f491_4f6c_dd1d)
+    }
+    fn below(&mut self, n: usize) -> usize {
+        (self.next() % n as u64) as usize
+    }
+    fn pick<'a>(&mut self, items: &[&'a str]) -> &'a str {
+        items[self.below(items.len())]
+    }
+    fn chance(&mut self, percent: usize) -> bool {
+        self.below(100) < percent
+    }
+}
+
+const KEYS: &[&str] = &[
+    "k0",
+    "k1",
+    "k2",
+    "k3",
+    "h0",
+    "h1",
+    "h2",
+    "",
+    "\u{0}bin\u{1}",
+    "n0",
+];
+const FIELDS: &[&str] = &["f0", "f1", "f2", "", "f\u{0}x"];
+
+/// Keys only float increments and reads touch.
+const FLOAT_KEYS: &[&str] = &["fl0", "fl1", "flh"];
+
+fn key(r: &mut Rng) -> Vec<u8> {
+    r.pick(KEYS).as_bytes().to_vec()
+}
+
+fn float_key(r: &mut Rng) -> Vec<u8> {
+    r.pick(FLOAT_KEYS).as_bytes().to_vec()
+}
+
+fn value(r: &mut Rng) -> Vec<u8> {
+    match r.below(8) {
+        0 => b"".to_vec(),
+        1 => r.below(100).to_string().into_bytes(),
+        2 => format!("-{}", r.below(1000)).into_bytes(),
+        3 => b"9223372036854775807".to_vec(),
+        4 => format!("{}.{}", r.below(100), r.below(100)).into_bytes(),
+        5 => b" 12".to_vec(),
+        6 => vec![0, 255, 10, 13],
+        _ => format!("v{}", r.below(50)).into_bytes(),
+    }
+}
+
+fn int_arg(r: &mut Rng) -> Vec<u8> {
+    r.pick(&[
+        "0",
+        "1",
+        "-1",
+        "5",
+        "100",
+        "-100",
+        "9223372036854775807",
+        "-9223372036854775808",
+        "9223372036854775808",
+        "abc",
+        "",
+        "1.5",
+        " 1",
+        "01",
+        "+1",
+    ])
+    .as_bytes()
+    .to_vec()
+}
+
+fn float_arg(r: &mut Rng) -> Vec<u8> {
+    r.pick(&[
+        "0", "1", "-1.5", "0.1", "10.5", "1e3", "abc", "", "inf", "nan", " 1", "3.25",
+    ])
+    .as_bytes()
+    .to_vec()
+}
+
+/// A seconds or milliseconds count for an expire option: mostly valid, sometimes
+/// invalid. Valid ones are long enough (100 s and more, even as milliseconds) that no key
+/// expires by itself during a run: when each server reclaims such a key differs, and
+/// `DBSIZE` would show it. Deadlines in the past still come from the `*AT` forms.
+fn ttl_arg(r: &mut Rng) -> Vec<u8> {
+    r.pick(&[
+        "100000",
+        "500000",
+        "86400000",
+        "0",
+        "-1",
+        "abc",
+        "9223372036854775807",
+        "4611686018427387904",
+    ])
+    .as_bytes()
+    .to_vec()
+}
+
+fn abs_time(r: &mut Rng, ms: bool) -> Vec<u8> {
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs());
+    let t = match r.below(4) {
+        0 => now + 10_000,
+        1 => now.saturating_sub(100),
+        2 => 0,
+        _ => now + 500_000,
+    };
+    let t = if ms { t * 1000 } else { t };
+    t.to_string().into_bytes()
+}
+
+fn b(s: &str) -> Vec<u8> {
+    s.as_bytes().to_vec()
+}
+
+/// One random command.
+fn command(r: &mut Rng) -> Vec<Vec<u8>> {
+    let name = r.pick(&[
+        "GET",
+        "SET",
+        "SETEX",
+        "PSETEX",
+        "SETNX",
+        "GETEX",
+        "GETDEL",
+        "GETSET",
+        "MGET",
+        "MSET",
+        "MSETNX",
+        "STRLEN",
+        "APPEND",
+        "INCR",
+        "INCRBY",
+        "DECR",
+        "DECRBY",
+        "INCRBYFLOAT",
+        "GETRANGE",
+        "SETRANGE",
+        "DEL",
+        "UNLINK",
+        "EXISTS",
+        "TOUCH",
+        "TYPE",
+        "RENAME",
+        "RENAMENX",
+        "EXPIRE",
+        "PEXPIRE",
+        "EXPIREAT",
+        "PEXPIREAT",
+        "TTL",
+        "PTTL",
+        "EXPIRETIME",
+        "PEXPIRETIME",
+        "PERSIST",
+        "COPY",
+        "HSET",
+        "HMSET",
+        "HSETNX",
+        "HGET",
+        "HMGET",
+        "HGETALL",
+        "HDEL",
+        "HEXISTS",
+        "HLEN",
+        "HSTRLEN",
+        "HINCRBY",
+        "HINCRBYFLOAT",
+        "HKEYS",
+        "HVALS",
+        "DBSIZE",
+        "ECHO",
+        "PING",
+        "NOSUCHCMD",
+    ]);
+    let mut c = vec![b(name)];
+    // Now and then, a wrong number of arguments.
+    if r.chance(3) {
+        let extra = r.below(2);
+        for _ in 0..extra {
+            c.push(key(r));
+        }
+        return c;
+    }
+    match name {
+        "GET" | "TYPE" | "HGETALL" | "HVALS" if r.chance(20) => c.push(float_key(r)),
+        "GET" | "GETDEL" | "STRLEN" | "INCR" | "DECR" | "TYPE" | "TTL" | "PTTL" | "EXPIRETIME"
+        | "PEXPIRETIME" | "PERSIST" | "HGETALL" | "HLEN" | "HKEYS" | "HVALS" => c.push(key(r)),
+        "SET" => {
+            c.push(key(r));
+            c.push(value(r));
+            for _ in 0..r.below(3) {
+                match r.below(9) {
+                    0 => c.push(b("NX")),
+                    1 => c.push(b("XX")),
+                    2 => c.push(b("GET")),
+                    3 => c.extend([b("EX"), ttl_arg(r)]),
+                    4 => c.extend([b("PX"), ttl_arg(r)]),
+                    5 => c.extend([b("EXAT"), abs_time(r, false)]),
+                    6 => c.extend([b("PXAT"), abs_time(r, true)]),
+                    7 => c.push(b("KEEPTTL")),
+                    _ => c.push(b("BOGUS")),
+                }
+            }
+        }
+        "SETEX" | "PSETEX" => c.extend([key(r), ttl_arg(r), value(r)]),
+        "SETNX" | "GETSET" | "APPEND" => c.extend([key(r), value(r)]),
+        "GETEX" => {
+            c.push(key(r));
+            match r.below(7) {
+                0 => c.extend([b("EX"), ttl_arg(r)]),
+                1 => c.extend([b("PX"), ttl_arg(r)]),
+                2 => c.extend([b("EXAT"), abs_time(r, false)]),
+                3 => c.extend([b("PXAT"), abs_time(r, true)]),
+                4 => c.push(b("PERSIST")),
+                5 => c.extend([b("EX"), ttl_arg(r), b("PERSIST")]),
+                _ => {}
+            }
+        }
+        "MGET" | "DEL" | "UNLINK" | "EXISTS" | "TOUCH" => {
+            for _ in 0..1 + r.below(3) {
+                c.push(key(r));
+            }
+        }
+        "MSET" | "MSETNX" => {
+            for _ in 0..1 + r.below(3) {
+                c.extend([key(r), value(r)]);
+            }
+        }
+        "INCRBY" | "DECRBY" => c.extend([key(r), int_arg(r)]),
+        "INCRBYFLOAT" => c.extend([float_key(r), float_arg(r)]),
+        "GETRANGE" => c.extend([key(r), int_arg(r), int_arg(r)]),
+        "SETRANGE" => {
+            let off = r.pick(&["0", "1", "5", "-1", "abc", "3"]);
+            c.extend([key(r), b(off), value(r)]);
+        }
+        "RENAME" | "RENAMENX" => c.extend([key(r), key(r)]),
+        "COPY" => {
+            c.extend([key(r), key(r)]);
+            if r.chance(40) {
+                c.push(b("REPLACE"));
+            }
+            if r.chance(10) {
+                // One database: DB 1 is a listed difference (README).
+                c.extend([b("DB"), b(r.pick(&["0", "x", "-1"]))]);
+            }
+        }
+        "EXPIRE" | "PEXPIRE" => {
+            c.extend([key(r), ttl_arg(r)]);
+            if r.chance(30) {
+                c.push(b(r.pick(&["NX", "XX", "GT", "LT", "BAD"])));
+            }
+            if r.chance(10) {
+                c.push(b(r.pick(&["NX", "XX", "GT", "LT"])));
+            }
+        }
+        "EXPIREAT" | "PEXPIREAT" => {
+            c.extend([key(r), abs_time(r, name == "PEXPIREAT")]);
+            if r.chance(30) {
+                c.push(b(r.pick(&["NX", "XX", "GT", "LT"])));
+            }
+        }
+        "HSET" | "HMSET" => {
+            c.push(key(r));
+            for _ in 0..1 + r.below(3) {
+                c.extend([b(r.pick(FIELDS)), value(r)]);
+            }
+        }
+        "HSETNX" => c.extend([key(r), b(r.pick(FIELDS)), value(r)]),
+        "HGET" | "HEXISTS" | "HSTRLEN" => c.extend([key(r), b(r.pick(FIELDS))]),
+        "HMGET" | "HDEL" => {
+            c.push(key(r));
+            for _ in 0..1 + r.below(3) {
+                c.push(b(r.pick(FIELDS)));
+            }
+        }
+        "HINCRBY" => c.extend([key(r), b(r.pick(FIELDS)), int_arg(r)]),
+        "HINCRBYFLOAT" => c.extend([float_key(r), b(r.pick(FIELDS)), float_arg(r)]),
+        "ECHO" => c.push(value(r)),
+        "PING" if r.chance(50) => c.push(value(r)),
+        "NOSUCHCMD" => c.push(key(r)),
+        _ => {}
+    }
+    c
+}
+
+/// Replies whose order is not specified, sorted; times compared with a tolerance.
+fn normalise(cmd: &str, reply: Reply) -> Reply {
+    match (cmd, reply) {
+        ("HGETALL", Reply::Array(Some(items))) => {
+            let mut pairs: Vec<Reply> = items
+                .chunks(2)
+                .map(|p| Reply::Array(Some(p.to_vec())))
+                .collect();
+            pairs.sort();
+            Reply::Array(Some(pairs))
+        }
+        ("HGETALL", Reply::Map(mut pairs)) => {
+            pairs.sort();
+            Reply::Map(pairs)
+        }
+        ("HKEYS" | "HVALS" | "KEYS", Reply::Array(Some(mut items))) => {
+            items.sort();
+            Reply::Array(Some(items))
+        }
+        (_, r) => r,
+    }
+}
+
+/// Two texts of the same float, to 12 significant digits (see the module docs).
+fn same_float(a: &[u8], b: &[u8]) -> bool {
+    let parse = |x: &[u8]| std::str::from_utf8(x).ok()?.parse::<f64>().ok();
+    match (parse(a), parse(b)) {
+        (Some(x), Some(y)) => (x - y).abs() <= 1e-12 * x.abs().max(y.abs()).max(1.0),
+        _ => false,
+    }
+}
+
+/// Whether two replies agree, allowing for the time between the two calls and for
+/// float texts (see the module docs).
+fn agree(cmd: &str, a: &Reply, b: &Reply) -> bool {
+    match (a, b) {
+        (Reply::Bulk(Some(x)), Reply::Bulk(Some(y))) if x != y => return same_float(x, y),
+        (Reply::Array(Some(x)), Reply::Array(Some(y))) if x.len() == y.len() => {
+            return x.iter().zip(y).all(|(p, q)| agree(cmd, p, q));
+        }
+        (Reply::Map(x), Reply::Map(y)) if x.len() == y.len() => {
+            return x
+                .iter()
+                .zip(y)
+                .all(|((k1, v1), (k2, v2))| k1 == k2 && agree(cmd, v1, v2));
+        }
+        _ => {}
+    }
+    match (cmd, a, b) {
+        ("TTL" | "EXPIRETIME", Reply::Int(x), Reply::Int(y)) if *x >= 0 && *y >= 0 => {
+            (x - y).abs() <= 1
+        }
+        ("PTTL" | "PEXPIRETIME", Reply::Int(x), Reply::Int(y)) if *x >= 0 && *y >= 0 => {
+            (x - y).abs() <= 1000
+        }
+        _ => a == b,
+    }
+}
+
+fn show(c: &[Vec<u8>]) -> String {
+    c.iter()
+        .map(|a| format!("{:?}", String::from_utf8_lossy(a)))
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
+/// The whole keyspace of a server: sorted keys with their type and content.
+fn keyspace(c: &mut Conn) -> Vec<(Vec<u8>, Reply, Reply)> {
+    let Reply::Array(Some(keys)) = c.call(&[b("KEYS"), b("*")]) else {
+        panic!("KEYS");
+    };
+    let mut out = Vec::new();
+    for k in keys {
+        let Reply::Bulk(Some(k)) = k else { continue };
+        let t = c.call(&[b("TYPE"), k.clone()]);
+        let v = match &t {
+            Reply::Simple(s) if s == "hash" => {
+                normalise("HGETALL", c.call(&[b("HGETALL"), k.clone()]))
+            }
+            _ => c.call(&[b("GET"), k.clone()]),
+        };
+        out.push((k, t, v));
+    }
+    out.sort();
+    out
+}
+
+#[test]
+fn replies_match_redis_server() {
+    let seed: u64 = std::env::var("DIFF_SEED")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or_else(|| {
+            std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map_or(1, |d| d.as_nanos() as u64)
+        });
+    let n: usize = std::env::var("DIFF_COMMANDS")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(20_000);
+    println!("differential: DIFF_SEED={seed} DIFF_COMMANDS={n}");
+    let redis = RedisServer::start();
+    let ours = Server::start();
+    let mut rng = Rng(seed | 1);
+    let mut conns = [
+        (Conn::open(redis.port, false), Conn::open(ours.port, false)),
+        (Conn::open(redis.port, true), Conn::open(ours.port, true)),
+    ];
+    let mut diffs = Vec::new();
+    for i in 0..n {
+        let cmd = command(&mut rng);
+        let proto = rng.below(2);
+        let (a, b) = &mut conns[proto];
+        let name = String::from_utf8_lossy(&cmd[0]).to_string();
+        let want = normalise(&name, a.call(&cmd));
+        let got = normalise(&name, b.call(&cmd));
+        if !agree(&name, &want, &got) {
+            diffs.push(format!(
+                "#{i} RESP{} {}\n  redis:    {want:?}\n  sessiond: {got:?}",
+                proto + 2,
+                show(&cmd)
+            ));
+            if diffs.len() >= 20 {
+                break;
+            }
+        }
+    }
+    let (a, b) = &mut conns[0];
+    let (ka, kb) = (keyspace(a), keyspace(b));
+    let same = ka.len() == kb.len()
+        && ka
+            .iter()
+            .zip(&kb)
+            .all(|(x, y)| x.0 == y.0 && x.1 == y.1 && agree("GET", &x.2, &y.2));
+    if !same {
+        diffs.push(format!(
+            "final keyspace differs\n  redis:    {ka:?}\n  sessiond: {kb:?}"
+        ));
+    }
+    assert!(
+        diffs.is_empty(),
+        "{} difference(s) with DIFF_SEED={seed}:\n{}",
+        diffs.len(),
+        diffs.join("\n")
+    );
+}

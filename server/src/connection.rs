@@ -6,12 +6,10 @@
 //! `CLIENT LIST` reads ([`ClientInfo`]).
 
 use std::net::SocketAddr;
-use std::sync::atomic::{AtomicBool, AtomicU64, AtomicU8, Ordering};
+use std::sync::atomic::Ordering;
 use std::sync::Arc;
-use std::time::Instant;
 
 use bytes::{Bytes, BytesMut};
-use parking_lot::Mutex;
 use sessiond_protocol::{CommandDecoder, Limits, ProtocolError};
 use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -38,70 +36,7 @@ const READ_CHUNK: usize = 16 * 1024;
 /// Quick commands that may share one clock reading.
 const CLOCK_REUSE: u32 = 16;
 
-/// What `CLIENT LIST` and `CLIENT INFO` show about a connection.
-pub struct ClientInfo {
-    pub id: u64,
-    pub addr: SocketAddr,
-    pub laddr: SocketAddr,
-    pub created: Instant,
-    pub name: Mutex<Option<Bytes>>,
-    pub lib_name: Mutex<Option<Bytes>>,
-    pub lib_ver: Mutex<Option<Bytes>>,
-    pub last_cmd: Mutex<&'static str>,
-    pub last_active_ms: AtomicU64,
-    pub resp: AtomicU8,
-    pub in_multi: AtomicBool,
-    /// The authenticated user's name, for `CLIENT LIST`.
-    pub user: Mutex<Arc<str>>,
-}
-
-impl ClientInfo {
-    /// The identity of a connection that is not a client's (the state machine applying
-    /// the log, the model checker).
-    pub fn internal(id: u64) -> ClientInfo {
-        let unspecified = SocketAddr::from(([0, 0, 0, 0], 0));
-        ClientInfo {
-            id,
-            addr: unspecified,
-            laddr: unspecified,
-            created: Instant::now(),
-            name: Mutex::new(None),
-            lib_name: Mutex::new(None),
-            lib_ver: Mutex::new(None),
-            last_cmd: Mutex::new("NULL"),
-            last_active_ms: AtomicU64::new(0),
-            resp: AtomicU8::new(2),
-            in_multi: AtomicBool::new(false),
-            user: Mutex::new(Arc::from(crate::acl::DEFAULT)),
-        }
-    }
-
-    /// One `CLIENT LIST` line, without the trailing newline.
-    pub fn line(&self, now: u64) -> String {
-        let s = |m: &Mutex<Option<Bytes>>| {
-            m.lock()
-                .as_ref()
-                .map(|b| String::from_utf8_lossy(b).into_owned())
-                .unwrap_or_default()
-        };
-        let idle = now.saturating_sub(self.last_active_ms.load(Ordering::Relaxed)) / 1000;
-        format!(
-            "id={} addr={} laddr={} fd=8 name={} age={} idle={} flags=N db=0 sub=0 psub=0 ssub=0 multi={} qbuf=0 qbuf-free=0 argv-mem=0 multi-mem=0 rbs=16384 rbp=0 obl=0 oll=0 omem=0 tot-mem=0 events=r cmd={} user={} redir=-1 resp={} lib-name={} lib-ver={}",
-            self.id,
-            self.addr,
-            self.laddr,
-            s(&self.name),
-            self.created.elapsed().as_secs(),
-            idle,
-            if self.in_multi.load(Ordering::Relaxed) { 0 } else { -1 },
-            self.last_cmd.lock(),
-            self.user.lock(),
-            self.resp.load(Ordering::Relaxed),
-            s(&self.lib_name),
-            s(&self.lib_ver),
-        )
-    }
-}
+pub use crate::clients::ClientInfo;
 
 /// Per-connection state that commands change.
 pub struct Conn {
@@ -223,10 +158,11 @@ impl Conn {
 /// Serve one client until it disconnects, sends `QUIT`, or breaks the protocol.
 pub async fn serve(stream: TcpStream, peer: SocketAddr, shared: Arc<Shared>) {
     let laddr = stream.local_addr().unwrap_or(shared.local_addr);
+    let fd = std::os::fd::AsRawFd::as_raw_fd(&stream);
     if let Err(e) = stream.set_nodelay(true) {
         debug!(error = %e, "set_nodelay");
     }
-    serve_stream(stream, peer, laddr, shared).await;
+    serve_stream(stream, peer, laddr, fd, shared).await;
 }
 
 /// Serve one client over any stream (plain TCP or TLS).
@@ -234,6 +170,7 @@ pub async fn serve_stream<S: ClientStream>(
     mut stream: S,
     peer: SocketAddr,
     laddr: SocketAddr,
+    fd: i32,
     shared: Arc<Shared>,
 ) {
     // Refused before anything else, with Redis's words, as Redis does.
@@ -258,20 +195,7 @@ pub async fn serve_stream<S: ClientStream>(
     let id = shared.next_client_id.fetch_add(1, Ordering::Relaxed);
     let span = debug_span!("conn", id, %peer);
     async move {
-        let info = Arc::new(ClientInfo {
-            id,
-            addr: peer,
-            laddr,
-            created: Instant::now(),
-            name: Mutex::new(None),
-            lib_name: Mutex::new(None),
-            lib_ver: Mutex::new(None),
-            last_cmd: Mutex::new("NULL"),
-            last_active_ms: AtomicU64::new(now_ms()),
-            resp: AtomicU8::new(2),
-            in_multi: AtomicBool::new(false),
-            user: Mutex::new(Arc::from(crate::acl::DEFAULT)),
-        });
+        let info = Arc::new(ClientInfo::new(id, peer, laddr, fd));
         shared.clients.lock().insert(id, info.clone());
         shared.connected.fetch_add(1, Ordering::Relaxed);
         shared
@@ -379,6 +303,7 @@ async fn io_loop<S: ClientStream>(
             return Ok(());
         }
         input.trim();
+        input_done(&conn.info, &input);
     }
 }
 
@@ -489,6 +414,7 @@ async fn io_loop_cluster<S: ClientStream>(
             return Ok(());
         }
         input.trim();
+        input_done(&conn.info, &input);
     }
 }
 
@@ -694,6 +620,26 @@ async fn next_input<S: ClientStream>(
     conn: &mut Conn,
     shared: &Shared,
 ) -> std::io::Result<bool> {
+    let info = conn.info.clone();
+    let more = tokio::select! {
+        r = wait_input(stream, input, out, conn, shared) => r?,
+        () = info.kill.notified() => false,
+    };
+    // What CLIENT LIST shows while this batch runs: the commands just read.
+    let buf = &input.buf;
+    info.qbuf.store(buf.len() as u64, Ordering::Relaxed);
+    info.qbuf_free
+        .store((buf.capacity() - buf.len()) as u64, Ordering::Relaxed);
+    Ok(more && !info.killed.load(Ordering::Relaxed))
+}
+
+async fn wait_input<S: ClientStream>(
+    stream: &mut S,
+    input: &mut Input,
+    out: &mut BytesMut,
+    conn: &mut Conn,
+    shared: &Shared,
+) -> std::io::Result<bool> {
     let idle = shared.config.timeout;
     loop {
         let Some(sub) = conn.sub.as_mut() else {
@@ -807,4 +753,20 @@ fn finish_batch(shared: &Shared, conn: &mut Conn, commands: u64, now: u64) {
     let info = &conn.info;
     info.last_active_ms.store(now, Ordering::Relaxed);
     *info.last_cmd.lock() = conn.last_cmd;
+    let (sub, psub) = conn
+        .sub
+        .as_ref()
+        .map_or((0, 0), |s| (s.channels.len(), s.patterns.len()));
+    info.sub.store(sub as u64, Ordering::Relaxed);
+    info.psub.store(psub as u64, Ordering::Relaxed);
+    let queued = conn.multi.as_ref().map_or(-1, |q| q.len() as i64);
+    info.multi.store(queued, Ordering::Relaxed);
+}
+
+/// After a batch: its input is consumed; what is left is an unfinished command.
+fn input_done(info: &ClientInfo, input: &Input) {
+    let buf = &input.buf;
+    info.qbuf.store(buf.len() as u64, Ordering::Relaxed);
+    info.qbuf_free
+        .store((buf.capacity() - buf.len()) as u64, Ordering::Relaxed);
 }

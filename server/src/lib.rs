@@ -4,6 +4,7 @@
 //! - [`config`]: flags, environment and redis.conf-style file → [`config::Config`].
 //! - [`server`]: binds nothing itself; [`server::run`] accepts on a given listener and
 //!   owns the [`server::Shared`] state (store, stats, client registry).
+//! - [`clients`]: what `CLIENT LIST|INFO|KILL` see of each connection.
 //! - [`connection`]: per-client loop: read, decode every complete command (the
 //!   `sessiond-protocol` crate), dispatch each, write all replies at once.
 //! - [`park`]: what an event loop does before it blocks: under load, a short wait so that
@@ -21,13 +22,16 @@
 //! - [`expiry`]: the thread that reclaims keys whose timers fire (in a cluster, the
 //!   leader's thread proposes the deletions instead).
 //! - [`clock`], [`mem`]: time in Unix ms; process memory and CPU figures for `INFO`.
-//! - [`slowlog`]: commands slower than `slowlog-log-slower-than`.
+//! - [`slowlog`]: commands slower than `slowlog-log-slower-than`; [`cmdstats`]: calls,
+//!   errors and latency per command for `INFO commandstats|errorstats|latencystats`.
 //! - [`metrics`]: sampled rates for `INFO` and the Prometheus `/metrics` endpoint.
 //! - [`reader`]: a checked cursor over the byte encodings of records and snapshots.
 
 pub mod acl;
+pub mod clients;
 pub mod clock;
 pub mod cmd;
+pub mod cmdstats;
 pub mod config;
 pub mod connection;
 pub mod expiry;

@@ -64,6 +64,7 @@ pub struct Shared {
     /// Rates sampled every 100 ms (`metrics::sample`).
     pub rates: crate::metrics::Rates,
     pub slowlog: crate::slowlog::SlowLog,
+    pub cmdstats: crate::cmdstats::CmdStats,
     /// Redis's encoding thresholds and other settings sessiond accepts, stores and
     /// reports, but that change nothing here (see `cmd::server::TUNABLES`).
     pub tunables: Mutex<BTreeMap<&'static str, String>>,
@@ -87,6 +88,8 @@ impl Shared {
             store.on_expired(Box::new(move |key| {
                 ps.notify(flags::EXPIRED, "expired", key)
             }));
+            let ps = pubsub.clone();
+            store.on_new(Box::new(move |key| ps.notify(flags::NEW, "new", key)));
         }
         let proto_max_bulk_len = AtomicU64::new(config.proto_max_bulk_len);
         Arc::new(Shared {
@@ -107,6 +110,7 @@ impl Shared {
             pubsub,
             rates: Default::default(),
             slowlog: Default::default(),
+            cmdstats: Default::default(),
             tunables: Mutex::new(
                 crate::cmd::server::TUNABLES
                     .iter()

@@ -87,11 +87,12 @@ pub async fn serve(listener: TcpListener, acceptor: TlsAcceptor, shared: Arc<Sha
             }
         };
         let _ = tcp.set_nodelay(true);
+        let fd = std::os::fd::AsRawFd::as_raw_fd(&tcp);
         let acceptor = acceptor.clone();
         let shared = shared.clone();
         tokio::spawn(async move {
             match tokio::time::timeout(HANDSHAKE, acceptor.accept(tcp)).await {
-                Ok(Ok(tls)) => crate::connection::serve_stream(tls, peer, laddr, shared).await,
+                Ok(Ok(tls)) => crate::connection::serve_stream(tls, peer, laddr, fd, shared).await,
                 Ok(Err(e)) => debug!(%peer, error = %e, "TLS handshake failed"),
                 Err(_) => debug!(%peer, "TLS handshake timed out"),
             }

@@ -102,12 +102,22 @@ impl Denial {
 }
 
 /// The argument positions of a command's keys.
-pub fn key_positions(spec: &Spec, argc: usize) -> impl Iterator<Item = usize> {
-    let (first, step) = (spec.first_key, spec.step.max(1));
-    let last = if spec.last_key < 0 {
-        argc as i32 + spec.last_key
+pub fn key_positions(spec: &Spec, args: &[Bytes]) -> impl Iterator<Item = usize> {
+    let argc = args.len();
+    let (mut first, mut last_key) = (spec.first_key, spec.last_key);
+    // MEMORY USAGE names its key after the subcommand.
+    if spec.name == "memory"
+        && args
+            .get(1)
+            .is_some_and(|s| s.eq_ignore_ascii_case(b"usage"))
+    {
+        (first, last_key) = (2, 2);
+    }
+    let step = spec.step.max(1);
+    let last = if last_key < 0 {
+        argc as i32 + last_key
     } else {
-        spec.last_key.min(argc as i32 - 1)
+        last_key.min(argc as i32 - 1)
     };
     let n = if first > 0 && last >= first {
         ((last - first) / step + 1) as usize
@@ -149,7 +159,7 @@ pub fn acl_check(user: &User, spec: &Spec, args: &[Bytes]) -> Option<Denial> {
         return Some(Denial::Command(acl_entry(id).0));
     }
     if !user.all_keys {
-        for pos in key_positions(spec, args.len()) {
+        for pos in key_positions(spec, args) {
             let (r, w) = key_access(spec, pos);
             if !user.key_ok(&args[pos], r, w) {
                 return Some(Denial::Key(args[pos].clone()));
@@ -355,7 +365,7 @@ mod tests {
     fn key_positions_follow_the_table() {
         let pos = |s: &str| {
             let a = args(s);
-            key_positions(lookup(&a[0]).expect("cmd"), a.len()).collect::<Vec<_>>()
+            key_positions(lookup(&a[0]).expect("cmd"), &a).collect::<Vec<_>>()
         };
         assert_eq!(pos("get k"), vec![1]);
         assert_eq!(pos("mset a 1 b 2"), vec![1, 3]);

@@ -267,6 +267,7 @@ pub fn client(ctx: &mut Ctx<'_>, args: &[Bytes]) {
             let r3 = ctx.resp3();
             encode::verbatim(ctx.out, b"txt", text.as_bytes(), r3);
         }
+        (b"kill", 3..) => client_kill(ctx, &args[2..]),
         (b"no-evict" | b"no-touch", 3) => {
             if args[2].eq_ignore_ascii_case(b"on") || args[2].eq_ignore_ascii_case(b"off") {
                 ctx.ok();
@@ -283,6 +284,13 @@ pub fn client(ctx: &mut Ctx<'_>, args: &[Bytes]) {
                 b"    Return the ID of the current connection.",
                 b"INFO",
                 b"    Return information about the current client connection.",
+                b"KILL <ip:port>",
+                b"    Kill connection made from <ip:port>.",
+                b"KILL <option> <value> [<option> <value> [...]]",
+                b"    Kill connections. Options are: ID <client-id>, ADDR <ip:port>,",
+                b"    LADDR <ip:port>, USER <username>, SKIPME (YES|NO).",
+                b"REPLY (ON|OFF|SKIP)",
+                b"    Control the replies sent to the current connection.",
                 b"LIST",
                 b"    Return information about client connections.",
                 b"SETINFO <option> <value>",
@@ -296,11 +304,92 @@ pub fn client(ctx: &mut Ctx<'_>, args: &[Bytes]) {
         }
         (
             b"setname" | b"getname" | b"id" | b"setinfo" | b"info" | b"no-evict" | b"no-touch"
-            | b"help",
+            | b"help" | b"kill" | b"reply",
             _,
         ) => {
             super::wrong_sub_arity(ctx.out, "client", &sub);
         }
         _ => super::unknown_subcommand(ctx.out, "CLIENT", &args[1]),
+    }
+}
+
+/// `CLIENT KILL ip:port` (the old form) or `CLIENT KILL <filter> <value> ...` with `ID`,
+/// `ADDR`, `LADDR`, `USER`, `TYPE` and `SKIPME`.
+fn client_kill(ctx: &mut Ctx<'_>, args: &[Bytes]) {
+    let clients: Vec<_> = ctx.shared.clients.lock().values().cloned().collect();
+    if args.len() == 1 {
+        let addr = String::from_utf8_lossy(&args[0]);
+        match clients.iter().find(|c| c.addr.to_string() == addr) {
+            Some(c) => {
+                kill_one(ctx, c);
+                ctx.ok();
+            }
+            None => ctx.err(b"ERR No such client"),
+        }
+        return;
+    }
+    let (mut id, mut addr, mut laddr, mut user, mut kind) = (None, None, None, None, None);
+    let mut skipme = true;
+    // TYPE master or replica: sessiond has no such connections.
+    let mut replicas = false;
+    if !args.len().is_multiple_of(2) {
+        return ctx.err(super::ERR_SYNTAX);
+    }
+    for pair in args.chunks_exact(2) {
+        let v = &pair[1];
+        match pair[0].to_ascii_lowercase().as_slice() {
+            b"id" => match super::parse_i64(v).filter(|&n| n > 0) {
+                Some(n) => id = Some(n as u64),
+                None => return ctx.err(b"ERR client-id should be greater than 0"),
+            },
+            b"addr" => addr = Some(String::from_utf8_lossy(v).into_owned()),
+            b"laddr" => laddr = Some(String::from_utf8_lossy(v).into_owned()),
+            b"user" => match ctx.shared.users.get_bytes(v) {
+                Some(u) => user = Some(u.name.clone()),
+                None => {
+                    let msg = format!("ERR No such user '{}'", printable(v, 128));
+                    return ctx.err(msg.as_bytes());
+                }
+            },
+            b"type" => match v.to_ascii_lowercase().as_slice() {
+                b"normal" => kind = Some(false),
+                b"pubsub" => kind = Some(true),
+                b"master" | b"replica" | b"slave" => replicas = true,
+                _ => {
+                    let msg = format!("ERR Unknown client type '{}'", printable(v, 128));
+                    return ctx.err(msg.as_bytes());
+                }
+            },
+            b"skipme" if v.eq_ignore_ascii_case(b"yes") => skipme = true,
+            b"skipme" if v.eq_ignore_ascii_case(b"no") => skipme = false,
+            _ => return ctx.err(super::ERR_SYNTAX),
+        }
+    }
+    let mut killed = 0;
+    for c in &clients {
+        let pubsub = c.sub.load(std::sync::atomic::Ordering::Relaxed)
+            + c.psub.load(std::sync::atomic::Ordering::Relaxed)
+            > 0;
+        let hit = !replicas
+            && id.is_none_or(|i| c.id == i)
+            && addr.as_ref().is_none_or(|a| c.addr.to_string() == *a)
+            && laddr.as_ref().is_none_or(|a| c.laddr.to_string() == *a)
+            && user.as_ref().is_none_or(|u| **c.user.lock() == **u)
+            && kind.is_none_or(|p| p == pubsub)
+            && !(skipme && c.id == ctx.conn.id);
+        if hit {
+            kill_one(ctx, c);
+            killed += 1;
+        }
+    }
+    ctx.int(killed);
+}
+
+fn kill_one(ctx: &mut Ctx<'_>, c: &crate::clients::ClientInfo) {
+    if c.id == ctx.conn.id {
+        // Closed once this reply is written, as Redis closes after the reply.
+        ctx.conn.close = true;
+    } else {
+        c.kill();
     }
 }

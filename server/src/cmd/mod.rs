@@ -106,7 +106,10 @@ pub fn dispatch(ctx: &mut Ctx<'_>, args: Vec<Bytes>) -> bool {
     let cmd = match admit(ctx.conn, ctx.shared, &args) {
         Ok(cmd) => cmd,
         Err(refusal) => {
+            let mark = ctx.out.len();
             refusal.reply(ctx.out, &args);
+            let id = lookup(&args[0]).map(|s| table::acl_id(s, &args));
+            ctx.shared.cmdstats.rejected(id, &ctx.out[mark..]);
             return true;
         }
     };
@@ -154,18 +157,30 @@ fn run_or_queue(ctx: &mut Ctx<'_>, cmd: &Admitted, args: Vec<Bytes>) -> bool {
         }
     }
     let fast = spec.is(Flags::FAST);
-    if ctx.shared.slowlog.times(fast) && !spec.is(Flags::SKIP_SLOWLOG) {
+    let slowlog = ctx.shared.slowlog.times(fast) && !spec.is(Flags::SKIP_SLOWLOG);
+    let mark = ctx.out.len();
+    let timed = if slowlog || crate::cmdstats::sample_now() {
         let t0 = std::time::Instant::now();
         cmd.run(ctx, &args);
-        let micros = t0.elapsed().as_micros() as u64;
+        Some(t0.elapsed())
+    } else {
+        cmd.run(ctx, &args);
+        None
+    };
+    let failed = (ctx.out.get(mark) == Some(&b'-')).then(|| &ctx.out[mark..]);
+    ctx.shared.cmdstats.ran(
+        table::acl_id(spec, &args),
+        timed.map(|d| d.as_secs_f64() * 1e6),
+        failed,
+    );
+    if let (true, Some(d)) = (slowlog, timed) {
         let info = &ctx.conn.info;
         let name = info.name.lock().clone();
         ctx.shared
             .slowlog
-            .record(micros, &args, info.addr.to_string(), name);
+            .record(d.as_micros() as u64, &args, info.addr.to_string(), name);
         return false;
     }
-    cmd.run(ctx, &args);
     fast
 }
 

@@ -78,7 +78,80 @@ fn command_doc(out: &mut BytesMut, s: &Spec, r3: bool) {
     encode::bulk(out, b"O(1)");
 }
 
-/// `COMMAND`, `COMMAND COUNT|INFO|DOCS|LIST|HELP`
+/// Every command and subcommand name, with its ACL categories.
+fn all_command_names() -> Vec<(String, super::table::Cats)> {
+    use super::table::{acl_entry, acl_ids};
+    let mut v: Vec<(String, super::table::Cats)> = (0..acl_ids()).map(acl_entry).collect();
+    for s in SUBCOMMANDS {
+        if !v.iter().any(|(n, _)| n == s) {
+            let parent = s.split('|').next().unwrap_or(s);
+            let cats = lookup(parent.as_bytes())
+                .map(Spec::cats)
+                .unwrap_or_default();
+            v.push((s.to_string(), cats));
+        }
+    }
+    v
+}
+
+/// `COMMAND LIST [FILTERBY MODULE name | ACLCAT category | PATTERN pattern]`
+fn command_list(ctx: &mut Ctx<'_>, rest: &[Bytes]) {
+    let names = all_command_names();
+    let keep: Vec<&String> = match rest {
+        [] => names.iter().map(|(n, _)| n).collect(),
+        [f, kind, value] if f.eq_ignore_ascii_case(b"filterby") => {
+            let kind = kind.to_ascii_lowercase();
+            match kind.as_slice() {
+                b"module" => Vec::new(),
+                b"aclcat" => match std::str::from_utf8(value)
+                    .ok()
+                    .and_then(super::table::Cats::named)
+                {
+                    Some(c) => names
+                        .iter()
+                        .filter(|(_, cats)| cats.has(c))
+                        .map(|(n, _)| n)
+                        .collect(),
+                    None => Vec::new(),
+                },
+                b"pattern" => {
+                    let g = crate::glob::Glob::new(value, true);
+                    names
+                        .iter()
+                        .filter(|(n, _)| g.matches(n.as_bytes()))
+                        .map(|(n, _)| n)
+                        .collect()
+                }
+                _ => return ctx.err(ERR_SYNTAX),
+            }
+        }
+        _ => return ctx.err(ERR_SYNTAX),
+    };
+    encode::array_len(ctx.out, keep.len());
+    for n in keep {
+        encode::bulk(ctx.out, n.as_bytes());
+    }
+}
+
+/// `COMMAND GETKEYS command [arg ...]`
+fn command_getkeys(ctx: &mut Ctx<'_>, cmd: &[Bytes]) {
+    let Some(spec) = lookup(&cmd[0]) else {
+        return ctx.err(b"ERR Invalid command specified");
+    };
+    if !spec.arity_ok(cmd.len()) {
+        return ctx.err(b"ERR Invalid number of arguments specified for command");
+    }
+    let keys: Vec<usize> = super::admit::key_positions(spec, cmd).collect();
+    if keys.is_empty() {
+        return ctx.err(b"ERR The command has no key arguments");
+    }
+    encode::array_len(ctx.out, keys.len());
+    for i in keys {
+        encode::bulk(ctx.out, &cmd[i]);
+    }
+}
+
+/// `COMMAND`, `COMMAND COUNT|INFO|DOCS|LIST|GETKEYS|HELP`
 pub fn command(ctx: &mut Ctx<'_>, args: &[Bytes]) {
     let r3 = ctx.resp3();
     if args.len() == 1 {
@@ -91,15 +164,8 @@ pub fn command(ctx: &mut Ctx<'_>, args: &[Bytes]) {
     let sub = args[1].to_ascii_lowercase();
     match sub.as_slice() {
         b"count" if args.len() == 2 => ctx.int(COMMANDS.len() as i64),
-        b"list" => {
-            encode::array_len(ctx.out, COMMANDS.len() + SUBCOMMANDS.len());
-            for s in COMMANDS {
-                encode::bulk(ctx.out, s.name.as_bytes());
-            }
-            for s in SUBCOMMANDS {
-                encode::bulk(ctx.out, s.as_bytes());
-            }
-        }
+        b"list" => command_list(ctx, &args[2..]),
+        b"getkeys" if args.len() >= 3 => command_getkeys(ctx, &args[2..]),
         b"info" => {
             if args.len() == 2 {
                 encode::array_len(ctx.out, COMMANDS.len());
@@ -303,6 +369,7 @@ pub fn config(ctx: &mut Ctx<'_>, args: &[Bytes]) {
             ] {
                 c.store(0, Ordering::Relaxed);
             }
+            ctx.shared.cmdstats.reset();
             ctx.ok();
         }
         b"rewrite" if args.len() == 2 => {
@@ -457,21 +524,25 @@ const SECTIONS: &[&str] = &[
     "raft",
 ];
 
+/// Sections only `INFO all`, `INFO everything` or their own name show.
+const EXTRA_SECTIONS: &[&str] = &["commandstats", "errorstats", "latencystats"];
+
 /// `INFO [section [section ...]]`
 pub fn info(ctx: &mut Ctx<'_>, args: &[Bytes]) {
     let mut wanted: Vec<String> = args[1..]
         .iter()
         .map(|a| String::from_utf8_lossy(a).to_ascii_lowercase())
         .collect();
-    if wanted.is_empty()
-        || wanted
-            .iter()
-            .any(|w| w == "default" || w == "all" || w == "everything")
-    {
-        wanted = SECTIONS.iter().map(|s| s.to_string()).collect();
+    if wanted.is_empty() {
+        wanted.push("default".into());
+    }
+    if wanted.iter().any(|w| w == "all" || w == "everything") {
+        wanted.extend(SECTIONS.iter().chain(EXTRA_SECTIONS).map(|s| s.to_string()));
+    } else if wanted.iter().any(|w| w == "default") {
+        wanted.extend(SECTIONS.iter().map(|s| s.to_string()));
     }
     let mut text = String::new();
-    for section in SECTIONS {
+    for section in SECTIONS.iter().chain(EXTRA_SECTIONS) {
         if !wanted.iter().any(|w| w == section) {
             continue;
         }
@@ -502,6 +573,12 @@ fn write_section(ctx: &mut Ctx<'_>, section: &str, t: &mut String) {
     let st = &sh.stats;
     let ld = |a: &std::sync::atomic::AtomicU64| a.load(Ordering::Relaxed);
     let uptime = sh.started.elapsed().as_secs();
+    match section {
+        "commandstats" => return sh.cmdstats.write_commandstats(t),
+        "errorstats" => return sh.cmdstats.write_errorstats(t),
+        "latencystats" => return sh.cmdstats.write_latencystats(t),
+        _ => {}
+    }
     // Writing to a String cannot fail.
     let _ = match section {
         "server" => write!(
@@ -562,7 +639,7 @@ fn write_section(ctx: &mut Ctx<'_>, section: &str, t: &mut String) {
                 .sum();
             write!(
                 t,
-                "# Stats\r\ntotal_connections_received:{}\r\ntotal_commands_processed:{}\r\ninstantaneous_ops_per_sec:{}\r\ntotal_net_input_bytes:{}\r\ntotal_net_output_bytes:{}\r\nrejected_connections:{}\r\nexpired_keys:{expired}\r\nexpired_stale_perc:0.00\r\nexpired_time_cap_reached_count:0\r\nevicted_keys:{evicted}\r\nkeyspace_hits:{}\r\nkeyspace_misses:{}\r\npubsub_channels:{}\r\npubsub_patterns:{}\r\nlatest_fork_usec:0\r\ntotal_error_replies:0\r\nunexpected_error_replies:{}\r\nclient_query_buffer_limit_disconnections:{}\r\nclient_output_buffer_limit_disconnections:{}\r\nexpiry_thread_rounds:{}\r\nexpiry_thread_reclaimed:{}\r\nexpiry_max_lag_ms:{}\r\n",
+                "# Stats\r\ntotal_connections_received:{}\r\ntotal_commands_processed:{}\r\ninstantaneous_ops_per_sec:{}\r\ntotal_net_input_bytes:{}\r\ntotal_net_output_bytes:{}\r\nrejected_connections:{}\r\nexpired_keys:{expired}\r\nexpired_stale_perc:0.00\r\nexpired_time_cap_reached_count:0\r\nevicted_keys:{evicted}\r\nkeyspace_hits:{}\r\nkeyspace_misses:{}\r\npubsub_channels:{}\r\npubsub_patterns:{}\r\nlatest_fork_usec:0\r\ntotal_error_replies:{}\r\nunexpected_error_replies:{}\r\nclient_query_buffer_limit_disconnections:{}\r\nclient_output_buffer_limit_disconnections:{}\r\nexpiry_thread_rounds:{}\r\nexpiry_thread_reclaimed:{}\r\nexpiry_max_lag_ms:{}\r\n",
                 ld(&st.connections_received),
                 ld(&st.commands),
                 ld(&sh.rates.ops_per_sec),
@@ -573,6 +650,7 @@ fn write_section(ctx: &mut Ctx<'_>, section: &str, t: &mut String) {
                 ld(&st.keyspace_misses),
                 sh.pubsub.channels(None).len(),
                 sh.pubsub.numpat(),
+                sh.cmdstats.total_errors(),
                 ld(&st.protocol_errors),
                 ld(&st.query_limit_disconnections),
                 ld(&st.output_limit_disconnections),

@@ -407,9 +407,12 @@ pub struct Shard {
     horizon: Arc<AtomicU64>,
     /// Told the key of every key removed because its deadline passed.
     on_expired: ExpiredHook,
+    /// Called with each key this shard creates (the `new` keyspace event).
+    on_new: ExpiredHook,
 }
 
 /// What the server does with the key of an expired key (keyspace notifications).
+/// The same type serves for keys created (`Store::on_new`).
 pub type OnExpired = Box<dyn Fn(&[u8]) + Send + Sync>;
 type ExpiredHook = Arc<OnceLock<OnExpired>>;
 
@@ -420,10 +423,12 @@ impl Shard {
         now: u64,
         horizon: Arc<AtomicU64>,
         on_expired: ExpiredHook,
+        on_new: ExpiredHook,
     ) -> Shard {
         Shard {
             horizon,
             on_expired,
+            on_new,
             slots: (0..slots).map(|_| Table::new()).collect(),
             versions: vec![0; slots],
             wheel: TimerWheel::new(now),
@@ -568,8 +573,10 @@ impl Shard {
                 let expired = old_deadline.is_some_and(|d| d <= now);
                 if expired {
                     // Overwriting a key that had already expired counts as its expiry,
-                    // as the lookup before a write would have counted it.
+                    // as the lookup before a write would have counted it, and makes a
+                    // new key.
                     *expired_count += 1;
+                    Self::expired_key(&self.on_new, key);
                 }
                 let timer = match ttl {
                     Ttl::Keep if !expired => old_timer,
@@ -596,12 +603,14 @@ impl Shard {
                 }
                 table.insert(hash, new);
                 *len += 1;
+                Self::expired_key(&self.on_new, key);
             }
         }
     }
 
     /// Create an empty hash under `key` (which must be absent) and return it.
     pub fn create_hash(&mut self, hash: u64, key: &[u8]) -> EntryMut<'_> {
+        Self::expired_key(&self.on_new, key);
         let slot = self.local_slot(hash);
         let Shard {
             slots,
@@ -633,6 +642,9 @@ impl Shard {
         deadline: Option<u64>,
     ) -> Option<Entry> {
         let old = self.remove(hash, key, 0);
+        if old.is_none() {
+            Self::expired_key(&self.on_new, key);
+        }
         let slot = self.local_slot(hash);
         let mut data = Vec::with_capacity(key.len() + entry.data.len() - entry.klen());
         data.extend_from_slice(key);
@@ -889,6 +901,7 @@ pub struct Store {
     hasher: DefaultHashBuilder,
     horizon: Arc<AtomicU64>,
     on_expired: ExpiredHook,
+    on_new: ExpiredHook,
 }
 
 /// Where a key lives.
@@ -907,6 +920,7 @@ impl Store {
         let per = SLOTS >> shard_bits;
         let horizon = Arc::new(AtomicU64::new(u64::MAX));
         let on_expired = ExpiredHook::default();
+        let on_new = ExpiredHook::default();
         let shards: Box<[CachePadded<Mutex<Shard>>]> = (0..n)
             .map(|_| {
                 CachePadded::new(Mutex::new(Shard::new(
@@ -915,6 +929,7 @@ impl Store {
                     now,
                     horizon.clone(),
                     on_expired.clone(),
+                    on_new.clone(),
                 )))
             })
             .collect();
@@ -930,12 +945,18 @@ impl Store {
             hasher,
             horizon,
             on_expired,
+            on_new,
         }
     }
 
     /// Set what happens to the key of each key removed because it expired (once).
     pub fn on_expired(&self, f: OnExpired) {
         let _ = self.on_expired.set(f);
+    }
+
+    /// Set what happens to the key of each key created (once).
+    pub fn on_new(&self, f: OnExpired) {
+        let _ = self.on_new.set(f);
     }
 
     /// Let reads remove expired keys only up to `ms` (see `Shard::horizon`). A cluster

@@ -12,8 +12,9 @@
 //! - [`storage`]: raft-rs's `Storage` over the in-memory log, serving our snapshots.
 //! - `window`: the byte sizes of the in-memory log's entries, so that entries applied
 //!   everywhere leave memory between snapshots.
-//! - [`transport`]: length-prefixed `prost` frames over TCP between nodes, after
-//!   [`peer_auth`]'s challenge when the cluster has a secret.
+//! - [`transport`]: length-prefixed `prost` frames over TCP between nodes, over mutual
+//!   TLS when the cluster has certificates ([`PeerTls`]), after [`peer_auth`]'s challenge
+//!   when it has a secret.
 //! - [`status`]: what the rest of the server may read about the group (role, leader,
 //!   indexes, peers) without asking the raft thread.
 //!
@@ -66,6 +67,8 @@ pub struct ClusterConfig {
     pub raft_listen: String,
     /// The secret peers prove they hold before they are heard (`None`: no check).
     pub secret: Option<PeerSecret>,
+    /// Mutual TLS between peers (`None`: plain TCP).
+    pub tls: Option<PeerTls>,
     /// The address peers should use to reach this node (defaults to `raft_listen`).
     pub raft_advertise: String,
     /// Where this node serves clients, as told to peers (for redirects and `ROLE`).
@@ -104,6 +107,7 @@ impl ClusterConfig {
             id,
             raft_listen: raft_listen.to_string(),
             secret: None,
+            tls: None,
             raft_advertise: raft_listen.to_string(),
             client_addr: client_addr.to_string(),
             peers: Vec::new(),
@@ -158,6 +162,21 @@ pub enum StartError {
 }
 
 /// The replicated state. The server's store implements it.
+/// Mutual TLS between peers: each side presents a certificate that chains to the
+/// cluster's CA (the server's `--cluster-tls-*` settings build both configurations), and
+/// the connecting side checks that the peer's certificate names the host it dialled.
+#[derive(Clone)]
+pub struct PeerTls {
+    pub client: std::sync::Arc<rustls::ClientConfig>,
+    pub server: std::sync::Arc<rustls::ServerConfig>,
+}
+
+impl std::fmt::Debug for PeerTls {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("PeerTls")
+    }
+}
+
 /// The cluster's shared secret; `Debug` never shows it.
 #[derive(Clone, PartialEq, Eq)]
 pub struct PeerSecret(pub Vec<u8>);

@@ -379,7 +379,10 @@ pub fn start(cfg: ClusterConfig, mut sm: Box<dyn StateMachine>) -> Result<Handle
         cfg.id,
         &cfg.raft_listen,
         hello,
-        cfg.secret.as_ref().map(|s| s.0.clone()),
+        crate::transport::Security {
+            secret: cfg.secret.as_ref().map(|s| s.0.clone().into()),
+            tls: cfg.tls.clone(),
+        },
         tx.clone(),
     )
     .map_err(|source| StartError::Listen {

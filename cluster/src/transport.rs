@@ -29,7 +29,7 @@ use crossbeam::channel::Sender;
 use parking_lot::Mutex;
 use protobuf::Message as PbMessage;
 use raft::prelude::Message;
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 use tracing::{debug, info, warn};
 
@@ -212,11 +212,18 @@ impl Drop for Link {
     }
 }
 
+/// How peers prove who they are: the shared secret's challenge, mutual TLS, or both.
+#[derive(Clone, Default)]
+pub struct Security {
+    pub secret: Option<Arc<[u8]>>,
+    pub tls: Option<crate::PeerTls>,
+}
+
 /// The node's side of the network.
 pub struct Transport {
     me: u64,
     hello: Hello,
-    secret: Option<Arc<[u8]>>,
+    security: Security,
     links: Mutex<HashMap<u64, Link>>,
     rt: tokio::runtime::Handle,
     pub local_addr: SocketAddr,
@@ -228,10 +235,9 @@ impl Transport {
         me: u64,
         listen: &str,
         hello: Hello,
-        secret: Option<Vec<u8>>,
+        security: Security,
         inbound: Sender<Event>,
     ) -> std::io::Result<Arc<Transport>> {
-        let secret: Option<Arc<[u8]>> = secret.map(Into::into);
         let std_listener = std::net::TcpListener::bind(listen)?;
         std_listener.set_nonblocking(true)?;
         let local_addr = std_listener.local_addr()?;
@@ -244,14 +250,14 @@ impl Transport {
             TcpListener::from_std(std_listener)?
         };
         std::thread::Builder::new().name("raft-net".into()).spawn({
-            let secret = secret.clone();
-            move || rt.block_on(accept_loop(listener, me, secret, inbound))
+            let security = security.clone();
+            move || rt.block_on(accept_loop(listener, me, security, inbound))
         })?;
-        info!(%local_addr, "raft transport listening");
+        info!(%local_addr, tls = security.tls.is_some(), "raft transport listening");
         Ok(Arc::new(Transport {
             me,
             hello,
-            secret,
+            security,
             links: Mutex::new(HashMap::new()),
             rt: handle,
             local_addr,
@@ -278,7 +284,7 @@ impl Transport {
             id,
             addr.to_string(),
             hello,
-            self.secret.clone(),
+            self.security.clone(),
             outbox.clone(),
         ));
         links.insert(
@@ -344,7 +350,7 @@ async fn send_loop(
     id: u64,
     addr: String,
     hello: PeerFrame,
-    secret: Option<Arc<[u8]>>,
+    security: Security,
     outbox: Arc<Outbox>,
 ) {
     let mut hello_buf = Vec::new();
@@ -375,20 +381,28 @@ async fn send_loop(
         stream.set_nodelay(true).ok();
         debug!(peer = id, %addr, "connected to peer");
         let mut stream = stream;
-        if let Some(secret) = &secret {
-            let hs = crate::peer_auth::connect(&mut stream, secret);
-            match tokio::time::timeout(crate::peer_auth::HANDSHAKE_TIMEOUT, hs).await {
-                Ok(Ok(())) => {}
-                Ok(Err(e)) => {
-                    warn!(peer = id, %addr, error = %e, "peer handshake failed");
-                    tokio::time::sleep(BACKOFF).await;
-                    continue;
-                }
-                Err(_) => {
-                    warn!(peer = id, %addr, "peer handshake timed out");
-                    continue;
-                }
+        if let Some(tls) = &security.tls {
+            // Over TLS every write goes through the session: no direct writes.
+            let Some(mut s) = tls_connect(tls, &addr, stream, id).await else {
+                tokio::time::sleep(BACKOFF).await;
+                continue;
+            };
+            if !prove_secret(&mut s, &security, id, &addr).await {
+                tokio::time::sleep(BACKOFF).await;
+                continue;
             }
+            if s.write_all(&hello_buf).await.is_err() || s.flush().await.is_err() {
+                continue;
+            }
+            if write_loop(&mut s, &outbox, id).await {
+                return;
+            }
+            reset_outbox(&outbox);
+            continue;
+        }
+        if !prove_secret(&mut stream, &security, id, &addr).await {
+            tokio::time::sleep(BACKOFF).await;
+            continue;
         }
         if stream.write_all(&hello_buf).await.is_err() {
             continue;
@@ -406,67 +420,154 @@ async fn send_loop(
             }
         };
         outbox.state.lock().direct = Some(direct);
-        // Two buffers change places: the raft thread fills one while this writes the other.
-        let mut buf: Vec<u8> = Vec::with_capacity(64 * 1024);
-        loop {
-            if outbox.is_closed() {
-                return;
-            }
-            {
-                let mut q = outbox.state.lock();
-                q.busy = !q.buf.is_empty();
-                std::mem::swap(&mut buf, &mut q.buf);
-            }
-            if buf.is_empty() {
-                outbox.wake.notified().await;
-                continue;
-            }
-            if let Err(e) = stream.write_all(&buf).await {
-                debug!(peer = id, error = %e, "peer connection lost");
-                break;
-            }
-            buf.clear();
-            if buf.capacity() > OUTBOX_KEEP {
-                buf = Vec::with_capacity(64 * 1024);
-            }
+        if write_loop(&mut stream, &outbox, id).await {
+            return;
         }
-        // What is queued may begin inside a frame that went out on this connection;
-        // raft resends what matters.
-        let mut q = outbox.state.lock();
-        q.direct = None;
-        q.busy = false;
-        q.buf.clear();
+        reset_outbox(&outbox);
     }
 }
 
-async fn accept_loop(
-    listener: TcpListener,
-    me: u64,
-    secret: Option<Arc<[u8]>>,
-    inbound: Sender<Event>,
-) {
+/// After a connection is lost: what is queued may begin inside a frame that went out on
+/// it; raft resends what matters.
+fn reset_outbox(outbox: &Outbox) {
+    let mut q = outbox.state.lock();
+    q.direct = None;
+    q.busy = false;
+    q.buf.clear();
+}
+
+/// Write what the raft thread queues until the connection breaks (false) or the peer
+/// is removed (true). Two buffers change places: the raft thread fills one while this
+/// writes the other.
+async fn write_loop<S: AsyncWrite + Unpin>(stream: &mut S, outbox: &Outbox, id: u64) -> bool {
+    let mut buf: Vec<u8> = Vec::with_capacity(64 * 1024);
+    loop {
+        if outbox.is_closed() {
+            return true;
+        }
+        {
+            let mut q = outbox.state.lock();
+            q.busy = !q.buf.is_empty();
+            std::mem::swap(&mut buf, &mut q.buf);
+        }
+        if buf.is_empty() {
+            outbox.wake.notified().await;
+            continue;
+        }
+        // A TLS session holds what it encrypted until flushed; a socket flushes at once.
+        if let Err(e) = async {
+            stream.write_all(&buf).await?;
+            stream.flush().await
+        }
+        .await
+        {
+            debug!(peer = id, error = %e, "peer connection lost");
+            return false;
+        }
+        buf.clear();
+        if buf.capacity() > OUTBOX_KEEP {
+            buf = Vec::with_capacity(64 * 1024);
+        }
+    }
+}
+
+/// The connecting side's TLS handshake; the peer's certificate must chain to the
+/// cluster's CA and name the host it was reached at.
+async fn tls_connect(
+    tls: &crate::PeerTls,
+    addr: &str,
+    stream: TcpStream,
+    id: u64,
+) -> Option<tokio_rustls::client::TlsStream<TcpStream>> {
+    let host = addr.rsplit_once(':').map_or(addr, |(h, _)| h);
+    let host = host.trim_start_matches('[').trim_end_matches(']');
+    let Ok(name) = rustls::pki_types::ServerName::try_from(host.to_string()) else {
+        warn!(peer = id, %addr, "peer address is not a valid TLS server name");
+        return None;
+    };
+    let connector = tokio_rustls::TlsConnector::from(tls.client.clone());
+    match tokio::time::timeout(
+        crate::peer_auth::HANDSHAKE_TIMEOUT,
+        connector.connect(name, stream),
+    )
+    .await
+    {
+        Ok(Ok(s)) => Some(s),
+        Ok(Err(e)) => {
+            warn!(peer = id, %addr, error = %e, "peer TLS handshake failed");
+            None
+        }
+        Err(_) => {
+            warn!(peer = id, %addr, "peer TLS handshake timed out");
+            None
+        }
+    }
+}
+
+/// The connecting side of the secret's challenge, when there is a secret.
+async fn prove_secret<S: AsyncRead + AsyncWrite + Unpin>(
+    s: &mut S,
+    security: &Security,
+    id: u64,
+    addr: &str,
+) -> bool {
+    let Some(secret) = &security.secret else {
+        return true;
+    };
+    let hs = crate::peer_auth::connect(s, secret);
+    match tokio::time::timeout(crate::peer_auth::HANDSHAKE_TIMEOUT, hs).await {
+        Ok(Ok(())) => true,
+        Ok(Err(e)) => {
+            warn!(peer = id, %addr, error = %e, "peer handshake failed");
+            false
+        }
+        Err(_) => {
+            warn!(peer = id, %addr, "peer handshake timed out");
+            false
+        }
+    }
+}
+
+async fn accept_loop(listener: TcpListener, me: u64, security: Security, inbound: Sender<Event>) {
     loop {
         match listener.accept().await {
-            Ok((mut stream, peer)) => {
+            Ok((stream, peer)) => {
                 stream.set_nodelay(true).ok();
                 let inbound = inbound.clone();
-                let secret = secret.clone();
+                let security = security.clone();
                 tokio::spawn(async move {
-                    if let Some(secret) = &secret {
-                        let hs = crate::peer_auth::accept(&mut stream, secret);
-                        match tokio::time::timeout(crate::peer_auth::HANDSHAKE_TIMEOUT, hs).await {
-                            Ok(Ok(())) => {}
-                            Ok(Err(e)) => {
-                                warn!(%peer, error = %e, "rejected a peer connection");
-                                return;
-                            }
-                            Err(_) => {
-                                warn!(%peer, "rejected a peer connection: no handshake in time");
-                                return;
+                    let r = match &security.tls {
+                        Some(tls) => {
+                            let acceptor = tokio_rustls::TlsAcceptor::from(tls.server.clone());
+                            let hs = acceptor.accept(stream);
+                            match tokio::time::timeout(crate::peer_auth::HANDSHAKE_TIMEOUT, hs)
+                                .await
+                            {
+                                Ok(Ok(mut s)) => {
+                                    if !check_secret(&mut s, &security, peer).await {
+                                        return;
+                                    }
+                                    recv_loop(s, me, &inbound).await
+                                }
+                                Ok(Err(e)) => {
+                                    warn!(%peer, error = %e, "rejected a peer connection: TLS");
+                                    return;
+                                }
+                                Err(_) => {
+                                    warn!(%peer, "rejected a peer connection: no TLS handshake in time");
+                                    return;
+                                }
                             }
                         }
-                    }
-                    if let Err(e) = recv_loop(stream, me, &inbound).await {
+                        None => {
+                            let mut stream = stream;
+                            if !check_secret(&mut stream, &security, peer).await {
+                                return;
+                            }
+                            recv_loop(stream, me, &inbound).await
+                        }
+                    };
+                    if let Err(e) = r {
                         warn!(%peer, error = %e, "dropping peer connection");
                     }
                 });
@@ -479,7 +580,34 @@ async fn accept_loop(
     }
 }
 
-async fn recv_loop(mut stream: TcpStream, me: u64, inbound: &Sender<Event>) -> Result<(), String> {
+/// The accepting side of the secret's challenge, when there is a secret.
+async fn check_secret<S: AsyncRead + AsyncWrite + Unpin>(
+    s: &mut S,
+    security: &Security,
+    peer: SocketAddr,
+) -> bool {
+    let Some(secret) = &security.secret else {
+        return true;
+    };
+    let hs = crate::peer_auth::accept(s, secret);
+    match tokio::time::timeout(crate::peer_auth::HANDSHAKE_TIMEOUT, hs).await {
+        Ok(Ok(())) => true,
+        Ok(Err(e)) => {
+            warn!(%peer, error = %e, "rejected a peer connection");
+            false
+        }
+        Err(_) => {
+            warn!(%peer, "rejected a peer connection: no handshake in time");
+            false
+        }
+    }
+}
+
+async fn recv_loop<S: AsyncRead + Unpin>(
+    mut stream: S,
+    me: u64,
+    inbound: &Sender<Event>,
+) -> Result<(), String> {
     let mut buf = BytesMut::with_capacity(64 * 1024);
     loop {
         while let Some(frame) = decode_frame(&mut buf)? {

@@ -219,6 +219,23 @@ pub struct Args {
         help_heading = "Cluster"
     )]
     pub cluster_secret: Option<String>,
+
+    /// Cluster: this node's certificate chain (PEM) for mutual TLS between peers; with
+    /// the two below, raft traffic is encrypted [default: none]
+    #[arg(long, env = "SESSIOND_CLUSTER_TLS_CERT_FILE", help_heading = "Cluster")]
+    pub cluster_tls_cert_file: Option<PathBuf>,
+
+    /// Cluster: the private key (PEM) of --cluster-tls-cert-file [default: none]
+    #[arg(long, env = "SESSIOND_CLUSTER_TLS_KEY_FILE", help_heading = "Cluster")]
+    pub cluster_tls_key_file: Option<PathBuf>,
+
+    /// Cluster: the CA (PEM) every peer's certificate must chain to [default: none]
+    #[arg(
+        long,
+        env = "SESSIOND_CLUSTER_TLS_CA_CERT_FILE",
+        help_heading = "Cluster"
+    )]
+    pub cluster_tls_ca_cert_file: Option<PathBuf>,
 }
 
 /// How a cluster serves reads.
@@ -257,6 +274,8 @@ pub struct ClusterSettings {
     pub raft_log_memory: u64,
     pub request_timeout_ms: u64,
     pub secret: Secret,
+    /// Mutual TLS between peers: (certificate, key, CA), all three or none.
+    pub tls: Option<(PathBuf, PathBuf, PathBuf)>,
 }
 
 /// Parse `--peers id=host:port,...`.
@@ -551,6 +570,21 @@ impl Config {
                     .or(file.raft_log_memory)
                     .unwrap_or(32 << 20),
                 secret: Secret(args.cluster_secret.clone().or(file.cluster_secret.clone())),
+                tls: match (
+                    args.cluster_tls_cert_file.clone().or(file.cluster_tls_cert_file.clone()),
+                    args.cluster_tls_key_file.clone().or(file.cluster_tls_key_file.clone()),
+                    args.cluster_tls_ca_cert_file
+                        .clone()
+                        .or(file.cluster_tls_ca_cert_file.clone()),
+                ) {
+                    (Some(c), Some(k), Some(ca)) => Some((c, k, ca)),
+                    (None, None, None) => None,
+                    _ => {
+                        return Err(ConfigError::Invalid(
+                            "--cluster-tls-cert-file, --cluster-tls-key-file and --cluster-tls-ca-cert-file go together".into(),
+                        ))
+                    }
+                },
                 request_timeout_ms: args
                     .request_timeout_ms
                     .or(file.request_timeout_ms)
@@ -884,6 +918,9 @@ pub fn parse_file(path: &Path, text: &str) -> Result<Args, ConfigError> {
             "tls-cert-file" => a.tls_cert_file = Some(PathBuf::from(one()?)),
             "tls-key-file" => a.tls_key_file = Some(PathBuf::from(one()?)),
             "tls-ca-cert-file" => a.tls_ca_cert_file = Some(PathBuf::from(one()?)),
+            "cluster-tls-cert-file" => a.cluster_tls_cert_file = Some(PathBuf::from(one()?)),
+            "cluster-tls-key-file" => a.cluster_tls_key_file = Some(PathBuf::from(one()?)),
+            "cluster-tls-ca-cert-file" => a.cluster_tls_ca_cert_file = Some(PathBuf::from(one()?)),
             "tls-auth-clients" => {
                 let v = one()?;
                 a.tls_auth_clients = Some(

@@ -310,6 +310,13 @@ fn start_cluster(
         .0
         .as_ref()
         .map(|s| sessiond_cluster::PeerSecret(s.as_bytes().to_vec()));
+    cc.tls = match &cs.tls {
+        Some((cert, key, ca)) => Some(
+            crate::tls::peer_tls(cert, key, ca)
+                .map_err(|e| std::io::Error::other(format!("cluster TLS: {e}")))?,
+        ),
+        None => None,
+    };
     cc.read_consistency = match cs.read_mode {
         ReadMode::Linearizable => sessiond_cluster::ReadConsistency::Linearizable,
         ReadMode::Lease => sessiond_cluster::ReadConsistency::Lease,

@@ -74,6 +74,41 @@ pub fn acceptor(cfg: &Config) -> Result<Option<TlsAcceptor>, String> {
     Ok(Some(TlsAcceptor::from(Arc::new(config))))
 }
 
+/// Mutual TLS between cluster peers from `--cluster-tls-*`: both sides present the
+/// node's certificate, and both require the other's to chain to the cluster's CA (the
+/// connecting side also checks that it names the host it dialled).
+pub fn peer_tls(
+    cert: &Path,
+    key_file: &Path,
+    ca: &Path,
+) -> Result<sessiond_cluster::PeerTls, String> {
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let mut roots = RootCertStore::empty();
+    for c in certs(ca)? {
+        roots.add(c).map_err(|e| format!("{}: {e}", ca.display()))?;
+    }
+    let roots = Arc::new(roots);
+    let verifier = WebPkiClientVerifier::builder_with_provider(roots.clone(), provider.clone())
+        .build()
+        .map_err(|e| e.to_string())?;
+    let server = ServerConfig::builder_with_provider(provider.clone())
+        .with_safe_default_protocol_versions()
+        .map_err(|e| e.to_string())?
+        .with_client_cert_verifier(verifier)
+        .with_single_cert(certs(cert)?, key(key_file)?)
+        .map_err(|e| e.to_string())?;
+    let client = rustls::ClientConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .map_err(|e| e.to_string())?
+        .with_root_certificates(roots)
+        .with_client_auth_cert(certs(cert)?, key(key_file)?)
+        .map_err(|e| e.to_string())?;
+    Ok(sessiond_cluster::PeerTls {
+        client: Arc::new(client),
+        server: Arc::new(server),
+    })
+}
+
 /// Accept TLS clients on `listener` until the task is dropped.
 pub async fn serve(listener: TcpListener, acceptor: TlsAcceptor, shared: Arc<Shared>) {
     let laddr = listener.local_addr().unwrap_or(shared.local_addr);

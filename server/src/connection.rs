@@ -73,6 +73,8 @@ pub struct Conn {
     pub park_seen: u32,
     /// `CLIENT REPLY`: whether replies are written.
     pub reply: ReplyMode,
+    /// `MONITOR`: the lines this connection is fed.
+    pub monitor: Option<tokio::sync::mpsc::Receiver<Bytes>>,
 }
 
 /// `CLIENT REPLY ON|OFF|SKIP`.
@@ -106,6 +108,7 @@ impl Conn {
             misses: 0,
             park_seen: 0,
             reply: ReplyMode::On,
+            monitor: None,
         }
     }
 
@@ -642,6 +645,22 @@ async fn wait_input<S: ClientStream>(
 ) -> std::io::Result<bool> {
     let idle = shared.config.timeout;
     loop {
+        if let Some(mon) = conn.monitor.as_mut() {
+            tokio::select! {
+                r = input.fill(stream, shared) => return r,
+                Some(line) = mon.recv() => {
+                    out.extend_from_slice(&line);
+                    while out.len() < OUT_FLUSH {
+                        match mon.try_recv() {
+                            Ok(l) => out.extend_from_slice(&l),
+                            Err(_) => break,
+                        }
+                    }
+                    write_out(stream, out, shared).await?;
+                }
+            }
+            continue;
+        }
         let Some(sub) = conn.sub.as_mut() else {
             if idle == 0 {
                 return input.fill(stream, shared).await;

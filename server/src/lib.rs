@@ -24,6 +24,7 @@
 //! - [`clock`], [`mem`]: time in Unix ms; process memory and CPU figures for `INFO`.
 //! - [`slowlog`]: commands slower than `slowlog-log-slower-than`; [`cmdstats`]: calls,
 //!   errors and latency per command for `INFO commandstats|errorstats|latencystats`.
+//! - [`monitor`]: `MONITOR`'s feed of the commands that ran.
 //! - [`metrics`]: sampled rates for `INFO` and the Prometheus `/metrics` endpoint.
 //! - [`reader`]: a checked cursor over the byte encodings of records and snapshots.
 
@@ -40,6 +41,7 @@ pub mod mem;
 pub mod metrics;
 #[doc(hidden)]
 pub mod model;
+pub mod monitor;
 pub mod park;
 pub mod pubsub;
 pub mod reader;

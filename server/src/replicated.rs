@@ -418,7 +418,12 @@ impl ServerSm {
                 now,
             };
             match cmd::admit::admit_replicated(ctx.conn, args) {
-                Ok(cmd) => cmd.run(&mut ctx, args),
+                Ok(cmd) => {
+                    cmd.run(&mut ctx, args);
+                    if cmd.spec().name != "exec" {
+                        shared.monitors.feed(None, args);
+                    }
+                }
                 Err(refusal) => refusal.reply(ctx.out, args),
             }
         }

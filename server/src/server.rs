@@ -65,6 +65,7 @@ pub struct Shared {
     pub rates: crate::metrics::Rates,
     pub slowlog: crate::slowlog::SlowLog,
     pub cmdstats: crate::cmdstats::CmdStats,
+    pub monitors: crate::monitor::Monitors,
     /// Redis's encoding thresholds and other settings sessiond accepts, stores and
     /// reports, but that change nothing here (see `cmd::server::TUNABLES`).
     pub tunables: Mutex<BTreeMap<&'static str, String>>,
@@ -111,6 +112,7 @@ impl Shared {
             rates: Default::default(),
             slowlog: Default::default(),
             cmdstats: Default::default(),
+            monitors: Default::default(),
             tunables: Mutex::new(
                 crate::cmd::server::TUNABLES
                     .iter()

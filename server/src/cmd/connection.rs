@@ -174,6 +174,10 @@ fn valid_name(name: &[u8]) -> bool {
 pub fn reset(ctx: &mut Ctx<'_>, _args: &[Bytes]) {
     ctx.conn.end_multi();
     ctx.conn.sub = None;
+    if ctx.conn.monitor.take().is_some() {
+        ctx.shared.monitors.remove(ctx.conn.id);
+    }
+    ctx.conn.reply = crate::connection::ReplyMode::On;
     let initial = ctx.shared.users.initial();
     ctx.conn.set_user(initial);
     *ctx.conn.info.name.lock() = None;

@@ -167,6 +167,9 @@ fn run_or_queue(ctx: &mut Ctx<'_>, cmd: &Admitted, args: Vec<Bytes>) -> bool {
         cmd.run(ctx, &args);
         None
     };
+    if !spec.is(Flags::ADMIN) {
+        ctx.shared.monitors.feed(Some(ctx.conn.info.addr), &args);
+    }
     let failed = (ctx.out.get(mark) == Some(&b'-')).then(|| &ctx.out[mark..]);
     ctx.shared.cmdstats.ran(
         table::acl_id(spec, &args),

@@ -831,3 +831,11 @@ pub fn slowlog(ctx: &mut Ctx<'_>, args: &[Bytes]) {
         _ => super::unknown_subcommand(ctx.out, "SLOWLOG", &args[1]),
     }
 }
+
+/// `MONITOR`: from now on this connection is fed every command that runs.
+pub fn monitor(ctx: &mut Ctx<'_>, _args: &[Bytes]) {
+    if ctx.conn.monitor.is_none() {
+        ctx.conn.monitor = Some(ctx.shared.monitors.add(ctx.conn.id));
+    }
+    ctx.ok();
+}

@@ -185,6 +185,7 @@ pub const LOCAL: &[&str] = &[
     "raft.transfer-leader",
     "raft.snapshot",
     "acl",
+    "monitor",
 ];
 
 impl Spec {
@@ -397,6 +398,7 @@ pub static COMMANDS: &[Spec] = &[
     spec!("time", 1, [LOADING, STALE, FAST], 0, 0, 0, "server", "2.6.0", "Returns the server time.", server::time),
     spec!("lastsave", 1, [LOADING, STALE, FAST], 0, 0, 0, "server", "1.0.0", "Returns the Unix timestamp of the last successful save to disk.", server::lastsave),
     spec!("slowlog", -2, [ADMIN, LOADING, STALE], 0, 0, 0, "server", "2.2.12", "A container for slow log commands.", server::slowlog),
+    spec!("monitor", 1, [ADMIN, NOSCRIPT, LOADING, STALE], 0, 0, 0, "server", "1.0.0", "Listens for all requests received by the server in real-time.", server::monitor),
     spec!("shutdown", -1, [ADMIN, NOSCRIPT, LOADING, STALE, NO_MULTI, ALLOW_BUSY], 0, 0, 0, "server", "1.0.0", "Synchronously saves the database(s) to disk and shuts down the Redis server.", server::shutdown),
     // strings
     spec!("get", 2, [READONLY, FAST], 1, 1, 1, "string", "1.0.0", "Returns the string value of a key.", strings::get),

@@ -86,6 +86,10 @@ pub fn exec(ctx: &mut Ctx<'_>, _args: &[Bytes]) {
             now: ctx.now,
         };
         cmd.run(&mut inner, &args);
+        if !cmd.spec().is(super::Flags::ADMIN) {
+            let addr = (!ctx.conn.replica).then_some(ctx.conn.info.addr);
+            ctx.shared.monitors.feed(addr, &args);
+        }
     }
 }
 

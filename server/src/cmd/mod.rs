@@ -125,7 +125,11 @@ pub fn run_admitted(ctx: &mut Ctx<'_>, cmd: &Admitted, args: Vec<Bytes>) -> bool
         return run_or_queue(ctx, cmd, args);
     }
     let mark = ctx.out.len();
+    // Subscription replies are pushed even with replies off, as Redis pushes them.
+    let pushed = cmd.spec().is(Flags::PUBSUB) && cmd.spec().name.ends_with("subscribe");
     let quick = run_or_queue(ctx, cmd, args);
+    let keep = pushed || ctx.conn.reply == ReplyMode::On;
+    let mark = if keep { ctx.out.len() } else { mark };
     match (mode, ctx.conn.reply) {
         // CLIENT REPLY ON answers itself.
         (_, ReplyMode::On) => {}

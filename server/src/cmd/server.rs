@@ -19,6 +19,16 @@ pub const REDIS_VERSION: &str = "7.2.0";
 /// Subcommands of the container commands, as `COMMAND LIST` names them.
 const SUBCOMMANDS: &[&str] = &[
     "client|getname",
+    "client|kill",
+    "client|reply",
+    "cluster|help",
+    "cluster|info",
+    "cluster|keyslot",
+    "cluster|myid",
+    "cluster|nodes",
+    "cluster|shards",
+    "cluster|slots",
+    "command|getkeys",
     "client|help",
     "client|id",
     "client|info",

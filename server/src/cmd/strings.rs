@@ -554,7 +554,8 @@ pub(super) fn format_float(v: f64) -> String {
         return "0".into();
     }
     let magnitude = v.abs().log10().floor() as i32;
-    let decimals = (14 - magnitude).clamp(0, 340) as usize;
+    // Redis prints at most 17 decimals: anything smaller than that is zero.
+    let decimals = (14 - magnitude).clamp(0, 17) as usize;
     let mut s = format!("{v:.decimals$}");
     if s.contains('.') {
         while s.ends_with('0') {
@@ -714,6 +715,9 @@ mod float_tests {
         assert_eq!(format_float(5.0e3), "5000");
         assert_eq!(format_float(1.25), "1.25");
         assert_eq!(format_float(1e20), "100000000000000000000");
+        // Redis's "No negative zero": a tiny remainder prints as 0.
+        assert_eq!(format_float(-2.5e-18), "0");
+        assert_eq!(format_float(1.5e-10), "0.00000000015");
         assert_eq!(parse_float(b" 1"), None);
         assert_eq!(parse_float(b"1 "), None);
         assert_eq!(parse_float(b"nan"), None);

@@ -136,3 +136,57 @@ fn allkeys_lru_keeps_recently_used_keys() {
         "recently used keys should survive: {h} hot, {c} cold of 3000 each"
     );
 }
+
+/// `CONFIG SET maxmemory` and `maxmemory-policy` take effect at once, both ways.
+#[test]
+fn maxmemory_changes_at_runtime() {
+    let srv = Server::start();
+    let mut con = srv.conn();
+    let set =
+        |con: &mut redis::Connection, k: &str| redis::cmd("SET").arg(k).arg("v").query::<()>(con);
+    set(&mut con, "before").expect("no limit yet");
+    let _: () = redis::cmd("CONFIG")
+        .arg("SET")
+        .arg("maxmemory-policy")
+        .arg("noeviction")
+        .arg("maxmemory")
+        .arg("1mb")
+        .query(&mut con)
+        .expect("CONFIG SET");
+    assert!(
+        wait_until(Duration::from_secs(10), || set(&mut con, "k").is_err()),
+        "writes still accepted over a 1 MB limit"
+    );
+    let v: Vec<String> = redis::cmd("CONFIG")
+        .arg("GET")
+        .arg("maxmemory*")
+        .query(&mut con)
+        .expect("CONFIG GET");
+    assert!(v.windows(2).any(|w| w == ["maxmemory", "1048576"]), "{v:?}");
+    assert!(
+        v.windows(2)
+            .any(|w| w == ["maxmemory-policy", "noeviction"]),
+        "{v:?}"
+    );
+    let e = support::err_of(
+        &mut con,
+        redis::cmd("CONFIG")
+            .arg("SET")
+            .arg("maxmemory-policy")
+            .arg("allkeys-lfu"),
+    );
+    assert!(
+        e.starts_with("ERR CONFIG SET failed (possibly related to argument 'maxmemory-policy')"),
+        "{e}"
+    );
+    let _: () = redis::cmd("CONFIG")
+        .arg("SET")
+        .arg("maxmemory")
+        .arg("0")
+        .query(&mut con)
+        .expect("CONFIG SET 0");
+    assert!(
+        wait_until(Duration::from_secs(10), || set(&mut con, "after").is_ok()),
+        "writes still refused with no limit"
+    );
+}

@@ -180,7 +180,7 @@ pub async fn serve_stream<S: ClientStream>(
     let refusal =
         if crate::acl::protected_refuses(shared.config.protected_mode, &shared.users, peer.ip()) {
             Some(crate::acl::DENIED)
-        } else if shared.connected.load(Ordering::Relaxed) >= shared.config.maxclients {
+        } else if shared.connected.load(Ordering::Relaxed) >= shared.runtime.maxclients() {
             Some("-ERR max number of clients reached\r\n")
         } else {
             None
@@ -643,7 +643,7 @@ async fn wait_input<S: ClientStream>(
     conn: &mut Conn,
     shared: &Shared,
 ) -> std::io::Result<bool> {
-    let idle = shared.config.timeout;
+    let idle = shared.runtime.timeout();
     loop {
         if let Some(mon) = conn.monitor.as_mut() {
             tokio::select! {

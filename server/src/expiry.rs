@@ -144,13 +144,13 @@ const ENTRY_OVERHEAD: u64 = 64;
 fn enforce_maxmemory(shared: &Shared, pick: &mut u64) {
     use crate::config::MaxmemoryPolicy;
     use crate::store::EvictPolicy;
-    let limit = shared.config.maxmemory;
+    let limit = shared.runtime.maxmemory();
     let mut used = crate::mem::allocated();
     if used <= limit {
         shared.oom.store(false, Ordering::Relaxed);
         return;
     }
-    let policy = match shared.config.maxmemory_policy {
+    let policy = match shared.runtime.policy() {
         MaxmemoryPolicy::Noeviction => {
             shared.oom.store(true, Ordering::Relaxed);
             return;
@@ -204,8 +204,11 @@ fn run(shared: &Shared, freer: Freer) {
     let mut dead = Reclaimed::default();
     let mut pick = 0x9e37_79b9_7f4a_7c15u64;
     while !ex.stop.load(Ordering::Acquire) {
-        if shared.config.maxmemory > 0 {
+        if shared.runtime.maxmemory() > 0 {
             enforce_maxmemory(shared, &mut pick);
+        } else if shared.oom.load(Ordering::Relaxed) {
+            // maxmemory was turned off (CONFIG SET maxmemory 0).
+            shared.oom.store(false, Ordering::Relaxed);
         }
         let now = now_ms();
         let mut more = false;

@@ -26,6 +26,7 @@
 //!   errors and latency per command for `INFO commandstats|errorstats|latencystats`.
 //! - [`monitor`]: `MONITOR`'s feed of the commands that ran.
 //! - [`metrics`]: sampled rates for `INFO` and the Prometheus `/metrics` endpoint.
+//! - [`runtime`]: the settings `CONFIG SET` changes while the server runs.
 //! - [`reader`]: a checked cursor over the byte encodings of records and snapshots.
 
 pub mod acl;
@@ -46,6 +47,7 @@ pub mod park;
 pub mod pubsub;
 pub mod reader;
 pub mod replicated;
+pub mod runtime;
 pub mod server;
 pub mod slowlog;
 pub mod store;

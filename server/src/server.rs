@@ -66,6 +66,8 @@ pub struct Shared {
     pub slowlog: crate::slowlog::SlowLog,
     pub cmdstats: crate::cmdstats::CmdStats,
     pub monitors: crate::monitor::Monitors,
+    /// `maxmemory`, `maxmemory-policy`, `timeout`, `maxclients` as they stand now.
+    pub runtime: crate::runtime::Runtime,
     /// Redis's encoding thresholds and other settings sessiond accepts, stores and
     /// reports, but that change nothing here (see `cmd::server::TUNABLES`).
     pub tunables: Mutex<BTreeMap<&'static str, String>>,
@@ -93,6 +95,7 @@ impl Shared {
             store.on_new(Box::new(move |key| ps.notify(flags::NEW, "new", key)));
         }
         let proto_max_bulk_len = AtomicU64::new(config.proto_max_bulk_len);
+        let runtime = crate::runtime::Runtime::new(&config);
         Arc::new(Shared {
             store,
             config,
@@ -113,6 +116,7 @@ impl Shared {
             slowlog: Default::default(),
             cmdstats: Default::default(),
             monitors: Default::default(),
+            runtime,
             tunables: Mutex::new(
                 crate::cmd::server::TUNABLES
                     .iter()

@@ -2,7 +2,7 @@
 //!
 //! [`table`] lists every command with its typed flags and ACL categories; [`admit`] is
 //! the one admission path whose token runs a handler. One family per file:
-//! [`connection`], [`server`], [`strings`], [`keys`], [`hashes`], [`transactions`],
+//! [`connection`], [`server`], [`info`], [`strings`], [`keys`], [`hashes`], [`transactions`],
 //! [`pubsub`], [`cluster`], [`acl`]. Each handler gets a [`Ctx`] and the full argument
 //! vector (name included, arity already checked), writes exactly one reply, and touches
 //! the store only through `ctx.ks`, so the same handler runs alone or inside `EXEC`.
@@ -12,6 +12,7 @@ pub mod admit;
 pub mod cluster;
 pub mod connection;
 pub mod hashes;
+pub mod info;
 pub mod keys;
 #[cfg(test)]
 mod model_tests;

@@ -10,7 +10,7 @@ use std::sync::OnceLock;
 use hashbrown::HashMap;
 
 use super::{
-    acl, cluster, connection, hashes, keys, pubsub, server, strings, transactions, Handler,
+    acl, cluster, connection, hashes, info, keys, pubsub, server, strings, transactions, Handler,
 };
 
 /// Redis's command flags, as a bitset (`COMMAND INFO` prints their names).
@@ -391,7 +391,7 @@ pub static COMMANDS: &[Spec] = &[
     // server
     spec!("command", -1, [LOADING, STALE], 0, 0, 0, "server", "2.8.13", "Returns detailed information about all commands.", server::command),
     spec!("config", -2, [], 0, 0, 0, "server", "2.0.0", "A container for server configuration commands.", server::config),
-    spec!("info", -1, [LOADING, STALE], 0, 0, 0, "server", "1.0.0", "Returns information and statistics about the server.", server::info),
+    spec!("info", -1, [LOADING, STALE], 0, 0, 0, "server", "1.0.0", "Returns information and statistics about the server.", info::info),
     spec!("dbsize", 1, [READONLY, FAST], 0, 0, 0, "server", "1.0.0", "Returns the number of keys in the database.", server::dbsize),
     spec!("flushdb", -1, [WRITE], 0, 0, 0, "server", "1.0.0", "Removes all keys from the current database.", server::flushdb),
     spec!("flushall", -1, [WRITE], 0, 0, 0, "server", "1.0.0", "Removes all keys from all databases.", server::flushdb),

@@ -34,7 +34,7 @@ use tracing::{debug, error, info, warn};
 
 use crate::payload::{self, PayloadBuilder};
 use crate::persist::{Job, Persisted, Persister};
-use crate::status::{ClusterStatus, PeerInfo, Role};
+use crate::status::{ClusterStatus, PeerInfo, Progress, Role};
 use crate::storage::NodeStorage;
 use crate::transport::{Hello, Transport};
 use crate::wal::{self, Wal};
@@ -399,6 +399,7 @@ pub fn start(cfg: ClusterConfig, mut sm: Box<dyn StateMachine>) -> Result<Handle
                     raft_addr: addr.clone(),
                     client_addr: (id == cfg.id).then(|| cfg.client_addr.clone()),
                     voter: conf_state.voters.contains(&id),
+                    progress: None,
                 },
             );
         }
@@ -1006,6 +1007,44 @@ impl Node {
         if let Ok(l) = self.storage.last_index() {
             st.last_index.store(l, Relaxed);
         }
+        self.publish_progress();
+    }
+
+    /// On the leader, each follower's progress into the status (for `ROLE` and `INFO
+    /// replication`); elsewhere none.
+    fn publish_progress(&self) {
+        let leader = self.raw.raft.state == StateRole::Leader;
+        let last = self.raw.raft.raft_log.last_index();
+        let now = unix_ms();
+        let mut peers = self.status.peers.lock();
+        for (id, p) in peers.iter_mut() {
+            if *id == self.status.id {
+                continue;
+            }
+            let pr = if leader {
+                self.raw.raft.prs().get(*id)
+            } else {
+                None
+            };
+            p.progress = pr.map(|pr| {
+                let old = p.progress.as_ref();
+                let moved = old.is_none_or(|o| o.matched != pr.matched) || pr.matched >= last;
+                Progress {
+                    matched: pr.matched,
+                    state: match pr.state {
+                        raft::ProgressState::Probe => "probe",
+                        raft::ProgressState::Replicate => "replicate",
+                        raft::ProgressState::Snapshot => "snapshot",
+                    },
+                    active: pr.recent_active,
+                    caught_up_ms: if moved {
+                        now
+                    } else {
+                        old.map_or(now, |o| o.caught_up_ms)
+                    },
+                }
+            });
+        }
     }
 
     /// Apply queued committed entries, unless a snapshot is being captured.
@@ -1199,12 +1238,17 @@ impl Node {
                 }
             }
             Admin::Snapshot => {
-                if self.snapshot_busy {
-                    let _ = tx.send(Ok("a snapshot is already being taken".into()));
+                let reply = if self.snapshot_busy {
+                    "no snapshot started: one is already being taken".to_string()
+                } else if self.start_snapshot() {
+                    format!("snapshot at index {} started", self.applied)
                 } else {
-                    self.start_snapshot();
-                    let _ = tx.send(Ok(format!("snapshot at index {} started", self.applied)));
-                }
+                    format!(
+                        "no snapshot started: nothing applied since the snapshot at index {}",
+                        self.storage.snapshot_index()
+                    )
+                };
+                let _ = tx.send(Ok(reply));
             }
         }
     }
@@ -1252,16 +1296,18 @@ impl Node {
     }
 
     /// Capture the state at `applied` on another thread; applying waits until it is done.
-    fn start_snapshot(&mut self) {
+    /// Start capturing a snapshot at the applied index; false when none was started
+    /// (nothing applied since the last one).
+    fn start_snapshot(&mut self) -> bool {
         let index = self.applied;
         if index <= self.storage.snapshot_index() {
-            return;
+            return false;
         }
         let term = match self.storage.term(index) {
             Ok(t) => t,
             Err(e) => {
                 warn!(index, error = %e, "no term for snapshot index");
-                return;
+                return false;
             }
         };
         let mut meta = SnapshotMetadata {
@@ -1326,10 +1372,12 @@ impl Node {
             Ok(_) => {
                 self.capture = Some(captured_rx);
                 self.snapshot_busy = true;
+                true
             }
             Err(e) => {
                 self.capture_job = None;
                 warn!(error = %e, "cannot start the snapshot thread");
+                false
             }
         }
     }

@@ -50,6 +50,21 @@ pub struct PeerInfo {
     /// Learned from the peer's hello; `None` until it has connected to us.
     pub client_addr: Option<String>,
     pub voter: bool,
+    /// On the leader: the peer's progress as raft tracks it.
+    pub progress: Option<Progress>,
+}
+
+/// What the leader knows of a follower's replication (`ROLE`, `INFO replication`).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Progress {
+    /// The highest log index known to be on the follower.
+    pub matched: u64,
+    /// `probe`, `replicate` or `snapshot` (raft-rs's progress states).
+    pub state: &'static str,
+    /// Heard from within the last election timeout.
+    pub active: bool,
+    /// Unix ms when `matched` last moved (or the follower was caught up).
+    pub caught_up_ms: u64,
 }
 
 /// Upper bounds of [`Histogram`] buckets, in microseconds (the last bucket is open).

@@ -277,7 +277,7 @@ fn run_cluster(shared: &Shared, cluster: &sessiond_cluster::Handle) {
     };
     let mut pick = 0x9e37_79b9_7f4a_7c15u64;
     while !ex.stop.load(Ordering::Acquire) {
-        if shared.config.maxmemory > 0 {
+        if shared.runtime.maxmemory() > 0 {
             // A cluster node only refuses writes (noeviction): evictions would have to
             // be replicated.
             enforce_maxmemory(shared, &mut pick);

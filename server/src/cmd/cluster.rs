@@ -42,17 +42,17 @@ pub fn role(ctx: &mut Ctx<'_>, _args: &[Bytes]) {
     let st = &c.status;
     let applied = st.applied.load(Ordering::Relaxed) as i64;
     if st.is_leader() {
-        let followers = follower_addrs(st);
+        let followers = followers(st);
         encode::array_len(ctx.out, 3);
         encode::bulk(ctx.out, b"master");
         encode::integer(ctx.out, applied);
         encode::array_len(ctx.out, followers.len());
         for f in followers {
-            let (h, p) = host_port(&f);
+            let (h, p) = host_port(&f.addr);
             encode::array_len(ctx.out, 3);
             encode::bulk(ctx.out, h.as_bytes());
             encode::bulk(ctx.out, p.to_string().as_bytes());
-            encode::bulk(ctx.out, applied.to_string().as_bytes());
+            encode::bulk(ctx.out, f.matched.to_string().as_bytes());
         }
     } else {
         let leader = st.leader_client_addr();
@@ -123,12 +123,36 @@ pub fn raft_section(cluster: Option<&Handle>, t: &mut String) {
     }
 }
 
-/// The client addresses the other members have announced (the leader's replicas).
-fn follower_addrs(st: &ClusterStatus) -> Vec<String> {
+/// A follower as the leader sees it: its client address and replication progress.
+struct Follower {
+    addr: String,
+    matched: u64,
+    /// Redis's replica states: `online`, or `send_bulk` while it gets a snapshot.
+    state: &'static str,
+    /// Seconds since it last caught up (0 while it keeps up).
+    lag: u64,
+}
+
+/// The followers the leader hears from (a silent one is left out, as Redis lists only
+/// connected replicas).
+fn followers(st: &ClusterStatus) -> Vec<Follower> {
+    let now = crate::clock::now_ms();
     st.peers()
         .into_iter()
         .filter(|(id, _)| *id != st.id)
-        .filter_map(|(_, p)| p.client_addr)
+        .filter_map(|(_, p)| {
+            let pr = p.progress?;
+            pr.active.then(|| Follower {
+                addr: p.client_addr.unwrap_or_else(|| p.raft_addr.clone()),
+                matched: pr.matched,
+                state: if pr.state == "snapshot" {
+                    "send_bulk"
+                } else {
+                    "online"
+                },
+                lag: now.saturating_sub(pr.caught_up_ms) / 1000,
+            })
+        })
         .collect()
 }
 
@@ -136,17 +160,18 @@ fn follower_addrs(st: &ClusterStatus) -> Vec<String> {
 pub fn replication_section(st: &ClusterStatus, run_id: &str, t: &mut String) {
     let applied = st.applied.load(Ordering::Relaxed);
     if st.is_leader() {
-        let followers = follower_addrs(st);
+        let followers = followers(st);
         let _ = write!(
             t,
             "# Replication\r\nrole:master\r\nconnected_slaves:{}\r\n",
             followers.len()
         );
         for (i, f) in followers.iter().enumerate() {
-            let (h, p) = host_port(f);
+            let (h, p) = host_port(&f.addr);
             let _ = write!(
                 t,
-                "slave{i}:ip={h},port={p},state=online,offset={applied},lag=0\r\n"
+                "slave{i}:ip={h},port={p},state={},offset={},lag={}\r\n",
+                f.state, f.matched, f.lag
             );
         }
     } else {

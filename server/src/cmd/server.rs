@@ -560,8 +560,19 @@ pub fn time(ctx: &mut Ctx<'_>, _args: &[Bytes]) {
     encode::bulk(ctx.out, b.format(us % 1_000_000).as_bytes());
 }
 
+/// `LASTSAVE`: in a cluster, when this node last took or installed a snapshot; a
+/// single node saves nothing, so its start.
 pub fn lastsave(ctx: &mut Ctx<'_>, _args: &[Bytes]) {
-    ctx.int((ctx.shared.started_ms / 1000) as i64);
+    let snap = ctx
+        .shared
+        .cluster()
+        .map_or(0, |c| c.status.snapshot_ms.load(Ordering::Relaxed));
+    let ms = if snap > 0 {
+        snap
+    } else {
+        ctx.shared.started_ms
+    };
+    ctx.int((ms / 1000) as i64);
 }
 
 /// `SHUTDOWN [NOSAVE|SAVE] [NOW] [FORCE] [ABORT]`: there is nothing to save, so every

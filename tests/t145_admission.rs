@@ -399,3 +399,35 @@ fn users_are_replicated_through_the_log_and_snapshots() {
         .expect("USERS");
     assert_eq!(users, ["app", "default"]);
 }
+
+/// Cost attacks with counts: a huge negative HRANDFIELD count asks for more fields than
+/// memory holds. The reply stops at the client output limit and that client is cut;
+/// the server goes on serving others.
+#[test]
+fn huge_counts_are_bounded() {
+    let srv = Server::start_with(&["--client-output-limit", "1048576"]);
+    let mut s = BufReader::new(srv.raw());
+    assert_eq!(say(&mut s, "HSET h f v\r\n"), ":1");
+    s.get_mut()
+        .write_all(b"HRANDFIELD h -4611686018427387903 WITHVALUES\r\n")
+        .expect("write");
+    let mut seen = 0usize;
+    let mut buf = [0u8; 65536];
+    loop {
+        match std::io::Read::read(s.get_mut(), &mut buf) {
+            Ok(0) | Err(_) => break,
+            Ok(n) => seen += n,
+        }
+        assert!(seen < 64 << 20, "the reply was not bounded");
+    }
+    // It got a reply, as far as the limit, then the connection closed.
+    assert!(seen >= 1 << 20, "only {seen} bytes of reply");
+    let mut other = BufReader::new(srv.raw());
+    assert_eq!(
+        say(&mut other, "SCAN 0 COUNT 9223372036854775807\r\n"),
+        "*2"
+    );
+    let mut other = BufReader::new(srv.raw());
+    assert_eq!(say(&mut other, "PING\r\n"), "+PONG");
+    assert_eq!(say(&mut other, "HRANDFIELD h -3\r\n"), "*3");
+}

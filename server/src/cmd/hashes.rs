@@ -345,27 +345,34 @@ pub fn hrandfield(ctx: &mut Ctx<'_>, args: &[Bytes]) {
         ctx.err(b"ERR value is out of range");
         return;
     }
+    // A negative count may ask for more fields than memory holds: the reply is written
+    // as it is drawn and stops once it passes the client output limit (the connection
+    // is then closed, as Redis closes a client past its output buffer limit).
+    let limit = ctx.shared.config.client_output_limit as usize;
     if let Ok(found) = with_hash(ctx, &args[1], |h, out| {
         let all: Vec<(&[u8], &[u8])> = h.iter().collect();
-        let picks: Vec<usize> = if count >= 0 {
-            // Distinct: a partial shuffle of the indexes.
-            let n = (count as usize).min(all.len());
-            let mut idx: Vec<usize> = (0..all.len()).collect();
+        let n = if count >= 0 {
+            (count as usize).min(all.len())
+        } else {
+            count.unsigned_abs() as usize
+        };
+        // Distinct picks: a partial shuffle of the indexes.
+        let mut idx: Vec<usize> = Vec::new();
+        if count >= 0 {
+            idx = (0..all.len()).collect();
             for i in 0..n {
                 let j = i + (super::random_u64() % (all.len() - i) as u64) as usize;
                 idx.swap(i, j);
             }
-            idx.truncate(n);
-            idx
-        } else {
-            let n = count.unsigned_abs() as usize;
-            (0..n)
-                .map(|_| (super::random_u64() % all.len() as u64) as usize)
-                .collect()
-        };
+        }
         let pair3 = with_values && r3;
-        encode::array_len(out, picks.len() * if with_values && !r3 { 2 } else { 1 });
-        for i in picks {
+        encode::array_len(out, n * if with_values && !r3 { 2 } else { 1 });
+        for k in 0..n {
+            let i = if count >= 0 {
+                idx[k]
+            } else {
+                (super::random_u64() % all.len() as u64) as usize
+            };
             let (f, v) = all[i];
             if pair3 {
                 encode::array_len(out, 2);
@@ -373,6 +380,9 @@ pub fn hrandfield(ctx: &mut Ctx<'_>, args: &[Bytes]) {
             encode::bulk(out, f);
             if with_values {
                 encode::bulk(out, v);
+            }
+            if out.len() > limit {
+                break;
             }
         }
     }) {

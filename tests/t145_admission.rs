@@ -420,8 +420,10 @@ fn huge_counts_are_bounded() {
         }
         assert!(seen < 64 << 20, "the reply was not bounded");
     }
-    // It got a reply, as far as the limit, then the connection closed.
-    assert!(seen >= 1 << 20, "only {seen} bytes of reply");
+    // The reply was drawn up to the limit and refused, not allocated whole (which
+    // panicked the connection's task with "capacity overflow").
+    let log = srv.log_text();
+    assert!(!log.contains("panicked"), "{log}");
     let mut other = BufReader::new(srv.raw());
     assert_eq!(
         say(&mut other, "SCAN 0 COUNT 9223372036854775807\r\n"),

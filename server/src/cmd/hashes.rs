@@ -367,12 +367,12 @@ pub fn hrandfield(ctx: &mut Ctx<'_>, args: &[Bytes]) {
         }
         let pair3 = with_values && r3;
         encode::array_len(out, n * if with_values && !r3 { 2 } else { 1 });
-        for k in 0..n {
-            let i = if count >= 0 {
-                idx[k]
-            } else {
-                (super::random_u64() % all.len() as u64) as usize
-            };
+        let mut distinct = idx.into_iter();
+        for _ in 0..n {
+            // Distinct picks first (a positive count); repeats drawn one by one.
+            let i = distinct
+                .next()
+                .unwrap_or_else(|| (super::random_u64() % all.len() as u64) as usize);
             let (f, v) = all[i];
             if pair3 {
                 encode::array_len(out, 2);

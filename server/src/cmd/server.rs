@@ -6,7 +6,7 @@ use std::sync::atomic::Ordering;
 use bytes::{Bytes, BytesMut};
 use sessiond_protocol::encode;
 
-use super::{glob_match, lookup, printable, Ctx, Spec, COMMANDS, ERR_SYNTAX};
+use super::{lookup, printable, Ctx, Spec, COMMANDS, ERR_SYNTAX};
 use crate::clock::now_us;
 use crate::mem;
 
@@ -348,13 +348,14 @@ pub fn config(ctx: &mut Ctx<'_>, args: &[Bytes]) {
     match sub.as_slice() {
         b"get" if args.len() >= 3 => {
             let params = config_params(ctx);
+            // Each pattern compiled once, not once per parameter.
+            let globs: Vec<crate::glob::Glob<'_>> = args[2..]
+                .iter()
+                .map(|p| crate::glob::Glob::new(p, true))
+                .collect();
             let hits: Vec<&(&str, String)> = params
                 .iter()
-                .filter(|(name, _)| {
-                    args[2..]
-                        .iter()
-                        .any(|p| glob_match(p, name.as_bytes(), true))
-                })
+                .filter(|(name, _)| globs.iter().any(|g| g.matches(name.as_bytes())))
                 .collect();
             let r3 = ctx.resp3();
             encode::map_len(ctx.out, hits.len(), r3);

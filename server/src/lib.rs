@@ -17,6 +17,7 @@
 //! - [`cmd`]: the command table and one file per command family.
 //! - [`store`]: lock-striped shards of fixed hash slots, our own prefetchable tables, compact
 //!   entries; [`wheel`] is each shard's hierarchical timing wheel.
+//! - [`longdouble`]: `INCRBYFLOAT`'s `long double` arithmetic, in C as Redis's.
 //! - [`glob`]: Redis's glob patterns, matched without backtracking.
 //! - [`pubsub`]: `SUBSCRIBE`/`PUBLISH` delivery and keyspace notifications.
 //! - [`expiry`]: the thread that reclaims keys whose timers fire (in a cluster, the
@@ -38,6 +39,7 @@ pub mod config;
 pub mod connection;
 pub mod expiry;
 pub mod glob;
+pub mod longdouble;
 pub mod mem;
 pub mod metrics;
 #[doc(hidden)]

@@ -263,51 +263,46 @@ pub fn hincrby(ctx: &mut Ctx<'_>, args: &[Bytes]) {
     ctx.shared.pubsub.notify(HASH, "hincrby", key);
 }
 
+/// `HINCRBYFLOAT key field increment`, in `long double` as Redis (see
+/// `crate::longdouble`).
 pub fn hincrbyfloat(ctx: &mut Ctx<'_>, args: &[Bytes]) {
-    let Some(by) = super::strings::parse_float(&args[3]) else {
-        ctx.err(super::strings::ERR_NOT_FLOAT);
-        return;
-    };
-    if !by.is_finite() {
-        ctx.err(b"ERR value is NaN or Infinity");
-        return;
+    use crate::longdouble::{add, FloatError};
+    // The increment first (a float, and finite), then the type, then the field.
+    match add(None, &args[3], true) {
+        Ok(_) => {}
+        Err(FloatError::IncrementNotFinite) => return ctx.err(b"ERR value is NaN or Infinity"),
+        Err(_) => return ctx.err(super::strings::ERR_NOT_FLOAT),
     }
     let (key, field) = (&args[1], &args[2]);
     let loc = ctx.locate(key);
     let now = ctx.now;
     let mut shard = ctx.ks.shard(loc.shard);
-    let current = match shard.get(loc.hash, key, now) {
-        None => 0.0,
-        Some(e) => match e
-            .as_hash()
-            .map(|h| h.get(field).map(super::strings::parse_float))
-        {
+    let sum = match shard.get(loc.hash, key, now) {
+        None => add(None, &args[3], false),
+        Some(e) => match e.as_hash() {
             None => {
                 encode::error(ctx.out, ERR_WRONGTYPE);
                 return;
             }
-            Some(None) => 0.0,
-            Some(Some(Some(n))) => n,
-            Some(Some(None)) => {
-                encode::error(ctx.out, b"ERR hash value is not a float");
-                return;
-            }
+            Some(h) => add(h.get(field), &args[3], false),
         },
     };
-    let new = current + by;
-    if !new.is_finite() {
-        encode::error(ctx.out, super::strings::ERR_NAN);
-        return;
-    }
-    let text = super::strings::format_float(new);
+    let text = match sum {
+        Ok(t) => t,
+        Err(FloatError::Current) => {
+            return encode::error(ctx.out, b"ERR hash value is not a float");
+        }
+        Err(FloatError::Sum) => return encode::error(ctx.out, super::strings::ERR_NAN),
+        Err(_) => return encode::error(ctx.out, super::strings::ERR_NOT_FLOAT),
+    };
     let mut e = match shard.get(loc.hash, key, now) {
         Some(e) => e,
         None => shard.create_hash(loc.hash, key),
     };
     if let Some(h) = e.hash_mut() {
-        h.set(field, text.as_bytes());
+        h.set(field, &text);
     }
-    encode::bulk(ctx.out, text.as_bytes());
+    encode::bulk(ctx.out, &text);
     ctx.shared.pubsub.notify(HASH, "hincrbyfloat", key);
 }
 

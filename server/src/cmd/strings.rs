@@ -536,80 +536,38 @@ pub fn decrby(ctx: &mut Ctx<'_>, args: &[Bytes]) {
     incr_generic(ctx, &args[1], neg);
 }
 
-/// Parse a float argument as Redis's `string2ld` does: no spaces, not NaN.
-pub(super) fn parse_float(b: &[u8]) -> Option<f64> {
-    if b.is_empty() || b.len() > 5 * 1024 || b[0].is_ascii_whitespace() {
-        return None;
-    }
-    let v: f64 = std::str::from_utf8(b).ok()?.parse().ok()?;
-    (!v.is_nan()).then_some(v)
-}
-
-/// A float as Redis's `INCRBYFLOAT` writes it: fixed notation, no exponent, no trailing
-/// zeros. Redis computes in `long double` and prints 17 decimals; we compute in `f64` and
-/// print 15 significant digits, which gives the same text for the values people add up
-/// (`10.5 + 0.1` is `10.6` either way).
-pub(super) fn format_float(v: f64) -> String {
-    if v == 0.0 {
-        return "0".into();
-    }
-    let magnitude = v.abs().log10().floor() as i32;
-    // Redis prints at most 17 decimals: anything smaller than that is zero.
-    let decimals = (14 - magnitude).clamp(0, 17) as usize;
-    let mut s = format!("{v:.decimals$}");
-    if s.contains('.') {
-        while s.ends_with('0') {
-            s.pop();
-        }
-        if s.ends_with('.') {
-            s.pop();
-        }
-    }
-    if s == "-0" {
-        s = "0".into();
-    }
-    s
-}
-
 pub const ERR_NOT_FLOAT: &[u8] = b"ERR value is not a valid float";
 pub const ERR_NAN: &[u8] = b"ERR increment would produce NaN or Infinity";
 
+/// `INCRBYFLOAT key increment`, in `long double` as Redis (see `crate::longdouble`).
 pub fn incrbyfloat(ctx: &mut Ctx<'_>, args: &[Bytes]) {
+    use crate::longdouble::{add, FloatError};
     let key = &args[1];
     let loc = ctx.locate(key);
     let now = ctx.now;
     let mut shard = ctx.ks.shard(loc.shard);
-    let current = match shard.get(loc.hash, key, now) {
-        None => 0.0,
-        Some(e) => match e.as_str().map(parse_float) {
+    // The type, then the value, then the increment, as Redis checks them.
+    let sum = match shard.get(loc.hash, key, now) {
+        None => add(None, &args[2], false),
+        Some(e) => match e.as_str() {
             None => {
                 encode::error(ctx.out, ERR_WRONGTYPE);
                 return;
             }
-            Some(None) => {
-                encode::error(ctx.out, ERR_NOT_FLOAT);
-                return;
-            }
-            Some(Some(v)) => v,
+            Some(v) => add(Some(v), &args[2], false),
         },
     };
-    // The value is checked (type, then float) before the increment, as Redis does.
-    let Some(by) = parse_float(&args[2]) else {
-        encode::error(ctx.out, ERR_NOT_FLOAT);
-        return;
+    let text = match sum {
+        Ok(t) => t,
+        Err(FloatError::Sum) => return encode::error(ctx.out, ERR_NAN),
+        Err(_) => return encode::error(ctx.out, ERR_NOT_FLOAT),
     };
-    let new = current + by;
-    if !new.is_finite() {
-        encode::error(ctx.out, ERR_NAN);
-        return;
-    }
-    let text = format_float(new);
     match shard.get(loc.hash, key, now) {
-        Some(mut e) => e.set_str(text.as_bytes()),
-        None => shard.set_str(loc.hash, key, text.as_bytes(), Ttl::Clear, now),
+        Some(mut e) => e.set_str(&text),
+        None => shard.set_str(loc.hash, key, &text, Ttl::Clear, now),
     }
     drop(shard);
-    encode::bulk(ctx.out, text.as_bytes());
+    encode::bulk(ctx.out, &text);
     ctx.shared.pubsub.notify(STRING, "incrbyfloat", key);
 }
 
@@ -700,27 +658,4 @@ pub fn setrange(ctx: &mut Ctx<'_>, args: &[Bytes]) {
     drop(shard);
     encode::integer(ctx.out, v.len() as i64);
     ctx.shared.pubsub.notify(STRING, "setrange", key);
-}
-
-#[cfg(test)]
-mod float_tests {
-    use super::*;
-
-    #[test]
-    fn floats_print_as_redis_prints_them() {
-        assert_eq!(format_float(10.5 + 0.1), "10.6");
-        assert_eq!(format_float(1.0 - 1.1), "-0.1");
-        assert_eq!(format_float(3.0), "3");
-        assert_eq!(format_float(-0.0), "0");
-        assert_eq!(format_float(5.0e3), "5000");
-        assert_eq!(format_float(1.25), "1.25");
-        assert_eq!(format_float(1e20), "100000000000000000000");
-        // Redis's "No negative zero": a tiny remainder prints as 0.
-        assert_eq!(format_float(-2.5e-18), "0");
-        assert_eq!(format_float(1.5e-10), "0.00000000015");
-        assert_eq!(parse_float(b" 1"), None);
-        assert_eq!(parse_float(b"1 "), None);
-        assert_eq!(parse_float(b"nan"), None);
-        assert_eq!(parse_float(b"1e3"), Some(1000.0));
-    }
 }

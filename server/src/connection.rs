@@ -82,8 +82,7 @@ pub struct Conn {
 pub enum ReplyMode {
     On,
     Off,
-    /// No reply to the command that set it nor to the next one.
-    SkipNext,
+    /// No reply to the next command.
     Skip,
 }
 

@@ -217,7 +217,8 @@ pub fn client(ctx: &mut Ctx<'_>, args: &[Bytes]) {
             ctx.conn.reply = match mode.as_slice() {
                 b"on" => ReplyMode::On,
                 b"off" => ReplyMode::Off,
-                b"skip" => ReplyMode::SkipNext,
+                // Its own reply is not written either way: skip the next one.
+                b"skip" => ReplyMode::Skip,
                 _ => {
                     ctx.err(super::ERR_SYNTAX);
                     return;

@@ -138,12 +138,7 @@ pub fn run_admitted(ctx: &mut Ctx<'_>, cmd: &Admitted, args: Vec<Bytes>) -> bool
             ctx.out.truncate(mark);
             ctx.conn.reply = ReplyMode::On;
         }
-        _ => {
-            ctx.out.truncate(mark);
-            if ctx.conn.reply == ReplyMode::SkipNext {
-                ctx.conn.reply = ReplyMode::Skip;
-            }
-        }
+        _ => ctx.out.truncate(mark),
     }
     quick
 }

@@ -414,6 +414,7 @@ fn config_set(ctx: &mut Ctx<'_>, pairs: &[Bytes]) {
     let mut slow_len = None;
     let mut tunables: Vec<(&'static str, String)> = Vec::new();
     let mut runtime = Vec::new();
+    let current = config_params(ctx);
     let mut seen: Vec<String> = Vec::new();
     for pair in pairs.chunks_exact(2) {
         let name = String::from_utf8_lossy(&pair[0]).to_ascii_lowercase();
@@ -473,6 +474,8 @@ fn config_set(ctx: &mut Ctx<'_>, pairs: &[Bytes]) {
             "save" | "appendonly" => {
                 return fail(ctx, "this value is not supported by sessiond yet");
             }
+            // Setting a start-time setting to the value it has changes nothing.
+            n if current.iter().any(|(k, v)| *k == n && *v == value) => {}
             n if IMMUTABLE.contains(&n) => return fail(ctx, "can't set immutable config"),
             n if TUNABLES.iter().any(|(t, _)| *t == n) => {
                 let Some(&(key, default)) = TUNABLES.iter().find(|(t, _)| *t == n) else {

@@ -488,7 +488,13 @@ async fn end_batch<S: ClientStream>(
     shared: &Shared,
     start_us: u64,
 ) -> std::io::Result<bool> {
+    // While the replies wait on a slow reader, CLIENT LIST shows them pending.
+    let info = &conn.info;
+    info.obl.store(out.len() as u64, Ordering::Relaxed);
+    info.omem.store(out.capacity() as u64, Ordering::Relaxed);
     write_out(stream, out, shared).await?;
+    info.obl.store(0, Ordering::Relaxed);
+    info.omem.store(0, Ordering::Relaxed);
     shared
         .stats
         .batch_latency

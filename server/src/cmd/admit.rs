@@ -199,7 +199,14 @@ pub fn admit(conn: &mut Conn, shared: &Shared, args: &[Bytes]) -> Result<Admitte
         let in_multi = conn.multi.is_some();
         let exec = lookup(&args[0]).is_some_and(|s| s.name == "exec");
         match e {
-            Refusal::Error(text) if in_multi && exec => {
+            // Redis answers any refused EXEC, in MULTI or not, with EXECABORT.
+            Refusal::Arity(name) if exec => {
+                conn.end_multi();
+                return Err(Refusal::Error(format!(
+                    "EXECABORT Transaction discarded because of: wrong number of arguments for '{name}' command"
+                )));
+            }
+            Refusal::Error(text) if exec => {
                 conn.end_multi();
                 let why = text.trim_start_matches("ERR ");
                 return Err(Refusal::Error(format!(

@@ -324,6 +324,10 @@ pub fn hrandfield(ctx: &mut Ctx<'_>, args: &[Bytes]) {
         }
         return;
     }
+    // The count first, then the option, as Redis checks them.
+    let Some(count) = ctx.int_arg(&args[2]) else {
+        return;
+    };
     let with_values = match args.get(3) {
         None => false,
         Some(a) if args.len() == 4 && a.eq_ignore_ascii_case(b"withvalues") => true,
@@ -331,9 +335,6 @@ pub fn hrandfield(ctx: &mut Ctx<'_>, args: &[Bytes]) {
             ctx.err(super::ERR_SYNTAX);
             return;
         }
-    };
-    let Some(count) = ctx.int_arg(&args[2]) else {
-        return;
     };
     let limit = i64::MAX / if with_values { 2 } else { 1 };
     if count < -limit || count > limit {
@@ -390,13 +391,21 @@ pub fn hrandfield(ctx: &mut Ctx<'_>, args: &[Bytes]) {
 /// `HSCAN key cursor [MATCH pattern] [COUNT count] [NOVALUES]`: one page with every
 /// matching field (cursor 0), as Redis answers for a small hash.
 pub fn hscan(ctx: &mut Ctx<'_>, args: &[Bytes]) {
-    if std::str::from_utf8(&args[2])
-        .ok()
-        .and_then(|s| s.parse::<u64>().ok())
-        .is_none()
-    {
+    if super::parse_cursor(&args[2]).is_none() {
         ctx.err(b"ERR invalid cursor");
         return;
+    }
+    // The key before the options, as Redis: a missing key is an empty page, another
+    // type WRONGTYPE, whatever the options say.
+    let empty = |ctx: &mut Ctx<'_>| {
+        encode::array_len(ctx.out, 2);
+        encode::bulk(ctx.out, b"0");
+        encode::array_len(ctx.out, 0);
+    };
+    match with_hash(ctx, &args[1], |_, _| ()) {
+        Err(()) => return,
+        Ok(None) => return empty(ctx),
+        Ok(Some(())) => {}
     }
     let mut pattern = None;
     let mut novalues = false;
@@ -445,8 +454,6 @@ pub fn hscan(ctx: &mut Ctx<'_>, args: &[Bytes]) {
         }
     });
     if let Ok(None) = r {
-        encode::array_len(ctx.out, 2);
-        encode::bulk(ctx.out, b"0");
-        encode::array_len(ctx.out, 0);
+        empty(ctx);
     }
 }

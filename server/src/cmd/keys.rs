@@ -308,9 +308,7 @@ pub fn keys(ctx: &mut Ctx<'_>, args: &[Bytes]) {
 /// that exist for the whole iteration are returned at least once however tables grow or
 /// shrink in between.
 pub fn scan(ctx: &mut Ctx<'_>, args: &[Bytes]) {
-    let cursor = std::str::from_utf8(&args[1])
-        .ok()
-        .and_then(|s| s.parse::<u64>().ok());
+    let cursor = super::parse_cursor(&args[1]);
     let Some(cursor) = cursor else {
         ctx.err(b"ERR invalid cursor");
         return;

@@ -195,6 +195,21 @@ pub const ERR_WRONGTYPE: &[u8] =
     b"WRONGTYPE Operation against a key holding the wrong kind of value";
 pub const ERR_OVERFLOW: &[u8] = b"ERR increment or decrement would overflow";
 
+/// A `SCAN`-family cursor as Redis reads it (`strtoul`): digits with an optional sign, a
+/// negative one wrapping around; no spaces, nothing after, no overflow.
+pub fn parse_cursor(b: &[u8]) -> Option<u64> {
+    let (neg, digits) = match b.first()? {
+        b'-' => (true, &b[1..]),
+        b'+' => (false, &b[1..]),
+        _ => (false, b),
+    };
+    if digits.is_empty() || !digits.iter().all(u8::is_ascii_digit) {
+        return None;
+    }
+    let v = std::str::from_utf8(digits).ok()?.parse::<u64>().ok()?;
+    Some(if neg { v.wrapping_neg() } else { v })
+}
+
 /// Parse a signed 64-bit integer exactly as Redis's `string2ll` does: optional `-`, no
 /// `+`, no spaces, no leading zeros, at most 20 characters.
 pub fn parse_i64(b: &[u8]) -> Option<i64> {

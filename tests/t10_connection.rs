@@ -8,7 +8,7 @@ use std::net::TcpStream;
 use std::time::{Duration, Instant};
 
 use redis::{ConnectionLike, Value};
-use support::{err_of, read_to_close, roundtrip, Server};
+use support::{err_of, read_to_close, resp, roundtrip, Server};
 
 /// Send one command and return the raw reply value, nested errors included.
 fn raw_value(con: &mut redis::Connection, cmd: &redis::Cmd) -> Value {
@@ -27,17 +27,6 @@ fn read_until_suffix(s: &mut TcpStream, suffix: &[u8]) -> Vec<u8> {
             Ok(n) => out.extend_from_slice(&buf[..n]),
             Err(_) => break,
         }
-    }
-    out
-}
-
-/// Encode a command as a RESP array of bulk strings.
-fn resp(args: &[&[u8]]) -> Vec<u8> {
-    let mut out = format!("*{}\r\n", args.len()).into_bytes();
-    for a in args {
-        out.extend_from_slice(format!("${}\r\n", a.len()).as_bytes());
-        out.extend_from_slice(a);
-        out.extend_from_slice(b"\r\n");
     }
     out
 }

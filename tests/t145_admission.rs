@@ -11,7 +11,7 @@ use std::net::TcpStream;
 use std::time::Duration;
 
 use support::cluster::Cluster;
-use support::{wait_until, Server};
+use support::{resp, wait_until, Server};
 
 /// Send raw commands, read `n` reply lines.
 fn say_n(s: &mut BufReader<TcpStream>, cmds: &str, n: usize) -> Vec<String> {
@@ -28,17 +28,6 @@ fn say_n(s: &mut BufReader<TcpStream>, cmds: &str, n: usize) -> Vec<String> {
 
 fn say(s: &mut BufReader<TcpStream>, cmd: &str) -> String {
     say_n(s, cmd, 1).remove(0)
-}
-
-/// A command as RESP, so that patterns with spaces or stars need no quoting.
-fn resp(args: &[&[u8]]) -> Vec<u8> {
-    let mut out = format!("*{}\r\n", args.len()).into_bytes();
-    for a in args {
-        out.extend_from_slice(format!("${}\r\n", a.len()).as_bytes());
-        out.extend_from_slice(a);
-        out.extend_from_slice(b"\r\n");
-    }
-    out
 }
 
 /// The reproductions: each used to hang the server (at 100% of a core, deaf to

@@ -271,3 +271,14 @@ pub fn info_field(con: &mut redis::Connection, section: &str, field: &str) -> Op
             .map(|v| v.trim().to_string())
     })
 }
+
+/// Encode a command as a RESP array of bulk strings.
+pub fn resp(args: &[&[u8]]) -> Vec<u8> {
+    let mut out = format!("*{}\r\n", args.len()).into_bytes();
+    for a in args {
+        out.extend_from_slice(format!("${}\r\n", a.len()).as_bytes());
+        out.extend_from_slice(a);
+        out.extend_from_slice(b"\r\n");
+    }
+    out
+}

@@ -308,18 +308,22 @@ fn log_denial(shared: &Shared, conn: &Conn, d: &Denial, context: &'static str) {
     );
 }
 
-/// Admit a queued command again at `EXEC`: the rules may have changed since it was
-/// queued (Redis checks again too). Lookup and arity passed when it was queued.
-pub fn admit_queued(conn: &Conn, shared: &Shared, args: &[Bytes]) -> Result<Admitted, Refusal> {
+/// The command (looked up, arity checked) and the connection's user.
+fn known<'c>(conn: &'c Conn, args: &[Bytes]) -> Result<(&'static Spec, Option<&'c User>), Refusal> {
     let spec = lookup(&args[0]).ok_or(Refusal::Unknown)?;
     if !spec.arity_ok(args.len()) {
         return Err(Refusal::Arity(spec.name));
     }
-    if conn.trusted {
-        return Ok(Admitted { spec });
-    }
-    let Some(user) = conn.user.as_deref() else {
-        return Err(Refusal::Error("NOAUTH Authentication required.".into()));
+    Ok((spec, conn.user.as_deref()))
+}
+
+/// Admit a queued command again at `EXEC`: the rules may have changed since it was
+/// queued (Redis checks again too). Lookup and arity passed when it was queued.
+pub fn admit_queued(conn: &Conn, shared: &Shared, args: &[Bytes]) -> Result<Admitted, Refusal> {
+    let (spec, user) = match known(conn, args)? {
+        (spec, _) if conn.trusted => return Ok(Admitted { spec }),
+        (spec, Some(user)) => (spec, user),
+        (_, None) => return Err(Refusal::Error("NOAUTH Authentication required.".into())),
     };
     match acl_check(user, spec, args) {
         None => Ok(Admitted { spec }),
@@ -340,17 +344,14 @@ pub fn admit_queued(conn: &Conn, shared: &Shared, args: &[Bytes]) -> Result<Admi
 /// replica holds alike at this point of the log, so all of them decide the same. Memory
 /// is not checked: it differs between nodes.
 pub fn admit_replicated(conn: &Conn, args: &[Bytes]) -> Result<Admitted, Refusal> {
-    let spec = lookup(&args[0]).ok_or(Refusal::Unknown)?;
-    if !spec.arity_ok(args.len()) {
-        return Err(Refusal::Arity(spec.name));
-    }
-    if conn.trusted {
-        return Ok(Admitted { spec });
-    }
-    let Some(user) = conn.user.as_deref() else {
-        return Err(Refusal::Error(
-            "NOPERM The user that sent this command no longer exists".into(),
-        ));
+    let (spec, user) = match known(conn, args)? {
+        (spec, _) if conn.trusted => return Ok(Admitted { spec }),
+        (spec, Some(user)) => (spec, user),
+        (_, None) => {
+            return Err(Refusal::Error(
+                "NOPERM The user that sent this command no longer exists".into(),
+            ))
+        }
     };
     match acl_check(user, spec, args) {
         None => Ok(Admitted { spec }),

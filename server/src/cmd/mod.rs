@@ -159,7 +159,9 @@ fn run_or_queue(ctx: &mut Ctx<'_>, cmd: &Admitted, args: Vec<Bytes>) -> bool {
     let fast = spec.is(Flags::FAST);
     let slowlog = ctx.shared.slowlog.times(fast) && !spec.is(Flags::SKIP_SLOWLOG);
     let mark = ctx.out.len();
-    let timed = if slowlog || crate::cmdstats::sample_now() {
+    // One call in eight feeds INFO commandstats' times (scaled up there).
+    let sampled = crate::cmdstats::sample_now();
+    let timed = if slowlog || sampled {
         let t0 = std::time::Instant::now();
         cmd.run(ctx, &args);
         Some(t0.elapsed())
@@ -173,7 +175,7 @@ fn run_or_queue(ctx: &mut Ctx<'_>, cmd: &Admitted, args: Vec<Bytes>) -> bool {
     let failed = (ctx.out.get(mark) == Some(&b'-')).then(|| &ctx.out[mark..]);
     ctx.shared.cmdstats.ran(
         table::acl_id(spec, &args),
-        timed.map(|d| d.as_secs_f64() * 1e6),
+        timed.filter(|_| sampled).map(|d| d.as_secs_f64() * 1e6),
         failed,
     );
     if let (true, Some(d)) = (slowlog, timed) {

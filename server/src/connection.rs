@@ -224,12 +224,13 @@ async fn io_loop<S: ClientStream>(
     }
     let mut input = Input::new(shared);
     let mut out = BytesMut::with_capacity(READ_CHUNK);
+    let me = info.clone();
     let mut conn = Conn::new(info);
     conn.set_user(shared.users.initial());
     conn.acl_version = shared.users.version();
     let mut chunk: Vec<Vec<Bytes>> = Vec::with_capacity(PREFETCH_MAX);
     loop {
-        if !next_input(&mut stream, &mut input, &mut out, &mut conn, shared).await? {
+        if !next_input(&mut stream, &mut input, &mut out, &mut conn, &me, shared).await? {
             return Ok(());
         }
         let mut commands = 0u64;
@@ -305,7 +306,7 @@ async fn io_loop<S: ClientStream>(
             return Ok(());
         }
         input.trim();
-        input_done(&conn.info, &input);
+        show_input(&me, &input);
     }
 }
 
@@ -320,6 +321,7 @@ async fn io_loop_cluster<S: ClientStream>(
 ) -> std::io::Result<()> {
     let mut input = Input::new(shared);
     let mut out = BytesMut::with_capacity(READ_CHUNK);
+    let me = info.clone();
     let mut conn = Conn::new(info);
     conn.set_user(shared.users.initial());
     conn.acl_version = shared.users.version();
@@ -330,7 +332,7 @@ async fn io_loop_cluster<S: ClientStream>(
         .as_ref()
         .is_some_and(|c| c.follower_mode == FollowerMode::Redirect);
     loop {
-        if !next_input(&mut stream, &mut input, &mut out, &mut conn, shared).await? {
+        if !next_input(&mut stream, &mut input, &mut out, &mut conn, &me, shared).await? {
             return Ok(());
         }
         let mut bad_input = None;
@@ -416,7 +418,7 @@ async fn io_loop_cluster<S: ClientStream>(
             return Ok(());
         }
         input.trim();
-        input_done(&conn.info, &input);
+        show_input(&me, &input);
     }
 }
 
@@ -621,23 +623,22 @@ impl Input {
 
 /// Wait for the client's next bytes; false when it closed. A subscribed client's
 /// messages are written as they arrive meanwhile.
+/// `info` is the connection's own (`conn.info`), held apart so that waiting on its
+/// `CLIENT KILL` needs no reference count per batch.
 async fn next_input<S: ClientStream>(
     stream: &mut S,
     input: &mut Input,
     out: &mut BytesMut,
     conn: &mut Conn,
+    info: &ClientInfo,
     shared: &Shared,
 ) -> std::io::Result<bool> {
-    let info = conn.info.clone();
     let more = tokio::select! {
         r = wait_input(stream, input, out, conn, shared) => r?,
         () = info.kill.notified() => false,
     };
     // What CLIENT LIST shows while this batch runs: the commands just read.
-    let buf = &input.buf;
-    info.qbuf.store(buf.len() as u64, Ordering::Relaxed);
-    info.qbuf_free
-        .store((buf.capacity() - buf.len()) as u64, Ordering::Relaxed);
+    show_input(info, input);
     Ok(more && !info.killed.load(Ordering::Relaxed))
 }
 
@@ -654,13 +655,7 @@ async fn wait_input<S: ClientStream>(
             tokio::select! {
                 r = input.fill(stream, shared) => return r,
                 Some(line) = mon.recv() => {
-                    out.extend_from_slice(&line);
-                    while out.len() < OUT_FLUSH {
-                        match mon.try_recv() {
-                            Ok(l) => out.extend_from_slice(&l),
-                            Err(_) => break,
-                        }
-                    }
+                    drain(line, mon, out, |l, out| out.extend_from_slice(l));
                     write_out(stream, out, shared).await?;
                 }
             }
@@ -689,13 +684,8 @@ async fn wait_input<S: ClientStream>(
             // completes.
             r = input.fill(stream, shared) => return r,
             Some(msg) = sub.rx.recv() => {
-                msg.encode(out, conn.resp3);
-                while out.len() < OUT_FLUSH {
-                    match sub.rx.try_recv() {
-                        Ok(m) => m.encode(out, conn.resp3),
-                        Err(_) => break,
-                    }
-                }
+                let resp3 = conn.resp3;
+                drain(msg, &mut sub.rx, out, |m, out| m.encode(out, resp3));
                 if sub.overflow.load(Ordering::Relaxed) {
                     // Redis's pubsub output buffer limit: a client this far behind is cut.
                     debug!("subscriber too slow, closing");
@@ -703,6 +693,22 @@ async fn wait_input<S: ClientStream>(
                 }
                 write_out(stream, out, shared).await?;
             }
+        }
+    }
+}
+
+/// Write `first`, then whatever else is already queued, up to a flush's worth.
+fn drain<T>(
+    first: T,
+    rx: &mut tokio::sync::mpsc::Receiver<T>,
+    out: &mut BytesMut,
+    put: impl Fn(&T, &mut BytesMut),
+) {
+    put(&first, out);
+    while out.len() < OUT_FLUSH {
+        match rx.try_recv() {
+            Ok(m) => put(&m, out),
+            Err(_) => break,
         }
     }
 }
@@ -787,8 +793,9 @@ fn finish_batch(shared: &Shared, conn: &mut Conn, commands: u64, now: u64) {
     info.multi.store(queued, Ordering::Relaxed);
 }
 
-/// After a batch: its input is consumed; what is left is an unfinished command.
-fn input_done(info: &ClientInfo, input: &Input) {
+/// The query buffer as `CLIENT LIST` shows it: while a batch runs, its commands; after
+/// it, what is left (an unfinished command).
+fn show_input(info: &ClientInfo, input: &Input) {
     let buf = &input.buf;
     info.qbuf.store(buf.len() as u64, Ordering::Relaxed);
     info.qbuf_free

@@ -24,17 +24,19 @@
 /// Redis's limit on nested stars (`stringmatchlen_impl`'s `nesting`).
 const MAX_NESTING: usize = 1000;
 
-/// A compiled pattern: compile once, match many strings.
-pub struct Glob<'p> {
-    pat: &'p [u8],
+/// A compiled pattern: compile once, match many strings (an ACL user keeps its key and
+/// channel patterns compiled).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Glob {
+    pat: Box<[u8]>,
     nocase: bool,
     /// Byte ranges of the pattern between stars, with how many bytes each consumes.
-    segs: Vec<Seg>,
+    segs: Box<[Seg]>,
     /// More stars than Redis's nesting limit allows: nothing matches.
     too_deep: bool,
 }
 
-#[derive(Clone, Copy, Debug)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
 struct Seg {
     start: usize,
     end: usize,
@@ -119,8 +121,8 @@ fn item(p: &[u8], i: usize) -> (Item, usize) {
     }
 }
 
-impl<'p> Glob<'p> {
-    pub fn new(pat: &'p [u8], nocase: bool) -> Glob<'p> {
+impl Glob {
+    pub fn new(pat: &[u8], nocase: bool) -> Glob {
         let mut segs = Vec::new();
         let mut cur = Seg {
             start: 0,
@@ -152,11 +154,16 @@ impl<'p> Glob<'p> {
         segs.push(cur);
         let nested = stars - usize::from(trail);
         Glob {
-            pat,
+            pat: pat.into(),
             nocase,
-            segs,
+            segs: segs.into(),
             too_deep: nested > MAX_NESTING,
         }
+    }
+
+    /// The pattern as given.
+    pub fn pattern(&self) -> &[u8] {
+        &self.pat
     }
 
     /// Whether the whole of `s` matches.
@@ -192,7 +199,7 @@ impl<'p> Glob<'p> {
 
     /// Whether `seg` matches `s` at `at` (the caller checked it fits).
     fn seg_at(&self, seg: Seg, s: &[u8], at: usize) -> bool {
-        let (p, nocase) = (self.pat, self.nocase);
+        let (p, nocase) = (&*self.pat, self.nocase);
         let mut i = seg.start;
         let mut k = at;
         while i < seg.end {
@@ -218,7 +225,7 @@ impl<'p> Glob<'p> {
             return Some(from);
         }
         let last_start = s.len().checked_sub(seg.width)?;
-        let first = match item(self.pat, seg.start).0 {
+        let first = match item(&self.pat, seg.start).0 {
             Item::Lit(l) if !self.nocase || !l.is_ascii_alphabetic() => Some(l),
             _ => None,
         };

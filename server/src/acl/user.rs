@@ -9,7 +9,7 @@ use crate::glob::Glob;
 /// A key pattern and what it grants: `~p` both, `%R~p` reads, `%W~p` writes.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct KeyPattern {
-    pub pattern: Vec<u8>,
+    pub glob: Glob,
     pub read: bool,
     pub write: bool,
 }
@@ -27,7 +27,7 @@ pub struct User {
     cmd_rules: Vec<String>,
     pub keys: Vec<KeyPattern>,
     pub all_keys: bool,
-    pub channels: Vec<Vec<u8>>,
+    pub channels: Vec<Glob>,
     pub all_channels: bool,
     /// Every command, key and channel (kept up to date by `apply`): admission skips the
     /// checks, so the default user costs one test per command.
@@ -211,8 +211,8 @@ impl User {
                 if rest == "*" {
                     self.all_channels = true;
                     self.channels.clear();
-                } else if !self.channels.iter().any(|c| c == rest.as_bytes()) {
-                    self.channels.push(rest.as_bytes().to_vec());
+                } else if !self.channels.iter().any(|c| c.pattern() == rest.as_bytes()) {
+                    self.channels.push(Glob::new(rest.as_bytes(), false));
                 }
             }
             "+" | "-" => self.command_rule(head == "+", rest)?,
@@ -230,13 +230,13 @@ impl User {
             self.keys.clear();
             return Ok(());
         }
-        match self.keys.iter_mut().find(|k| k.pattern == pat) {
+        match self.keys.iter_mut().find(|k| k.glob.pattern() == pat) {
             Some(k) => {
                 k.read |= read;
                 k.write |= write;
             }
             None => self.keys.push(KeyPattern {
-                pattern: pat.to_vec(),
+                glob: Glob::new(pat, false),
                 read,
                 write,
             }),
@@ -341,7 +341,7 @@ impl User {
         }
         let (mut r, mut w) = (!read, !write);
         for k in &self.keys {
-            if (k.read && !r || k.write && !w) && Glob::new(&k.pattern, false).matches(key) {
+            if (k.read && !r || k.write && !w) && k.glob.matches(key) {
                 r |= k.read;
                 w |= k.write;
             }
@@ -357,9 +357,9 @@ impl User {
         self.all_channels
             || self.channels.iter().any(|c| {
                 if literal {
-                    c == channel
+                    c.pattern() == channel
                 } else {
-                    Glob::new(c, false).matches(channel)
+                    c.matches(channel)
                 }
             })
     }
@@ -389,7 +389,7 @@ impl User {
             .keys
             .iter()
             .map(|k| {
-                let p = String::from_utf8_lossy(&k.pattern);
+                let p = String::from_utf8_lossy(k.glob.pattern());
                 match (k.read, k.write) {
                     (true, true) => format!("~{p}"),
                     (true, false) => format!("%R~{p}"),
@@ -406,7 +406,7 @@ impl User {
         }
         self.channels
             .iter()
-            .map(|c| format!("&{}", String::from_utf8_lossy(c)))
+            .map(|c| format!("&{}", String::from_utf8_lossy(c.pattern())))
             .collect::<Vec<_>>()
             .join(" ")
     }

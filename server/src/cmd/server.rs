@@ -349,7 +349,7 @@ pub fn config(ctx: &mut Ctx<'_>, args: &[Bytes]) {
         b"get" if args.len() >= 3 => {
             let params = config_params(ctx);
             // Each pattern compiled once, not once per parameter.
-            let globs: Vec<crate::glob::Glob<'_>> = args[2..]
+            let globs: Vec<crate::glob::Glob> = args[2..]
                 .iter()
                 .map(|p| crate::glob::Glob::new(p, true))
                 .collect();

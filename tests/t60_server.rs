@@ -374,6 +374,71 @@ fn config_set_unknown() {
     );
 }
 
+/// The settings Redis 7.0 lets CONFIG SET change are changed (and read back as Redis
+/// reads them back: `hz` clamped to 1..500); immutable and protected ones are refused
+/// in Redis's words, even when set to the value they have. Each reply here was taken
+/// from redis-server 7.0.
+#[test]
+fn config_set_mutable_immutable_protected() {
+    let srv = Server::start();
+    let mut con = srv.conn();
+    let set = |con: &mut redis::Connection, k: &str, val: &str| {
+        v(con, redis::cmd("CONFIG").arg("SET").arg(k).arg(val))
+    };
+    for (k, val, back) in [
+        ("hz", "1000", "500"),
+        ("hz", "0", "1"),
+        ("loglevel", "warning", "warning"),
+        ("loglevel", "notice", "notice"),
+        ("appendfsync", "no", "no"),
+        ("tcp-keepalive", "60", "60"),
+        ("slave-read-only", "no", "no"),
+        ("protected-mode", "no", "no"),
+    ] {
+        assert_eq!(set(&mut con, k, val), Value::Okay, "{k} {val}");
+        let got = config_get(&mut con, k);
+        assert_eq!(got, vec![(k.to_string(), back.to_string())]);
+    }
+    assert_eq!(config_get(&mut con, "replica-read-only")[0].1, "no");
+    let fail = |con: &mut redis::Connection, k: &str, val: &str| {
+        err_of(con, redis::cmd("CONFIG").arg("SET").arg(k).arg(val))
+    };
+    let why = |k: &str, w: &str| {
+        format!("ERR CONFIG SET failed (possibly related to argument '{k}') - {w}")
+    };
+    assert_eq!(
+        fail(&mut con, "databases", "1"),
+        why("databases", "can't set immutable config")
+    );
+    let dir = config_get(&mut con, "dir")[0].1.clone();
+    assert_eq!(
+        fail(&mut con, "dir", &dir),
+        why("dir", "can't set protected config")
+    );
+    assert_eq!(
+        fail(&mut con, "loglevel", "loud"),
+        why(
+            "loglevel",
+            "argument(s) must be one of the following: debug, verbose, notice, warning"
+        )
+    );
+    assert_eq!(
+        fail(&mut con, "appendfsync", "x"),
+        why(
+            "appendfsync",
+            "argument(s) must be one of the following: everysec, always, no"
+        )
+    );
+    assert_eq!(
+        fail(&mut con, "hz", "-1"),
+        why("hz", "argument must be between 0 and 2147483647 inclusive")
+    );
+    assert_eq!(
+        fail(&mut con, "protected-mode", "maybe"),
+        why("protected-mode", "argument must be 'yes' or 'no'")
+    );
+}
+
 /// INFO has the Server, Clients, Memory, Stats and Keyspace sections with the fields
 /// monitoring tools read.
 #[test]

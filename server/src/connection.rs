@@ -161,10 +161,27 @@ impl Conn {
 pub async fn serve(stream: TcpStream, peer: SocketAddr, shared: Arc<Shared>) {
     let laddr = stream.local_addr().unwrap_or(shared.local_addr);
     let fd = std::os::fd::AsRawFd::as_raw_fd(&stream);
+    tune_socket(&stream, &shared);
+    serve_stream(stream, peer, laddr, fd, shared).await;
+}
+
+/// No Nagle delay, and keepalive probes as `tcp-keepalive` says (Redis's scheme: the
+/// first probe after that many idle seconds, then every third of it, three times), so a
+/// client that vanished without closing is noticed and its connection freed.
+pub fn tune_socket(stream: &TcpStream, shared: &Shared) {
     if let Err(e) = stream.set_nodelay(true) {
         debug!(error = %e, "set_nodelay");
     }
-    serve_stream(stream, peer, laddr, fd, shared).await;
+    let secs = shared.runtime.tcp_keepalive();
+    if secs > 0 {
+        let ka = socket2::TcpKeepalive::new()
+            .with_time(std::time::Duration::from_secs(secs))
+            .with_interval(std::time::Duration::from_secs((secs / 3).max(1)))
+            .with_retries(3);
+        if let Err(e) = socket2::SockRef::from(stream).set_tcp_keepalive(&ka) {
+            debug!(error = %e, "tcp keepalive");
+        }
+    }
 }
 
 /// Serve one client over any stream (plain TCP or TLS).
@@ -177,7 +194,8 @@ pub async fn serve_stream<S: ClientStream>(
 ) {
     // Refused before anything else, with Redis's words, as Redis does.
     let refusal =
-        if crate::acl::protected_refuses(shared.config.protected_mode, &shared.users, peer.ip()) {
+        if crate::acl::protected_refuses(shared.runtime.protected_mode(), &shared.users, peer.ip())
+        {
             Some(crate::acl::DENIED)
         } else if shared.connected.load(Ordering::Relaxed) >= shared.runtime.maxclients() {
             Some("-ERR max number of clients reached\r\n")

@@ -3,6 +3,8 @@
 
 use clap::Parser;
 use sessiond_server::config::{Args, Config, RuntimeKind};
+use tracing_subscriber::layer::SubscriberExt as _;
+use tracing_subscriber::util::SubscriberInitExt as _;
 use tracing_subscriber::EnvFilter;
 
 fn main() -> std::process::ExitCode {
@@ -24,16 +26,24 @@ fn run() -> Result<(), Box<dyn std::error::Error>> {
     let config = Config::from_args(Args::parse())?;
     let filter = EnvFilter::try_new(&config.log_level)
         .map_err(|e| format!("invalid --log-level '{}': {e}", config.log_level))?;
-    let logs = tracing_subscriber::fmt()
-        .with_env_filter(filter)
+    // The filter sits behind a reload handle, so `CONFIG SET loglevel` can change it.
+    let (filter, handle) = tracing_subscriber::reload::Layer::new(filter);
+    let fmt = tracing_subscriber::fmt::layer()
         .with_writer(std::io::stderr)
         .with_ansi(false);
     if config.log_json {
         // One JSON object per line, fields flattened, for log shippers.
-        logs.json().flatten_event(true).init();
+        tracing_subscriber::registry()
+            .with(filter)
+            .with(fmt.json().flatten_event(true))
+            .init();
     } else {
-        logs.init();
+        tracing_subscriber::registry().with(filter).with(fmt).init();
     }
+    sessiond_server::runtime::set_log_hook(Box::new(move |directive| {
+        let f = EnvFilter::try_new(directive).map_err(|e| e.to_string())?;
+        handle.reload(f).map_err(|e| e.to_string())
+    }));
 
     // The per-thread flavour runs this thread's event loop here and starts the others
     // in `server::run`; work-stealing hands every thread to tokio's scheduler.

@@ -121,7 +121,7 @@ pub async fn serve(listener: TcpListener, acceptor: TlsAcceptor, shared: Arc<Sha
                 continue;
             }
         };
-        let _ = tcp.set_nodelay(true);
+        crate::connection::tune_socket(&tcp, &shared);
         let fd = std::os::fd::AsRawFd::as_raw_fd(&tcp);
         let acceptor = acceptor.clone();
         let shared = shared.clone();

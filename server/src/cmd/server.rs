@@ -269,17 +269,20 @@ const IMMUTABLE: &[&str] = &[
     "daemonize",
     "io-threads",
     "shards",
-    "dbfilename",
-    "dir",
     "cluster-enabled",
-    "hz",
-    "loglevel",
-    "tcp-keepalive",
-    "replica-read-only",
-    "slave-read-only",
-    "protected-mode",
-    "appendfsync",
 ];
+
+/// Settings Redis refuses unless `enable-protected-configs` is set, which sessiond does
+/// not offer.
+const PROTECTED: &[&str] = &["dir", "dbfilename"];
+
+fn yes_no(b: bool) -> &'static str {
+    if b {
+        "yes"
+    } else {
+        "no"
+    }
+}
 
 /// Every parameter `CONFIG GET` knows, with its current value.
 fn config_params(ctx: &Ctx<'_>) -> Vec<(&'static str, String)> {
@@ -291,34 +294,34 @@ fn config_params(ctx: &Ctx<'_>) -> Vec<(&'static str, String)> {
         ("databases", "1".into()),
         ("save", String::new()),
         ("appendonly", "no".into()),
-        ("appendfsync", "everysec".into()),
+        ("appendfsync", rt.appendfsync().into()),
         ("maxmemory", rt.maxmemory().to_string()),
         ("maxmemory-policy", rt.policy().name().into()),
         ("maxclients", rt.maxclients().to_string()),
         ("timeout", rt.timeout().to_string()),
         (
             "protected-mode",
-            if c.protected_mode { "yes" } else { "no" }.into(),
+            if rt.protected_mode() { "yes" } else { "no" }.into(),
         ),
-        ("tcp-keepalive", "300".into()),
+        ("tcp-keepalive", rt.tcp_keepalive().to_string()),
         (
             "notify-keyspace-events",
             crate::pubsub::flags::render(ctx.shared.pubsub.notify_flags()),
         ),
-        ("replica-read-only", "yes".into()),
-        ("slave-read-only", "yes".into()),
+        ("replica-read-only", yes_no(rt.replica_read_only()).into()),
+        ("slave-read-only", yes_no(rt.replica_read_only()).into()),
         ("cluster-enabled", "no".into()),
         (
             "proto-max-bulk-len",
             ctx.shared.proto_max_bulk_len().to_string(),
         ),
-        ("hz", "10".into()),
+        ("hz", rt.hz().to_string()),
         (
             "slowlog-log-slower-than",
             ctx.shared.slowlog.threshold_us().to_string(),
         ),
         ("slowlog-max-len", ctx.shared.slowlog.max_len().to_string()),
-        ("loglevel", c.log_level.clone()),
+        ("loglevel", rt.loglevel().into()),
         (
             "dir",
             std::env::current_dir()
@@ -474,9 +477,11 @@ fn config_set(ctx: &mut Ctx<'_>, pairs: &[Bytes]) {
             "save" | "appendonly" => {
                 return fail(ctx, "this value is not supported by sessiond yet");
             }
-            // Setting a start-time setting to the value it has changes nothing.
-            n if current.iter().any(|(k, v)| *k == n && *v == value) => {}
+            // Redis can move its listener; sessiond cannot (see the README), but setting
+            // the address it has changes nothing.
+            n @ ("bind" | "port") if current.iter().any(|(k, v)| *k == n && *v == value) => {}
             n if IMMUTABLE.contains(&n) => return fail(ctx, "can't set immutable config"),
+            n if PROTECTED.contains(&n) => return fail(ctx, "can't set protected config"),
             n if TUNABLES.iter().any(|(t, _)| *t == n) => {
                 let Some(&(key, default)) = TUNABLES.iter().find(|(t, _)| *t == n) else {
                     return fail(ctx, "unknown");

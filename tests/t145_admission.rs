@@ -389,6 +389,63 @@ fn users_are_replicated_through_the_log_and_snapshots() {
     assert_eq!(users, ["app", "default"]);
 }
 
+/// In a cluster, ACL LOAD reads the file of the node that received it and replicates
+/// its users: every node then holds them. A file that does not parse changes nothing,
+/// anywhere.
+#[test]
+fn acl_load_in_a_cluster_reaches_every_node() {
+    let dir = std::env::temp_dir().join(format!("sessiond-acl-cluster-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("dir");
+    let path = dir.join("users.acl");
+    std::fs::write(&path, "user default on nopass ~* &* +@all\n").expect("write acl file");
+    let c = Cluster::start(3, &["--aclfile", path.to_str().expect("utf-8 path")]);
+    let l = c.wait_leader(Duration::from_secs(15));
+    let f = (l + 1) % 3;
+    std::fs::write(
+        &path,
+        "user default on nopass ~* &* +@all\nuser app on >apppw ~sess:* +@all\n",
+    )
+    .expect("rewrite acl file");
+    let mut con = c.node(f).conn();
+    let _: () = redis::cmd("ACL")
+        .arg("LOAD")
+        .query(&mut con)
+        .expect("LOAD through a follower");
+    for n in 0..3 {
+        let mut s = BufReader::new(c.node(n).raw());
+        assert!(
+            wait_until(Duration::from_secs(10), || say(
+                &mut s,
+                "AUTH app apppw\r\n"
+            ) == "+OK"),
+            "node {n} did not load app"
+        );
+        assert_eq!(
+            say(&mut s, "SET other 1\r\n"),
+            "-NOPERM No permissions to access a key"
+        );
+    }
+    std::fs::write(
+        &path,
+        "user default on nopass ~* &* +@all\nuser broken on +nosuchcmd\n",
+    )
+    .expect("rewrite acl file");
+    let err = redis::cmd("ACL")
+        .arg("LOAD")
+        .query::<()>(&mut con)
+        .expect_err("a bad file");
+    assert!(format!("{err:?}").contains("users.acl"), "{err:?}");
+    for n in 0..3 {
+        let mut s = BufReader::new(c.node(n).raw());
+        assert_eq!(
+            say(&mut s, "AUTH app apppw\r\n"),
+            "+OK",
+            "node {n} lost app"
+        );
+    }
+    std::fs::remove_dir_all(&dir).ok();
+}
+
 /// Cost attacks with counts: a huge negative HRANDFIELD count asks for more fields than
 /// memory holds. The reply stops at the client output limit and that client is cut;
 /// the server goes on serving others.

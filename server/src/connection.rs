@@ -421,6 +421,11 @@ async fn io_loop_cluster<S: ClientStream>(
                     }
                 }
                 Class::Write | Class::Exec => {
+                    let mut args = args;
+                    if let Err(e) = cmd::acl::prepare_load(shared, &mut args) {
+                        sessiond_protocol::encode::error(&mut out, &e);
+                        continue;
+                    }
                     propose(&mut out, &mut conn, shared, cluster, class, args, &mut it).await;
                 }
             }
@@ -464,8 +469,10 @@ async fn propose(
         let mut group = vec![first];
         while group.len() < 1024 {
             let next = rest.next_if(|a| {
-                cmd::admit::admissible(conn, shared, a)
-                    .is_some_and(|c| replicated::classify(c.spec(), a, conn) == Class::Write)
+                // ACL LOAD is read before it is proposed: it starts a group of its own.
+                !cmd::acl::is_load(a)
+                    && cmd::admit::admissible(conn, shared, a)
+                        .is_some_and(|c| replicated::classify(c.spec(), a, conn) == Class::Write)
             });
             match next {
                 Some(a) => group.push(a),

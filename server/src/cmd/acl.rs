@@ -1,7 +1,9 @@
 //! `ACL SETUSER|GETUSER|DELUSER|USERS|LIST|WHOAMI|CAT|LOG|GENPASS|DRYRUN|SAVE|LOAD|HELP`.
 //!
-//! `SETUSER` and `DELUSER` are replicated writes in a cluster (see `Spec::kind_of`): they
-//! run on every replica as the log applies them, so every node holds the same users.
+//! `SETUSER`, `DELUSER` and `LOAD` are replicated writes in a cluster (see
+//! `Spec::kind_of`): they run on every replica as the log applies them, so every node
+//! holds the same users. `LOAD` reads the ACL file of the node that received it, before
+//! it is proposed ([`prepare_load`]), and the record carries the file's text.
 
 use std::io::Read as _;
 
@@ -43,6 +45,8 @@ pub fn acl(ctx: &mut Ctx<'_>, args: &[Bytes]) {
         b"dryrun" if n >= 4 => dryrun(ctx, args),
         b"save" if n == 2 => save(ctx),
         b"load" if n == 2 => load(ctx),
+        // A replica applying the ACL LOAD that another node read: the text is in the record.
+        b"load" if n == 3 && ctx.conn.replica => replace_users(ctx, "ACL LOAD", &args[2]),
         b"help" if n == 2 => super::help_reply(ctx.out, HELP),
         b"setuser" | b"getuser" | b"deluser" | b"users" | b"list" | b"whoami" | b"cat" | b"log"
         | b"genpass" | b"dryrun" | b"save" | b"load" | b"help" => {
@@ -281,19 +285,27 @@ fn save(ctx: &mut Ctx<'_>) {
 }
 
 fn load(ctx: &mut Ctx<'_>) {
-    let Some(path) = ctx.shared.config.aclfile.clone() else {
-        ctx.err(NO_FILE);
-        return;
-    };
-    if ctx.shared.cluster().is_some() {
-        // Each node would read its own file: the nodes could end up with different
-        // users. ACL SETUSER and DELUSER are replicated instead.
-        ctx.err(b"ERR ACL LOAD is not available in a cluster: use ACL SETUSER and ACL DELUSER, which every node applies");
-        return;
+    match read_acl_file(ctx.shared) {
+        Ok((path, text)) => replace_users(ctx, &path, text.as_bytes()),
+        Err(e) => ctx.err(&e),
     }
-    let parsed = std::fs::read_to_string(&path)
-        .map_err(|e| format!("{path}: {e}"))
-        .and_then(|t| crate::acl::parse_acl_file(&t).map_err(|e| format!("{path}:{e}")));
+}
+
+fn read_acl_file(shared: &crate::server::Shared) -> Result<(String, String), Vec<u8>> {
+    let Some(path) = shared.config.aclfile.clone() else {
+        return Err(NO_FILE.to_vec());
+    };
+    match std::fs::read_to_string(&path) {
+        Ok(text) => Ok((path, text)),
+        Err(e) => Err(format!("ERR {path}: {e}").into_bytes()),
+    }
+}
+
+/// Replace every user with those `text` (an ACL file) defines, or change nothing.
+fn replace_users(ctx: &mut Ctx<'_>, path: &str, text: &[u8]) {
+    let parsed = std::str::from_utf8(text)
+        .map_err(|_| format!("{path}: not UTF-8"))
+        .and_then(|t| crate::acl::parse_acl_file(t).map_err(|e| format!("{path}:{e}")));
     match parsed {
         Ok(users) => {
             ctx.shared.users.replace(users);
@@ -301,4 +313,24 @@ fn load(ctx: &mut Ctx<'_>) {
         }
         Err(e) => ctx.err(format!("ERR {e}").as_bytes()),
     }
+}
+
+/// `ACL LOAD`, as a client sends it.
+pub fn is_load(args: &[Bytes]) -> bool {
+    args.len() == 2 && args[0].eq_ignore_ascii_case(b"acl") && args[1].eq_ignore_ascii_case(b"load")
+}
+
+/// In a cluster, `ACL LOAD` is read here, on the node that received it, and checked;
+/// the file's text goes in the record, so every replica loads the same users. Other
+/// commands pass unchanged. An error is the reply, and nothing is proposed.
+pub fn prepare_load(shared: &crate::server::Shared, args: &mut Vec<Bytes>) -> Result<(), Vec<u8>> {
+    if !is_load(args) {
+        return Ok(());
+    }
+    let (path, text) = read_acl_file(shared)?;
+    if let Err(e) = crate::acl::parse_acl_file(&text) {
+        return Err(format!("ERR {path}:{e}").into_bytes());
+    }
+    args.push(Bytes::from(text));
+    Ok(())
 }

@@ -217,7 +217,9 @@ impl Spec {
     pub fn kind_of(&self, args: &[bytes::Bytes]) -> Kind {
         if self.name == "acl"
             && args.get(1).is_some_and(|s| {
-                s.eq_ignore_ascii_case(b"setuser") || s.eq_ignore_ascii_case(b"deluser")
+                s.eq_ignore_ascii_case(b"setuser")
+                    || s.eq_ignore_ascii_case(b"deluser")
+                    || s.eq_ignore_ascii_case(b"load")
             })
         {
             return Kind::Write;

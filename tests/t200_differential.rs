@@ -21,158 +21,8 @@
 
 mod support;
 
-use std::io::{BufRead, BufReader, Read, Write};
-use std::net::TcpStream;
-use std::process::{Child, Command, Stdio};
-use std::time::Duration;
-
-use support::cluster::free_port;
+use support::diff::{b, show, Conn, RedisServer, Reply, Rng};
 use support::Server;
-
-/// A reply, normalised for comparison.
-#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
-enum Reply {
-    Simple(String),
-    Error(String),
-    Int(i64),
-    Bulk(Option<Vec<u8>>),
-    Array(Option<Vec<Reply>>),
-    Map(Vec<(Reply, Reply)>),
-    Set(Vec<Reply>),
-    Double(String),
-    Null,
-    Bool(bool),
-}
-
-fn read_reply(r: &mut BufReader<TcpStream>) -> Reply {
-    let mut line = Vec::new();
-    r.read_until(b'\n', &mut line).expect("read reply");
-    assert!(line.ends_with(b"\r\n"), "bad line {line:?}");
-    let body = String::from_utf8_lossy(&line[1..line.len() - 2]).into_owned();
-    let int = |s: &str| s.parse::<i64>().expect("length");
-    match line[0] {
-        b'+' => Reply::Simple(body),
-        b'-' => Reply::Error(body),
-        b':' => Reply::Int(int(&body)),
-        b'$' => {
-            let n = int(&body);
-            if n < 0 {
-                return Reply::Bulk(None);
-            }
-            let mut buf = vec![0u8; n as usize + 2];
-            r.read_exact(&mut buf).expect("bulk");
-            buf.truncate(n as usize);
-            Reply::Bulk(Some(buf))
-        }
-        b'*' => {
-            let n = int(&body);
-            if n < 0 {
-                return Reply::Array(None);
-            }
-            Reply::Array(Some((0..n).map(|_| read_reply(r)).collect()))
-        }
-        b'%' => Reply::Map(
-            (0..int(&body))
-                .map(|_| (read_reply(r), read_reply(r)))
-                .collect(),
-        ),
-        b'~' => Reply::Set((0..int(&body)).map(|_| read_reply(r)).collect()),
-        b',' => Reply::Double(body),
-        b'_' => Reply::Null,
-        b'#' => Reply::Bool(body == "t"),
-        b'=' | b'!' => {
-            let n = int(&body);
-            let mut buf = vec![0u8; n as usize + 2];
-            r.read_exact(&mut buf).expect("verbatim");
-            buf.truncate(n as usize);
-            Reply::Bulk(Some(buf))
-        }
-        c => panic!("unknown reply type {}", c as char),
-    }
-}
-
-struct Conn {
-    r: BufReader<TcpStream>,
-}
-
-impl Conn {
-    fn open(port: u16, resp3: bool) -> Conn {
-        let s = TcpStream::connect(("127.0.0.1", port)).expect("connect");
-        s.set_read_timeout(Some(Duration::from_secs(10)))
-            .expect("timeout");
-        let mut c = Conn {
-            r: BufReader::new(s),
-        };
-        if resp3 {
-            c.call(&[b"HELLO".to_vec(), b"3".to_vec()]);
-        }
-        c
-    }
-
-    fn call(&mut self, args: &[Vec<u8>]) -> Reply {
-        let mut out = format!("*{}\r\n", args.len()).into_bytes();
-        for a in args {
-            out.extend_from_slice(format!("${}\r\n", a.len()).as_bytes());
-            out.extend_from_slice(a);
-            out.extend_from_slice(b"\r\n");
-        }
-        self.r.get_mut().write_all(&out).expect("write");
-        read_reply(&mut self.r)
-    }
-}
-
-struct RedisServer {
-    child: Child,
-    port: u16,
-}
-
-impl RedisServer {
-    fn start() -> RedisServer {
-        let port = free_port();
-        let child = Command::new("redis-server")
-            .args(["--port", &port.to_string(), "--bind", "127.0.0.1"])
-            .args(["--save", "", "--appendonly", "no"])
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("redis-server must be installed (apt-get install redis-server)");
-        assert!(
-            support::wait_until(Duration::from_secs(10), || {
-                TcpStream::connect(("127.0.0.1", port)).is_ok()
-            }),
-            "redis-server did not start"
-        );
-        RedisServer { child, port }
-    }
-}
-
-impl Drop for RedisServer {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-/// xorshift64*: the stream is a function of the seed.
-struct Rng(u64);
-
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 ^= self.0 >> 12;
-        self.0 ^= self.0 << 25;
-        self.0 ^= self.0 >> 27;
-        self.0.wrapping_mul(0x2545_f491_4f6c_dd1d)
-    }
-    fn below(&mut self, n: usize) -> usize {
-        (self.next() % n as u64) as usize
-    }
-    fn pick<'a>(&mut self, items: &[&'a str]) -> &'a str {
-        items[self.below(items.len())]
-    }
-    fn chance(&mut self, percent: usize) -> bool {
-        self.below(100) < percent
-    }
-}
 
 const KEYS: &[&str] = &[
     "k0",
@@ -286,10 +136,6 @@ fn future_time(r: &mut Rng, ms: bool) -> Vec<u8> {
             return t;
         }
     }
-}
-
-fn b(s: &str) -> Vec<u8> {
-    s.as_bytes().to_vec()
 }
 
 /// One random command.
@@ -564,13 +410,6 @@ fn agree(cmd: &str, a: &Reply, b: &Reply) -> bool {
         }
         _ => a == b,
     }
-}
-
-fn show(c: &[Vec<u8>]) -> String {
-    c.iter()
-        .map(|a| format!("{:?}", String::from_utf8_lossy(a)))
-        .collect::<Vec<_>>()
-        .join(" ")
 }
 
 /// Iterate a whole `SCAN` (random `MATCH`, `COUNT`, `TYPE`) on both servers and compare

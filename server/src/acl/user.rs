@@ -19,6 +19,9 @@ pub struct User {
     pub name: String,
     pub enabled: bool,
     pub nopass: bool,
+    /// `sanitize-payload` (true) or `skip-sanitize-payload` (false), as set; sessiond's
+    /// RESTORE always checks its payload, so this is kept and reported only.
+    sanitize: Option<bool>,
     /// SHA-256 of each password, as Redis keeps them.
     passwords: Vec<[u8; 32]>,
     /// One bit per ACL id (commands, then subcommands; see `cmd::table`).
@@ -81,6 +84,7 @@ impl User {
             name: name.to_string(),
             enabled: false,
             nopass: false,
+            sanitize: None,
             passwords: Vec::new(),
             allowed: vec![0; acl_ids().div_ceil(64)],
             cmd_rules: vec!["-@all".into()],
@@ -152,7 +156,10 @@ impl User {
             "nocommands" => self.commands(false, None, "-@all"),
             "reset" => {
                 *self = User::new(&self.name);
+                self.sanitize = Some(true);
             }
+            "sanitize-payload" => self.sanitize = Some(true),
+            "skip-sanitize-payload" => self.sanitize = Some(false),
             _ => return self.apply_valued(rule),
         }
         Ok(())
@@ -263,7 +270,7 @@ impl User {
             Some((parent, sub)) => {
                 let i = SUBCOMMANDS
                     .iter()
-                    .position(|(p, s, _)| *p == parent && *s == sub)
+                    .position(|s| s.parent == parent && s.name == sub)
                     .ok_or(UNKNOWN)?;
                 vec![COMMANDS.len() + i]
             }
@@ -274,7 +281,7 @@ impl User {
                     SUBCOMMANDS
                         .iter()
                         .enumerate()
-                        .filter(|(_, (p, _, _))| *p == spec.name)
+                        .filter(|(_, s)| s.parent == spec.name)
                         .map(|(i, _)| COMMANDS.len() + i),
                 );
                 ids
@@ -369,6 +376,11 @@ impl User {
         let mut f = vec![if self.enabled { "on" } else { "off" }];
         if self.nopass {
             f.push("nopass");
+        }
+        match self.sanitize {
+            Some(false) => f.push("skip-sanitize-payload"),
+            Some(true) => f.push("sanitize-payload"),
+            None => {}
         }
         f
     }
@@ -511,6 +523,7 @@ mod tests {
         u.apply_all(&["nopass"]).expect("valid");
         assert!(u.password_ok(b"anything"));
         u.apply_all(&["reset"]).expect("valid");
-        assert_eq!(u.describe(), "off resetchannels -@all");
+        assert_eq!(u.describe(), "off sanitize-payload resetchannels -@all");
+        // As redis-server 7.0 shows a reset user (ACL LIST).
     }
 }

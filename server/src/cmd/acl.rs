@@ -12,7 +12,7 @@ use sessiond_protocol::encode;
 
 use super::admit::{acl_check, Refusal};
 use super::table::{acl_entry, acl_ids, Cats, CATEGORIES};
-use super::{lookup, printable, unknown_subcommand, wrong_sub_arity, Ctx};
+use super::{lookup, printable, sub_syntax_error, unknown_subcommand, Ctx};
 
 pub fn acl(ctx: &mut Ctx<'_>, args: &[Bytes]) {
     let sub = args[1].to_ascii_lowercase();
@@ -50,7 +50,7 @@ pub fn acl(ctx: &mut Ctx<'_>, args: &[Bytes]) {
         b"help" if n == 2 => super::help_reply(ctx.out, HELP),
         b"setuser" | b"getuser" | b"deluser" | b"users" | b"list" | b"whoami" | b"cat" | b"log"
         | b"genpass" | b"dryrun" | b"save" | b"load" | b"help" => {
-            wrong_sub_arity(ctx.out, "acl", &sub)
+            sub_syntax_error(ctx.out, "acl", &args[1])
         }
         _ => unknown_subcommand(ctx.out, "ACL", &args[1]),
     }
@@ -116,7 +116,7 @@ fn getuser(ctx: &mut Ctx<'_>, name: &[u8]) {
     encode::map_len(ctx.out, 6, r3);
     ctx.bulk(b"flags");
     let flags = u.flags();
-    encode::array_len(ctx.out, flags.len());
+    encode::set_len(ctx.out, flags.len(), ctx.resp3());
     for f in flags {
         ctx.bulk(f.as_bytes());
     }
@@ -182,10 +182,11 @@ fn log(ctx: &mut Ctx<'_>, arg: Option<&Bytes>) {
             ctx.ok();
             return;
         }
+        // Redis lists nothing for a negative count.
         Some(a) => match super::parse_i64(a) {
-            Some(n) if n >= 0 => n as usize,
-            _ => {
-                ctx.err(b"ERR value is out of range, must be positive");
+            Some(n) => n.max(0) as usize,
+            None => {
+                ctx.err(super::ERR_NOT_INT);
                 return;
             }
         },
@@ -225,7 +226,11 @@ fn genpass(ctx: &mut Ctx<'_>, bits: Option<&Bytes>) {
     let bits = match bits.map(|b| super::parse_i64(b)) {
         None => 256,
         Some(Some(b)) if (1..=4096).contains(&b) => b as usize,
-        Some(_) => {
+        Some(None) => {
+            ctx.err(super::ERR_NOT_INT);
+            return;
+        }
+        Some(Some(_)) => {
             ctx.err(b"ERR ACL GENPASS argument must be the number of bits for the output password, a positive number up to 4096");
             return;
         }
@@ -255,7 +260,7 @@ fn dryrun(ctx: &mut Ctx<'_>, args: &[Bytes]) {
         return;
     };
     if !spec.arity_ok(cmd.len()) {
-        Refusal::Arity(spec.name).reply(ctx.out, cmd);
+        Refusal::Arity(spec.name.into()).reply(ctx.out, cmd);
         return;
     }
     match acl_check(&user, spec, cmd) {

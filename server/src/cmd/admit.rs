@@ -36,7 +36,8 @@ impl Admitted {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Refusal {
     Unknown,
-    Arity(&'static str),
+    /// The command's name as the error gives it (`get`, `config|get`).
+    Arity(String),
     /// An error reply, without its `-`.
     Error(String),
     /// Subscribed mode's refusal: not a failure of a transaction.
@@ -236,10 +237,7 @@ fn checks(
     args: &[Bytes],
 ) -> Result<Admitted, (Refusal, Option<Denial>)> {
     let plain = |r: Refusal| (r, None);
-    let spec = lookup(&args[0]).ok_or(plain(Refusal::Unknown))?;
-    if !spec.arity_ok(args.len()) {
-        return Err(plain(Refusal::Arity(spec.name)));
-    }
+    let spec = lookup_checked(args, true).map_err(plain)?;
     let error = |e: &str| plain(Refusal::Error(e.into()));
     if conn.multi.is_some() && spec.is(Flags::NO_MULTI) {
         return Err(error("ERR Command not allowed inside a transaction"));
@@ -309,12 +307,32 @@ fn log_denial(shared: &Shared, conn: &Conn, d: &Denial, context: &'static str) {
 }
 
 /// The command (looked up, arity checked) and the connection's user.
-fn known<'c>(conn: &'c Conn, args: &[Bytes]) -> Result<(&'static Spec, Option<&'c User>), Refusal> {
+/// Lookup and arity, Redis's first checks: the command, then its subcommand if it is a
+/// container (an unknown subcommand, or the wrong number of arguments for it, is refused
+/// here, before authentication, as Redis refuses it).
+fn lookup_checked(args: &[Bytes], subcommands: bool) -> Result<&'static Spec, Refusal> {
     let spec = lookup(&args[0]).ok_or(Refusal::Unknown)?;
     if !spec.arity_ok(args.len()) {
-        return Err(Refusal::Arity(spec.name));
+        return Err(Refusal::Arity(spec.name.into()));
     }
-    Ok((spec, conn.user.as_deref()))
+    if !subcommands {
+        return Ok(spec);
+    }
+    match super::table::subcommand(spec, args) {
+        Some(Err(())) => Err(Refusal::Error(format!(
+            "ERR unknown subcommand '{}'. Try {} HELP.",
+            super::printable(&args[1], 128),
+            spec.name.to_ascii_uppercase()
+        ))),
+        Some(Ok((_, sub))) if !sub.arity_ok(args.len()) => Err(Refusal::Arity(sub.full_name())),
+        _ => Ok(spec),
+    }
+}
+
+fn known<'c>(conn: &'c Conn, args: &[Bytes]) -> Result<(&'static Spec, Option<&'c User>), Refusal> {
+    // A replica applies what the log holds: the proposing node checked the subcommand
+    // (and `ACL LOAD` carries the file it read, one argument more than a client sends).
+    Ok((lookup_checked(args, !conn.replica)?, conn.user.as_deref()))
 }
 
 /// Admit a queued command again at `EXEC`: the rules may have changed since it was

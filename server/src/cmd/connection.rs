@@ -263,9 +263,12 @@ pub fn client(ctx: &mut Ctx<'_>, args: &[Bytes]) {
         }
         (b"list", _) => {
             *ctx.conn.info.last_cmd.lock() = "client|list";
+            let Some(keep) = list_filter(ctx, &args[2..]) else {
+                return;
+            };
             let clients: Vec<_> = ctx.shared.clients.lock().values().cloned().collect();
             let mut text = String::new();
-            for c in clients {
+            for c in clients.into_iter().filter(|c| keep(c)) {
                 text.push_str(&c.line(ctx.now));
                 text.push('\n');
             }
@@ -312,7 +315,7 @@ pub fn client(ctx: &mut Ctx<'_>, args: &[Bytes]) {
             | b"help" | b"kill" | b"reply",
             _,
         ) => {
-            super::wrong_sub_arity(ctx.out, "client", &sub);
+            super::sub_syntax_error(ctx.out, "client", &args[1]);
         }
         _ => super::unknown_subcommand(ctx.out, "CLIENT", &args[1]),
     }
@@ -396,5 +399,51 @@ fn kill_one(ctx: &mut Ctx<'_>, c: &crate::clients::ClientInfo) {
         ctx.conn.close = true;
     } else {
         c.kill();
+    }
+}
+
+/// `CLIENT LIST [TYPE normal|master|replica|slave|pubsub] [ID id ...]`: which clients to
+/// list, or `None` with the error written. sessiond's clients are all normal or pubsub.
+#[allow(clippy::type_complexity)]
+fn list_filter(
+    ctx: &mut Ctx<'_>,
+    rest: &[Bytes],
+) -> Option<Box<dyn Fn(&crate::clients::ClientInfo) -> bool>> {
+    let is_pubsub = |c: &crate::clients::ClientInfo| {
+        c.sub.load(std::sync::atomic::Ordering::Relaxed)
+            + c.psub.load(std::sync::atomic::Ordering::Relaxed)
+            > 0
+    };
+    match rest {
+        [] => Some(Box::new(|_| true)),
+        [t, kind] if t.eq_ignore_ascii_case(b"type") => {
+            match kind.to_ascii_lowercase().as_slice() {
+                b"normal" => Some(Box::new(move |c| !is_pubsub(c))),
+                b"pubsub" => Some(Box::new(is_pubsub)),
+                b"master" | b"replica" | b"slave" => Some(Box::new(|_| false)),
+                _ => {
+                    let msg = format!("ERR Unknown client type '{}'", printable(kind, 128));
+                    ctx.err(msg.as_bytes());
+                    None
+                }
+            }
+        }
+        [t, ids @ ..] if t.eq_ignore_ascii_case(b"id") && !ids.is_empty() => {
+            let mut want = Vec::with_capacity(ids.len());
+            for id in ids {
+                match super::parse_i64(id) {
+                    Some(n) if n > 0 => want.push(n as u64),
+                    _ => {
+                        ctx.err(b"ERR Invalid client ID");
+                        return None;
+                    }
+                }
+            }
+            Some(Box::new(move |c| want.contains(&c.id)))
+        }
+        _ => {
+            ctx.err(super::ERR_SYNTAX);
+            None
+        }
     }
 }

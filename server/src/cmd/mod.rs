@@ -85,9 +85,16 @@ pub fn wrong_arity(out: &mut BytesMut, name: &str) {
     encode::error(out, msg.as_bytes());
 }
 
-/// Wrong arity for a known subcommand (`<cmd>|<sub>` in Redis's text).
-pub fn wrong_sub_arity(out: &mut BytesMut, cmd: &str, sub: &[u8]) {
-    wrong_arity(out, &format!("{cmd}|{}", String::from_utf8_lossy(sub)));
+/// A known subcommand with arguments its handler refuses (admission has checked the
+/// table's arity already): Redis's `addReplySubcommandSyntaxError`. `sub` as the client
+/// sent it; `cmd` is upper-cased as Redis does.
+pub fn sub_syntax_error(out: &mut BytesMut, cmd: &str, sub: &[u8]) {
+    let msg = format!(
+        "ERR unknown subcommand or wrong number of arguments for '{}'. Try {} HELP.",
+        printable(sub, 128),
+        cmd.to_ascii_uppercase()
+    );
+    encode::error(out, msg.as_bytes());
 }
 
 /// Redis's reply to a subcommand it does not know; `cmd` as it is named in the hint

@@ -148,7 +148,7 @@ pub fn pubsub(ctx: &mut Ctx<'_>, args: &[Bytes]) {
             ],
         ),
         (b"channels" | b"numpat" | b"shardchannels" | b"help", _) => {
-            super::wrong_sub_arity(ctx.out, "pubsub", &sub)
+            super::sub_syntax_error(ctx.out, "pubsub", &args[1])
         }
         _ => super::unknown_subcommand(ctx.out, "PUBSUB", &args[1]),
     }

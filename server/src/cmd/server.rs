@@ -15,39 +15,6 @@ pub const REDIS_VERSION: &str = "7.2.0";
 
 // ---- COMMAND ------------------------------------------------------------------------
 
-/// Subcommands of the container commands, as `COMMAND LIST` names them.
-const SUBCOMMANDS: &[&str] = &[
-    "client|getname",
-    "client|kill",
-    "client|reply",
-    "cluster|help",
-    "cluster|info",
-    "cluster|keyslot",
-    "cluster|myid",
-    "cluster|nodes",
-    "cluster|shards",
-    "cluster|slots",
-    "command|getkeys",
-    "client|help",
-    "client|id",
-    "client|info",
-    "client|list",
-    "client|no-evict",
-    "client|no-touch",
-    "client|setinfo",
-    "client|setname",
-    "command|count",
-    "command|docs",
-    "command|help",
-    "command|info",
-    "command|list",
-    "config|get",
-    "config|help",
-    "config|resetstat",
-    "config|rewrite",
-    "config|set",
-];
-
 fn acl_categories(s: &Spec) -> Vec<String> {
     s.cats().names().map(|c| format!("@{c}")).collect()
 }
@@ -90,17 +57,7 @@ fn command_doc(out: &mut BytesMut, s: &Spec, r3: bool) {
 /// Every command and subcommand name, with its ACL categories.
 fn all_command_names() -> Vec<(String, super::table::Cats)> {
     use super::table::{acl_entry, acl_ids};
-    let mut v: Vec<(String, super::table::Cats)> = (0..acl_ids()).map(acl_entry).collect();
-    for s in SUBCOMMANDS {
-        if !v.iter().any(|(n, _)| n == s) {
-            let parent = s.split('|').next().unwrap_or(s);
-            let cats = lookup(parent.as_bytes())
-                .map(Spec::cats)
-                .unwrap_or_default();
-            v.push((s.to_string(), cats));
-        }
-    }
-    v
+    (0..acl_ids()).map(acl_entry).collect()
 }
 
 /// `COMMAND LIST [FILTERBY MODULE name | ACLCAT category | PATTERN pattern]`
@@ -187,7 +144,7 @@ pub fn command(ctx: &mut Ctx<'_>, args: &[Bytes]) {
             for name in &args[2..] {
                 match lookup(name) {
                     Some(s) => command_info(ctx.out, s, r3),
-                    None => encode::null_array(ctx.out, r3),
+                    None => encode::null(ctx.out, r3),
                 }
             }
         }
@@ -220,7 +177,7 @@ pub fn command(ctx: &mut Ctx<'_>, args: &[Bytes]) {
             ];
             super::help_reply(ctx.out, lines);
         }
-        b"count" | b"help" => super::wrong_sub_arity(ctx.out, "command", &sub),
+        b"count" | b"help" => super::sub_syntax_error(ctx.out, "command", &args[1]),
         _ => super::unknown_subcommand(ctx.out, "COMMAND", &args[1]),
     }
 }
@@ -367,7 +324,8 @@ pub fn config(ctx: &mut Ctx<'_>, args: &[Bytes]) {
                 encode::bulk(ctx.out, value.as_bytes());
             }
         }
-        b"set" if args.len() >= 4 && args.len().is_multiple_of(2) => config_set(ctx, &args[2..]),
+        b"set" if args.len().is_multiple_of(2) => config_set(ctx, &args[2..]),
+        b"set" => ctx.err(super::ERR_SYNTAX),
         b"resetstat" if args.len() == 2 => {
             let st = &ctx.shared.stats;
             for c in [
@@ -402,8 +360,8 @@ pub fn config(ctx: &mut Ctx<'_>, args: &[Bytes]) {
             ];
             super::help_reply(ctx.out, lines);
         }
-        b"get" | b"set" | b"resetstat" | b"rewrite" | b"help" => {
-            super::wrong_sub_arity(ctx.out, "config", &sub)
+        b"get" | b"resetstat" | b"rewrite" | b"help" => {
+            super::sub_syntax_error(ctx.out, "config", &args[1])
         }
         _ => super::unknown_subcommand(ctx.out, "CONFIG", &args[1]),
     }
@@ -418,17 +376,34 @@ fn config_set(ctx: &mut Ctx<'_>, pairs: &[Bytes]) {
     let mut tunables: Vec<(&'static str, String)> = Vec::new();
     let mut runtime = Vec::new();
     let current = config_params(ctx);
+    // Redis looks every name up before it reads any value: unknown, immutable, protected
+    // and duplicate names are refused first, in order.
     let mut seen: Vec<String> = Vec::new();
     for pair in pairs.chunks_exact(2) {
         let name = String::from_utf8_lossy(&pair[0]).to_ascii_lowercase();
-        if seen.contains(&name) {
+        let why = if !current.iter().any(|(k, _)| *k == name) {
             let msg = format!(
-                "ERR CONFIG SET failed (possibly related to argument '{name}') - duplicate parameter"
+                "ERR Unknown option or number of arguments for CONFIG SET - '{}'",
+                printable(&pair[0], 128)
             );
             ctx.err(msg.as_bytes());
             return;
-        }
-        seen.push(name.clone());
+        } else if IMMUTABLE.contains(&name.as_str()) && name != "bind" && name != "port" {
+            "can't set immutable config"
+        } else if PROTECTED.contains(&name.as_str()) {
+            "can't set protected config"
+        } else if seen.contains(&name) {
+            "duplicate parameter"
+        } else {
+            seen.push(name);
+            continue;
+        };
+        let msg = format!("ERR CONFIG SET failed (possibly related to argument '{name}') - {why}");
+        ctx.err(msg.as_bytes());
+        return;
+    }
+    for pair in pairs.chunks_exact(2) {
+        let name = String::from_utf8_lossy(&pair[0]).to_ascii_lowercase();
         let value = String::from_utf8_lossy(&pair[1]).into_owned();
         let fail = |ctx: &mut Ctx<'_>, why: &str| {
             let msg =
@@ -665,7 +640,7 @@ pub fn slowlog(ctx: &mut Ctx<'_>, args: &[Bytes]) {
             ],
         ),
         (b"get" | b"len" | b"reset" | b"help", _) => {
-            super::wrong_sub_arity(ctx.out, "slowlog", &sub)
+            super::sub_syntax_error(ctx.out, "slowlog", &args[1])
         }
         _ => super::unknown_subcommand(ctx.out, "SLOWLOG", &args[1]),
     }

@@ -277,53 +277,430 @@ impl Spec {
     }
 }
 
-/// Subcommands of the container commands with their own ACL categories (Redis's), so
-/// that `+config|get` and `-@admin` treat them one by one. Ids follow [`COMMANDS`].
-pub const SUBCOMMANDS: &[(&str, &str, bool)] = &[
-    // (parent, subcommand, admin: @admin @dangerous on top of the parent's categories)
-    ("acl", "cat", false),
-    ("acl", "deluser", true),
-    ("acl", "dryrun", true),
-    ("acl", "genpass", false),
-    ("acl", "getuser", true),
-    ("acl", "help", false),
-    ("acl", "list", true),
-    ("acl", "load", true),
-    ("acl", "log", true),
-    ("acl", "save", true),
-    ("acl", "setuser", true),
-    ("acl", "users", true),
-    ("acl", "whoami", false),
-    ("client", "getname", false),
-    ("client", "getredir", false),
-    ("client", "help", false),
-    ("client", "id", false),
-    ("client", "info", false),
-    ("client", "kill", true),
-    ("client", "list", true),
-    ("client", "no-evict", true),
-    ("client", "no-touch", false),
-    ("client", "pause", true),
-    ("client", "reply", false),
-    ("client", "setinfo", false),
-    ("client", "setname", false),
-    ("client", "unpause", true),
-    ("command", "count", false),
-    ("command", "docs", false),
-    ("command", "getkeys", false),
-    ("command", "help", false),
-    ("command", "info", false),
-    ("command", "list", false),
-    ("config", "get", true),
-    ("config", "help", false),
-    ("config", "resetstat", true),
-    ("config", "rewrite", true),
-    ("config", "set", true),
-    ("slowlog", "get", true),
-    ("slowlog", "help", false),
-    ("slowlog", "len", true),
-    ("slowlog", "reset", true),
+/// A subcommand of a container command, as Redis 7.0's table has it.
+#[derive(Debug, Clone, Copy)]
+pub struct Sub {
+    pub parent: &'static str,
+    pub name: &'static str,
+    /// Counted from the container's name, as Redis counts it (`config|get` is -3).
+    pub arity: i16,
+    /// `@admin @dangerous` on top of the parent's categories.
+    pub admin: bool,
+}
+
+/// The container commands: each has subcommands of its own, which admission looks up
+/// and checks for arity, and the ACL treats one by one (`+config|get`).
+pub const CONTAINERS: &[&str] = &[
+    "acl", "client", "cluster", "command", "config", "memory", "object", "pubsub", "slowlog",
 ];
+
+/// Every subcommand of the [`CONTAINERS`]. Their ACL ids follow [`COMMANDS`].
+pub const SUBCOMMANDS: &[Sub] = &[
+    Sub {
+        parent: "acl",
+        name: "cat",
+        arity: -2,
+        admin: false,
+    },
+    Sub {
+        parent: "acl",
+        name: "deluser",
+        arity: -3,
+        admin: true,
+    },
+    Sub {
+        parent: "acl",
+        name: "dryrun",
+        arity: -4,
+        admin: true,
+    },
+    Sub {
+        parent: "acl",
+        name: "genpass",
+        arity: -2,
+        admin: false,
+    },
+    Sub {
+        parent: "acl",
+        name: "getuser",
+        arity: 3,
+        admin: true,
+    },
+    Sub {
+        parent: "acl",
+        name: "help",
+        arity: 2,
+        admin: false,
+    },
+    Sub {
+        parent: "acl",
+        name: "list",
+        arity: 2,
+        admin: true,
+    },
+    Sub {
+        parent: "acl",
+        name: "load",
+        arity: 2,
+        admin: true,
+    },
+    Sub {
+        parent: "acl",
+        name: "log",
+        arity: -2,
+        admin: true,
+    },
+    Sub {
+        parent: "acl",
+        name: "save",
+        arity: 2,
+        admin: true,
+    },
+    Sub {
+        parent: "acl",
+        name: "setuser",
+        arity: -3,
+        admin: true,
+    },
+    Sub {
+        parent: "acl",
+        name: "users",
+        arity: 2,
+        admin: true,
+    },
+    Sub {
+        parent: "acl",
+        name: "whoami",
+        arity: 2,
+        admin: false,
+    },
+    Sub {
+        parent: "client",
+        name: "getname",
+        arity: 2,
+        admin: false,
+    },
+    Sub {
+        parent: "client",
+        name: "getredir",
+        arity: 2,
+        admin: false,
+    },
+    Sub {
+        parent: "client",
+        name: "help",
+        arity: 2,
+        admin: false,
+    },
+    Sub {
+        parent: "client",
+        name: "id",
+        arity: 2,
+        admin: false,
+    },
+    Sub {
+        parent: "client",
+        name: "info",
+        arity: 2,
+        admin: false,
+    },
+    Sub {
+        parent: "client",
+        name: "kill",
+        arity: -3,
+        admin: true,
+    },
+    Sub {
+        parent: "client",
+        name: "list",
+        arity: -2,
+        admin: true,
+    },
+    Sub {
+        parent: "client",
+        name: "no-evict",
+        arity: 3,
+        admin: true,
+    },
+    Sub {
+        parent: "client",
+        name: "no-touch",
+        arity: 3,
+        admin: false,
+    },
+    Sub {
+        parent: "client",
+        name: "pause",
+        arity: -3,
+        admin: true,
+    },
+    Sub {
+        parent: "client",
+        name: "reply",
+        arity: 3,
+        admin: false,
+    },
+    Sub {
+        parent: "client",
+        name: "setinfo",
+        arity: 4,
+        admin: false,
+    },
+    Sub {
+        parent: "client",
+        name: "setname",
+        arity: 3,
+        admin: false,
+    },
+    Sub {
+        parent: "client",
+        name: "unpause",
+        arity: 2,
+        admin: true,
+    },
+    Sub {
+        parent: "cluster",
+        name: "help",
+        arity: 2,
+        admin: false,
+    },
+    Sub {
+        parent: "cluster",
+        name: "info",
+        arity: 2,
+        admin: false,
+    },
+    Sub {
+        parent: "cluster",
+        name: "keyslot",
+        arity: 3,
+        admin: false,
+    },
+    Sub {
+        parent: "cluster",
+        name: "myid",
+        arity: 2,
+        admin: false,
+    },
+    Sub {
+        parent: "cluster",
+        name: "nodes",
+        arity: 2,
+        admin: false,
+    },
+    Sub {
+        parent: "cluster",
+        name: "shards",
+        arity: 2,
+        admin: false,
+    },
+    Sub {
+        parent: "cluster",
+        name: "slots",
+        arity: 2,
+        admin: false,
+    },
+    Sub {
+        parent: "command",
+        name: "count",
+        arity: 2,
+        admin: false,
+    },
+    Sub {
+        parent: "command",
+        name: "docs",
+        arity: -2,
+        admin: false,
+    },
+    Sub {
+        parent: "command",
+        name: "getkeys",
+        arity: -4,
+        admin: false,
+    },
+    Sub {
+        parent: "command",
+        name: "help",
+        arity: 2,
+        admin: false,
+    },
+    Sub {
+        parent: "command",
+        name: "info",
+        arity: -2,
+        admin: false,
+    },
+    Sub {
+        parent: "command",
+        name: "list",
+        arity: -2,
+        admin: false,
+    },
+    Sub {
+        parent: "config",
+        name: "get",
+        arity: -3,
+        admin: true,
+    },
+    Sub {
+        parent: "config",
+        name: "help",
+        arity: 2,
+        admin: false,
+    },
+    Sub {
+        parent: "config",
+        name: "resetstat",
+        arity: 2,
+        admin: true,
+    },
+    Sub {
+        parent: "config",
+        name: "rewrite",
+        arity: 2,
+        admin: true,
+    },
+    Sub {
+        parent: "config",
+        name: "set",
+        arity: -4,
+        admin: true,
+    },
+    Sub {
+        parent: "memory",
+        name: "help",
+        arity: 2,
+        admin: false,
+    },
+    Sub {
+        parent: "memory",
+        name: "usage",
+        arity: -3,
+        admin: false,
+    },
+    Sub {
+        parent: "object",
+        name: "encoding",
+        arity: 3,
+        admin: false,
+    },
+    Sub {
+        parent: "object",
+        name: "freq",
+        arity: 3,
+        admin: false,
+    },
+    Sub {
+        parent: "object",
+        name: "help",
+        arity: 2,
+        admin: false,
+    },
+    Sub {
+        parent: "object",
+        name: "idletime",
+        arity: 3,
+        admin: false,
+    },
+    Sub {
+        parent: "object",
+        name: "refcount",
+        arity: 3,
+        admin: false,
+    },
+    Sub {
+        parent: "pubsub",
+        name: "channels",
+        arity: -2,
+        admin: false,
+    },
+    Sub {
+        parent: "pubsub",
+        name: "help",
+        arity: 2,
+        admin: false,
+    },
+    Sub {
+        parent: "pubsub",
+        name: "numpat",
+        arity: 2,
+        admin: false,
+    },
+    Sub {
+        parent: "pubsub",
+        name: "numsub",
+        arity: -2,
+        admin: false,
+    },
+    Sub {
+        parent: "pubsub",
+        name: "shardchannels",
+        arity: -2,
+        admin: false,
+    },
+    Sub {
+        parent: "pubsub",
+        name: "shardnumsub",
+        arity: -2,
+        admin: false,
+    },
+    Sub {
+        parent: "slowlog",
+        name: "get",
+        arity: -2,
+        admin: true,
+    },
+    Sub {
+        parent: "slowlog",
+        name: "help",
+        arity: 2,
+        admin: false,
+    },
+    Sub {
+        parent: "slowlog",
+        name: "len",
+        arity: 2,
+        admin: true,
+    },
+    Sub {
+        parent: "slowlog",
+        name: "reset",
+        arity: 2,
+        admin: true,
+    },
+];
+
+/// The subcommand a container command names: `None` for a command that is not a
+/// container or has no subcommand argument; `Some(Err(()))` for a name it does not know.
+pub fn subcommand(spec: &Spec, args: &[bytes::Bytes]) -> Option<Result<(usize, &'static Sub), ()>> {
+    if !CONTAINERS.contains(&spec.name) {
+        return None;
+    }
+    let sub = args.get(1)?;
+    Some(
+        SUBCOMMANDS
+            .iter()
+            .enumerate()
+            .find(|(_, s)| s.parent == spec.name && s.name.as_bytes().eq_ignore_ascii_case(sub))
+            .ok_or(()),
+    )
+}
+
+impl Sub {
+    pub fn arity_ok(&self, argc: usize) -> bool {
+        let a = self.arity;
+        if a >= 0 {
+            argc == a as usize
+        } else {
+            argc >= (-a) as usize
+        }
+    }
+
+    /// `config|get`.
+    pub fn full_name(&self) -> String {
+        format!("{}|{}", self.parent, self.name)
+    }
+}
 
 /// How many ACL ids there are: commands, then [`SUBCOMMANDS`].
 pub fn acl_ids() -> usize {
@@ -332,23 +709,10 @@ pub fn acl_ids() -> usize {
 
 /// The ACL id of a command as called: its subcommand's, for a container that has one.
 pub fn acl_id(spec: &Spec, args: &[bytes::Bytes]) -> usize {
-    // Only the containers in SUBCOMMANDS have subcommands of their own (this runs for
-    // every command: no search for the others).
-    if !matches!(
-        spec.name,
-        "acl" | "client" | "command" | "config" | "slowlog"
-    ) {
-        return spec.id();
+    match subcommand(spec, args) {
+        Some(Ok((i, _))) => COMMANDS.len() + i,
+        _ => spec.id(),
     }
-    if let Some(sub) = args.get(1) {
-        if let Some(i) = SUBCOMMANDS
-            .iter()
-            .position(|(p, s, _)| *p == spec.name && s.as_bytes().eq_ignore_ascii_case(sub))
-        {
-            return COMMANDS.len() + i;
-        }
-    }
-    spec.id()
 }
 
 /// The name (`config|get`) and categories of an ACL id.
@@ -356,7 +720,12 @@ pub fn acl_entry(id: usize) -> (String, Cats) {
     match COMMANDS.get(id) {
         Some(s) => (s.name.to_string(), s.cats()),
         None => {
-            let (parent, sub, admin) = SUBCOMMANDS[id - COMMANDS.len()];
+            let Sub {
+                parent,
+                name: sub,
+                admin,
+                ..
+            } = SUBCOMMANDS[id - COMMANDS.len()];
             let p = lookup(parent.as_bytes()).map_or(Cats::default(), Spec::cats);
             let mut c = Cats(p.0 & !(Cats::of(&["admin", "dangerous"]).0));
             if admin {
@@ -555,12 +924,21 @@ mod tests {
         assert_eq!(lookup(b"ping").map(Spec::kind), Some(Kind::Local));
     }
 
-    /// `acl_id`'s list of containers is every parent in SUBCOMMANDS.
+    /// CONTAINERS is every parent in SUBCOMMANDS, and each subcommand's arity passes its
+    /// container's.
     #[test]
     fn containers_are_the_subcommand_parents() {
-        let mut parents: Vec<&str> = SUBCOMMANDS.iter().map(|(p, _, _)| *p).collect();
+        let mut parents: Vec<&str> = SUBCOMMANDS.iter().map(|s| s.parent).collect();
         parents.dedup();
-        assert_eq!(parents, ["acl", "client", "command", "config", "slowlog"]);
+        assert_eq!(parents, CONTAINERS);
+        for s in SUBCOMMANDS {
+            let spec = lookup(s.parent.as_bytes()).expect("a container is a command");
+            assert!(
+                spec.arity_ok(s.arity.unsigned_abs().into()),
+                "{}",
+                s.full_name()
+            );
+        }
     }
 
     /// Categories as `COMMAND INFO` on redis-server 7.0 lists them, for a sample.
@@ -586,7 +964,7 @@ mod tests {
         assert!(!c.has(Cats::named("admin").expect("admin")));
         let config_get = SUBCOMMANDS
             .iter()
-            .position(|e| e.0 == "config" && e.1 == "get")
+            .position(|e| e.parent == "config" && e.name == "get")
             .expect("config|get");
         assert!(acl_entry(COMMANDS.len() + config_get)
             .1

@@ -344,7 +344,11 @@ pub fn config(ctx: &mut Ctx<'_>, args: &[Bytes]) {
             ctx.ok();
         }
         b"rewrite" if args.len() == 2 => {
-            ctx.err(b"ERR Rewriting config file is not supported by sessiond")
+            if ctx.shared.config.config_file.is_none() {
+                ctx.err(b"ERR The server is running without a config file");
+            } else {
+                ctx.err(b"ERR Rewriting config file is not supported by sessiond: edit the file (see the README's Differences)");
+            }
         }
         b"help" if args.len() == 2 => {
             let lines: &[&[u8]] = &[

@@ -229,6 +229,11 @@ const IMMUTABLE: &[&str] = &[
     "cluster-enabled",
 ];
 
+/// Start-time settings that CONFIG SET accepts at the value they have: Redis's `bind`
+/// and `port` (mutable in Redis, see the README) and sessiond's own `shards`, which
+/// Redis's tools do not know to skip.
+const SAME_VALUE_OK: &[&str] = &["bind", "port", "shards"];
+
 /// Settings Redis refuses unless `enable-protected-configs` is set, which sessiond does
 /// not offer.
 const PROTECTED: &[&str] = &["dir", "dbfilename"];
@@ -392,7 +397,7 @@ fn config_set(ctx: &mut Ctx<'_>, pairs: &[Bytes]) {
             );
             ctx.err(msg.as_bytes());
             return;
-        } else if IMMUTABLE.contains(&name.as_str()) && name != "bind" && name != "port" {
+        } else if IMMUTABLE.contains(&name.as_str()) && !SAME_VALUE_OK.contains(&name.as_str()) {
             "can't set immutable config"
         } else if PROTECTED.contains(&name.as_str()) {
             "can't set protected config"
@@ -458,7 +463,7 @@ fn config_set(ctx: &mut Ctx<'_>, pairs: &[Bytes]) {
             }
             // Redis can move its listener; sessiond cannot (see the README), but setting
             // the address it has changes nothing.
-            n @ ("bind" | "port") if current.iter().any(|(k, v)| *k == n && *v == value) => {}
+            n if SAME_VALUE_OK.contains(&n) && current.iter().any(|(k, v)| *k == n && *v == value) => {}
             n if IMMUTABLE.contains(&n) => return fail(ctx, "can't set immutable config"),
             n if PROTECTED.contains(&n) => return fail(ctx, "can't set protected config"),
             n if TUNABLES.iter().any(|(t, _)| *t == n) => {

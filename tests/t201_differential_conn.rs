@@ -289,7 +289,10 @@ fn admin_command(r: &mut Rng) -> Vec<Vec<u8>> {
         0 => {
             cmd.push(b("CONFIG"));
             match r.below(4) {
-                0 => cmd.push(word(r, &["bogus", "GET", "SET", "RESETSTAT x", "help x", "REWRITE"])),
+                0 => cmd.push(word(
+                    r,
+                    &["bogus", "GET", "SET", "RESETSTAT x", "help x", "REWRITE"],
+                )),
                 1 => {
                     cmd.push(b("GET"));
                     cmd.push(word(

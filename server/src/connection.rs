@@ -275,7 +275,9 @@ async fn io_loop<S: ClientStream>(
             }
             let more = bad_input.is_none() && chunk.len() == PREFETCH_MAX;
             if chunk.len() > 1 {
-                prefetch_keys(shared, &chunk);
+                if let Some(_pass) = shared.scripts.gate.enter() {
+                    prefetch_keys(shared, &chunk);
+                }
             }
             for args in chunk.drain(..) {
                 commands += 1;
@@ -283,16 +285,24 @@ async fn io_loop<S: ClientStream>(
                     now = now_ms();
                     reuse = 0;
                 }
-                let quick = {
-                    let mut ks = Direct(&shared.store);
-                    let mut ctx = Ctx {
-                        ks: &mut ks,
-                        out: &mut out,
-                        conn: &mut conn,
-                        shared,
-                        now,
-                    };
-                    cmd::dispatch(&mut ctx, args)
+                if conn.multi.is_none() && crate::script::is_script(&args) {
+                    (conn, out) = crate::script::offload(shared, conn, out, args, now).await?;
+                    reuse = CLOCK_REUSE;
+                    continue;
+                }
+                let quick = loop {
+                    // A running script holds the store (see `crate::script`).
+                    let free = crate::script::runs_while_busy(&args);
+                    if let Some(_pass) = (!free).then(|| shared.scripts.gate.enter()).flatten() {
+                        break run_one(shared, &mut out, &mut conn, args, now);
+                    }
+                    if free {
+                        break run_one(shared, &mut out, &mut conn, args, now);
+                    }
+                    if !crate::script::wait_turn(shared, &mut out).await {
+                        break true;
+                    }
+                    now = now_ms();
                 };
                 reuse = if quick { reuse + 1 } else { CLOCK_REUSE };
                 if conn.close {
@@ -326,6 +336,44 @@ async fn io_loop<S: ClientStream>(
         input.trim();
         show_input(&me, &input);
     }
+}
+
+/// Run an admitted command against the store, directly.
+fn run_admitted(
+    shared: &Shared,
+    out: &mut BytesMut,
+    conn: &mut Conn,
+    cmd: &cmd::admit::Admitted,
+    args: Vec<Bytes>,
+) {
+    let mut ks = Direct(&shared.store);
+    let mut ctx = Ctx {
+        ks: &mut ks,
+        out,
+        conn,
+        shared,
+        now: now_ms(),
+    };
+    cmd::run_admitted(&mut ctx, cmd, args);
+}
+
+/// Admit and run one command against the store, directly.
+fn run_one(
+    shared: &Shared,
+    out: &mut BytesMut,
+    conn: &mut Conn,
+    args: Vec<Bytes>,
+    now: u64,
+) -> bool {
+    let mut ks = Direct(&shared.store);
+    let mut ctx = Ctx {
+        ks: &mut ks,
+        out,
+        conn,
+        shared,
+        now,
+    };
+    cmd::dispatch(&mut ctx, args)
 }
 
 /// The same loop for a cluster node: reads wait on a read barrier, writes go through
@@ -407,15 +455,27 @@ async fn io_loop_cluster<S: ClientStream>(
                             }
                         }
                     }
-                    let mut ks = Direct(&shared.store);
-                    let mut ctx = Ctx {
-                        ks: &mut ks,
-                        out: &mut out,
-                        conn: &mut conn,
-                        shared,
-                        now: now_ms(),
-                    };
-                    cmd::run_admitted(&mut ctx, &cmd, args);
+                    if conn.multi.is_none() && crate::script::is_script(&args) {
+                        // EVAL_RO: on the script thread, as on a single node.
+                        (conn, out) =
+                            crate::script::offload(shared, conn, out, args, now_ms()).await?;
+                        continue;
+                    }
+                    loop {
+                        let free = crate::script::runs_while_busy(&args);
+                        if let Some(_pass) = (!free).then(|| shared.scripts.gate.enter()).flatten()
+                        {
+                            run_admitted(shared, &mut out, &mut conn, &cmd, args);
+                            break;
+                        }
+                        if free {
+                            run_admitted(shared, &mut out, &mut conn, &cmd, args);
+                            break;
+                        }
+                        if !crate::script::wait_turn(shared, &mut out).await {
+                            break;
+                        }
+                    }
                     if conn.close {
                         break;
                     }

@@ -28,6 +28,8 @@
 //! - [`monitor`]: `MONITOR`'s feed of the commands that ran.
 //! - [`metrics`]: sampled rates for `INFO` and the Prometheus `/metrics` endpoint.
 //! - [`runtime`]: the settings `CONFIG SET` changes while the server runs.
+//! - [`script`]: Lua scripting (`EVAL`): the interpreter, its sandbox and libraries, the
+//!   script cache and the script thread.
 //! - [`reader`]: a checked cursor over the byte encodings of records and snapshots.
 
 pub mod acl;
@@ -50,6 +52,7 @@ pub mod pubsub;
 pub mod reader;
 pub mod replicated;
 pub mod runtime;
+pub mod script;
 pub mod server;
 pub mod slowlog;
 pub mod store;

@@ -38,7 +38,15 @@ pub async fn sample(shared: Arc<Shared>) {
         tick.tick().await;
         let now = Instant::now();
         let cmds = shared.stats.commands.load(Ordering::Relaxed);
-        let expired = expired_total(&shared);
+        // Not while a script holds the store (see `crate::script`): skip this sample.
+        let Some(expired) = shared
+            .scripts
+            .gate
+            .enter()
+            .map(|_pass| expired_total(&shared))
+        else {
+            continue;
+        };
         if ring.len() == SAMPLES {
             ring.remove(0);
         }
@@ -106,12 +114,17 @@ async fn answer(mut stream: TcpStream, shared: &Shared) -> std::io::Result<()> {
         parts.next().unwrap_or_default(),
         parts.next().unwrap_or_default(),
     );
+    let page = || shared.scripts.gate.enter().map(|_pass| render(shared));
     let (status, ctype, body) = if method == b"GET" && (path == b"/metrics" || path == b"/") {
-        (
-            "200 OK",
-            "text/plain; version=0.0.4; charset=utf-8",
-            render(shared),
-        )
+        match page() {
+            Some(body) => ("200 OK", "text/plain; version=0.0.4; charset=utf-8", body),
+            // A script holds the store.
+            None => (
+                "503 Service Unavailable",
+                "text/plain; charset=utf-8",
+                "busy running a script\n".to_string(),
+            ),
+        }
     } else {
         (
             "404 Not Found",

@@ -68,6 +68,8 @@ pub struct Shared {
     pub monitors: crate::monitor::Monitors,
     /// `maxmemory`, `maxmemory-policy`, `timeout`, `maxclients` as they stand now.
     pub runtime: crate::runtime::Runtime,
+    /// Lua scripts: the cache, the running script, the gate and the script thread.
+    pub scripts: crate::script::Scripts,
     /// Redis's encoding thresholds and other settings sessiond accepts, stores and
     /// reports, but that change nothing here (see `cmd::server::TUNABLES`).
     pub tunables: Mutex<BTreeMap<&'static str, String>>,
@@ -117,6 +119,7 @@ impl Shared {
             cmdstats: Default::default(),
             monitors: Default::default(),
             runtime,
+            scripts: crate::script::Scripts::default(),
             tunables: Mutex::new(
                 crate::cmd::server::TUNABLES
                     .iter()
@@ -185,6 +188,7 @@ pub async fn run(
         let _ = shared.cluster.set(Arc::new(handle));
     }
     let expiry_thread = crate::expiry::spawn(shared.clone())?;
+    crate::script::start_runner(shared.clone())?;
     let mut tasks = vec![tokio::spawn(crate::metrics::sample(shared.clone()))];
     if shared.cluster().is_some() {
         tasks.push(tokio::spawn(crate::cmd::cluster::announce_leader_changes(

@@ -223,7 +223,10 @@ impl std::fmt::Debug for Reply {
             Reply::Bulk(Some(b)) => write!(f, "{:?}", String::from_utf8_lossy(b)),
             Reply::Array(None) => write!(f, "*nil"),
             Reply::Array(Some(v)) => f.debug_list().entries(v).finish(),
-            Reply::Map(m) => f.debug_map().entries(m.iter().map(|(k, v)| (k, v))).finish(),
+            Reply::Map(m) => f
+                .debug_map()
+                .entries(m.iter().map(|(k, v)| (k, v)))
+                .finish(),
             Reply::Set(v) => write!(f, "~{v:?}"),
             Reply::Double(d) => write!(f, ",{d}"),
             Reply::Null => write!(f, "null"),

@@ -114,6 +114,15 @@ pub fn key_positions(spec: &Spec, args: &[Bytes]) -> impl Iterator<Item = usize>
     {
         (first, last_key) = (2, 2);
     }
+    // The EVAL family names its keys with `numkeys`.
+    if matches!(spec.name, "eval" | "evalsha" | "eval_ro" | "evalsha_ro") {
+        let keys = super::scripting::eval_keys(args);
+        (first, last_key) = if keys.is_empty() {
+            (0, 0)
+        } else {
+            (keys.start as i32, keys.end as i32 - 1)
+        };
+    }
     let step = spec.step.max(1);
     let last = if last_key < 0 {
         argc as i32 + last_key

@@ -17,6 +17,7 @@ pub mod keys;
 #[cfg(test)]
 mod model_tests;
 pub mod pubsub;
+pub mod scripting;
 pub mod server;
 pub mod strings;
 pub mod table;

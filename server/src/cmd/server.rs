@@ -463,7 +463,8 @@ fn config_set(ctx: &mut Ctx<'_>, pairs: &[Bytes]) {
             }
             // Redis can move its listener; sessiond cannot (see the README), but setting
             // the address it has changes nothing.
-            n if SAME_VALUE_OK.contains(&n) && current.iter().any(|(k, v)| *k == n && *v == value) => {}
+            n if SAME_VALUE_OK.contains(&n)
+                && current.iter().any(|(k, v)| *k == n && *v == value) => {}
             n if IMMUTABLE.contains(&n) => return fail(ctx, "can't set immutable config"),
             n if PROTECTED.contains(&n) => return fail(ctx, "can't set protected config"),
             n if TUNABLES.iter().any(|(t, _)| *t == n) => {
@@ -584,6 +585,18 @@ pub fn shutdown(ctx: &mut Ctx<'_>, args: &[Bytes]) {
                 return;
             }
         }
+    }
+    if ctx
+        .shared
+        .scripts
+        .running_for(crate::clock::now_ms())
+        .is_some()
+    {
+        // SHUTDOWN NOSAVE during a runaway script (the only form allowed then): the
+        // script holds the store, so an orderly stop would wait for it. Exit now, as
+        // Redis does; a cluster node's log is on disk already.
+        tracing::warn!("SHUTDOWN NOSAVE while a script runs: exiting at once");
+        std::process::exit(0);
     }
     ctx.shared.request_shutdown();
     ctx.conn.close = true;

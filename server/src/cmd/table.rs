@@ -10,7 +10,8 @@ use std::sync::OnceLock;
 use hashbrown::HashMap;
 
 use super::{
-    acl, cluster, connection, hashes, info, keys, pubsub, server, strings, transactions, Handler,
+    acl, cluster, connection, hashes, info, keys, pubsub, scripting, server, strings, transactions,
+    Handler,
 };
 
 /// Redis's command flags, as a bitset (`COMMAND INFO` prints their names).
@@ -41,6 +42,9 @@ flag_consts! {
     NO_AUTH = 10, "no_auth";
     ALLOW_BUSY = 11, "allow_busy";
     NO_MULTI = 12, "no_multi";
+    MAY_REPLICATE = 13, "may_replicate";
+    NO_MANDATORY_KEYS = 14, "no_mandatory_keys";
+    SKIP_MONITOR = 15, "skip_monitor";
 }
 
 impl Flags {
@@ -152,6 +156,7 @@ pub enum Kind {
 
 /// The commands that neither read nor write the keyspace, named one by one.
 pub const LOCAL: &[&str] = &[
+    "script",
     "ping",
     "echo",
     "quit",
@@ -203,7 +208,8 @@ impl Spec {
     }
 
     pub fn kind(&self) -> Kind {
-        if self.is(Flags::WRITE) {
+        // MAY_REPLICATE: scripts, which may write (they run on every replica).
+        if self.is(Flags::WRITE) || self.is(Flags::MAY_REPLICATE) {
             Kind::Write
         } else if self.is(Flags::READONLY) {
             Kind::Read
@@ -220,6 +226,14 @@ impl Spec {
                 s.eq_ignore_ascii_case(b"setuser")
                     || s.eq_ignore_ascii_case(b"deluser")
                     || s.eq_ignore_ascii_case(b"load")
+            })
+        {
+            return Kind::Write;
+        }
+        // Every node's script cache is replicated state: what EVALSHA finds everywhere.
+        if self.name == "script"
+            && args.get(1).is_some_and(|s| {
+                s.eq_ignore_ascii_case(b"load") || s.eq_ignore_ascii_case(b"flush")
             })
         {
             return Kind::Write;
@@ -291,7 +305,8 @@ pub struct Sub {
 /// The container commands: each has subcommands of its own, which admission looks up
 /// and checks for arity, and the ACL treats one by one (`+config|get`).
 pub const CONTAINERS: &[&str] = &[
-    "acl", "client", "cluster", "command", "config", "memory", "object", "pubsub", "slowlog",
+    "acl", "client", "cluster", "command", "config", "memory", "object", "pubsub", "script",
+    "slowlog",
 ];
 
 /// Every subcommand of the [`CONTAINERS`]. Their ACL ids follow [`COMMANDS`].
@@ -645,6 +660,36 @@ pub const SUBCOMMANDS: &[Sub] = &[
         admin: false,
     },
     Sub {
+        parent: "script",
+        name: "exists",
+        arity: -3,
+        admin: false,
+    },
+    Sub {
+        parent: "script",
+        name: "flush",
+        arity: -2,
+        admin: false,
+    },
+    Sub {
+        parent: "script",
+        name: "help",
+        arity: 2,
+        admin: false,
+    },
+    Sub {
+        parent: "script",
+        name: "kill",
+        arity: 2,
+        admin: false,
+    },
+    Sub {
+        parent: "script",
+        name: "load",
+        arity: 3,
+        admin: false,
+    },
+    Sub {
         parent: "slowlog",
         name: "get",
         arity: -2,
@@ -842,6 +887,11 @@ pub static COMMANDS: &[Spec] = &[
     spec!("hkeys", 2, [READONLY], 1, 1, 1, "hash", "2.0.0", "Returns all fields in a hash.", hashes::hkeys),
     spec!("hvals", 2, [READONLY], 1, 1, 1, "hash", "2.0.0", "Returns all values in a hash.", hashes::hvals),
     // transactions
+    spec!("eval", -3, [NOSCRIPT, SKIP_MONITOR, MAY_REPLICATE, NO_MANDATORY_KEYS, STALE], 0, 0, 0, "scripting", "2.6.0", "Executes a server-side Lua script.", scripting::eval),
+    spec!("evalsha", -3, [NOSCRIPT, SKIP_MONITOR, MAY_REPLICATE, NO_MANDATORY_KEYS, STALE], 0, 0, 0, "scripting", "2.6.0", "Executes a server-side Lua script by SHA1 digest.", scripting::evalsha),
+    spec!("eval_ro", -3, [NOSCRIPT, SKIP_MONITOR, NO_MANDATORY_KEYS, STALE, READONLY], 0, 0, 0, "scripting", "7.0.0", "Executes a read-only server-side Lua script.", scripting::eval_ro),
+    spec!("evalsha_ro", -3, [NOSCRIPT, SKIP_MONITOR, NO_MANDATORY_KEYS, STALE, READONLY], 0, 0, 0, "scripting", "7.0.0", "Executes a read-only server-side Lua script by SHA1 digest.", scripting::evalsha_ro),
+    spec!("script", -2, [], 0, 0, 0, "scripting", "2.6.0", "A container for Lua scripts management commands.", scripting::script),
     spec!("multi", 1, [NOSCRIPT, LOADING, STALE, FAST, ALLOW_BUSY], 0, 0, 0, "transactions", "1.2.0", "Starts a transaction.", transactions::multi),
     spec!("exec", 1, [NOSCRIPT, LOADING, STALE, SKIP_SLOWLOG], 0, 0, 0, "transactions", "1.2.0", "Executes all commands in a transaction.", transactions::exec),
     spec!("discard", 1, [NOSCRIPT, LOADING, STALE, FAST, ALLOW_BUSY], 0, 0, 0, "transactions", "2.0.0", "Discards a transaction.", transactions::discard),

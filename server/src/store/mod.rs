@@ -1033,6 +1033,10 @@ pub trait Keyspace {
     /// Several shards at once (sorted, deduplicated), for commands that must be atomic
     /// across keys (`MSET`, `MSETNX`, `RENAME`).
     fn shards(&mut self, idxs: &[usize]) -> ShardSet<'_>;
+    /// Whether every shard is already held (inside `EXEC`, or a script).
+    fn holds_all(&self) -> bool {
+        false
+    }
 }
 
 /// A locked shard.
@@ -1116,6 +1120,10 @@ impl<'a> Exclusive<'a> {
 impl Keyspace for Exclusive<'_> {
     fn store(&self) -> &Store {
         self.store
+    }
+
+    fn holds_all(&self) -> bool {
+        true
     }
 
     fn shard(&mut self, idx: usize) -> ShardRef<'_> {

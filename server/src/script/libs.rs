@@ -1,0 +1,469 @@
+//! The libraries Redis gives scripts besides Lua's own: `cjson` (lua-cjson's encode and
+//! decode, with its number format and escapes) and `bit` (LuaBitOp: 32-bit operations).
+//! Errors are raised as Lua errors without a position, as C functions raise them.
+
+use mlua::{Lua, MultiValue, Table, Value, Variadic};
+
+/// Nesting beyond which cjson refuses (lua-cjson's default, 1000).
+const JSON_DEPTH: usize = 1000;
+
+fn fail<T>(msg: impl Into<String>) -> mlua::Result<T> {
+    Err(mlua::Error::RuntimeError(msg.into()))
+}
+
+/// Install `cjson` and `bit` into `globals`.
+pub fn install(lua: &Lua, globals: &Table) -> mlua::Result<()> {
+    let cjson = lua.create_table()?;
+    cjson.set(
+        "null",
+        Value::LightUserData(mlua::LightUserData(std::ptr::null_mut())),
+    )?;
+    cjson.set(
+        "encode",
+        lua.create_function(|lua, v: Value| {
+            let mut out = Vec::new();
+            encode(&v, &mut out, 0)?;
+            lua.create_string(&out)
+        })?,
+    )?;
+    cjson.set(
+        "decode",
+        lua.create_function(|lua, s: mlua::String| {
+            let bytes = s.as_bytes();
+            let mut p = Parser { s: &bytes, i: 0 };
+            p.ws();
+            let v = p.value(lua, 0)?;
+            p.ws();
+            if p.i != p.s.len() {
+                return fail(format!(
+                    "Expected the end but found invalid token at character {}",
+                    p.i + 1
+                ));
+            }
+            Ok(v)
+        })?,
+    )?;
+    globals.set("cjson", cjson)?;
+    globals.set("bit", bit(lua)?)?;
+    Ok(())
+}
+
+// ---- cjson ----------------------------------------------------------------------------
+
+fn encode(v: &Value, out: &mut Vec<u8>, depth: usize) -> mlua::Result<()> {
+    match v {
+        Value::Nil => out.extend_from_slice(b"null"),
+        Value::LightUserData(p) if p.0.is_null() => out.extend_from_slice(b"null"),
+        Value::Boolean(b) => out.extend_from_slice(if *b { b"true" } else { b"false" }),
+        Value::Integer(i) => number(*i as f64, out)?,
+        Value::Number(n) => number(*n, out)?,
+        Value::String(s) => string(&s.as_bytes(), out),
+        Value::Table(t) => {
+            if depth >= JSON_DEPTH {
+                return fail(format!(
+                    "Cannot serialise, excessive nesting ({})",
+                    depth + 1
+                ));
+            }
+            table(t, out, depth + 1)?;
+        }
+        other => {
+            return fail(format!(
+                "Cannot serialise {}: type not supported",
+                other.type_name()
+            ))
+        }
+    }
+    Ok(())
+}
+
+/// lua-cjson's `%.14g`.
+fn number(n: f64, out: &mut Vec<u8>) -> mlua::Result<()> {
+    if !n.is_finite() {
+        return fail("Cannot serialise number: must not be NaN or Inf");
+    }
+    out.extend_from_slice(super::convert::fmt_g(n, 14).as_bytes());
+    Ok(())
+}
+
+fn string(s: &[u8], out: &mut Vec<u8>) {
+    out.push(b'"');
+    for &c in s {
+        match c {
+            b'"' => out.extend_from_slice(b"\\\""),
+            b'\\' => out.extend_from_slice(b"\\\\"),
+            b'/' => out.extend_from_slice(b"\\/"),
+            b'\n' => out.extend_from_slice(b"\\n"),
+            b'\r' => out.extend_from_slice(b"\\r"),
+            b'\t' => out.extend_from_slice(b"\\t"),
+            8 => out.extend_from_slice(b"\\b"),
+            12 => out.extend_from_slice(b"\\f"),
+            0..=31 | 127 => out.extend_from_slice(format!("\\u{:04x}", c).as_bytes()),
+            _ => out.push(c),
+        }
+    }
+    out.push(b'"');
+}
+
+fn table(t: &Table, out: &mut Vec<u8>, depth: usize) -> mlua::Result<()> {
+    let pairs: Vec<(Value, Value)> = t.pairs::<Value, Value>().collect::<mlua::Result<_>>()?;
+    // An array when every key is a positive integer and it is not too sparse.
+    let mut max = 0usize;
+    let mut array = true;
+    for (k, _) in &pairs {
+        let idx = match k {
+            Value::Integer(i) if *i >= 1 => Some(*i as usize),
+            Value::Number(n) if *n >= 1.0 && n.fract() == 0.0 => Some(*n as usize),
+            _ => None,
+        };
+        match idx {
+            Some(i) => max = max.max(i),
+            None => array = false,
+        }
+    }
+    if array && !pairs.is_empty() {
+        if max > pairs.len() * 2 && max > 10 {
+            return fail("Cannot serialise table: excessively sparse array");
+        }
+        out.push(b'[');
+        for i in 1..=max {
+            if i > 1 {
+                out.push(b',');
+            }
+            encode(&t.raw_get::<Value>(i)?, out, depth)?;
+        }
+        out.push(b']');
+        return Ok(());
+    }
+    out.push(b'{');
+    for (n, (k, v)) in pairs.iter().enumerate() {
+        if n > 0 {
+            out.push(b',');
+        }
+        match k {
+            Value::String(s) => string(&s.as_bytes(), out),
+            Value::Integer(_) | Value::Number(_) => {
+                let mut key = Vec::new();
+                encode(k, &mut key, depth)?;
+                string(&key, out);
+            }
+            _ => return fail("Cannot serialise table: table key must be a number or string"),
+        }
+        out.push(b':');
+        encode(v, out, depth)?;
+    }
+    out.push(b'}');
+    Ok(())
+}
+
+struct Parser<'a> {
+    s: &'a [u8],
+    i: usize,
+}
+
+impl Parser<'_> {
+    fn ws(&mut self) {
+        while self.i < self.s.len() && matches!(self.s[self.i], b' ' | b'\t' | b'\n' | b'\r') {
+            self.i += 1;
+        }
+    }
+
+    fn bad<T>(&self, what: &str) -> mlua::Result<T> {
+        fail(format!(
+            "Expected {what} but found invalid token at character {}",
+            self.i + 1
+        ))
+    }
+
+    fn value(&mut self, lua: &Lua, depth: usize) -> mlua::Result<Value> {
+        if depth >= JSON_DEPTH {
+            return fail(format!(
+                "Found too many nested data structures ({}) at character {}",
+                depth + 1,
+                self.i + 1
+            ));
+        }
+        match self.s.get(self.i) {
+            Some(b'{') => self.object(lua, depth),
+            Some(b'[') => self.array(lua, depth),
+            Some(b'"') => Ok(Value::String(lua.create_string(self.string()?)?)),
+            Some(b't') if self.s[self.i..].starts_with(b"true") => {
+                self.i += 4;
+                Ok(Value::Boolean(true))
+            }
+            Some(b'f') if self.s[self.i..].starts_with(b"false") => {
+                self.i += 5;
+                Ok(Value::Boolean(false))
+            }
+            Some(b'n') if self.s[self.i..].starts_with(b"null") => {
+                self.i += 4;
+                Ok(Value::LightUserData(mlua::LightUserData(
+                    std::ptr::null_mut(),
+                )))
+            }
+            Some(c) if c.is_ascii_digit() || *c == b'-' => self.number(),
+            None => fail(format!(
+                "Expected value but found T_END at character {}",
+                self.i + 1
+            )),
+            _ => self.bad("value"),
+        }
+    }
+
+    fn number(&mut self) -> mlua::Result<Value> {
+        let start = self.i;
+        while self.i < self.s.len()
+            && matches!(
+                self.s[self.i],
+                b'0'..=b'9' | b'-' | b'+' | b'.' | b'e' | b'E'
+            )
+        {
+            self.i += 1;
+        }
+        let text = std::str::from_utf8(&self.s[start..self.i]).unwrap_or("");
+        match text.parse::<f64>() {
+            Ok(n) => Ok(Value::Number(n)),
+            Err(_) => {
+                self.i = start;
+                self.bad("value")
+            }
+        }
+    }
+
+    fn string(&mut self) -> mlua::Result<Vec<u8>> {
+        self.i += 1;
+        let mut out = Vec::new();
+        loop {
+            let Some(&c) = self.s.get(self.i) else {
+                return fail(format!(
+                    "Expected string but found T_END at character {}",
+                    self.i + 1
+                ));
+            };
+            self.i += 1;
+            match c {
+                b'"' => return Ok(out),
+                b'\\' => {
+                    let Some(&e) = self.s.get(self.i) else {
+                        return self.bad("string");
+                    };
+                    self.i += 1;
+                    match e {
+                        b'"' | b'\\' | b'/' => out.push(e),
+                        b'b' => out.push(8),
+                        b'f' => out.push(12),
+                        b'n' => out.push(b'\n'),
+                        b'r' => out.push(b'\r'),
+                        b't' => out.push(b'\t'),
+                        b'u' => {
+                            let cp = self.hex4()?;
+                            let cp = if (0xD800..0xDC00).contains(&cp)
+                                && self.s[self.i..].starts_with(b"\\u")
+                            {
+                                self.i += 2;
+                                let lo = self.hex4()?;
+                                0x10000 + ((cp - 0xD800) << 10) + (lo.wrapping_sub(0xDC00) & 0x3FF)
+                            } else {
+                                cp
+                            };
+                            let ch = char::from_u32(cp).unwrap_or('\u{FFFD}');
+                            let mut buf = [0u8; 4];
+                            out.extend_from_slice(ch.encode_utf8(&mut buf).as_bytes());
+                        }
+                        _ => return self.bad("string"),
+                    }
+                }
+                _ => out.push(c),
+            }
+        }
+    }
+
+    fn hex4(&mut self) -> mlua::Result<u32> {
+        let h = self
+            .s
+            .get(self.i..self.i + 4)
+            .and_then(|h| std::str::from_utf8(h).ok());
+        match h.and_then(|h| u32::from_str_radix(h, 16).ok()) {
+            Some(v) => {
+                self.i += 4;
+                Ok(v)
+            }
+            None => self.bad("string"),
+        }
+    }
+
+    fn array(&mut self, lua: &Lua, depth: usize) -> mlua::Result<Value> {
+        self.i += 1;
+        let t = lua.create_table()?;
+        self.ws();
+        if self.s.get(self.i) == Some(&b']') {
+            self.i += 1;
+            return Ok(Value::Table(t));
+        }
+        let mut n = 1;
+        loop {
+            self.ws();
+            let v = self.value(lua, depth + 1)?;
+            t.raw_set(n, v)?;
+            n += 1;
+            self.ws();
+            match self.s.get(self.i) {
+                Some(b',') => self.i += 1,
+                Some(b']') => {
+                    self.i += 1;
+                    return Ok(Value::Table(t));
+                }
+                _ => return self.bad("comma or array end"),
+            }
+        }
+    }
+
+    fn object(&mut self, lua: &Lua, depth: usize) -> mlua::Result<Value> {
+        self.i += 1;
+        let t = lua.create_table()?;
+        self.ws();
+        if self.s.get(self.i) == Some(&b'}') {
+            self.i += 1;
+            return Ok(Value::Table(t));
+        }
+        loop {
+            self.ws();
+            if self.s.get(self.i) != Some(&b'"') {
+                return self.bad("object key string");
+            }
+            let k = self.string()?;
+            self.ws();
+            if self.s.get(self.i) != Some(&b':') {
+                return self.bad("colon");
+            }
+            self.i += 1;
+            self.ws();
+            let v = self.value(lua, depth + 1)?;
+            t.raw_set(lua.create_string(&k)?, v)?;
+            self.ws();
+            match self.s.get(self.i) {
+                Some(b',') => self.i += 1,
+                Some(b'}') => {
+                    self.i += 1;
+                    return Ok(Value::Table(t));
+                }
+                _ => return self.bad("comma or object end"),
+            }
+        }
+    }
+}
+
+// ---- bit (LuaBitOp) -------------------------------------------------------------------
+
+/// LuaBitOp's conversion: round to nearest (ties to even), keep the low 32 bits.
+fn tobit(v: &Value) -> mlua::Result<i32> {
+    let n = match v {
+        Value::Integer(i) => *i as f64,
+        Value::Number(n) => *n,
+        Value::String(s) => match s.to_str().ok().and_then(|s| s.trim().parse::<f64>().ok()) {
+            Some(n) => n,
+            None => return fail("bad argument (number expected)"),
+        },
+        _ => {
+            return fail(format!(
+                "bad argument (number expected, got {})",
+                v.type_name()
+            ))
+        }
+    };
+    // Adding 2^52 + 2^51 leaves the rounded integer in the low bits of the mantissa.
+    let b = (n + 6_755_399_441_055_744.0).to_bits();
+    Ok(b as u32 as i32)
+}
+
+fn bit(lua: &Lua) -> mlua::Result<Table> {
+    let t = lua.create_table()?;
+    let fold = |lua: &Lua, f: fn(i32, i32) -> i32| {
+        lua.create_function(move |_, args: Variadic<Value>| {
+            let mut it = args.iter();
+            let Some(first) = it.next() else {
+                return fail("bad argument #1 (number expected, got no value)");
+            };
+            let mut acc = tobit(first)?;
+            for a in it {
+                acc = f(acc, tobit(a)?);
+            }
+            Ok(f64::from(acc))
+        })
+    };
+    t.set("band", fold(lua, |a, b| a & b)?)?;
+    t.set("bor", fold(lua, |a, b| a | b)?)?;
+    t.set("bxor", fold(lua, |a, b| a ^ b)?)?;
+    t.set(
+        "tobit",
+        lua.create_function(|_, v: Value| Ok(f64::from(tobit(&v)?)))?,
+    )?;
+    t.set(
+        "bnot",
+        lua.create_function(|_, v: Value| Ok(f64::from(!tobit(&v)?)))?,
+    )?;
+    t.set(
+        "bswap",
+        lua.create_function(|_, v: Value| Ok(f64::from(tobit(&v)?.swap_bytes())))?,
+    )?;
+    let shift = |lua: &Lua, f: fn(i32, u32) -> i32| {
+        lua.create_function(move |_, (v, n): (Value, Value)| {
+            Ok(f64::from(f(tobit(&v)?, (tobit(&n)? & 31) as u32)))
+        })
+    };
+    t.set("lshift", shift(lua, |a, n| ((a as u32) << n) as i32)?)?;
+    t.set("rshift", shift(lua, |a, n| ((a as u32) >> n) as i32)?)?;
+    t.set("arshift", shift(lua, |a, n| a >> n)?)?;
+    t.set("rol", shift(lua, |a, n| (a as u32).rotate_left(n) as i32)?)?;
+    t.set("ror", shift(lua, |a, n| (a as u32).rotate_right(n) as i32)?)?;
+    t.set(
+        "tohex",
+        lua.create_function(|_, args: MultiValue| {
+            let mut it = args.into_iter();
+            let x = tobit(&it.next().unwrap_or(Value::Nil))? as u32;
+            let n = match it.next() {
+                None | Some(Value::Nil) => 8,
+                Some(v) => tobit(&v)?,
+            };
+            let upper = n < 0;
+            let n = n.unsigned_abs().min(8) as usize;
+            let full = if upper {
+                format!("{x:08X}")
+            } else {
+                format!("{x:08x}")
+            };
+            Ok(full[8 - n..].to_string())
+        })?,
+    )?;
+    Ok(t)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn run(code: &str) -> String {
+        let lua = Lua::new();
+        install(&lua, &lua.globals()).expect("install");
+        lua.load(code).eval::<String>().expect(code)
+    }
+
+    /// Each expected value was taken from redis-server 7.0 (`EVAL "return ..." 0`).
+    #[test]
+    fn cjson_and_bit_answer_as_redis() {
+        assert_eq!(run("return cjson.encode({a=1,b={1,2,3}})").len(), 19);
+        assert_eq!(run("return cjson.encode({})"), "{}");
+        assert_eq!(run("return cjson.encode({1,2,'a/b'})"), "[1,2,\"a\\/b\"]");
+        assert_eq!(run("return cjson.encode(0.1)"), "0.1");
+        assert_eq!(
+            run("return tostring(cjson.decode('[1,2,{\"x\":null}]')[3].x == cjson.null)"),
+            "true"
+        );
+        assert_eq!(run("return cjson.decode('{\"a\":\"\\\\u00e9\"}').a"), "é");
+        assert_eq!(run("return tostring(bit.band(7,3))"), "3");
+        assert_eq!(run("return bit.tohex(65535)"), "0000ffff");
+        assert_eq!(run("return bit.tohex(-1, -4)"), "FFFF");
+        assert_eq!(run("return tostring(bit.tobit(2^32 + 5))"), "5");
+        assert_eq!(run("return tostring(bit.lshift(1, 31))"), "-2147483648");
+    }
+}

@@ -1,0 +1,696 @@
+//! The Lua 5.1 state each thread runs scripts in, set up as Redis 7.0 sets up its own:
+//!
+//! - libraries `base` (without `loadfile`, `dofile`, `load`, `loadstring`, `getfenv`,
+//!   `setfenv`), `table`, `string`, `math` (with Redis's `rand48` generator, back at its
+//!   initial state before each script, so `math.random` gives the same numbers on every
+//!   replica),
+//!   `cjson`, `bit` and `redis`; no `os`, `io`, `package` or `debug`;
+//! - globals are read-only: a script runs in an environment whose reads of a missing
+//!   global and whose writes raise Redis's errors, and the library tables are read-only
+//!   proxies;
+//! - `redis.call` and `redis.pcall` run commands through the admission path
+//!   (`cmd::admit`), so ACLs and `-OOM` apply; errors carry Redis's `script: <sha>, on
+//!   @user_script:<line>.` suffix;
+//! - a hook every 100,000 instructions lets `SCRIPT KILL` stop a script that has not
+//!   written.
+//!
+//! Compiled scripts are kept per thread by SHA-1; `SCRIPT FLUSH` bumps a generation that
+//! makes every thread forget them.
+
+use std::cell::{Cell, RefCell};
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+
+use bytes::{Bytes, BytesMut};
+use mlua::{Function, HookTriggers, Lua, LuaOptions, MultiValue, StdLib, Table, Value, VmState};
+use sessiond_protocol::{encode, Frame, FrameDecoder, Limits};
+
+use super::convert::{fmt_g, frame_to_lua, lua_to_reply, ReplyStyle};
+use super::Busy;
+use crate::cmd::server::REDIS_VERSION;
+use crate::cmd::{Ctx, Flags};
+use crate::connection::Conn;
+
+static GENERATION: AtomicU64 = AtomicU64::new(0);
+
+/// Make every thread drop its compiled scripts (`SCRIPT FLUSH`).
+pub fn forget_all() {
+    GENERATION.fetch_add(1, Ordering::Relaxed);
+}
+
+/// Redis's `rand48`: a 48-bit linear congruential generator (`redisLrand48`).
+struct Rand48(Cell<u64>);
+
+/// `rand48`'s state before any seeding (Redis's `X2:X1:X0`).
+const RAND48_START: u64 = 0x1234_ABCD_330E;
+
+impl Rand48 {
+    /// Back to the state Redis starts with.
+    fn reset(&self) {
+        self.0.set(RAND48_START);
+    }
+
+    fn seed(&self, s: i32) {
+        self.0.set((u64::from(s as u32) << 16) | 0x330E);
+    }
+    fn next(&self) -> i32 {
+        let x = self.0.get().wrapping_mul(0x5_DEEC_E66D).wrapping_add(0xB) & ((1 << 48) - 1);
+        self.0.set(x);
+        (x >> 17) as i32
+    }
+}
+
+struct Vm {
+    lua: Lua,
+    generation: u64,
+    funcs: HashMap<String, Function>,
+    /// `function(f, handler) return xpcall(f, handler) end`.
+    runner: Function,
+    /// The message handler that turns any error into Redis's error table.
+    handler: Function,
+    /// The real globals, where `KEYS` and `ARGV` go.
+    globals: Table,
+    /// The metatable of each run's environment.
+    env_meta: Table,
+    /// The real `redis` table (scripts see a read-only proxy of it).
+    redis: Table,
+}
+
+/// A command's error, raised by `redis.call`: its text is the reply, verbatim.
+#[derive(Debug)]
+struct CallError(String);
+
+impl std::fmt::Display for CallError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::error::Error for CallError {}
+
+/// The command error inside an error a Rust function raised, if it is one.
+fn call_error(e: &mlua::Error) -> Option<&str> {
+    match e {
+        mlua::Error::CallbackError { cause, .. } => call_error(cause),
+        other => other.downcast_ref::<CallError>().map(|c| c.0.as_str()),
+    }
+}
+
+/// What Lua's `pcall` gives for an error a Rust function raised.
+fn error_value(lua: &Lua, v: Value) -> mlua::Result<Value> {
+    let Value::Error(e) = &v else {
+        return Ok(v);
+    };
+    if let Some(msg) = call_error(e) {
+        let t = lua.create_table()?;
+        t.raw_set("err", msg)?;
+        return Ok(Value::Table(t));
+    }
+    Ok(Value::String(lua.create_string(error_text(e))?))
+}
+
+thread_local! {
+    static VM: RefCell<Option<Vm>> = const { RefCell::new(None) };
+}
+
+const SETUP: &str = r#"
+local G, PROXY, ERRVALUE, error, tostring, setmetatable, rawget, pcall = ...
+local function readonly(t)
+  return setmetatable({}, {
+    __index = t,
+    __newindex = function() error("Attempt to modify a readonly table", 2) end,
+    __metatable = false,
+  })
+end
+local redis = G.redis
+redis.error_reply = function(e)
+  if type(e) ~= 'string' then error("wrong number or type of arguments", 2) end
+  if e:sub(1, 1) == '-' then e = e:sub(2) end
+  if not e:find(' ', 1, true) then e = 'ERR ' .. e end
+  return {err = e}
+end
+redis.status_reply = function(s)
+  if type(s) ~= 'string' then error("wrong number or type of arguments", 2) end
+  return {ok = s}
+end
+-- Errors raised by redis.call (and the other Rust functions) reach Lua's pcall as
+-- what Redis gives: the {err=...} table, or the message.
+local function caught(ok, ...)
+  if ok then return ok, ... end
+  return false, ERRVALUE((...))
+end
+G.pcall = function(f, ...) return caught(pcall(f, ...)) end
+for _, name in ipairs({'redis', 'cjson', 'bit', 'string', 'math', 'table'}) do
+  G[name] = readonly(G[name])
+end
+G._G = readonly(G)
+PROXY.__index = function(_, k)
+  local v = rawget(G, k)
+  if v == nil then
+    error("Script attempted to access nonexistent global variable '" .. tostring(k) .. "'", 2)
+  end
+  return v
+end
+PROXY.__newindex = function() error("Attempt to modify a readonly table", 2) end
+PROXY.__metatable = false
+"#;
+
+impl Vm {
+    fn new() -> mlua::Result<Vm> {
+        let lua = Lua::new_with(
+            StdLib::TABLE | StdLib::STRING | StdLib::MATH,
+            LuaOptions::default(),
+        )?;
+        let g = lua.globals();
+        for name in [
+            "loadfile",
+            "dofile",
+            "load",
+            "loadstring",
+            "getfenv",
+            "setfenv",
+            "print",
+        ] {
+            g.raw_set(name, Value::Nil)?;
+        }
+        lua.set_app_data(Rand48(Cell::new(RAND48_START)));
+        let math: Table = g.get("math")?;
+        math.set(
+            "random",
+            lua.create_function(|lua, args: MultiValue| {
+                let r = lua
+                    .app_data_ref::<Rand48>()
+                    .map_or(0, |g| g.next())
+                    .rem_euclid(i32::MAX);
+                let r = f64::from(r) / f64::from(i32::MAX);
+                let num = |v: &Value| match v {
+                    Value::Integer(i) => Ok(*i as f64),
+                    Value::Number(n) => Ok(n.floor()),
+                    _ => Err(mlua::Error::RuntimeError(
+                        "bad argument to 'random' (number expected)".into(),
+                    )),
+                };
+                let interval = || {
+                    mlua::Error::RuntimeError("bad argument to 'random' (interval is empty)".into())
+                };
+                match args.len() {
+                    0 => Ok(r),
+                    1 => {
+                        let u = num(&args[0])?;
+                        if u < 1.0 {
+                            return Err(interval());
+                        }
+                        Ok((r * u).floor() + 1.0)
+                    }
+                    2 => {
+                        let (l, u) = (num(&args[0])?, num(&args[1])?);
+                        if l > u {
+                            return Err(interval());
+                        }
+                        Ok((r * (u - l + 1.0)).floor() + l)
+                    }
+                    _ => Err(mlua::Error::RuntimeError(
+                        "wrong number of arguments".into(),
+                    )),
+                }
+            })?,
+        )?;
+        math.set(
+            "randomseed",
+            lua.create_function(|lua, s: f64| {
+                if let Some(g) = lua.app_data_ref::<Rand48>() {
+                    g.seed(s as i32);
+                }
+                Ok(())
+            })?,
+        )?;
+        super::libs::install(&lua, &g)?;
+        let redis = redis_lib(&lua)?;
+        g.set("redis", redis.clone())?;
+        let env_meta = lua.create_table()?;
+        let setup = lua.load(SETUP).set_name("=setup").into_function()?;
+        let error: Function = g.get("error")?;
+        let tostring: Function = g.get("tostring")?;
+        let setmetatable: Function = g.get("setmetatable")?;
+        let rawget: Function = g.get("rawget")?;
+        let pcall: Function = g.get("pcall")?;
+        let errvalue = lua.create_function(error_value)?;
+        setup.call::<()>((
+            g.clone(),
+            env_meta.clone(),
+            errvalue,
+            error,
+            tostring,
+            setmetatable,
+            rawget,
+            pcall,
+        ))?;
+        let runner = lua
+            .load("local f, h = ... return xpcall(f, h)")
+            .set_name("=runner")
+            .into_function()?;
+        let handler = lua.create_function(error_table)?;
+        lua.set_hook(
+            HookTriggers::new().every_nth_instruction(100_000),
+            |lua, _| match lua.app_data_ref::<Arc<Busy>>() {
+                Some(b) if b.killed() => Err(mlua::Error::RuntimeError(KILLED.into())),
+                _ => Ok(VmState::Continue),
+            },
+        );
+        Ok(Vm {
+            lua,
+            generation: GENERATION.load(Ordering::Relaxed),
+            funcs: HashMap::new(),
+            runner,
+            handler,
+            globals: g,
+            env_meta,
+            redis,
+        })
+    }
+}
+
+const KILLED: &str = "ERR Script killed by user with SCRIPT KILL...";
+
+/// The `redis` table's functions that need no command bridge.
+fn redis_lib(lua: &Lua) -> mlua::Result<Table> {
+    let r = lua.create_table()?;
+    r.set(
+        "sha1hex",
+        lua.create_function(|_, s: mlua::String| Ok(super::sha1_hex(&s.as_bytes())))?,
+    )?;
+    r.set(
+        "log",
+        lua.create_function(|_, args: MultiValue| {
+            let level = match args.front() {
+                Some(Value::Integer(l)) => *l,
+                Some(Value::Number(l)) => *l as i64,
+                _ => {
+                    return Err(mlua::Error::RuntimeError(
+                        "First argument must be a number (log level).".into(),
+                    ))
+                }
+            };
+            let text: Vec<String> = args
+                .iter()
+                .skip(1)
+                .map(|v| v.to_string().unwrap_or_default())
+                .collect();
+            let text = text.join(" ");
+            match level {
+                0 => tracing::debug!(target: "script", "{text}"),
+                1 | 2 => tracing::info!(target: "script", "{text}"),
+                _ => tracing::warn!(target: "script", "{text}"),
+            }
+            Ok(())
+        })?,
+    )?;
+    for (name, v) in [
+        ("LOG_DEBUG", 0),
+        ("LOG_VERBOSE", 1),
+        ("LOG_NOTICE", 2),
+        ("LOG_WARNING", 3),
+        ("REPL_NONE", 0),
+        ("REPL_AOF", 1),
+        ("REPL_SLAVE", 2),
+        ("REPL_REPLICA", 2),
+        ("REPL_ALL", 3),
+    ] {
+        r.set(name, v)?;
+    }
+    r.set("REDIS_VERSION", REDIS_VERSION)?;
+    r.set("REDIS_VERSION_NUM", version_num(REDIS_VERSION))?;
+    // Effects are what replicas apply here anyway: these change nothing.
+    r.set("set_repl", lua.create_function(|_, _: MultiValue| Ok(()))?)?;
+    r.set("replicate_commands", lua.create_function(|_, ()| Ok(true))?)?;
+    r.set("breakpoint", lua.create_function(|_, ()| Ok(false))?)?;
+    r.set("debug", lua.create_function(|_, _: MultiValue| Ok(()))?)?;
+    Ok(r)
+}
+
+fn version_num(v: &str) -> i64 {
+    v.split('.')
+        .take(3)
+        .fold(0, |acc, p| acc * 256 + p.parse::<i64>().unwrap_or(0))
+}
+
+/// The text of an error a Rust function raised, without mlua's decorations.
+fn error_text(e: &mlua::Error) -> String {
+    match e {
+        mlua::Error::CallbackError { cause, .. } => error_text(cause),
+        mlua::Error::RuntimeError(m) => m.clone(),
+        mlua::Error::SyntaxError { message, .. } => message.clone(),
+        other => other.to_string(),
+    }
+}
+
+/// The message handler: whatever was raised becomes `{err=, source=, line=}`, the
+/// position being the innermost frame of the script itself.
+fn error_table(lua: &Lua, err: Value) -> mlua::Result<Table> {
+    let killed = lua.app_data_ref::<Arc<Busy>>().is_some_and(|b| b.killed());
+    let t = match err {
+        _ if killed => {
+            let t = lua.create_table()?;
+            t.raw_set("err", KILLED)?;
+            t
+        }
+        Value::Table(t) if matches!(t.raw_get::<Value>("err"), Ok(Value::String(_))) => t,
+        Value::Error(e) if call_error(&e).is_some() => {
+            let t = lua.create_table()?;
+            t.raw_set("err", call_error(&e).unwrap_or_default())?;
+            t
+        }
+        other => {
+            let text = match &other {
+                Value::Error(e) => {
+                    let text = error_text(e);
+                    if text.starts_with("ERR ") {
+                        text
+                    } else {
+                        format!("ERR {text}")
+                    }
+                }
+                Value::String(s) => format!("ERR {}", s.to_string_lossy()),
+                Value::Nil => "ERR nil".to_string(),
+                v => format!("ERR {}", v.to_string().unwrap_or_default()),
+            };
+            let t = lua.create_table()?;
+            t.raw_set("err", text)?;
+            t
+        }
+    };
+    for level in 0..64 {
+        let Some(d) = lua.inspect_stack(level) else {
+            break;
+        };
+        if d.source().source.as_deref() == Some("@user_script") {
+            t.raw_set("source", "@user_script")?;
+            t.raw_set("line", d.curr_line())?;
+            break;
+        }
+    }
+    Ok(t)
+}
+
+/// How a script is called.
+pub struct Call<'a> {
+    pub sha: &'a str,
+    pub body: &'a Bytes,
+    pub keys: &'a [Bytes],
+    pub argv: &'a [Bytes],
+    /// `EVAL_RO`/`EVALSHA_RO`: write commands are refused.
+    pub read_only: bool,
+}
+
+/// Run a script against `ctx.ks` (which must hold every shard) and write its reply.
+pub fn run(ctx: &mut Ctx<'_>, call: &Call<'_>) {
+    VM.with(|cell| {
+        let mut slot = cell.borrow_mut();
+        if slot.is_none() {
+            match Vm::new() {
+                Ok(vm) => *slot = Some(vm),
+                Err(e) => {
+                    let msg = format!(
+                        "ERR could not start the Lua interpreter: {}",
+                        error_text(&e)
+                    );
+                    encode::error(ctx.out, msg.as_bytes());
+                    return;
+                }
+            }
+        }
+        let Some(vm) = slot.as_mut() else { return };
+        if let Err(e) = run_in(vm, ctx, call) {
+            let msg = format!("ERR {}", error_text(&e));
+            encode::error(ctx.out, msg.as_bytes());
+        }
+    });
+}
+
+fn compiled(vm: &mut Vm, call: &Call<'_>) -> Result<Function, String> {
+    let generation = GENERATION.load(Ordering::Relaxed);
+    if vm.generation != generation {
+        vm.funcs.clear();
+        vm.generation = generation;
+    }
+    if let Some(f) = vm.funcs.get(call.sha) {
+        return Ok(f.clone());
+    }
+    let f = vm
+        .lua
+        .load(&call.body[..])
+        .set_name("@user_script")
+        .into_function()
+        .map_err(|e| {
+            format!(
+                "ERR Error compiling script (new function): {}",
+                error_text(&e)
+            )
+        })?;
+    vm.funcs.insert(call.sha.to_string(), f.clone());
+    Ok(f)
+}
+
+fn string_table(lua: &Lua, items: &[Bytes]) -> mlua::Result<Table> {
+    let t = lua.create_table_with_capacity(items.len(), 0)?;
+    for (i, s) in items.iter().enumerate() {
+        t.raw_set(i + 1, lua.create_string(s)?)?;
+    }
+    Ok(t)
+}
+
+fn run_in(vm: &mut Vm, ctx: &mut Ctx<'_>, call: &Call<'_>) -> mlua::Result<()> {
+    let f = match compiled(vm, call) {
+        Ok(f) => f,
+        Err(msg) => {
+            encode::error(ctx.out, msg.as_bytes());
+            return Ok(());
+        }
+    };
+    let lua = vm.lua.clone();
+    vm.globals.raw_set("KEYS", string_table(&lua, call.keys)?)?;
+    vm.globals.raw_set("ARGV", string_table(&lua, call.argv)?)?;
+    // Every run starts from Redis's initial state, so a script draws the same numbers on
+    // every replica whatever ran before it (Redis keeps one sequence across scripts).
+    if let Some(g) = lua.app_data_ref::<Rand48>() {
+        g.reset();
+    }
+    // A fresh environment per run: nothing a script does to it outlives the run.
+    let env = lua.create_table()?;
+    env.set_metatable(Some(vm.env_meta.clone()));
+    f.set_environment(env)?;
+    let scripts = &ctx.shared.scripts;
+    // A replica applying the log cannot stop a script alone: every replica runs it.
+    let busy = scripts.begin(!ctx.conn.replica);
+    lua.set_app_data(busy.clone());
+    let mut sconn = script_client(ctx.conn);
+    let script_resp3 = Cell::new(false);
+    let caller_resp3 = ctx.conn.resp3;
+    let read_only = call.read_only;
+    let bridge = RefCell::new((&mut *ctx, &mut sconn));
+    let run = |lua: &Lua, args: MultiValue| -> mlua::Result<Result<Value, String>> {
+        let mut b = bridge.borrow_mut();
+        let (ctx, sconn) = &mut *b;
+        sconn.resp3 = script_resp3.get();
+        let res = command_args(&args).and_then(|argv| command(ctx, sconn, argv, read_only, &busy));
+        Ok(match res {
+            Ok(frame) => Ok(frame_to_lua(lua, frame, script_resp3.get())?),
+            Err(msg) => Err(msg),
+        })
+    };
+    let result = lua.scope(|scope| {
+        // Both are Rust functions, as Redis's are C functions: `return redis.call(..)`
+        // is then no tail call, and an error knows the script's line.
+        let call = scope.create_function(|lua, args: MultiValue| match run(lua, args)? {
+            Ok(v) => Ok(v),
+            Err(msg) => Err(mlua::Error::external(CallError(msg))),
+        })?;
+        let pcall = scope.create_function(|lua, args: MultiValue| match run(lua, args)? {
+            Ok(v) => Ok(v),
+            Err(msg) => {
+                let t = lua.create_table()?;
+                t.raw_set("err", msg)?;
+                Ok(Value::Table(t))
+            }
+        })?;
+        let setresp = scope.create_function(|_, v: Value| {
+            match v {
+                Value::Integer(2) => script_resp3.set(false),
+                Value::Integer(3) => script_resp3.set(true),
+                Value::Number(2.0) => script_resp3.set(false),
+                Value::Number(3.0) => script_resp3.set(true),
+                _ => {
+                    return Err(mlua::Error::RuntimeError(
+                        "RESP version must be 2 or 3.".into(),
+                    ))
+                }
+            }
+            Ok(())
+        })?;
+        vm.redis.raw_set("call", call)?;
+        vm.redis.raw_set("pcall", pcall)?;
+        vm.redis.raw_set("setresp", setresp)?;
+        let out = vm
+            .runner
+            .call::<MultiValue>((f.clone(), vm.handler.clone()));
+        for name in ["call", "pcall", "setresp"] {
+            vm.redis.raw_set(name, Value::Nil)?;
+        }
+        out
+    });
+    lua.remove_app_data::<Arc<Busy>>();
+    scripts.end();
+    let values = result?;
+    let mut it = values.into_iter();
+    let ok = matches!(it.next(), Some(Value::Boolean(true)));
+    let value = it.next().unwrap_or(Value::Nil);
+    if ok {
+        let style = ReplyStyle {
+            resp3: caller_resp3,
+            script_resp3: script_resp3.get(),
+        };
+        lua_to_reply(ctx.out, &value, &style, 0);
+    } else {
+        script_error(ctx.out, &value, call.sha);
+    }
+    Ok(())
+}
+
+/// A failed script's reply: the error, with where in the script it was raised.
+fn script_error(out: &mut BytesMut, v: &Value, sha: &str) {
+    let Value::Table(t) = v else {
+        encode::error(out, b"ERR Error running script");
+        return;
+    };
+    let msg = t
+        .raw_get::<mlua::String>("err")
+        .map(|s| s.to_string_lossy())
+        .unwrap_or_else(|_| "ERR Error running script".into());
+    let msg = msg.replace(['\r', '\n'], " ");
+    let text = match (
+        t.raw_get::<mlua::String>("source"),
+        t.raw_get::<i64>("line"),
+    ) {
+        (Ok(src), Ok(line)) => format!("{msg} script: {sha}, on {}:{line}.", src.to_string_lossy()),
+        _ => msg,
+    };
+    encode::error(out, text.as_bytes());
+}
+
+/// The client a script's commands run as: the caller's user and rights, RESP2.
+fn script_client(caller: &Conn) -> Conn {
+    let mut c = Conn::new(caller.info.clone());
+    c.user = caller.user.clone();
+    c.acl_version = caller.acl_version;
+    c.trusted = caller.trusted;
+    c.replica = caller.replica;
+    c
+}
+
+/// `redis.call`'s arguments: strings, or numbers written as Redis writes them.
+fn command_args(args: &MultiValue) -> Result<Vec<Bytes>, String> {
+    if args.is_empty() {
+        return Err("ERR Please specify at least one argument for this redis lib call".into());
+    }
+    args.iter()
+        .map(|v| match v {
+            Value::String(s) => Ok(Bytes::copy_from_slice(&s.as_bytes())),
+            Value::Integer(i) => Ok(Bytes::from(i.to_string())),
+            Value::Number(n) => Ok(Bytes::from(fmt_g(*n, 17))),
+            _ => Err("ERR Lua redis lib command arguments must be strings or integers".into()),
+        })
+        .collect()
+}
+
+/// Run one command for a script: Redis's checks in Redis's order, then admission.
+fn command(
+    ctx: &mut Ctx<'_>,
+    sconn: &mut Conn,
+    args: Vec<Bytes>,
+    read_only: bool,
+    busy: &Busy,
+) -> Result<Frame, String> {
+    let Some(spec) = crate::cmd::lookup(&args[0]) else {
+        return Err("ERR Unknown Redis command called from script".into());
+    };
+    if !spec.arity_ok(args.len()) {
+        return Err("ERR Wrong number of args calling Redis command from script".into());
+    }
+    if spec.is(Flags::NOSCRIPT) {
+        return Err("ERR This Redis command is not allowed from script".into());
+    }
+    let writes = spec.kind_of(&args) == crate::cmd::Kind::Write;
+    if read_only && writes {
+        return Err("ERR Write commands are not allowed from read-only scripts.".into());
+    }
+    let admitted = if sconn.replica {
+        crate::cmd::admit::admit_replicated(sconn, &args)
+    } else {
+        crate::cmd::admit::admit(sconn, ctx.shared, &args)
+    };
+    let cmd = match admitted {
+        Ok(cmd) => cmd,
+        Err(refusal) => {
+            let mut out = BytesMut::new();
+            refusal.reply(&mut out, &args);
+            let text =
+                String::from_utf8_lossy(out.get(1..out.len().saturating_sub(2)).unwrap_or(&[]))
+                    .into_owned();
+            if text.starts_with("NOPERM") {
+                return Err(
+                    "ERR The user executing the script can't run this command or subcommand".into(),
+                );
+            }
+            return Err(text);
+        }
+    };
+    if writes {
+        busy.wrote();
+    }
+    let mut out = BytesMut::new();
+    {
+        let mut inner = Ctx {
+            ks: &mut *ctx.ks,
+            out: &mut out,
+            conn: sconn,
+            shared: ctx.shared,
+            now: ctx.now,
+        };
+        cmd.run(&mut inner, &args);
+    }
+    let limits = Limits {
+        max_bulk_len: u64::MAX,
+        max_multibulk_len: u64::MAX,
+        max_inline_len: usize::MAX,
+        max_depth: 1024,
+    };
+    match FrameDecoder::new(limits).decode(&mut out) {
+        Ok(Some(Frame::Error(e) | Frame::BlobError(e))) => {
+            Err(String::from_utf8_lossy(&e).into_owned())
+        }
+        Ok(Some(f)) => Ok(f),
+        _ => Err("ERR the command's reply could not be read".into()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// `math.random(100)` as redis-server 7.0 draws it: 40, 85, 36 from its initial
+    /// state, and 18, 75 after `math.randomseed(0)`.
+    #[test]
+    fn rand48_follows_redis() {
+        let g = Rand48(Cell::new(0));
+        let draw = |g: &Rand48| {
+            let r = f64::from(g.next().rem_euclid(i32::MAX)) / f64::from(i32::MAX);
+            (r * 100.0).floor() + 1.0
+        };
+        g.reset();
+        assert_eq!([draw(&g), draw(&g), draw(&g)], [40.0, 85.0, 36.0]);
+        g.seed(0);
+        assert_eq!([draw(&g), draw(&g)], [18.0, 75.0]);
+        assert_eq!(version_num("7.0.15"), 0x07000f);
+    }
+}

@@ -950,13 +950,13 @@ mod tests {
         }
     }
 
-    /// Every command is exactly one of: a replicated write, a read, or a local command on
-    /// the explicit list. A write that lost its flag would stop replicating; a local
-    /// command that gained one would start.
+    /// Every command is exactly one of: a replicated write (`write`, or `may_replicate`
+    /// for scripts), a read, or a local command on the explicit list. A write that lost
+    /// its flag would stop replicating; a local command that gained one would start.
     #[test]
     fn every_command_has_one_kind() {
         for s in COMMANDS {
-            let write = s.is(Flags::WRITE);
+            let write = s.is(Flags::WRITE) || s.is(Flags::MAY_REPLICATE);
             let read = s.is(Flags::READONLY);
             let local = LOCAL.contains(&s.name);
             assert_eq!(
@@ -972,6 +972,8 @@ mod tests {
         assert_eq!(lookup(b"set").map(Spec::kind), Some(Kind::Write));
         assert_eq!(lookup(b"get").map(Spec::kind), Some(Kind::Read));
         assert_eq!(lookup(b"ping").map(Spec::kind), Some(Kind::Local));
+        assert_eq!(lookup(b"eval").map(Spec::kind), Some(Kind::Write));
+        assert_eq!(lookup(b"eval_ro").map(Spec::kind), Some(Kind::Read));
     }
 
     /// CONTAINERS is every parent in SUBCOMMANDS, and each subcommand's arity passes its

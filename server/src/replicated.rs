@@ -371,10 +371,30 @@ impl sessiond_cluster::SnapshotCapture for StoreCapture {
     }
 }
 
-/// A snapshot's header: the magic, then the users (replicated state, like the keys).
+/// A snapshot's header: the magic, then the users and the script cache (replicated
+/// state, like the keys: `EVALSHA` must find on every node what it finds on one).
 fn dump_header(shared: &Shared, out: &mut Vec<u8>) {
     snapshot::dump_header(out);
     snapshot::dump_meta(out, b"acl", shared.users.list().join("\n").as_bytes());
+    let mut scripts = Vec::new();
+    for body in shared.scripts.all() {
+        scripts.extend_from_slice(&(body.len() as u32).to_le_bytes());
+        scripts.extend_from_slice(&body);
+    }
+    snapshot::dump_meta(out, b"scripts", &scripts);
+}
+
+/// The script bodies of a snapshot's `scripts` record.
+fn parse_scripts(v: &[u8]) -> Result<Vec<Bytes>, String> {
+    let mut r = crate::reader::ByteReader::new(v);
+    let mut out = Vec::new();
+    while !r.is_done() {
+        let body = r
+            .bytes()
+            .ok_or_else(|| "the snapshot's scripts are cut short".to_string())?;
+        out.push(Bytes::copy_from_slice(body));
+    }
+    Ok(out)
 }
 
 /// The server's store as raft's state machine.
@@ -551,9 +571,12 @@ impl StateMachine for ServerSm {
 
     fn restore(&mut self, data: &[u8]) -> Result<(), String> {
         let mut users = None;
+        let mut scripts = Vec::new();
         snapshot::load_with_meta(&self.shared.store, data, 0, |name, v| {
             if name == b"acl" {
                 users = Some(String::from_utf8_lossy(v).into_owned());
+            } else if name == b"scripts" {
+                scripts = v.to_vec();
             }
         })
         .map(|n| tracing::info!(keys = n, "store restored from snapshot"))
@@ -563,6 +586,7 @@ impl StateMachine for ServerSm {
                 .map_err(|e| format!("the snapshot's users: {e}"))?;
             self.shared.users.replace(list);
         }
+        self.shared.scripts.replace(parse_scripts(&scripts)?);
         Ok(())
     }
 }

@@ -61,6 +61,7 @@ pub fn read_reply(r: &mut BufReader<TcpStream>) -> Reply {
         b'>' => Reply::Push((0..int(&body)).map(|_| read_reply(r)).collect()),
         b'~' => Reply::Set((0..int(&body)).map(|_| read_reply(r)).collect()),
         b',' => Reply::Double(body),
+        b'(' => Reply::Simple(format!("(big) {body}")),
         b'_' => Reply::Null,
         b'#' => Reply::Bool(body == "t"),
         b'=' | b'!' => {

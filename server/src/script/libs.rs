@@ -169,8 +169,13 @@ impl Parser<'_> {
     }
 
     fn bad<T>(&self, what: &str) -> mlua::Result<T> {
+        let found = if self.i >= self.s.len() {
+            "T_END"
+        } else {
+            "invalid token"
+        };
         fail(format!(
-            "Expected {what} but found invalid token at character {}",
+            "Expected {what} but found {found} at character {}",
             self.i + 1
         ))
     }

@@ -97,17 +97,14 @@ fn call_error(e: &mlua::Error) -> Option<&str> {
     }
 }
 
-/// What Lua's `pcall` gives for an error a Rust function raised.
+/// What Lua's `pcall` gives for an error a Rust function raised: its text.
 fn error_value(lua: &Lua, v: Value) -> mlua::Result<Value> {
     let Value::Error(e) = &v else {
         return Ok(v);
     };
-    if let Some(msg) = call_error(e) {
-        let t = lua.create_table()?;
-        t.raw_set("err", msg)?;
-        return Ok(Value::Table(t));
-    }
-    Ok(Value::String(lua.create_string(error_text(e))?))
+    // Redis 7.0's pcall gives a command's error as its text, like any other.
+    let text = call_error(e).map_or_else(|| error_text(e), str::to_string);
+    Ok(Value::String(lua.create_string(text)?))
 }
 
 thread_local! {
@@ -135,7 +132,7 @@ redis.status_reply = function(s)
   return {ok = s}
 end
 -- Errors raised by redis.call (and the other Rust functions) reach Lua's pcall as
--- what Redis gives: the {err=...} table, or the message.
+-- Redis gives them: their message.
 local function caught(ok, ...)
   if ok then return ok, ... end
   return false, ERRVALUE((...))

@@ -420,10 +420,9 @@ fn scripts_in_a_cluster_leave_every_node_alike() {
     };
     let leader_view = dump(&mut cons[l]);
     assert!(!leader_view.is_empty());
-    for n in 0..3 {
+    for (n, con) in cons.iter_mut().enumerate() {
         assert!(
-            wait_until(Duration::from_secs(10), || dump(&mut cons[n])
-                == leader_view),
+            wait_until(Duration::from_secs(10), || dump(con) == leader_view),
             "node {n} differs from the leader"
         );
     }

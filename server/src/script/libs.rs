@@ -7,6 +7,21 @@ use mlua::{Lua, MultiValue, Table, Value, Variadic};
 /// Nesting beyond which cjson refuses (lua-cjson's default, 1000).
 const JSON_DEPTH: usize = 1000;
 
+thread_local! {
+    /// `cjson.encode_max_depth`, `cjson.decode_max_depth`, `cjson.encode_number_precision`:
+    /// set by a script, back to the defaults before the next ([`reset_cjson`]).
+    static ENCODE_DEPTH: std::cell::Cell<usize> = const { std::cell::Cell::new(JSON_DEPTH) };
+    static DECODE_DEPTH: std::cell::Cell<usize> = const { std::cell::Cell::new(JSON_DEPTH) };
+    static PRECISION: std::cell::Cell<usize> = const { std::cell::Cell::new(14) };
+}
+
+/// cjson's settings back to their defaults: what one script sets does not reach the next.
+pub fn reset_cjson() {
+    ENCODE_DEPTH.set(JSON_DEPTH);
+    DECODE_DEPTH.set(JSON_DEPTH);
+    PRECISION.set(14);
+}
+
 fn fail<T>(msg: impl Into<String>) -> mlua::Result<T> {
     Err(mlua::Error::RuntimeError(msg.into()))
 }
@@ -43,8 +58,46 @@ pub fn install(lua: &Lua, globals: &Table) -> mlua::Result<()> {
             Ok(v)
         })?,
     )?;
+    let setting = |cell: &'static std::thread::LocalKey<std::cell::Cell<usize>>,
+                   lo: usize,
+                   hi: usize,
+                   name: &'static str| {
+        lua.create_function(move |_, v: Option<f64>| {
+            if let Some(v) = v {
+                if v < lo as f64 || v > hi as f64 {
+                    return fail(format!(
+                        "bad argument #1 to '{name}' (expected integer between {lo} and {hi})"
+                    ));
+                }
+                cell.set(v as usize);
+            }
+            Ok(cell.get() as i64)
+        })
+    };
+    cjson.set(
+        "encode_max_depth",
+        setting(&ENCODE_DEPTH, 1, i32::MAX as usize, "encode_max_depth")?,
+    )?;
+    cjson.set(
+        "decode_max_depth",
+        setting(&DECODE_DEPTH, 1, i32::MAX as usize, "decode_max_depth")?,
+    )?;
+    cjson.set(
+        "encode_number_precision",
+        setting(&PRECISION, 1, 14, "encode_number_precision")?,
+    )?;
+    // Accepted for scripts that set them; sessiond keeps lua-cjson's defaults.
+    for name in [
+        "encode_keep_buffer",
+        "encode_sparse_array",
+        "encode_invalid_numbers",
+        "decode_invalid_numbers",
+    ] {
+        cjson.set(name, lua.create_function(|_, _: MultiValue| Ok(()))?)?;
+    }
     globals.set("cjson", cjson)?;
     globals.set("bit", bit(lua)?)?;
+    super::pack::install(lua, globals)?;
     Ok(())
 }
 
@@ -59,7 +112,7 @@ fn encode(v: &Value, out: &mut Vec<u8>, depth: usize) -> mlua::Result<()> {
         Value::Number(n) => number(*n, out)?,
         Value::String(s) => string(&s.as_bytes(), out),
         Value::Table(t) => {
-            if depth >= JSON_DEPTH {
+            if depth >= ENCODE_DEPTH.get() {
                 return fail(format!(
                     "Cannot serialise, excessive nesting ({})",
                     depth + 1
@@ -82,7 +135,7 @@ fn number(n: f64, out: &mut Vec<u8>) -> mlua::Result<()> {
     if !n.is_finite() {
         return fail("Cannot serialise number: must not be NaN or Inf");
     }
-    out.extend_from_slice(super::convert::fmt_g(n, 14).as_bytes());
+    out.extend_from_slice(super::convert::fmt_g(n, PRECISION.get()).as_bytes());
     Ok(())
 }
 
@@ -181,7 +234,7 @@ impl Parser<'_> {
     }
 
     fn value(&mut self, lua: &Lua, depth: usize) -> mlua::Result<Value> {
-        if depth >= JSON_DEPTH {
+        if depth >= DECODE_DEPTH.get() {
             return fail(format!(
                 "Found too many nested data structures ({}) at character {}",
                 depth + 1,

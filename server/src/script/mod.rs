@@ -7,7 +7,8 @@
 //! - [`vm`]: a Lua 5.1 state per thread, sandboxed as Redis's: the `redis` library,
 //!   `KEYS`/`ARGV`, read-only globals, the busy hook.
 //! - [`convert`]: values between RESP and Lua, exactly as Redis converts them.
-//! - [`libs`]: the `cjson` and `bit` libraries Redis ships.
+//! - [`libs`]: the `cjson` and `bit` libraries Redis ships; [`pack`]: `cmsgpack` and
+//!   `struct`.
 //!
 //! **Where a script runs.** A script must run alone: it holds every shard
 //! (`store::Exclusive`) while it runs. A client's `EVAL` is sent to the script thread, so
@@ -21,6 +22,7 @@
 
 pub mod convert;
 pub mod libs;
+pub mod pack;
 pub mod vm;
 
 use std::collections::HashMap;

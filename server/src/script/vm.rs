@@ -4,7 +4,8 @@
 //!   `setfenv`), `table`, `string`, `math` (with Redis's `rand48` generator, back at its
 //!   initial state before each script, so `math.random` gives the same numbers on every
 //!   replica),
-//!   `cjson`, `bit` and `redis`; no `os`, `io`, `package` or `debug`;
+//!   `cjson`, `bit`, `struct`, `cmsgpack` and `redis`; no `os`, `io`, `package` or
+//!   `debug`;
 //! - globals are read-only: a script runs in an environment whose reads of a missing
 //!   global and whose writes raise Redis's errors, and the library tables are read-only
 //!   proxies;
@@ -138,7 +139,7 @@ local function caught(ok, ...)
   return false, ERRVALUE((...))
 end
 G.pcall = function(f, ...) return caught(pcall(f, ...)) end
-for _, name in ipairs({'redis', 'cjson', 'bit', 'string', 'math', 'table'}) do
+for _, name in ipairs({'redis', 'cjson', 'bit', 'struct', 'cmsgpack', 'string', 'math', 'table'}) do
   G[name] = readonly(G[name])
 end
 G._G = readonly(G)
@@ -223,6 +224,7 @@ impl Vm {
             })?,
         )?;
         super::libs::install(&lua, &g)?;
+        g.set("unpack", lua.create_function(unpack)?)?;
         let redis = redis_lib(&lua)?;
         g.set("redis", redis.clone())?;
         let env_meta = lua.create_table()?;
@@ -266,6 +268,27 @@ impl Vm {
             redis,
         })
     }
+}
+
+/// `unpack(t [, i [, j]])`, refusing ranges too large to return (Redis patched Lua 5.1's
+/// for the integer overflow that let `unpack({}, -2, 2^31-1)` through).
+fn unpack(_: &Lua, (t, i, j): (Table, Option<f64>, Option<f64>)) -> mlua::Result<MultiValue> {
+    let i = i.map_or(1, |v| v as i64);
+    let j = j.map_or_else(|| t.raw_len() as i64, |v| v as i64);
+    if i > j {
+        return Ok(MultiValue::new());
+    }
+    let n = j - i + 1;
+    if n >= 8000 {
+        return Err(mlua::Error::RuntimeError(
+            "too many results to unpack".into(),
+        ));
+    }
+    let mut out = Vec::with_capacity(n as usize);
+    for k in i..=j {
+        out.push(t.raw_get::<Value>(k)?);
+    }
+    Ok(MultiValue::from_iter(out))
 }
 
 const KILLED: &str = "ERR Script killed by user with SCRIPT KILL...";
@@ -473,6 +496,7 @@ fn run_in(vm: &mut Vm, ctx: &mut Ctx<'_>, call: &Call<'_>) -> mlua::Result<()> {
     if let Some(g) = lua.app_data_ref::<Rand48>() {
         g.reset();
     }
+    super::libs::reset_cjson();
     // A fresh environment per run: nothing a script does to it outlives the run.
     let env = lua.create_table()?;
     env.set_metatable(Some(vm.env_meta.clone()));

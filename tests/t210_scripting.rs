@@ -453,3 +453,37 @@ fn scripts_in_a_cluster_leave_every_node_alike() {
         "the restarted node lost the script cache"
     );
 }
+
+/// A script that never ends, in a cluster: every replica runs it, so SCRIPT KILL cannot
+/// stop it on one node; it stops on every replica at the same instruction (a fixed
+/// budget), with an error, and the cluster goes on serving.
+#[test]
+fn a_runaway_script_cannot_hang_a_cluster() {
+    let c = Cluster::start(3, &[]);
+    let l = c.wait_leader(Duration::from_secs(15));
+    let mut con = c.node(l).conn();
+    let started = std::time::Instant::now();
+    let err = redis::cmd("EVAL")
+        .arg("redis.call('set', 'before', '1') while true do end")
+        .arg(0)
+        .query::<()>(&mut con)
+        .expect_err("the loop is stopped");
+    assert!(
+        err.to_string()
+            .contains("a replicated script may run at most"),
+        "{err}"
+    );
+    println!("stopped after {:?}", started.elapsed());
+    for n in 0..3 {
+        let mut con = c.node(n).conn();
+        assert!(
+            wait_until(Duration::from_secs(10), || {
+                redis::cmd("GET")
+                    .arg("before")
+                    .query::<Option<String>>(&mut con)
+                    .is_ok_and(|v| v.as_deref() == Some("1"))
+            }),
+            "node {n}: the write before the loop is not there"
+        );
+    }
+}

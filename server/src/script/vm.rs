@@ -250,11 +250,21 @@ impl Vm {
             .set_name("=runner")
             .into_function()?;
         let handler = lua.create_function(error_table)?;
+        lua.set_app_data(Budget(Cell::new(u64::MAX)));
         lua.set_hook(
-            HookTriggers::new().every_nth_instruction(100_000),
-            |lua, _| match lua.app_data_ref::<Arc<Busy>>() {
-                Some(b) if b.killed() => Err(mlua::Error::RuntimeError(KILLED.into())),
-                _ => Ok(VmState::Continue),
+            HookTriggers::new().every_nth_instruction(HOOK_EVERY),
+            |lua, _| {
+                if lua.app_data_ref::<Arc<Busy>>().is_some_and(|b| b.killed()) {
+                    return Err(mlua::Error::RuntimeError(KILLED.into()));
+                }
+                if let Some(b) = lua.app_data_ref::<Budget>() {
+                    let left = b.0.get().saturating_sub(1);
+                    b.0.set(left);
+                    if left == 0 {
+                        return Err(mlua::Error::RuntimeError(OVER_BUDGET.into()));
+                    }
+                }
+                Ok(VmState::Continue)
             },
         );
         Ok(Vm {
@@ -290,6 +300,21 @@ fn unpack(_: &Lua, (t, i, j): (Table, Option<f64>, Option<f64>)) -> mlua::Result
     }
     Ok(MultiValue::from_iter(out))
 }
+
+/// Lua instructions between two calls of the hook.
+const HOOK_EVERY: u32 = 100_000;
+
+/// How many more times the hook may run before the script is stopped: unbounded for a
+/// client's script (SCRIPT KILL stops those), and a fixed count of instructions for a
+/// script every replica runs from the log, which stops at the same instruction on every
+/// replica (so they stay alike, and a looping script cannot hang a cluster for good).
+struct Budget(Cell<u64>);
+
+/// 10^9 instructions: some seconds of Lua.
+const REPLICATED_HOOKS: u64 = 10_000;
+
+const OVER_BUDGET: &str =
+    "ERR Script stopped: a replicated script may run at most 1000000000 Lua instructions";
 
 const KILLED: &str = "ERR Script killed by user with SCRIPT KILL...";
 
@@ -505,6 +530,13 @@ fn run_in(vm: &mut Vm, ctx: &mut Ctx<'_>, call: &Call<'_>) -> mlua::Result<()> {
     // A replica applying the log cannot stop a script alone: every replica runs it.
     let busy = scripts.begin(!ctx.conn.replica);
     lua.set_app_data(busy.clone());
+    if let Some(b) = lua.app_data_ref::<Budget>() {
+        b.0.set(if ctx.conn.replica {
+            REPLICATED_HOOKS
+        } else {
+            u64::MAX
+        });
+    }
     let mut sconn = script_client(ctx.conn);
     let script_resp3 = Cell::new(false);
     let caller_resp3 = ctx.conn.resp3;

@@ -299,7 +299,7 @@ async fn io_loop<S: ClientStream>(
                     if free {
                         break run_one(shared, &mut out, &mut conn, args, now);
                     }
-                    if !crate::script::wait_turn(shared, &mut out).await {
+                    if !crate::script::wait_turn(shared, &mut conn, &args, &mut out).await {
                         break true;
                     }
                     now = now_ms();
@@ -472,7 +472,7 @@ async fn io_loop_cluster<S: ClientStream>(
                             run_admitted(shared, &mut out, &mut conn, &cmd, args);
                             break;
                         }
-                        if !crate::script::wait_turn(shared, &mut out).await {
+                        if !crate::script::wait_turn(shared, &mut conn, &args, &mut out).await {
                             break;
                         }
                     }

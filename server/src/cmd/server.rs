@@ -512,6 +512,12 @@ fn config_set(ctx: &mut Ctx<'_>, pairs: &[Bytes]) {
     if !tunables.is_empty() {
         let mut t = ctx.shared.tunables.lock();
         for (k, v) in tunables {
+            // Redis 7's names for one setting.
+            match k {
+                "lua-time-limit" => t.insert("busy-reply-threshold", v.clone()),
+                "busy-reply-threshold" => t.insert("lua-time-limit", v.clone()),
+                _ => None,
+            };
             t.insert(k, v);
         }
     }

@@ -293,7 +293,12 @@ const BUSY: &[u8] =
 /// A script holds the store: wait for it (without blocking the event loop) until it
 /// ends, or answer `-BUSY` once it has run past `busy-reply-threshold`. Returns whether
 /// to try again; false when the reply was written.
-pub async fn wait_turn(shared: &crate::server::Shared, out: &mut BytesMut) -> bool {
+pub async fn wait_turn(
+    shared: &crate::server::Shared,
+    conn: &mut Conn,
+    args: &[Bytes],
+    out: &mut BytesMut,
+) -> bool {
     let threshold = shared
         .tunables
         .lock()
@@ -303,6 +308,17 @@ pub async fn wait_turn(shared: &crate::server::Shared, out: &mut BytesMut) -> bo
     let now = crate::clock::now_ms();
     match shared.scripts.running_for(now) {
         Some(ran) if ran >= threshold => {
+            if conn.multi.is_some() {
+                if args[0].eq_ignore_ascii_case(b"exec") {
+                    // As Redis: the transaction is discarded, the connection leaves MULTI.
+                    conn.end_multi();
+                    let mut msg = b"EXECABORT Transaction discarded because of: ".to_vec();
+                    msg.extend_from_slice(BUSY);
+                    sessiond_protocol::encode::error(out, &msg);
+                    return false;
+                }
+                conn.multi_failed = true;
+            }
             sessiond_protocol::encode::error(out, BUSY);
             false
         }

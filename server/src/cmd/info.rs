@@ -115,7 +115,7 @@ fn write_section(ctx: &mut Ctx<'_>, section: &str, t: &mut String) {
             let total = mem::total_system();
             write!(
                 t,
-                "# Memory\r\nused_memory:{used}\r\nused_memory_human:{}\r\nused_memory_rss:{rss}\r\nused_memory_rss_human:{}\r\nused_memory_peak:{peak}\r\nused_memory_peak_human:{}\r\nused_memory_overhead:{table_bytes}\r\nused_memory_dataset:{}\r\ntotal_system_memory:{total}\r\ntotal_system_memory_human:{}\r\nmaxmemory:{}\r\nmaxmemory_human:{}\r\nmaxmemory_policy:{}\r\nmem_fragmentation_ratio:{:.2}\r\nmem_allocator:libc\r\nlazyfree_pending_objects:{}\r\n",
+                "# Memory\r\nused_memory:{used}\r\nused_memory_human:{}\r\nused_memory_rss:{rss}\r\nused_memory_rss_human:{}\r\nused_memory_peak:{peak}\r\nused_memory_peak_human:{}\r\nused_memory_overhead:{table_bytes}\r\nused_memory_dataset:{}\r\ntotal_system_memory:{total}\r\ntotal_system_memory_human:{}\r\nmaxmemory:{}\r\nmaxmemory_human:{}\r\nmaxmemory_policy:{}\r\nmem_fragmentation_ratio:{:.2}\r\nmem_allocator:libc\r\nlazyfree_pending_objects:{}\r\nnumber_of_cached_scripts:{}\r\nused_memory_scripts_eval:{}\r\n",
                 mem::human(used),
                 mem::human(rss),
                 mem::human(peak),
@@ -126,6 +126,8 @@ fn write_section(ctx: &mut Ctx<'_>, section: &str, t: &mut String) {
                 sh.runtime.policy().name(),
                 if used > 0 { rss as f64 / used as f64 } else { 0.0 },
                 sh.expirer.pending_free.load(Ordering::Relaxed),
+                sh.scripts.count(),
+                sh.scripts.bytes(),
             )
         }
         "persistence" => write!(

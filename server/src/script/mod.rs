@@ -181,6 +181,16 @@ impl Scripts {
         vm::forget_all();
     }
 
+    /// How many scripts the cache holds (`INFO memory`).
+    pub fn count(&self) -> usize {
+        self.cache.read().len()
+    }
+
+    /// Their bodies' bytes.
+    pub fn bytes(&self) -> usize {
+        self.cache.read().values().map(|b| b.len() + 40).sum()
+    }
+
     /// Every cached script, for snapshots.
     pub fn all(&self) -> Vec<Bytes> {
         let mut v: Vec<Bytes> = self.cache.read().values().cloned().collect();

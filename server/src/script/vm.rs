@@ -1,7 +1,7 @@
 //! The Lua 5.1 state each thread runs scripts in, set up as Redis 7.0 sets up its own:
 //!
-//! - libraries `base` (without `loadfile`, `dofile`, `load`, `loadstring`, `getfenv`,
-//!   `setfenv`), `table`, `string`, `math` (with Redis's `rand48` generator, back at its
+//! - libraries `base` (without `loadfile`, `dofile`, `load`, `getfenv`, `setfenv`,
+//!   `print`; `loadstring` takes source only), `table`, `string`, `math` (with Redis's `rand48` generator, back at its
 //!   initial state before each script, so `math.random` gives the same numbers on every
 //!   replica),
 //!   `cjson`, `bit`, `struct`, `cmsgpack` and `redis`; no `os`, `io`, `package` or
@@ -113,13 +113,17 @@ thread_local! {
 }
 
 const SETUP: &str = r#"
-local G, PROXY, ERRVALUE, error, tostring, setmetatable, rawget, pcall = ...
+local G, PROXY, ERRVALUE, error, tostring, setmetatable, getmetatable, rawget, rawset, pcall,
+  loadstring, setfenv, getfenv = ...
+local proxies = setmetatable({}, {__mode = 'k'})
 local function readonly(t)
-  return setmetatable({}, {
+  local p = setmetatable({}, {
     __index = t,
     __newindex = function() error("Attempt to modify a readonly table", 2) end,
     __metatable = false,
   })
+  proxies[p] = true
+  return p
 end
 local redis = G.redis
 redis.error_reply = function(e)
@@ -139,7 +143,36 @@ local function caught(ok, ...)
   return false, ERRVALUE((...))
 end
 G.pcall = function(f, ...) return caught(pcall(f, ...)) end
-for _, name in ipairs({'redis', 'cjson', 'bit', 'struct', 'cmsgpack', 'string', 'math', 'table'}) do
+-- Metatables cannot open a way around the read-only tables: the proxies' and the
+-- strings' come back read-only, and setting one on a proxy fails as Redis fails it.
+local readonly_meta = readonly({})
+local string_meta = readonly(getmetatable(''))
+G.getmetatable = function(v)
+  if proxies[v] then return readonly_meta end
+  local t = type(v)
+  if t == 'string' then return string_meta end
+  if t ~= 'table' then return nil end
+  return getmetatable(v)
+end
+G.setmetatable = function(t, m)
+  if proxies[t] then error("Attempt to modify a readonly table", 2) end
+  return setmetatable(t, m)
+end
+G.rawset = function(t, k, v)
+  if proxies[t] then error("Attempt to modify a readonly table", 2) end
+  return rawset(t, k, v)
+end
+-- Source only (Redis refuses binary chunks), run in the caller's environment.
+G.loadstring = function(s, name)
+  if type(s) == 'string' and s:byte(1) == 27 then
+    return nil, "binary chunks are not allowed"
+  end
+  local f, e = loadstring(s, name)
+  if f then setfenv(f, getfenv(2)) end
+  return f, e
+end
+for _, name in ipairs({'redis', 'cjson', 'bit', 'struct', 'cmsgpack', 'string', 'math',
+                       'table', 'coroutine'}) do
   G[name] = readonly(G[name])
 end
 G._G = readonly(G)
@@ -161,15 +194,10 @@ impl Vm {
             LuaOptions::default(),
         )?;
         let g = lua.globals();
-        for name in [
-            "loadfile",
-            "dofile",
-            "load",
-            "loadstring",
-            "getfenv",
-            "setfenv",
-            "print",
-        ] {
+        let loadstring: Function = g.get("loadstring")?;
+        let setfenv: Function = g.get("setfenv")?;
+        let getfenv: Function = g.get("getfenv")?;
+        for name in ["loadfile", "dofile", "load", "getfenv", "setfenv", "print"] {
             g.raw_set(name, Value::Nil)?;
         }
         lua.set_app_data(Rand48(Cell::new(RAND48_START)));
@@ -232,7 +260,9 @@ impl Vm {
         let error: Function = g.get("error")?;
         let tostring: Function = g.get("tostring")?;
         let setmetatable: Function = g.get("setmetatable")?;
+        let getmetatable: Function = g.get("getmetatable")?;
         let rawget: Function = g.get("rawget")?;
+        let rawset: Function = g.get("rawset")?;
         let pcall: Function = g.get("pcall")?;
         let errvalue = lua.create_function(error_value)?;
         setup.call::<()>((
@@ -242,8 +272,13 @@ impl Vm {
             error,
             tostring,
             setmetatable,
+            getmetatable,
             rawget,
+            rawset,
             pcall,
+            loadstring,
+            setfenv,
+            getfenv,
         ))?;
         let runner = lua
             .load("local f, h = ... return xpcall(f, h)")
@@ -323,7 +358,15 @@ fn redis_lib(lua: &Lua) -> mlua::Result<Table> {
     let r = lua.create_table()?;
     r.set(
         "sha1hex",
-        lua.create_function(|_, s: mlua::String| Ok(super::sha1_hex(&s.as_bytes())))?,
+        lua.create_function(|_, args: MultiValue| match args.front() {
+            Some(Value::String(s)) if args.len() == 1 => Ok(super::sha1_hex(&s.as_bytes())),
+            Some(Value::Integer(i)) if args.len() == 1 => {
+                Ok(super::sha1_hex(i.to_string().as_bytes()))
+            }
+            _ => Err(mlua::Error::RuntimeError(
+                "wrong number of arguments".into(),
+            )),
+        })?,
     )?;
     r.set(
         "log",
@@ -581,13 +624,27 @@ fn run_in(vm: &mut Vm, ctx: &mut Ctx<'_>, call: &Call<'_>) -> mlua::Result<()> {
             }
             Ok(())
         })?;
+        let acl_check_cmd = scope.create_function(|_, args: MultiValue| {
+            let argv = command_args(&args).map_err(mlua::Error::RuntimeError)?;
+            let Some(spec) = crate::cmd::lookup(&argv[0]) else {
+                return Err(mlua::Error::RuntimeError(
+                    "ERR Invalid command passed to redis.acl_check_cmd()".into(),
+                ));
+            };
+            let b = bridge.borrow();
+            Ok(match &b.1.user {
+                Some(u) => crate::cmd::admit::acl_check(u, spec, &argv).is_none(),
+                None => true,
+            })
+        })?;
         vm.redis.raw_set("call", call)?;
         vm.redis.raw_set("pcall", pcall)?;
         vm.redis.raw_set("setresp", setresp)?;
+        vm.redis.raw_set("acl_check_cmd", acl_check_cmd)?;
         let out = vm
             .runner
             .call::<MultiValue>((f.clone(), vm.handler.clone()));
-        for name in ["call", "pcall", "setresp"] {
+        for name in ["call", "pcall", "setresp", "acl_check_cmd"] {
             vm.redis.raw_set(name, Value::Nil)?;
         }
         out

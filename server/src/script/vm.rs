@@ -114,7 +114,7 @@ thread_local! {
 
 const SETUP: &str = r#"
 local G, PROXY, ERRVALUE, error, tostring, setmetatable, getmetatable, rawget, rawset, pcall,
-  loadstring, setfenv, getfenv = ...
+  loadstring, setfenv, getfenv, STOPPED = ...
 local proxies = setmetatable({}, {__mode = 'k'})
 local function readonly(t)
   local p = setmetatable({}, {
@@ -137,9 +137,11 @@ redis.status_reply = function(s)
   return {ok = s}
 end
 -- Errors raised by redis.call (and the other Rust functions) reach Lua's pcall as
--- Redis gives them: their message.
+-- Redis gives them: their message. A script being stopped (SCRIPT KILL, or a replicated
+-- script's instruction budget) cannot be caught.
 local function caught(ok, ...)
   if ok then return ok, ... end
+  if STOPPED() then error((...), 0) end
   return false, ERRVALUE((...))
 end
 G.pcall = function(f, ...) return caught(pcall(f, ...)) end
@@ -279,6 +281,7 @@ impl Vm {
             loadstring,
             setfenv,
             getfenv,
+            lua.create_function(|lua, ()| Ok(stopped(lua)))?,
         ))?;
         let runner = lua
             .load("local f, h = ... return xpcall(f, h)")
@@ -334,6 +337,12 @@ fn unpack(_: &Lua, (t, i, j): (Table, Option<f64>, Option<f64>)) -> mlua::Result
         out.push(t.raw_get::<Value>(k)?);
     }
     Ok(MultiValue::from_iter(out))
+}
+
+/// Whether the running script is being stopped: killed, or out of budget.
+fn stopped(lua: &Lua) -> bool {
+    lua.app_data_ref::<Arc<Busy>>().is_some_and(|b| b.killed())
+        || lua.app_data_ref::<Budget>().is_some_and(|b| b.0.get() == 0)
 }
 
 /// Lua instructions between two calls of the hook.

@@ -110,6 +110,14 @@ const SCRIPTS: &[&str] = &[
     "return string.format('%d-%s', 5, 'x')",
     "return table.concat({'a','b'}, ',')",
     "return string.rep('x', 3)",
+    "#!lua\nreturn 1",
+    "#!not-lua\nreturn 1",
+    "#!lua badger=data\nreturn 1",
+    "#!lua flags=allow-oom,what?\nreturn 1",
+    "#!lua flags=no-writes\nredis.call('set', 'x', 1)",
+    "#!lua flags=no-writes,allow-stale\nreturn redis.call('get', KEYS[1])",
+    "#!lua\nerror('on line two')",
+    "#!lua",
 ];
 
 #[test]

@@ -36,6 +36,51 @@ pub fn eval_keys(args: &[Bytes]) -> std::ops::Range<usize> {
     }
 }
 
+/// What a script's `#!lua flags=...` line declares.
+#[derive(Debug, Default, PartialEq, Eq)]
+pub struct ShebangFlags {
+    /// The script has a shebang line (then memory is checked at its start).
+    pub declared: bool,
+    pub no_writes: bool,
+    pub allow_oom: bool,
+}
+
+/// Parse a script's shebang line, with Redis's errors.
+pub fn shebang(body: &[u8]) -> Result<ShebangFlags, String> {
+    if !body.starts_with(b"#!") {
+        return Ok(ShebangFlags::default());
+    }
+    let Some(end) = body.iter().position(|&c| c == b'\n') else {
+        return Err("ERR Invalid script shebang".into());
+    };
+    let line = String::from_utf8_lossy(&body[..end]);
+    let mut parts = line.split_ascii_whitespace();
+    match parts.next() {
+        Some("#!lua") => {}
+        Some(engine) => return Err(format!("ERR Unexpected engine in script shebang: {engine}")),
+        None => return Err("ERR Invalid engine in script shebang".into()),
+    }
+    let mut f = ShebangFlags {
+        declared: true,
+        ..ShebangFlags::default()
+    };
+    for part in parts {
+        let Some(list) = part.strip_prefix("flags=") else {
+            return Err(format!("ERR Unknown lua shebang option: {part}"));
+        };
+        for flag in list.split(',').filter(|s| !s.is_empty()) {
+            match flag {
+                "no-writes" => f.no_writes = true,
+                "allow-oom" => f.allow_oom = true,
+                // Redis Cluster and replica settings: nothing to change in sessiond.
+                "allow-stale" | "no-cluster" | "allow-cross-slot-keys" => {}
+                other => return Err(format!("ERR Unexpected flag in script shebang: {other}")),
+            }
+        }
+    }
+    Ok(f)
+}
+
 fn eval_generic(ctx: &mut Ctx<'_>, args: &[Bytes], by_sha: bool, read_only: bool) {
     let Some(numkeys) = parse_i64(&args[2]) else {
         ctx.err(ERR_NOT_INT);
@@ -61,13 +106,31 @@ fn eval_generic(ctx: &mut Ctx<'_>, args: &[Bytes], by_sha: bool, read_only: bool
     } else {
         (scripts.load(&args[1]), args[1].clone())
     };
+    let flags = match shebang(&body) {
+        Ok(f) => f,
+        Err(e) => {
+            ctx.err(e.as_bytes());
+            return;
+        }
+    };
+    // A script that declares its flags is refused at once when memory is over the
+    // limit, unless it writes nothing or allows it (Redis 7's rule).
+    if flags.declared
+        && !flags.no_writes
+        && !flags.allow_oom
+        && ctx.shared.oom.load(std::sync::atomic::Ordering::Relaxed)
+    {
+        ctx.err(b"OOM command not allowed when used memory > 'maxmemory'.");
+        return;
+    }
     let n = 3 + numkeys as usize;
     let call = vm::Call {
         sha: &sha,
         body: &body,
         keys: &args[3..n],
         argv: &args[n..],
-        read_only,
+        read_only: read_only || flags.no_writes,
+        allow_oom: flags.allow_oom,
     };
     if ctx.ks.holds_all() {
         vm::run(ctx, &call);

@@ -496,8 +496,10 @@ pub struct Call<'a> {
     pub body: &'a Bytes,
     pub keys: &'a [Bytes],
     pub argv: &'a [Bytes],
-    /// `EVAL_RO`/`EVALSHA_RO`: write commands are refused.
+    /// `EVAL_RO`/`EVALSHA_RO`, or `#!lua flags=no-writes`: write commands are refused.
     pub read_only: bool,
+    /// `#!lua flags=allow-oom`: commands that need memory run over the limit too.
+    pub allow_oom: bool,
 }
 
 /// Run a script against `ctx.ks` (which must hold every shard) and write its reply.
@@ -534,9 +536,14 @@ fn compiled(vm: &mut Vm, call: &Call<'_>) -> Result<Function, String> {
     if let Some(f) = vm.funcs.get(call.sha) {
         return Ok(f.clone());
     }
+    // A shebang line becomes a comment: Lua does not read it, and lines keep their numbers.
+    let mut text = call.body.to_vec();
+    if text.starts_with(b"#!") {
+        text[..2].copy_from_slice(b"--");
+    }
     let f = vm
         .lua
-        .load(&call.body[..])
+        .load(&text[..])
         .set_name("@user_script")
         .into_function()
         .map_err(|e| {
@@ -593,12 +600,14 @@ fn run_in(vm: &mut Vm, ctx: &mut Ctx<'_>, call: &Call<'_>) -> mlua::Result<()> {
     let script_resp3 = Cell::new(false);
     let caller_resp3 = ctx.conn.resp3;
     let read_only = call.read_only;
+    let allow_oom = call.allow_oom;
     let bridge = RefCell::new((&mut *ctx, &mut sconn));
     let run = |lua: &Lua, args: MultiValue| -> mlua::Result<Result<Value, String>> {
         let mut b = bridge.borrow_mut();
         let (ctx, sconn) = &mut *b;
         sconn.resp3 = script_resp3.get();
-        let res = command_args(&args).and_then(|argv| command(ctx, sconn, argv, read_only, &busy));
+        let res = command_args(&args)
+            .and_then(|argv| command(ctx, sconn, argv, read_only, allow_oom, &busy));
         Ok(match res {
             Ok(frame) => Ok(frame_to_lua(lua, frame, script_resp3.get())?),
             Err(msg) => Err(msg),
@@ -728,6 +737,7 @@ fn command(
     sconn: &mut Conn,
     args: Vec<Bytes>,
     read_only: bool,
+    allow_oom: bool,
     busy: &Busy,
 ) -> Result<Frame, String> {
     let Some(spec) = crate::cmd::lookup(&args[0]) else {
@@ -743,7 +753,8 @@ fn command(
     if read_only && writes {
         return Err("ERR Write commands are not allowed from read-only scripts.".into());
     }
-    let admitted = if sconn.replica {
+    // `admit_replicated` checks the ACL but not memory: replicas, and allow-oom scripts.
+    let admitted = if sconn.replica || allow_oom {
         crate::cmd::admit::admit_replicated(sconn, &args)
     } else {
         crate::cmd::admit::admit(sconn, ctx.shared, &args)

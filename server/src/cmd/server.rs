@@ -508,6 +508,13 @@ fn config_set(ctx: &mut Ctx<'_>, pairs: &[Bytes]) {
     }
     for c in runtime {
         ctx.shared.runtime.apply(c);
+        if let crate::runtime::Change::Maxmemory(limit) = c {
+            // Over the new limit, writes are refused from the next command on, as in
+            // Redis; the expiry thread evicts (under an eviction policy) and clears the
+            // flag once memory is back under the limit.
+            let over = limit > 0 && crate::mem::allocated() > limit;
+            ctx.shared.oom.store(over, Ordering::Relaxed);
+        }
     }
     if !tunables.is_empty() {
         let mut t = ctx.shared.tunables.lock();

@@ -11,9 +11,11 @@
 //! - [`cluster::ClusterClient`]: a seed list, leader discovery through `RAFT.INFO`, and
 //!   retry when the leader changes.
 //! - [`admin`]: cluster status and membership changes, behind the `sessiond-cli` binary.
+//! - [`import`]: `sessiond-cli import`, copying a Redis server's keys into sessiond.
 
 pub mod admin;
 pub mod cluster;
+pub mod import;
 
 use bytes::BytesMut;
 use sessiond_protocol::{encode, Frame, FrameDecoder, Limits, ProtocolError};

@@ -30,6 +30,7 @@
 //! - [`runtime`]: the settings `CONFIG SET` changes while the server runs.
 //! - [`script`]: Lua scripting (`EVAL`): the interpreter, its sandbox and libraries, the
 //!   script cache and the script thread.
+//! - [`rdb`]: Redis's value serialization, for `DUMP` and `RESTORE`.
 //! - [`reader`]: a checked cursor over the byte encodings of records and snapshots.
 
 pub mod acl;
@@ -49,6 +50,7 @@ pub mod model;
 pub mod monitor;
 pub mod park;
 pub mod pubsub;
+pub mod rdb;
 pub mod reader;
 pub mod replicated;
 pub mod runtime;

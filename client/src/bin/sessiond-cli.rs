@@ -6,6 +6,7 @@
 //! sessiond-cli remove 3
 //! sessiond-cli transfer-leader 2
 //! sessiond-cli snapshot                      # on every member
+//! sessiond-cli import --from redis://10.0.0.9:6379   # copy a Redis server's keys in
 //! ```
 //!
 //! `--nodes` (or `SESSIOND_NODES`) names some members' client addresses; the others are
@@ -46,6 +47,22 @@ enum Cmd {
     TransferLeader { id: u64 },
     /// Take a snapshot and compact the log, on one member (host:port) or on all
     Snapshot { node: Option<String> },
+    /// Copy every key (with its TTL) of a Redis server into sessiond (the first of
+    /// --nodes), with SCAN, DUMP and RESTORE; rerunnable
+    Import {
+        /// The source: redis://[user:password@]host:port[/db]
+        #[arg(long)]
+        from: String,
+        /// Only keys matching this pattern
+        #[arg(long = "match")]
+        pattern: Option<String>,
+        /// Keys per SCAN page
+        #[arg(long, default_value_t = 1000)]
+        batch: usize,
+        /// Leave keys sessiond already has (default: overwrite them)
+        #[arg(long)]
+        no_replace: bool,
+    },
 }
 
 fn main() -> std::process::ExitCode {
@@ -100,6 +117,49 @@ async fn run(cli: Cli) -> Result<String, String> {
             admin::to_leader(seeds, &["RAFT.TRANSFER-LEADER", &id])
                 .await
                 .map(|r| format!("{r}\n"))
+        }
+        Cmd::Import {
+            from,
+            pattern,
+            batch,
+            no_replace,
+        } => {
+            let to = seeds.first().cloned().unwrap_or_default();
+            let opts = sessiond_client::import::ImportOptions {
+                from,
+                to,
+                pattern,
+                batch,
+                replace: !no_replace,
+            };
+            let p = sessiond_client::import::import(&opts, |p| {
+                eprint!(
+                    "\rscanned {}, copied {}, kept {}, vanished {}, failed {}",
+                    p.scanned,
+                    p.copied,
+                    p.kept,
+                    p.vanished,
+                    p.failed.len()
+                );
+            })
+            .await?;
+            eprintln!();
+            let mut out = format!(
+                "scanned {}, copied {}, kept {}, vanished {}, failed {}\n",
+                p.scanned,
+                p.copied,
+                p.kept,
+                p.vanished,
+                p.failed.len()
+            );
+            for (k, e) in p.failed.iter().take(20) {
+                out.push_str(&format!("  {k}: {e}\n"));
+            }
+            if p.failed.is_empty() {
+                Ok(out)
+            } else {
+                Err(format!("{out}some keys were not copied"))
+            }
         }
         Cmd::Snapshot { node } => {
             let targets: Vec<String> = match node {

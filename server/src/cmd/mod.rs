@@ -11,6 +11,7 @@ pub mod acl;
 pub mod admit;
 pub mod cluster;
 pub mod connection;
+pub mod dump;
 pub mod hashes;
 pub mod info;
 pub mod keys;

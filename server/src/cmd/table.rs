@@ -10,8 +10,8 @@ use std::sync::OnceLock;
 use hashbrown::HashMap;
 
 use super::{
-    acl, cluster, connection, hashes, info, keys, pubsub, scripting, server, strings, transactions,
-    Handler,
+    acl, cluster, connection, dump, hashes, info, keys, pubsub, scripting, server, strings,
+    transactions, Handler,
 };
 
 /// Redis's command flags, as a bitset (`COMMAND INFO` prints their names).
@@ -887,6 +887,8 @@ pub static COMMANDS: &[Spec] = &[
     spec!("hkeys", 2, [READONLY], 1, 1, 1, "hash", "2.0.0", "Returns all fields in a hash.", hashes::hkeys),
     spec!("hvals", 2, [READONLY], 1, 1, 1, "hash", "2.0.0", "Returns all values in a hash.", hashes::hvals),
     // transactions
+    spec!("dump", 2, [READONLY], 1, 1, 1, "generic", "2.6.0", "Returns a serialized representation of the value stored at a key.", dump::dump),
+    spec!("restore", -4, [WRITE, DENYOOM], 1, 1, 1, "generic", "2.6.0", "Creates a key from the serialized representation of a value.", dump::restore),
     spec!("eval", -3, [NOSCRIPT, SKIP_MONITOR, MAY_REPLICATE, NO_MANDATORY_KEYS, STALE], 0, 0, 0, "scripting", "2.6.0", "Executes a server-side Lua script.", scripting::eval),
     spec!("evalsha", -3, [NOSCRIPT, SKIP_MONITOR, MAY_REPLICATE, NO_MANDATORY_KEYS, STALE], 0, 0, 0, "scripting", "2.6.0", "Executes a server-side Lua script by SHA1 digest.", scripting::evalsha),
     spec!("eval_ro", -3, [NOSCRIPT, SKIP_MONITOR, NO_MANDATORY_KEYS, STALE, READONLY], 0, 0, 0, "scripting", "7.0.0", "Executes a read-only server-side Lua script.", scripting::eval_ro),

@@ -378,6 +378,10 @@ fn scripts_in_a_cluster_leave_every_node_alike() {
         "redis.call('del', KEYS[1]) return 1",
         "redis.call('set', KEYS[1], 'x', 'EX', 1000) return redis.call('ttl', KEYS[1])",
         "redis.call('append', KEYS[1], ARGV[1]) return redis.call('strlen', KEYS[1])",
+        // Commands that pick at random pick alike on every replica.
+        "local k = redis.call('randomkey') if k then redis.call('set', KEYS[1], k) end return 1",
+        "redis.call('hset', 'h', 'a', 1, 'b', 2, 'c', 3) \
+         redis.call('set', KEYS[1], redis.call('hrandfield', 'h')) return 1",
     ];
     let mut cons: Vec<redis::Connection> = (0..3).map(|i| c.node(i).conn()).collect();
     let loaded: String = redis::cmd("SCRIPT")

@@ -60,8 +60,7 @@ fn content(c: &mut Conn, key: &str) -> String {
         // As sorted pairs: a big hash's order is its table's.
         match c.call(&[b("HGETALL"), b(key)]) {
             support::diff::Reply::Array(Some(items)) => {
-                let mut pairs: Vec<String> =
-                    items.chunks(2).map(|p| format!("{p:?}")).collect();
+                let mut pairs: Vec<String> = items.chunks(2).map(|p| format!("{p:?}")).collect();
                 pairs.sort();
                 pairs.join(",")
             }

@@ -316,19 +316,25 @@ impl Ctx<'_> {
 
 pub use crate::glob::glob_match;
 
+thread_local! {
+    static RANDOM: std::cell::Cell<u64> = std::cell::Cell::new({
+        let t = crate::clock::now_us();
+        let id = std::thread::current().id();
+        let h = format!("{id:?}").bytes().fold(t, |a, b| a.rotate_left(5) ^ u64::from(b));
+        h | 1
+    });
+}
+
+/// Make this thread's [`random_u64`] draw a given sequence: a script that every replica
+/// runs seeds it alike, so `RANDOMKEY` or `HRANDFIELD` inside it pick alike everywhere.
+pub fn reseed_random(seed: u64) {
+    RANDOM.with(|s| s.set(seed | 1));
+}
+
 /// A random number for commands that pick at random (`RANDOMKEY`, `HRANDFIELD`): a
 /// per-thread xorshift seeded from the clock and the thread. Not for secrets.
 pub fn random_u64() -> u64 {
-    use std::cell::Cell;
-    thread_local! {
-        static STATE: Cell<u64> = Cell::new({
-            let t = crate::clock::now_us();
-            let id = std::thread::current().id();
-            let h = format!("{id:?}").bytes().fold(t, |a, b| a.rotate_left(5) ^ u64::from(b));
-            h | 1
-        });
-    }
-    STATE.with(|s| {
+    RANDOM.with(|s| {
         let mut x = s.get();
         x ^= x << 13;
         x ^= x >> 7;

@@ -581,6 +581,13 @@ fn run_in(vm: &mut Vm, ctx: &mut Ctx<'_>, call: &Call<'_>) -> mlua::Result<()> {
         g.reset();
     }
     super::libs::reset_cjson();
+    // Commands that pick at random draw from a sequence fixed by the script and the
+    // record's clock: the same on every replica.
+    let seed = call
+        .sha
+        .bytes()
+        .fold(ctx.now, |a, b| a.rotate_left(5) ^ u64::from(b));
+    crate::cmd::reseed_random(seed);
     // A fresh environment per run: nothing a script does to it outlives the run.
     let env = lua.create_table()?;
     env.set_metatable(Some(vm.env_meta.clone()));

@@ -30,11 +30,14 @@ pub enum RdbError {
     Format,
 }
 
+/// A hash's fields and values.
+pub type Fields = Vec<(Vec<u8>, Vec<u8>)>;
+
 /// A value read from a payload.
 #[derive(Debug, PartialEq, Eq)]
 pub enum Value {
     Str(Vec<u8>),
-    Hash(Vec<(Vec<u8>, Vec<u8>)>),
+    Hash(Fields),
 }
 
 // ---- CRC-64 (Jones, reflected, as Redis's crc64.c) ------------------------------------
@@ -349,8 +352,8 @@ fn ziplist(zl: &[u8]) -> Result<Vec<Vec<u8>>, RdbError> {
     Ok(out)
 }
 
-fn pairs(items: Vec<Vec<u8>>) -> Result<Vec<(Vec<u8>, Vec<u8>)>, RdbError> {
-    if items.len() % 2 != 0 {
+fn pairs(items: Vec<Vec<u8>>) -> Result<Fields, RdbError> {
+    if !items.len().is_multiple_of(2) {
         return Err(RdbError::Format);
     }
     let mut it = items.into_iter();

@@ -45,6 +45,7 @@ flag_consts! {
     MAY_REPLICATE = 13, "may_replicate";
     NO_MANDATORY_KEYS = 14, "no_mandatory_keys";
     SKIP_MONITOR = 15, "skip_monitor";
+    MOVABLE_KEYS = 16, "movablekeys";
 }
 
 impl Flags {
@@ -272,6 +273,7 @@ impl Spec {
             "generic" => "keyspace",
             "connection" => "connection",
             "transactions" => "transaction",
+            "scripting" => "scripting",
             _ => "",
         });
         c.extend(match self.name {
@@ -889,10 +891,10 @@ pub static COMMANDS: &[Spec] = &[
     // transactions
     spec!("dump", 2, [READONLY], 1, 1, 1, "generic", "2.6.0", "Returns a serialized representation of the value stored at a key.", dump::dump),
     spec!("restore", -4, [WRITE, DENYOOM], 1, 1, 1, "generic", "2.6.0", "Creates a key from the serialized representation of a value.", dump::restore),
-    spec!("eval", -3, [NOSCRIPT, SKIP_MONITOR, MAY_REPLICATE, NO_MANDATORY_KEYS, STALE], 0, 0, 0, "scripting", "2.6.0", "Executes a server-side Lua script.", scripting::eval),
-    spec!("evalsha", -3, [NOSCRIPT, SKIP_MONITOR, MAY_REPLICATE, NO_MANDATORY_KEYS, STALE], 0, 0, 0, "scripting", "2.6.0", "Executes a server-side Lua script by SHA1 digest.", scripting::evalsha),
-    spec!("eval_ro", -3, [NOSCRIPT, SKIP_MONITOR, NO_MANDATORY_KEYS, STALE, READONLY], 0, 0, 0, "scripting", "7.0.0", "Executes a read-only server-side Lua script.", scripting::eval_ro),
-    spec!("evalsha_ro", -3, [NOSCRIPT, SKIP_MONITOR, NO_MANDATORY_KEYS, STALE, READONLY], 0, 0, 0, "scripting", "7.0.0", "Executes a read-only server-side Lua script by SHA1 digest.", scripting::evalsha_ro),
+    spec!("eval", -3, [NOSCRIPT, SKIP_MONITOR, MAY_REPLICATE, NO_MANDATORY_KEYS, STALE, MOVABLE_KEYS], 0, 0, 0, "scripting", "2.6.0", "Executes a server-side Lua script.", scripting::eval),
+    spec!("evalsha", -3, [NOSCRIPT, SKIP_MONITOR, MAY_REPLICATE, NO_MANDATORY_KEYS, STALE, MOVABLE_KEYS], 0, 0, 0, "scripting", "2.6.0", "Executes a server-side Lua script by SHA1 digest.", scripting::evalsha),
+    spec!("eval_ro", -3, [NOSCRIPT, SKIP_MONITOR, NO_MANDATORY_KEYS, STALE, READONLY, MOVABLE_KEYS], 0, 0, 0, "scripting", "7.0.0", "Executes a read-only server-side Lua script.", scripting::eval_ro),
+    spec!("evalsha_ro", -3, [NOSCRIPT, SKIP_MONITOR, NO_MANDATORY_KEYS, STALE, READONLY, MOVABLE_KEYS], 0, 0, 0, "scripting", "7.0.0", "Executes a read-only server-side Lua script by SHA1 digest.", scripting::evalsha_ro),
     spec!("script", -2, [], 0, 0, 0, "scripting", "2.6.0", "A container for Lua scripts management commands.", scripting::script),
     spec!("multi", 1, [NOSCRIPT, LOADING, STALE, FAST, ALLOW_BUSY], 0, 0, 0, "transactions", "1.2.0", "Starts a transaction.", transactions::multi),
     spec!("exec", 1, [NOSCRIPT, LOADING, STALE, SKIP_SLOWLOG], 0, 0, 0, "transactions", "1.2.0", "Executes all commands in a transaction.", transactions::exec),

@@ -13,6 +13,9 @@ thread_local! {
     static ENCODE_DEPTH: std::cell::Cell<usize> = const { std::cell::Cell::new(JSON_DEPTH) };
     static DECODE_DEPTH: std::cell::Cell<usize> = const { std::cell::Cell::new(JSON_DEPTH) };
     static PRECISION: std::cell::Cell<usize> = const { std::cell::Cell::new(14) };
+    /// `cjson.encode_invalid_numbers(true)`: NaN and infinities are written (as lua-cjson
+    /// writes them) instead of refused.
+    static INVALID_OK: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
 }
 
 /// cjson's settings back to their defaults: what one script sets does not reach the next.
@@ -20,6 +23,7 @@ pub fn reset_cjson() {
     ENCODE_DEPTH.set(JSON_DEPTH);
     DECODE_DEPTH.set(JSON_DEPTH);
     PRECISION.set(14);
+    INVALID_OK.set(false);
 }
 
 fn fail<T>(msg: impl Into<String>) -> mlua::Result<T> {
@@ -86,11 +90,26 @@ pub fn install(lua: &Lua, globals: &Table) -> mlua::Result<()> {
         "encode_number_precision",
         setting(&PRECISION, 1, 14, "encode_number_precision")?,
     )?;
+    cjson.set(
+        "encode_invalid_numbers",
+        lua.create_function(|_, v: Value| {
+            match v {
+                Value::Boolean(b) => INVALID_OK.set(b),
+                Value::String(s) if s.as_bytes().eq_ignore_ascii_case(b"on") => {
+                    INVALID_OK.set(true)
+                }
+                Value::String(s) if s.as_bytes().eq_ignore_ascii_case(b"off") => {
+                    INVALID_OK.set(false)
+                }
+                _ => {}
+            }
+            Ok(INVALID_OK.get())
+        })?,
+    )?;
     // Accepted for scripts that set them; sessiond keeps lua-cjson's defaults.
     for name in [
         "encode_keep_buffer",
         "encode_sparse_array",
-        "encode_invalid_numbers",
         "decode_invalid_numbers",
     ] {
         cjson.set(name, lua.create_function(|_, _: MultiValue| Ok(()))?)?;
@@ -133,7 +152,18 @@ fn encode(v: &Value, out: &mut Vec<u8>, depth: usize) -> mlua::Result<()> {
 /// lua-cjson's `%.14g`.
 fn number(n: f64, out: &mut Vec<u8>) -> mlua::Result<()> {
     if !n.is_finite() {
-        return fail("Cannot serialise number: must not be NaN or Inf");
+        if !INVALID_OK.get() {
+            return fail("Cannot serialise number: must not be NaN or Inf");
+        }
+        let text: &[u8] = if n.is_nan() {
+            b"nan"
+        } else if n > 0.0 {
+            b"inf"
+        } else {
+            b"-inf"
+        };
+        out.extend_from_slice(text);
+        return Ok(());
     }
     out.extend_from_slice(super::convert::fmt_g(n, PRECISION.get()).as_bytes());
     Ok(())

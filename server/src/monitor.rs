@@ -45,15 +45,19 @@ impl Monitors {
         if !self.active() {
             return;
         }
+        let source = addr.map_or("raft".to_string(), |a| a.to_string());
+        self.feed_from(&source, args);
+    }
+
+    /// A line whose source is `source` (`lua` for a script's commands, as Redis shows them).
+    pub fn feed_from(&self, source: &str, args: &[Bytes]) {
+        if !self.active() {
+            return;
+        }
         let now = std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)
             .unwrap_or_default();
-        let mut line = format!(
-            "+{}.{:06} [0 {}]",
-            now.as_secs(),
-            now.subsec_micros(),
-            addr.map_or("raft".to_string(), |a| a.to_string())
-        );
+        let mut line = format!("+{}.{:06} [0 {source}]", now.as_secs(), now.subsec_micros(),);
         let redact_from = redact_from(args);
         for (i, a) in args.iter().enumerate() {
             line.push(' ');

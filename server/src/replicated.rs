@@ -440,7 +440,7 @@ impl ServerSm {
             match cmd::admit::admit_replicated(ctx.conn, args) {
                 Ok(cmd) => {
                     cmd.run(&mut ctx, args);
-                    if cmd.spec().name != "exec" {
+                    if cmd.spec().name != "exec" && !cmd.spec().is(cmd::Flags::SKIP_MONITOR) {
                         shared.monitors.feed(None, args);
                     }
                 }

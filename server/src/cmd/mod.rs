@@ -178,7 +178,8 @@ fn run_or_queue(ctx: &mut Ctx<'_>, cmd: &Admitted, args: Vec<Bytes>) -> bool {
         cmd.run(ctx, &args);
         None
     };
-    if !spec.is(Flags::ADMIN) {
+    // SKIP_MONITOR: scripts, which show themselves before the commands they run.
+    if !spec.is(Flags::ADMIN) && !spec.is(Flags::SKIP_MONITOR) {
         ctx.shared.monitors.feed(Some(ctx.conn.info.addr), &args);
     }
     let failed = (ctx.out.get(mark) == Some(&b'-')).then(|| &ctx.out[mark..]);

@@ -94,6 +94,9 @@ fn eval_generic(ctx: &mut Ctx<'_>, args: &[Bytes], by_sha: bool, read_only: bool
         ctx.err(b"ERR Number of keys can't be greater than number of args");
         return;
     }
+    // MONITOR shows the script before the commands it runs.
+    let addr = (!ctx.conn.replica).then_some(ctx.conn.info.addr);
+    ctx.shared.monitors.feed(addr, args);
     let scripts = &ctx.shared.scripts;
     let (sha, body) = if by_sha {
         match scripts.get(&args[1]) {

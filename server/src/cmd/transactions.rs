@@ -86,7 +86,7 @@ pub fn exec(ctx: &mut Ctx<'_>, _args: &[Bytes]) {
             now: ctx.now,
         };
         cmd.run(&mut inner, &args);
-        if !cmd.spec().is(super::Flags::ADMIN) {
+        if !cmd.spec().is(super::Flags::ADMIN) && !cmd.spec().is(super::Flags::SKIP_MONITOR) {
             let addr = (!ctx.conn.replica).then_some(ctx.conn.info.addr);
             ctx.shared.monitors.feed(addr, &args);
         }

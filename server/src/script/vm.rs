@@ -796,6 +796,9 @@ fn command(
         };
         cmd.run(&mut inner, &args);
     }
+    if !spec.is(Flags::ADMIN) {
+        ctx.shared.monitors.feed_from("lua", &args);
+    }
     let limits = Limits {
         max_bulk_len: u64::MAX,
         max_multibulk_len: u64::MAX,

@@ -292,11 +292,10 @@ async fn io_loop<S: ClientStream>(
                 }
                 let quick = loop {
                     // A running script holds the store (see `crate::script`).
-                    let free = crate::script::runs_while_busy(&args);
-                    if let Some(_pass) = (!free).then(|| shared.scripts.gate.enter()).flatten() {
+                    if let Some(_pass) = shared.scripts.gate.enter() {
                         break run_one(shared, &mut out, &mut conn, args, now);
                     }
-                    if free {
+                    if crate::script::runs_while_busy(&args) {
                         break run_one(shared, &mut out, &mut conn, args, now);
                     }
                     if !crate::script::wait_turn(shared, &mut conn, &args, &mut out).await {
@@ -462,13 +461,11 @@ async fn io_loop_cluster<S: ClientStream>(
                         continue;
                     }
                     loop {
-                        let free = crate::script::runs_while_busy(&args);
-                        if let Some(_pass) = (!free).then(|| shared.scripts.gate.enter()).flatten()
-                        {
+                        if let Some(_pass) = shared.scripts.gate.enter() {
                             run_admitted(shared, &mut out, &mut conn, &cmd, args);
                             break;
                         }
-                        if free {
+                        if crate::script::runs_while_busy(&args) {
                             run_admitted(shared, &mut out, &mut conn, &cmd, args);
                             break;
                         }

@@ -720,7 +720,15 @@ pub const SUBCOMMANDS: &[Sub] = &[
 /// The subcommand a container command names: `None` for a command that is not a
 /// container or has no subcommand argument; `Some(Err(()))` for a name it does not know.
 pub fn subcommand(spec: &Spec, args: &[bytes::Bytes]) -> Option<Result<(usize, &'static Sub), ()>> {
-    if !CONTAINERS.contains(&spec.name) {
+    // Every command passes here (admission, ACL ids): one indexed load, not a search.
+    static IS_CONTAINER: OnceLock<Vec<bool>> = OnceLock::new();
+    let is = IS_CONTAINER.get_or_init(|| {
+        COMMANDS
+            .iter()
+            .map(|c| CONTAINERS.contains(&c.name))
+            .collect()
+    });
+    if !is.get(spec.id()).copied().unwrap_or(false) {
         return None;
     }
     let sub = args.get(1)?;

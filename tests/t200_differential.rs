@@ -495,18 +495,7 @@ fn keyspace(c: &mut Conn) -> Vec<(Vec<u8>, Reply, Reply)> {
 
 #[test]
 fn replies_match_redis_server() {
-    let seed: u64 = std::env::var("DIFF_SEED")
-        .ok()
-        .and_then(|s| s.parse().ok())
-        .unwrap_or_else(|| {
-            std::time::SystemTime::now()
-                .duration_since(std::time::UNIX_EPOCH)
-                .map_or(1, |d| d.as_nanos() as u64)
-        });
-    let n: usize = std::env::var("DIFF_COMMANDS")
-        .ok()
-        .and_then(|s| s.parse().ok())
-        .unwrap_or(20_000);
+    let (seed, n) = support::diff::seed_and_len(20_000);
     println!("differential: DIFF_SEED={seed} DIFF_COMMANDS={n}");
     let redis = RedisServer::start();
     let ours = Server::start();

@@ -21,24 +21,8 @@ mod support;
 
 use std::collections::BTreeSet;
 
-use support::diff::{b, show, Conn, RedisServer, Reply, Rng};
+use support::diff::{b, seed_and_len, show, Conn, RedisServer, Reply, Rng};
 use support::Server;
-
-fn seed_and_len(default: usize) -> (u64, usize) {
-    let seed: u64 = std::env::var("DIFF_SEED")
-        .ok()
-        .and_then(|s| s.parse().ok())
-        .unwrap_or_else(|| {
-            std::time::SystemTime::now()
-                .duration_since(std::time::UNIX_EPOCH)
-                .map_or(1, |d| d.as_nanos() as u64)
-        });
-    let n = std::env::var("DIFF_COMMANDS")
-        .ok()
-        .and_then(|s| s.parse().ok())
-        .unwrap_or(default);
-    (seed, n)
-}
 
 const CHANNELS: &[&str] = &["c0", "c1", "c2", "news.a", "news.b", "", "\u{0}bin"];
 const PATTERNS: &[&str] = &["c*", "news.*", "*", "c[01]", "n?ws.*", "\\*", "x*"];
@@ -142,25 +126,27 @@ fn pubsub_matches_redis_server() {
     for i in 0..n {
         let p = rng.below(2);
         let action = rng.below(100);
-        let (what, want, got) = if action < 15 {
-            let chans = pick_some(&mut rng, CHANNELS, 3);
+        let (what, want, got) = if action < 30 {
+            // SUBSCRIBE (up to 3 channels) or PSUBSCRIBE (up to 2 patterns).
+            let pattern = action >= 15;
+            let (name, vocab, max) = if pattern {
+                ("PSUBSCRIBE", PATTERNS, 2)
+            } else {
+                ("SUBSCRIBE", CHANNELS, 3)
+            };
+            let items = pick_some(&mut rng, vocab, max);
             let s = &mut subs[p];
-            let mut cmd = vec![b("SUBSCRIBE")];
-            cmd.extend(chans.iter().map(|c| b(c)));
+            let mut cmd = vec![b(name)];
+            cmd.extend(items.iter().map(|c| b(c)));
             s.redis.send(&cmd);
             s.ours.send(&cmd);
-            s.channels.extend(chans.iter().cloned());
-            let (a, o) = read_both(s, chans.len(), false);
-            (show(&cmd), a, o)
-        } else if action < 30 {
-            let pats = pick_some(&mut rng, PATTERNS, 2);
-            let s = &mut subs[p];
-            let mut cmd = vec![b("PSUBSCRIBE")];
-            cmd.extend(pats.iter().map(|c| b(c)));
-            s.redis.send(&cmd);
-            s.ours.send(&cmd);
-            s.patterns.extend(pats.iter().cloned());
-            let (a, o) = read_both(s, pats.len(), false);
+            let held = if pattern {
+                &mut s.patterns
+            } else {
+                &mut s.channels
+            };
+            held.extend(items.iter().cloned());
+            let (a, o) = read_both(s, items.len(), false);
             (show(&cmd), a, o)
         } else if action < 40 {
             let pattern = rng.chance(50);

@@ -245,6 +245,15 @@ fn lzf_decompress(input: &[u8], len: usize) -> Result<Vec<u8>, RdbError> {
     Ok(out)
 }
 
+/// A signed little-endian integer of 1 to 8 bytes (listpack and ziplist entries).
+fn int(bytes: &[u8]) -> i64 {
+    let mut a = [0u8; 8];
+    a[..bytes.len()].copy_from_slice(bytes);
+    let v = i64::from_le_bytes(a);
+    let shift = 64 - 8 * bytes.len() as u32;
+    (v << shift) >> shift
+}
+
 /// The entries of a listpack (Redis 7's small-hash encoding).
 fn listpack(lp: &[u8]) -> Result<Vec<Vec<u8>>, RdbError> {
     let mut c = Cursor { s: lp, i: 6 };
@@ -268,13 +277,6 @@ fn listpack(lp: &[u8]) -> Result<Vec<Vec<u8>>, RdbError> {
             let n = (usize::from(b & 0x0f) << 8) | usize::from(c.byte()?);
             c.take(n)?.to_vec()
         } else {
-            let int = |bytes: &[u8]| -> i64 {
-                let mut a = [0u8; 8];
-                a[..bytes.len()].copy_from_slice(bytes);
-                let v = i64::from_le_bytes(a);
-                let shift = 64 - 8 * bytes.len() as u32;
-                (v << shift) >> shift
-            };
             match b {
                 0xf0 => {
                     let l = c.take(4)?;
@@ -319,13 +321,6 @@ fn ziplist(zl: &[u8]) -> Result<Vec<Vec<u8>>, RdbError> {
             c.take(4)?;
         }
         let b = c.byte()?;
-        let int = |bytes: &[u8]| -> i64 {
-            let mut a = [0u8; 8];
-            a[..bytes.len()].copy_from_slice(bytes);
-            let v = i64::from_le_bytes(a);
-            let shift = 64 - 8 * bytes.len() as u32;
-            (v << shift) >> shift
-        };
         let item = match b >> 6 {
             0 => c.take(usize::from(b & 0x3f))?.to_vec(),
             1 => {

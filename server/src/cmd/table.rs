@@ -194,14 +194,18 @@ pub const LOCAL: &[&str] = &[
     "monitor",
 ];
 
+/// Redis's arity rule: exactly `arity` arguments, or at least `-arity` when negative.
+fn arity_fits(arity: i32, argc: usize) -> bool {
+    if arity >= 0 {
+        argc == arity as usize
+    } else {
+        argc >= arity.unsigned_abs() as usize
+    }
+}
+
 impl Spec {
     pub fn arity_ok(&self, argc: usize) -> bool {
-        let a = self.arity;
-        if a >= 0 {
-            argc == a as usize
-        } else {
-            argc >= (-a) as usize
-        }
+        arity_fits(self.arity, argc)
     }
 
     pub fn is(&self, flag: Flags) -> bool {
@@ -743,12 +747,7 @@ pub fn subcommand(spec: &Spec, args: &[bytes::Bytes]) -> Option<Result<(usize, &
 
 impl Sub {
     pub fn arity_ok(&self, argc: usize) -> bool {
-        let a = self.arity;
-        if a >= 0 {
-            argc == a as usize
-        } else {
-            argc >= (-a) as usize
-        }
+        arity_fits(i32::from(self.arity), argc)
     }
 
     /// `config|get`.

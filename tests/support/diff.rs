@@ -155,14 +155,7 @@ impl RedisServer {
                     exited = true;
                     return true;
                 }
-                let Ok(s) = TcpStream::connect(("127.0.0.1", port)) else {
-                    return false;
-                };
-                let mut c = Conn {
-                    r: BufReader::new(s),
-                };
-                matches!(c.call(&[b"INFO".to_vec(), b"server".to_vec()]),
-                    Reply::Bulk(Some(t)) if String::from_utf8_lossy(&t).contains(&pid_line))
+                probe_info(port).is_some_and(|t| t.contains(&pid_line))
             });
             if ours && !exited {
                 return RedisServer { child, port };
@@ -172,6 +165,21 @@ impl RedisServer {
         }
         panic!("redis-server did not start");
     }
+}
+
+/// `INFO server` from whatever listens on `port`, or `None` on any failure: a server
+/// that is starting, or another test's process exiting, may reset the connection.
+fn probe_info(port: u16) -> Option<String> {
+    let mut s = TcpStream::connect(("127.0.0.1", port)).ok()?;
+    s.set_read_timeout(Some(Duration::from_secs(2))).ok()?;
+    s.write_all(b"*2\r\n$4\r\nINFO\r\n$6\r\nserver\r\n").ok()?;
+    let mut r = BufReader::new(s);
+    let mut line = String::new();
+    r.read_line(&mut line).ok()?;
+    let n: usize = line.strip_prefix('$')?.trim_end().parse().ok()?;
+    let mut body = vec![0u8; n];
+    r.read_exact(&mut body).ok()?;
+    Some(String::from_utf8_lossy(&body).into_owned())
 }
 
 impl Drop for RedisServer {

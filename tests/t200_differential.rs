@@ -2,7 +2,8 @@
 //! commands goes to both servers, over RESP2 and RESP3 connections, and every reply
 //! must match in type and value; then the final keyspaces must match.
 //!
-//! The stream covers every string, key and hash command sessiond implements, transactions
+//! The stream covers every string, key, hash, set and sorted-set command sessiond
+//! implements (`support::diff_types` draws the last two), transactions
 //! (`MULTI`, `EXEC`, `DISCARD`, `UNWATCH`; not `WATCH`, see below), whole `SCAN` iterations (compared as
 //! sets of keys, since cursors differ), `KEYS`, `HSCAN`, `SELECT`, `PUBLISH`, `ECHO` and
 //! `PING`, with their options and their error paths: wrong arity, wrong type, bad integers and floats,
@@ -22,6 +23,7 @@
 mod support;
 
 use support::diff::{b, show, Conn, RedisServer, Reply, Rng};
+use support::diff_types;
 use support::Server;
 
 const KEYS: &[&str] = &[
@@ -140,6 +142,9 @@ fn future_time(r: &mut Rng, ms: bool) -> Vec<u8> {
 
 /// One random command.
 fn command(r: &mut Rng) -> Vec<Vec<u8>> {
+    if r.chance(35) {
+        return diff_types::command(r);
+    }
     let name = r.pick(&[
         "GET",
         "SET",
@@ -383,7 +388,7 @@ fn normalise(cmd: &str, reply: Reply) -> Reply {
             }
             Reply::Array(Some(page))
         }
-        (_, r) => r,
+        (cmd, r) => diff_types::normalise(cmd, r),
     }
 }
 
@@ -484,6 +489,11 @@ fn keyspace(c: &mut Conn) -> Vec<(Vec<u8>, Reply, Reply)> {
         let v = match &t {
             Reply::Simple(s) if s == "hash" => {
                 normalise("HGETALL", c.call(&[b("HGETALL"), k.clone()]))
+            }
+            Reply::Simple(s) if diff_types::content(s).is_some() => {
+                let mut cmd = diff_types::content(s).unwrap_or_default();
+                cmd.insert(1, k.clone());
+                normalise("SMEMBERS", c.call(&cmd))
             }
             _ => c.call(&[b("GET"), k.clone()]),
         };

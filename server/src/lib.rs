@@ -17,6 +17,7 @@
 //! - [`cmd`]: the command table and one file per command family.
 //! - [`store`]: lock-striped shards of fixed hash slots, our own prefetchable tables, compact
 //!   entries; [`wheel`] is each shard's hierarchical timing wheel.
+//! - [`float`]: doubles as Redis prints (`%.17g`) and parses them.
 //! - [`longdouble`]: `INCRBYFLOAT`'s `long double` arithmetic, in C as Redis's.
 //! - [`glob`]: Redis's glob patterns, matched without backtracking.
 //! - [`pubsub`]: `SUBSCRIBE`/`PUBLISH` delivery and keyspace notifications.
@@ -41,6 +42,7 @@ pub mod cmdstats;
 pub mod config;
 pub mod connection;
 pub mod expiry;
+pub mod float;
 pub mod glob;
 pub mod longdouble;
 pub mod mem;

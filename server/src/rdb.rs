@@ -2,14 +2,18 @@
 //! object (its type byte and body), the RDB version (2 bytes, little-endian), and a
 //! CRC-64 (Jones, 8 bytes, little-endian) of everything before it.
 //!
-//! Written: strings (integer-encoded when they are one, else raw; never LZF-compressed)
-//! and hashes (`RDB_TYPE_HASH`), as RDB version 10 (Redis 7.0). Read: strings in every
-//! encoding (raw, integer, LZF), and hashes as `RDB_TYPE_HASH`, ziplist (Redis ≤ 6.2)
-//! and listpack (Redis 7), from RDB versions up to 11 (Redis 7.2). Every read is
+//! Written: strings (integer-encoded when they are one, else raw; never LZF-compressed),
+//! hashes (`RDB_TYPE_HASH`), sets (`RDB_TYPE_SET`) and sorted sets (`RDB_TYPE_ZSET_2`),
+//! as RDB version 10 (Redis 7.0). Read: strings in every encoding (raw, integer, LZF);
+//! hashes as `RDB_TYPE_HASH`, ziplist (Redis ≤ 6.2) and listpack (Redis 7); sets as
+//! `RDB_TYPE_SET`, intset and listpack (7.2); sorted sets as `RDB_TYPE_ZSET`, `ZSET_2`,
+//! ziplist and listpack; from RDB versions up to 11 (Redis 7.2). Every read is
 //! bounded by the payload: a hostile payload gets an error, never a panic or an
 //! allocation larger than itself.
 
 use thiserror::Error;
+
+use crate::store::{HashValue, Object, SetValue, ZSetValue};
 
 /// The RDB version `DUMP` writes (Redis 7.0's).
 pub const RDB_VERSION: u16 = 10;
@@ -17,9 +21,16 @@ pub const RDB_VERSION: u16 = 10;
 const RDB_VERSION_MAX: u16 = 11;
 
 const TYPE_STRING: u8 = 0;
+const TYPE_SET: u8 = 2;
+const TYPE_ZSET: u8 = 3;
 const TYPE_HASH: u8 = 4;
+const TYPE_ZSET_2: u8 = 5;
+const TYPE_SET_INTSET: u8 = 11;
+const TYPE_ZSET_ZIPLIST: u8 = 12;
 const TYPE_HASH_ZIPLIST: u8 = 13;
 const TYPE_HASH_LISTPACK: u8 = 16;
+const TYPE_ZSET_LISTPACK: u8 = 17;
+const TYPE_SET_LISTPACK: u8 = 20;
 
 #[derive(Debug, Error, PartialEq, Eq)]
 pub enum RdbError {
@@ -34,10 +45,43 @@ pub enum RdbError {
 pub type Fields = Vec<(Vec<u8>, Vec<u8>)>;
 
 /// A value read from a payload.
-#[derive(Debug, PartialEq, Eq)]
+#[derive(Debug, PartialEq)]
 pub enum Value {
     Str(Vec<u8>),
     Hash(Fields),
+    Set(Vec<Vec<u8>>),
+    /// (member, score)
+    ZSet(Vec<(Vec<u8>, f64)>),
+}
+
+impl Value {
+    /// The store's object for a value that is not a string.
+    pub fn into_object(self) -> Result<Vec<u8>, Object> {
+        Err(match self {
+            Value::Str(s) => return Ok(s),
+            Value::Hash(fields) => {
+                let mut h = HashValue::default();
+                for (f, v) in &fields {
+                    h.set(f, v);
+                }
+                Object::Hash(h)
+            }
+            Value::Set(members) => {
+                let mut set = SetValue::default();
+                for m in &members {
+                    set.insert(m);
+                }
+                Object::Set(set)
+            }
+            Value::ZSet(items) => {
+                let mut z = ZSetValue::default();
+                for (m, score) in &items {
+                    z.insert(m, *score);
+                }
+                Object::ZSet(z)
+            }
+        })
+    }
 }
 
 // ---- CRC-64 (Jones, reflected, as Redis's crc64.c) ------------------------------------
@@ -131,6 +175,28 @@ pub fn dump_hash<'a>(len: usize, fields: impl Iterator<Item = (&'a [u8], &'a [u8
     footer(out)
 }
 
+/// `DUMP`'s payload for a value that is not a string.
+pub fn dump_object(o: &Object) -> Vec<u8> {
+    match o {
+        Object::Hash(h) => dump_hash(h.len(), h.iter()),
+        Object::Set(set) => {
+            let mut out = vec![TYPE_SET];
+            put_len(&mut out, set.len());
+            set.iter().for_each(|m| put_str(&mut out, m));
+            footer(out)
+        }
+        Object::ZSet(z) => {
+            let mut out = vec![TYPE_ZSET_2];
+            put_len(&mut out, z.len());
+            for (score, m) in z.iter() {
+                put_str(&mut out, m);
+                out.extend_from_slice(&score.to_le_bytes());
+            }
+            footer(out)
+        }
+    }
+}
+
 // ---- reading --------------------------------------------------------------------------
 
 struct Cursor<'a> {
@@ -173,6 +239,16 @@ impl<'a> Cursor<'a> {
 
     fn len(&mut self) -> Result<usize, RdbError> {
         self.len_or_enc()?.map_err(|_| RdbError::Format)
+    }
+
+    /// `RDB_TYPE_ZSET`'s score: a length byte (253 NaN, 254 +inf, 255 -inf) and text.
+    fn text_double(&mut self) -> Result<f64, RdbError> {
+        match self.byte()? {
+            253 => Ok(f64::NAN),
+            254 => Ok(f64::INFINITY),
+            255 => Ok(f64::NEG_INFINITY),
+            n => parse_score(self.take(usize::from(n))?).ok_or(RdbError::Format),
+        }
     }
 
     fn string(&mut self) -> Result<Vec<u8>, RdbError> {
@@ -359,6 +435,38 @@ fn pairs(items: Vec<Vec<u8>>) -> Result<Fields, RdbError> {
     Ok(out)
 }
 
+/// (member, score text) pairs with their scores read.
+fn scored(items: Fields) -> Result<Vec<(Vec<u8>, f64)>, RdbError> {
+    items
+        .into_iter()
+        .map(|(m, s)| match parse_score(&s) {
+            Some(v) => Ok((m, v)),
+            None => Err(RdbError::Format),
+        })
+        .collect()
+}
+
+fn parse_score(s: &[u8]) -> Option<f64> {
+    std::str::from_utf8(s)
+        .ok()?
+        .parse::<f64>()
+        .ok()
+        .filter(|v| !v.is_nan())
+}
+
+/// The members of an intset: encoding (2, 4 or 8 bytes), count, then the integers.
+fn intset(b: &[u8]) -> Result<Vec<Vec<u8>>, RdbError> {
+    let mut c = Cursor { s: b, i: 0 };
+    let width = u32::from_le_bytes(c.take(4)?.try_into().map_err(|_| RdbError::Format)?) as usize;
+    let n = u32::from_le_bytes(c.take(4)?.try_into().map_err(|_| RdbError::Format)?) as usize;
+    if !matches!(width, 2 | 4 | 8) || n.checked_mul(width) != Some(b.len() - 8) {
+        return Err(RdbError::Format);
+    }
+    Ok((0..n)
+        .map(|i| int(&b[8 + i * width..8 + (i + 1) * width]).to_string().into_bytes())
+        .collect())
+}
+
 /// Check a payload's footer; its object part.
 pub fn verify(payload: &[u8]) -> Result<&[u8], RdbError> {
     if payload.len() < 10 {
@@ -399,6 +507,38 @@ pub fn load(payload: &[u8]) -> Result<Value, RdbError> {
         }
         TYPE_HASH_LISTPACK => Value::Hash(pairs(listpack(&c.string()?)?)?),
         TYPE_HASH_ZIPLIST => Value::Hash(pairs(ziplist(&c.string()?)?)?),
+        TYPE_SET => {
+            let n = c.len()?;
+            if n > obj.len() {
+                return Err(RdbError::Format);
+            }
+            Value::Set((0..n).map(|_| c.string()).collect::<Result<_, _>>()?)
+        }
+        TYPE_SET_INTSET => Value::Set(intset(&c.string()?)?),
+        TYPE_SET_LISTPACK => Value::Set(listpack(&c.string()?)?),
+        TYPE_ZSET | TYPE_ZSET_2 => {
+            let binary = obj[0] == TYPE_ZSET_2;
+            let n = c.len()?;
+            if n > obj.len() {
+                return Err(RdbError::Format);
+            }
+            let mut items = Vec::with_capacity(n);
+            for _ in 0..n {
+                let m = c.string()?;
+                let score = if binary {
+                    f64::from_le_bytes(c.take(8)?.try_into().map_err(|_| RdbError::Format)?)
+                } else {
+                    c.text_double()?
+                };
+                if score.is_nan() {
+                    return Err(RdbError::Format);
+                }
+                items.push((m, score));
+            }
+            Value::ZSet(items)
+        }
+        TYPE_ZSET_ZIPLIST => Value::ZSet(scored(pairs(ziplist(&c.string()?)?)?)?),
+        TYPE_ZSET_LISTPACK => Value::ZSet(scored(pairs(listpack(&c.string()?)?)?)?),
         _ => return Err(RdbError::Format),
     };
     if c.i != obj.len() {

@@ -4,6 +4,7 @@
 
 pub mod cluster;
 pub mod diff;
+pub mod diff_types;
 
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::TcpStream;

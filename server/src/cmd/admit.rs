@@ -114,9 +114,13 @@ pub fn key_positions(spec: &Spec, args: &[Bytes]) -> impl Iterator<Item = usize>
     {
         (first, last_key) = (2, 2);
     }
-    // The EVAL family names its keys with `numkeys`.
-    if matches!(spec.name, "eval" | "evalsha" | "eval_ro" | "evalsha_ro") {
-        let keys = super::scripting::eval_keys(args);
+    // The EVAL family and SINTERCARD name their keys with `numkeys`.
+    if matches!(spec.name, "eval" | "evalsha" | "eval_ro" | "evalsha_ro" | "sintercard") {
+        let keys = if spec.name == "sintercard" {
+            super::sets::numkeys(args, 1).unwrap_or(0..0)
+        } else {
+            super::scripting::eval_keys(args)
+        };
         (first, last_key) = if keys.is_empty() {
             (0, 0)
         } else {

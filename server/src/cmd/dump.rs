@@ -18,9 +18,9 @@ pub fn dump(ctx: &mut Ctx<'_>, args: &[Bytes]) {
         let mut shard = ctx.ks.shard(loc.shard);
         shard
             .get(loc.hash, key, now)
-            .map(|e| match (e.as_str(), e.as_hash()) {
+            .map(|e| match (e.as_str(), e.object()) {
                 (Some(s), _) => rdb::dump_string(s),
-                (None, Some(h)) => rdb::dump_hash(h.len(), h.iter()),
+                (None, Some(o)) => rdb::dump_object(o),
                 (None, None) => rdb::dump_string(b""),
             })
     };
@@ -109,20 +109,12 @@ pub fn restore(ctx: &mut Ctx<'_>, args: &[Bytes]) {
         ctx.ok();
         return;
     }
-    match value {
-        rdb::Value::Str(s) => {
+    match value.into_object() {
+        Ok(s) => {
             let t = deadline.map_or(Ttl::Clear, Ttl::At);
             shard.set_str(loc.hash, key, &s, t, now);
         }
-        rdb::Value::Hash(fields) => {
-            let mut e = shard.create_hash(loc.hash, key);
-            if let Some(h) = e.hash_mut() {
-                for (f, v) in &fields {
-                    h.set(f, v);
-                }
-            }
-            e.set_deadline(deadline);
-        }
+        Err(obj) => shard.create(loc.hash, key, obj).set_deadline(deadline),
     }
     drop(shard);
     ctx.shared.pubsub.notify(GENERIC, "restore", key);

@@ -7,7 +7,7 @@ use sessiond_protocol::encode;
 
 use super::{printable, Ctx, ERR_SYNTAX};
 use crate::pubsub::flags::GENERIC;
-use crate::store::{shard_set, SLOTS};
+use crate::store::{shard_set, Object, SLOTS};
 
 /// `DEL` and `UNLINK`: remove the keys atomically, free their values unlocked.
 pub fn del(ctx: &mut Ctx<'_>, args: &[Bytes]) {
@@ -382,7 +382,7 @@ pub fn scan(ctx: &mut Ctx<'_>, args: &[Bytes]) {
 /// A value copied out of the store (`COPY`).
 enum Owned {
     Str(Vec<u8>),
-    Hash(Vec<(Vec<u8>, Vec<u8>)>),
+    Obj(crate::store::Object),
 }
 
 /// `COPY source destination [DB destination-db] [REPLACE]`
@@ -417,11 +417,9 @@ pub fn copy(ctx: &mut Ctx<'_>, args: &[Bytes]) {
     let idxs = shard_set(&[ls, ld]);
     let mut set = ctx.ks.shards(&idxs);
     let Some((value, deadline)) = set.get(ls.shard).get(ls.hash, src, now).map(|e| {
-        let v = match (e.as_str(), e.as_hash()) {
+        let v = match (e.as_str(), e.object()) {
             (Some(s), _) => Owned::Str(s.to_vec()),
-            (None, Some(h)) => {
-                Owned::Hash(h.iter().map(|(f, v)| (f.to_vec(), v.to_vec())).collect())
-            }
+            (None, Some(o)) => Owned::Obj(o.clone()),
             (None, None) => Owned::Str(Vec::new()),
         };
         (v, e.deadline())
@@ -443,15 +441,7 @@ pub fn copy(ctx: &mut Ctx<'_>, args: &[Bytes]) {
     let ttl = deadline.map_or(crate::store::Ttl::Clear, crate::store::Ttl::At);
     match value {
         Owned::Str(v) => shard.set_str(ld.hash, dst, &v, ttl, now),
-        Owned::Hash(fields) => {
-            let mut e = shard.create_hash(ld.hash, dst);
-            if let Some(h) = e.hash_mut() {
-                for (f, v) in &fields {
-                    h.set(f, v);
-                }
-            }
-            e.set_deadline(deadline);
-        }
+        Owned::Obj(o) => shard.create(ld.hash, dst, o).set_deadline(deadline),
     }
     drop(set);
     ctx.shared.pubsub.notify(GENERIC, "copy_to", dst);
@@ -482,17 +472,32 @@ pub fn randomkey(ctx: &mut Ctx<'_>, _args: &[Bytes]) {
     ctx.null();
 }
 
-/// What `OBJECT ENCODING` says of a value: Redis's names for what it would use.
-fn encoding(s: Option<&[u8]>, h: Option<&crate::store::HashValue>) -> &'static str {
-    match (s, h) {
+/// What `OBJECT ENCODING` says of a value: the names Redis 7.0 would use (it has no
+/// listpack sets).
+fn encoding(s: Option<&[u8]>, o: Option<&Object>) -> &'static str {
+    let small = |n: usize, mut all: Box<dyn Iterator<Item = usize> + '_>| {
+        n <= 128 && all.all(|len| len <= 64)
+    };
+    match (s, o) {
         (Some(v), _) if v.len() <= 20 && super::parse_i64(v).is_some() => "int",
         (Some(v), _) if v.len() <= 44 => "embstr",
         (Some(_), _) => "raw",
-        (None, Some(h))
-            if h.len() <= 128 && h.iter().all(|(f, v)| f.len() <= 64 && v.len() <= 64) =>
+        (None, Some(Object::Hash(h)))
+            if small(h.len(), Box::new(h.iter().map(|(f, v)| f.len().max(v.len())))) =>
         {
             "listpack"
         }
+        (None, Some(Object::Set(set)))
+            if set.len() <= 512 && set.iter().all(|m| super::parse_i64(m).is_some()) =>
+        {
+            "intset"
+        }
+        (None, Some(Object::ZSet(z)))
+            if small(z.len(), Box::new(z.iter().map(|(_, m)| m.len()))) =>
+        {
+            "listpack"
+        }
+        (None, Some(Object::ZSet(_))) => "skiplist",
         _ => "hashtable",
     }
 }
@@ -539,7 +544,7 @@ pub fn object(ctx: &mut Ctx<'_>, args: &[Bytes]) {
         ctx.null();
         return;
     };
-    let enc = encoding(e.as_str(), e.as_hash());
+    let enc = encoding(e.as_str(), e.object());
     drop(shard);
     match sub.as_slice() {
         b"encoding" => ctx.bulk(enc.as_bytes()),
@@ -569,8 +574,7 @@ pub fn memory(ctx: &mut Ctx<'_>, args: &[Bytes]) {
             let now = ctx.now;
             let size = ctx.ks.shard(loc.shard).get(loc.hash, key, now).map(|e| {
                 let value = e.as_str().map_or(0, <[u8]>::len)
-                    + e.as_hash()
-                        .map_or(0, |h| h.iter().map(|(f, v)| f.len() + v.len() + 32).sum());
+                    + e.object().map_or(0, Object::heap_size);
                 // The entry, its table slot and timer, and the allocation's header.
                 48 + key.len() + value
             });

@@ -2,14 +2,16 @@
 //!
 //! [`table`] lists every command with its typed flags and ACL categories; [`admit`] is
 //! the one admission path whose token runs a handler. One family per file:
-//! [`connection`], [`server`], [`info`], [`strings`], [`keys`], [`hashes`], [`transactions`],
-//! [`pubsub`], [`cluster`], [`acl`]. Each handler gets a [`Ctx`] and the full argument
+//! [`connection`], [`server`], [`info`], [`strings`], [`keys`], [`hashes`], [`sets`],
+//! [`zsets`], [`transactions`], [`pubsub`], [`cluster`], [`acl`]; [`collection`] holds what
+//! the collection families share. Each handler gets a [`Ctx`] and the full argument
 //! vector (name included, arity already checked), writes exactly one reply, and touches
 //! the store only through `ctx.ks`, so the same handler runs alone or inside `EXEC`.
 
 pub mod acl;
 pub mod admit;
 pub mod cluster;
+pub mod collection;
 pub mod connection;
 pub mod dump;
 pub mod hashes;
@@ -20,9 +22,11 @@ mod model_tests;
 pub mod pubsub;
 pub mod scripting;
 pub mod server;
+pub mod sets;
 pub mod strings;
 pub mod table;
 pub mod transactions;
+pub mod zsets;
 
 use bytes::{Bytes, BytesMut};
 use sessiond_protocol::encode;
@@ -206,6 +210,7 @@ pub const ERR_NOT_INT: &[u8] = b"ERR value is not an integer or out of range";
 pub const ERR_WRONGTYPE: &[u8] =
     b"WRONGTYPE Operation against a key holding the wrong kind of value";
 pub const ERR_OVERFLOW: &[u8] = b"ERR increment or decrement would overflow";
+pub const ERR_NOT_POSITIVE: &[u8] = b"ERR value is out of range, must be positive";
 
 /// A `SCAN`-family cursor as Redis reads it (`strtoul`): digits with an optional sign, a
 /// negative one wrapping around; no spaces, nothing after, no overflow.

@@ -341,7 +341,7 @@ pub fn getdel(ctx: &mut Ctx<'_>, args: &[Bytes]) {
     let kind = shard.get(loc.hash, key, now).map(|e| e.key_type());
     match kind {
         None => encode::null(ctx.out, r3),
-        Some(KeyType::Hash) => encode::error(ctx.out, ERR_WRONGTYPE),
+        Some(KeyType::Hash | KeyType::Set | KeyType::ZSet) => encode::error(ctx.out, ERR_WRONGTYPE),
         Some(KeyType::String) => {
             if let Some(e) = shard.remove(loc.hash, key, now) {
                 encode::bulk(ctx.out, e.as_str().unwrap_or_default());

@@ -11,6 +11,7 @@
 //! error, `{ok=}` a status, the RESP3 tables above their types, and any other table an
 //! array that stops at the first nil.
 
+pub use crate::float::fmt_g;
 use bytes::BytesMut;
 use mlua::{Lua, Table, Value};
 use sessiond_protocol::{encode, Frame};
@@ -81,38 +82,6 @@ pub fn lua_number_to_i64(n: f64) -> i64 {
         i64::MIN
     } else {
         n as i64
-    }
-}
-
-/// C's `printf("%.<precision>g", v)`: how Lua 5.1 and Redis print numbers (`%.14g` for
-/// `tostring` and cjson, `%.17g` for numbers passed to `redis.call`).
-pub fn fmt_g(v: f64, precision: usize) -> String {
-    if v.is_nan() {
-        return if v.is_sign_negative() { "-nan" } else { "nan" }.into();
-    }
-    if v.is_infinite() {
-        return if v < 0.0 { "-inf" } else { "inf" }.into();
-    }
-    if v == 0.0 {
-        return if v.is_sign_negative() { "-0" } else { "0" }.into();
-    }
-    let p = precision.max(1);
-    let sci = format!("{:.*e}", p - 1, v);
-    let (mant, exp) = sci.split_once('e').unwrap_or((&sci, "0"));
-    let x: i32 = exp.parse().unwrap_or(0);
-    let trim = |s: &str| -> String {
-        if s.contains('.') {
-            s.trim_end_matches('0').trim_end_matches('.').to_string()
-        } else {
-            s.to_string()
-        }
-    };
-    if x < -4 || x >= p as i32 {
-        let sign = if x < 0 { '-' } else { '+' };
-        format!("{}e{sign}{:02}", trim(mant), x.unsigned_abs())
-    } else {
-        let decimals = (p as i32 - 1 - x).max(0) as usize;
-        trim(&format!("{v:.decimals$}"))
     }
 }
 

@@ -12,9 +12,13 @@
 //! without a TTL pay nothing for it. Every read checks the deadline (lazy expiry); the
 //! expiry thread (`crate::expiry`) reclaims keys whose timers fire (active expiry).
 
+mod entry;
 pub mod hash;
+mod reclaim;
+pub mod set;
 pub mod snapshot;
 mod table;
+pub mod zset;
 
 use std::hash::BuildHasher;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -26,337 +30,18 @@ use parking_lot::{Mutex, MutexGuard};
 pub use table::{prefetch, Table};
 
 use crate::wheel::{TimerId, TimerWheel, NO_TIMER};
+use entry::{fnv1a, FNV_OFFSET, REF};
+pub use entry::{Entry, EntryMut, KeyType, Object};
 pub use hash::HashValue;
+pub use reclaim::Reclaimed;
+pub use set::SetValue;
+pub use zset::ZSetValue;
 
 /// Number of fixed hash slots; a power of two.
 pub const SLOTS: usize = 16384;
 const SLOT_BITS: u32 = SLOTS.trailing_zeros();
 /// Largest allowed shard count (every shard must own at least one slot).
 pub const MAX_SHARDS: usize = 1024;
-
-/// The type of a key, as `TYPE` reports it.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum KeyType {
-    String,
-    Hash,
-}
-
-impl KeyType {
-    pub fn name(self) -> &'static str {
-        match self {
-            KeyType::String => "string",
-            KeyType::Hash => "hash",
-        }
-    }
-}
-
-/// "Used since the last clock sweep" (top bit of `Entry::key_len`).
-const REF: u32 = 1 << 31;
-
-/// One key and its value. The default is an empty bucket's placeholder (no heap).
-#[derive(Debug, Default)]
-pub struct Entry {
-    /// The key bytes, followed by the value bytes for a string.
-    data: Box<[u8]>,
-    /// The key's length; the top bit ([`REF`]) marks a recently used key (for
-    /// `allkeys-lru`'s clock sweep).
-    key_len: u32,
-    /// The key's timer in the shard's wheel, or `NO_TIMER` when the key has no TTL.
-    timer: TimerId,
-    /// `Some` for a hash key.
-    hash: Option<Box<HashValue>>,
-}
-
-impl Entry {
-    fn string(key: &[u8], value: &[u8]) -> Entry {
-        let mut data = Vec::with_capacity(key.len() + value.len());
-        data.extend_from_slice(key);
-        data.extend_from_slice(value);
-        Entry {
-            data: data.into_boxed_slice(),
-            key_len: key.len() as u32 | REF,
-            timer: NO_TIMER,
-            hash: None,
-        }
-    }
-
-    fn hash(key: &[u8]) -> Entry {
-        Entry {
-            data: key.into(),
-            key_len: key.len() as u32 | REF,
-            timer: NO_TIMER,
-            hash: Some(Box::default()),
-        }
-    }
-
-    /// Bytes this entry holds on the heap (key, value, hash fields).
-    pub fn heap_size(&self) -> usize {
-        self.data.len()
-            + self
-                .hash
-                .as_ref()
-                .map_or(0, |h| h.iter().map(|(f, v)| f.len() + v.len() + 32).sum())
-    }
-
-    fn klen(&self) -> usize {
-        (self.key_len & !REF) as usize
-    }
-
-    pub fn key(&self) -> &[u8] {
-        &self.data[..self.klen()]
-    }
-
-    pub fn key_type(&self) -> KeyType {
-        if self.hash.is_some() {
-            KeyType::Hash
-        } else {
-            KeyType::String
-        }
-    }
-
-    /// The string value, or `None` for a hash.
-    pub fn as_str(&self) -> Option<&[u8]> {
-        match self.hash {
-            None => Some(&self.data[self.klen()..]),
-            Some(_) => None,
-        }
-    }
-
-    pub fn as_hash(&self) -> Option<&HashValue> {
-        self.hash.as_deref()
-    }
-}
-
-/// Entries taken out of the store, to be freed once the shard lock is released.
-#[derive(Default)]
-pub struct Reclaimed {
-    data: Vec<Box<[u8]>>,
-    /// Kept boxed: moving the box is cheaper than moving the value out of it.
-    #[allow(clippy::vec_box)]
-    hashes: Vec<Box<HashValue>>,
-    /// Tables emptied by the expiry: their arrays are freed with the rest.
-    tables: Vec<Table>,
-    /// [`address_order`]'s output and its scratch space.
-    order: Vec<u64>,
-    scratch: Vec<u64>,
-}
-
-impl Reclaimed {
-    /// Capacity kept between bursts.
-    const KEEP: usize = 4096;
-
-    fn push(&mut self, entry: Entry) {
-        self.data.push(entry.data);
-        if let Some(h) = entry.hash {
-            self.hashes.push(h);
-        }
-    }
-
-    /// How many entries wait to be freed.
-    pub fn len(&self) -> usize {
-        self.data.len()
-    }
-
-    pub fn is_empty(&self) -> bool {
-        self.data.is_empty()
-    }
-
-    /// Free everything, in address order: each freed chunk then merges with a
-    /// neighbour that was just freed and is still in cache. For a million keys expiring
-    /// together this took the frees from about half of the work to a quarter. The order
-    /// comes from a radix sort of the addresses, which cost a quarter of what a
-    /// comparison sort did.
-    pub fn free(&mut self) {
-        let data = &self.data;
-        address_order(
-            data.len(),
-            |i| (!data[i].is_empty()).then(|| data[i].as_ptr() as u64 >> 4),
-            &mut self.order,
-            &mut self.scratch,
-        );
-        // Two loads per free would miss the cache: the box in `data` (the order is
-        // random there), and the allocator's chunk headers around the allocation (a
-        // batch holds about one allocation in eight of its region, so each free lands
-        // on new cache lines). Both are prefetched a few frees ahead.
-        let order = &self.order;
-        let data = &mut self.data;
-        for (k, &x) in order.iter().enumerate() {
-            if let Some(&y) = order.get(k + 2 * FREE_AHEAD) {
-                table::prefetch(&data[index_of(y)]);
-            }
-            if let Some(&y) = order.get(k + FREE_AHEAD) {
-                let b = &data[index_of(y)];
-                if !b.is_empty() {
-                    // The allocation's own header lies just before it, the next
-                    // chunk's header just after its end.
-                    table::prefetch(b.as_ptr().wrapping_sub(8));
-                    table::prefetch(b.as_ptr().wrapping_add(b.len()));
-                }
-            }
-            drop(std::mem::take(&mut data[index_of(x)]));
-        }
-        self.data.clear();
-        self.hashes.clear();
-        // The tables a burst empties are freed in address order too, without walking
-        // their (empty) buckets.
-        self.tables.sort_unstable_by_key(|t| t.address());
-        for t in self.tables.drain(..) {
-            t.free_empty();
-        }
-        // A burst grows the lists to a round's worth; do not keep that memory.
-        self.data.shrink_to(Self::KEEP);
-        self.hashes.shrink_to(Self::KEEP);
-        self.tables.shrink_to(Self::KEEP);
-        self.order.clear();
-        self.order.shrink_to(Self::KEEP);
-        self.scratch.clear();
-        self.scratch.shrink_to(Self::KEEP);
-    }
-}
-
-/// How many frees ahead [`Reclaimed::free`] prefetches the allocator's chunk headers
-/// (and twice as far, the boxes themselves).
-const FREE_AHEAD: usize = 8;
-
-/// Bits of an [`address_order`] value that hold the index.
-const INDEX_BITS: u32 = 24;
-const INDEX_MASK: u64 = (1 << INDEX_BITS) - 1;
-
-/// The index an [`address_order`] value holds.
-#[inline]
-fn index_of(v: u64) -> usize {
-    (v & INDEX_MASK) as usize
-}
-
-/// Fill `order` with the indexes `0..n` in the order of `key` (an allocation's address
-/// in 16-byte units; `None` for no allocation, which sorts anywhere), each index in the
-/// low [`INDEX_BITS`] of a value whose high bits are its key less the lowest one: an LSD
-/// radix sort, 11 bits a pass, over only as many bits as the keys span. Keys too far
-/// apart take a comparison sort, and more than [`INDEX_MASK`] indexes no order at all.
-/// Whatever the order, every box is freed: the caller takes them in this order and then
-/// clears what is left.
-fn address_order(
-    n: usize,
-    key: impl Fn(usize) -> Option<u64>,
-    order: &mut Vec<u64>,
-    scratch: &mut Vec<u64>,
-) {
-    const RADIX: u32 = 11;
-    order.clear();
-    if n > INDEX_MASK as usize {
-        return;
-    }
-    let (lo, hi) = (0..n)
-        .filter_map(&key)
-        .fold(None, |r, k| match r {
-            None => Some((k, k)),
-            Some((lo, hi)) => Some((k.min(lo), k.max(hi))),
-        })
-        .unwrap_or((0, 0));
-    let key_bits = 64 - (hi - lo).leading_zeros();
-    if key_bits > 64 - INDEX_BITS {
-        order.extend(0..n as u64);
-        order.sort_unstable_by_key(|&i| key(i as usize).unwrap_or(0));
-        return;
-    }
-    order.extend((0..n).map(|i| {
-        let k = key(i).map_or(0, |k| k - lo);
-        (k << INDEX_BITS) | i as u64
-    }));
-    scratch.clear();
-    scratch.resize(order.len(), 0);
-    let mut shift = INDEX_BITS;
-    while shift < INDEX_BITS + key_bits {
-        let mut count = [0usize; 1 << RADIX];
-        let digit = |x: u64| ((x >> shift) as usize) & ((1 << RADIX) - 1);
-        for &x in order.iter() {
-            count[digit(x)] += 1;
-        }
-        let mut sum = 0;
-        for c in count.iter_mut() {
-            let t = *c;
-            *c = sum;
-            sum += t;
-        }
-        for &x in order.iter() {
-            let d = digit(x);
-            scratch[count[d]] = x;
-            count[d] += 1;
-        }
-        std::mem::swap(order, scratch);
-        shift += RADIX;
-    }
-}
-
-/// A live entry together with what is needed to change its TTL.
-pub struct EntryMut<'a> {
-    entry: &'a mut Entry,
-    wheel: &'a mut TimerWheel,
-    hash: u64,
-    /// The slot's write version, bumped by every change (for `WATCH`).
-    version: &'a mut u64,
-}
-
-impl<'a> EntryMut<'a> {
-    pub fn key_type(&self) -> KeyType {
-        self.entry.key_type()
-    }
-
-    pub fn as_str(&self) -> Option<&[u8]> {
-        self.entry.as_str()
-    }
-
-    pub fn as_hash(&self) -> Option<&HashValue> {
-        self.entry.as_hash()
-    }
-
-    pub fn hash_mut(&mut self) -> Option<&mut HashValue> {
-        *self.version += 1;
-        self.entry.hash.as_deref_mut()
-    }
-
-    /// Absolute expiry in Unix ms, if the key has a TTL.
-    pub fn deadline(&self) -> Option<u64> {
-        if self.entry.timer == NO_TIMER {
-            None
-        } else {
-            self.wheel.deadline(self.entry.timer)
-        }
-    }
-
-    /// Set (`Some`) or clear (`None`) the absolute expiry.
-    pub fn set_deadline(&mut self, deadline: Option<u64>) {
-        *self.version += 1;
-        let t = self.entry.timer;
-        self.entry.timer = match (t == NO_TIMER, deadline) {
-            (true, None) => NO_TIMER,
-            (true, Some(d)) => self.wheel.insert(d, self.hash),
-            (false, None) => {
-                self.wheel.cancel(t);
-                NO_TIMER
-            }
-            (false, Some(d)) => self.wheel.reschedule(t, d),
-        };
-    }
-
-    /// Replace the value with a string, keeping the key and its TTL.
-    pub fn set_str(&mut self, value: &[u8]) {
-        *self.version += 1;
-        let timer = self.entry.timer;
-        *self.entry = Entry::string(self.entry.key(), value);
-        self.entry.timer = timer;
-    }
-
-    /// Append to a string value, returning the new length. The caller checks the type.
-    pub fn append(&mut self, tail: &[u8]) -> usize {
-        *self.version += 1;
-        let mut data = Vec::with_capacity(self.entry.data.len() + tail.len());
-        data.extend_from_slice(&self.entry.data);
-        data.extend_from_slice(tail);
-        self.entry.data = data.into_boxed_slice();
-        self.entry.data.len() - self.entry.klen()
-    }
-}
 
 /// Which keys `maxmemory` evicts (besides `noeviction`, which refuses writes).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -376,17 +61,6 @@ pub enum Ttl {
     Keep,
     /// Expire at this absolute Unix ms.
     At(u64),
-}
-
-const FNV_OFFSET: u64 = 0xcbf2_9ce4_8422_2325;
-
-/// FNV-1a, a fixed function (unlike the tables' seeded hasher), continuing from `h`.
-fn fnv1a(mut h: u64, bytes: &[u8]) -> u64 {
-    for &b in bytes {
-        h ^= u64::from(b);
-        h = h.wrapping_mul(0x0100_0000_01b3);
-    }
-    h
 }
 
 /// One lock stripe: a set of slots and the timing wheel for their keys.
@@ -587,7 +261,7 @@ impl Shard {
                     Ttl::At(d) if old_timer != NO_TIMER => wheel.reschedule(old_timer, d),
                     Ttl::At(d) => wheel.insert(d, hash),
                 };
-                if e.hash.is_none() && e.data.len() == key.len() + value.len() {
+                if e.obj.is_none() && e.data.len() == key.len() + value.len() {
                     // A session rewritten with a value of the same size (the common
                     // case): overwrite in place, no allocation.
                     e.data[key.len()..].copy_from_slice(value);
@@ -610,6 +284,11 @@ impl Shard {
 
     /// Create an empty hash under `key` (which must be absent) and return it.
     pub fn create_hash(&mut self, hash: u64, key: &[u8]) -> EntryMut<'_> {
+        self.create(hash, key, Object::Hash(HashValue::default()))
+    }
+
+    /// Create `obj` under `key` (which must be absent) and return it.
+    pub fn create(&mut self, hash: u64, key: &[u8], obj: Object) -> EntryMut<'_> {
         Self::expired_key(&self.on_new, key);
         let slot = self.local_slot(hash);
         let Shard {
@@ -623,7 +302,7 @@ impl Shard {
         let version = &mut versions[slot];
         *version += 1;
         let table = &mut slots[slot];
-        let i = table.insert(hash, Entry::hash(key));
+        let i = table.insert(hash, Entry::with_object(key, obj));
         EntryMut {
             entry: table.get_mut(i),
             wheel,
@@ -835,16 +514,9 @@ impl Shard {
         };
         let deadline = e.deadline().unwrap_or(0);
         let mut d = fnv1a(FNV_OFFSET, &deadline.to_le_bytes());
-        match (e.as_str(), e.as_hash()) {
+        match (e.as_str(), e.object()) {
             (Some(v), _) => d = fnv1a(fnv1a(d, b"s"), v),
-            (None, Some(h)) => {
-                let mut sum = 0u64;
-                for (f, v) in h.iter() {
-                    let fd = fnv1a(fnv1a(FNV_OFFSET, f), &(f.len() as u64).to_le_bytes());
-                    sum = sum.wrapping_add(fnv1a(fd, v));
-                }
-                d = fnv1a(fnv1a(d, b"h"), &sum.to_le_bytes());
-            }
+            (None, Some(o)) => d = o.digest(d),
             (None, None) => {}
         }
         d.max(1)

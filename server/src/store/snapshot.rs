@@ -2,9 +2,12 @@
 //!
 //! ```text
 //! magic "SDST1\n\0\0", then per key:
-//!   kind u8 (0 string, 1 hash) | key len u32 | key | deadline u64 (0: none)
+//!   kind u8 (0 string, 1 hash, 3 set, 4 sorted set) | key len u32 | key |
+//!   deadline u64 (0: none), then
 //!   string: value len u32 | value
 //!   hash:   field count u32 | (field len u32 | field | value len u32 | value)*
+//!   set:    member count u32 | (member len u32 | member)*
+//!   zset:   member count u32 | (member len u32 | member | score f64 LE)*
 //!   meta:   value len u32 | value  (the "key" names it, e.g. `acl`: the users, as
 //!           `ACL LIST` lines; the store skips these and hands them to the caller)
 //! ```
@@ -16,13 +19,15 @@
 
 use thiserror::Error;
 
-use super::{Shard, Store, Ttl};
+use super::{HashValue, Object, SetValue, Shard, Store, Ttl, ZSetValue};
 use crate::reader::ByteReader;
 
 const MAGIC: &[u8; 8] = b"SDST1\n\0\0";
 const STRING: u8 = 0;
 const HASH: u8 = 1;
 const META: u8 = 2;
+const SET: u8 = 3;
+const ZSET: u8 = 4;
 
 #[derive(Debug, Clone, Copy, Error, PartialEq, Eq)]
 pub enum LoadError {
@@ -79,15 +84,26 @@ pub fn dump_shard(shard: &Shard, out: &mut Vec<u8>) {
         }
         for e in table.iter() {
             let deadline = shard.wheel.deadline(e.timer).unwrap_or(0);
-            match (&e.hash, e.as_str()) {
-                (Some(h), _) => {
-                    out.push(HASH);
+            match (e.object(), e.as_str()) {
+                (Some(o), _) => {
+                    out.push(match o {
+                        Object::Hash(_) => HASH,
+                        Object::Set(_) => SET,
+                        Object::ZSet(_) => ZSET,
+                    });
                     put_bytes(out, e.key());
                     out.extend_from_slice(&deadline.to_le_bytes());
-                    out.extend_from_slice(&(h.len() as u32).to_le_bytes());
-                    for (f, v) in h.iter() {
-                        put_bytes(out, f);
-                        put_bytes(out, v);
+                    out.extend_from_slice(&(o.len() as u32).to_le_bytes());
+                    match o {
+                        Object::Hash(h) => h.iter().for_each(|(f, v)| {
+                            put_bytes(out, f);
+                            put_bytes(out, v);
+                        }),
+                        Object::Set(set) => set.iter().for_each(|m| put_bytes(out, m)),
+                        Object::ZSet(z) => z.iter().for_each(|(score, m)| {
+                            put_bytes(out, m);
+                            out.extend_from_slice(&score.to_le_bytes());
+                        }),
                     }
                 }
                 (None, Some(v)) => {
@@ -139,14 +155,32 @@ pub fn load_with_meta(
                 };
                 shard.set_str(loc.hash, key, v, ttl, 0);
             }
-            Value::Hash(fields, deadline) => {
-                debug_assert_eq!(kind, HASH);
-                let mut e = shard.create_hash(loc.hash, key);
-                if let Some(h) = e.hash_mut() {
-                    for (f, v) in fields {
-                        h.set(f, v);
+            Value::Items(items, deadline) => {
+                let obj = match kind {
+                    HASH => {
+                        let mut h = HashValue::default();
+                        items.iter().for_each(|(f, v)| {
+                            h.set(f, v);
+                        });
+                        Object::Hash(h)
                     }
-                }
+                    SET => {
+                        let mut set = SetValue::default();
+                        items.iter().for_each(|(m, _)| {
+                            set.insert(m);
+                        });
+                        Object::Set(set)
+                    }
+                    _ => {
+                        let mut z = ZSetValue::default();
+                        for (m, score) in &items {
+                            let bits = <[u8; 8]>::try_from(*score).unwrap_or_default();
+                            z.insert(m, f64::from_le_bytes(bits));
+                        }
+                        Object::ZSet(z)
+                    }
+                };
+                let mut e = shard.create(loc.hash, key, obj);
                 if deadline != 0 {
                     e.set_deadline(Some(deadline));
                 }
@@ -157,7 +191,9 @@ pub fn load_with_meta(
 
 enum Value<'a> {
     Str(&'a [u8], u64),
-    Hash(Vec<(&'a [u8], &'a [u8])>, u64),
+    /// A hash's (field, value), a set's (member, empty), a sorted set's (member, score
+    /// as 8 bytes).
+    Items(Vec<(&'a [u8], &'a [u8])>, u64),
 }
 
 fn walk<'a>(
@@ -184,15 +220,19 @@ fn walk<'a>(
                     continue;
                 }
             }
-            HASH => {
+            HASH | SET | ZSET => {
                 let count = r.u32().ok_or(cut)? as usize;
-                let mut fields = Vec::with_capacity(count.min(1024));
+                let mut items = Vec::with_capacity(count.min(1024));
                 for _ in 0..count {
-                    let fl = r.bytes().ok_or(cut)?;
-                    let v = r.bytes().ok_or(cut)?;
-                    fields.push((fl, v));
+                    let first = r.bytes().ok_or(cut)?;
+                    let second = match kind {
+                        HASH => r.bytes().ok_or(cut)?,
+                        SET => &[],
+                        _ => r.take(8).ok_or(cut)?,
+                    };
+                    items.push((first, second));
                 }
-                f(kind, key, Value::Hash(fields, deadline));
+                f(kind, key, Value::Items(items, deadline));
             }
             kind => return Err(LoadError::Kind { kind, at }),
         }

@@ -1,0 +1,188 @@
+//! What the collection families (hashes, sets, sorted sets) share: reading a typed
+//! object, the `*SCAN` options, and writing a computed result under a key (`*STORE`).
+
+use bytes::{Bytes, BytesMut};
+use sessiond_protocol::encode;
+
+use super::{Ctx, ERR_SYNTAX, ERR_WRONGTYPE};
+use crate::glob::Glob;
+use crate::pubsub::flags::GENERIC;
+use crate::store::{Object, Shard};
+
+/// Run `f` on the object at `key` when `pick` accepts its type: `Ok(None)` when the key
+/// is missing; WRONGTYPE is replied (and `Err` returned) for another type.
+pub fn read<T, R>(
+    ctx: &mut Ctx<'_>,
+    key: &[u8],
+    pick: impl Fn(&Object) -> Option<&T>,
+    f: impl FnOnce(&T, &mut BytesMut) -> R,
+) -> Result<Option<R>, ()> {
+    let loc = ctx.locate(key);
+    let now = ctx.now;
+    let mut shard = ctx.ks.shard(loc.shard);
+    let r = match shard.get(loc.hash, key, now) {
+        None => None,
+        Some(e) => match e.object().and_then(&pick) {
+            Some(v) => Some(f(v, ctx.out)),
+            None => {
+                encode::error(ctx.out, ERR_WRONGTYPE);
+                return Err(());
+            }
+        },
+    };
+    drop(shard);
+    ctx.hit(r.is_some());
+    Ok(r)
+}
+
+/// Copy the objects at `keys` out of the store, all read at one instant: `None` for a
+/// missing key. WRONGTYPE is replied (and `Err` returned) when any key holds another
+/// type, as Redis checks every key first.
+pub fn read_all<T: Clone>(
+    ctx: &mut Ctx<'_>,
+    keys: &[Bytes],
+    pick: impl Fn(&Object) -> Option<&T>,
+) -> Result<Vec<Option<T>>, ()> {
+    let now = ctx.now;
+    let (locs, idxs) = ctx.locate_all(keys.iter());
+    let mut set = ctx.ks.shards(&idxs);
+    let mut out = Vec::with_capacity(keys.len());
+    for (key, loc) in keys.iter().zip(&locs) {
+        match set.get(loc.shard).get(loc.hash, key, now) {
+            None => out.push(None),
+            Some(e) => match e.object().and_then(&pick) {
+                Some(v) => out.push(Some(v.clone())),
+                None => {
+                    drop(set);
+                    encode::error(ctx.out, ERR_WRONGTYPE);
+                    return Err(());
+                }
+            },
+        }
+    }
+    Ok(out)
+}
+
+/// Compute a value from the objects at `srcs` (`None` for a missing key) and put it
+/// under `dst` in place of whatever was there (nothing when it is empty), all under one
+/// lock, raising `event` (or `del` when an old value went and nothing replaced it).
+/// Returns the result's size, or `None` after replying WRONGTYPE.
+pub fn compute_store<T: Clone>(
+    ctx: &mut Ctx<'_>,
+    dst: &Bytes,
+    srcs: &[Bytes],
+    pick: impl Fn(&Object) -> Option<&T>,
+    compute: impl FnOnce(Vec<Option<T>>) -> Object,
+    (event, class): (&str, u32),
+) -> Option<usize> {
+    let now = ctx.now;
+    let (locs, idxs) = ctx.locate_all(srcs.iter().chain(std::iter::once(dst)));
+    let mut set = ctx.ks.shards(&idxs);
+    let mut inputs = Vec::with_capacity(srcs.len());
+    for (key, loc) in srcs.iter().zip(&locs) {
+        match set.get(loc.shard).get(loc.hash, key, now) {
+            None => inputs.push(None),
+            Some(e) => match e.object().and_then(&pick) {
+                Some(v) => inputs.push(Some(v.clone())),
+                None => {
+                    drop(set);
+                    encode::error(ctx.out, ERR_WRONGTYPE);
+                    return None;
+                }
+            },
+        }
+    }
+    let obj = compute(inputs);
+    let n = obj.len();
+    let ld = locs[srcs.len()];
+    let shard = set.get(ld.shard);
+    let existed = shard.remove(ld.hash, dst, now).is_some();
+    if n > 0 {
+        shard.create(ld.hash, dst, obj);
+    }
+    drop(set);
+    if n > 0 {
+        ctx.shared.pubsub.notify(class, event, dst);
+    } else if existed {
+        ctx.shared.pubsub.notify(GENERIC, "del", dst);
+    }
+    Some(n)
+}
+
+/// Remove `key` if its object emptied; true when it did (the caller raises `del`).
+pub fn drop_if_empty(shard: &mut Shard, hash: u64, key: &[u8], now: u64) -> bool {
+    let empty = shard
+        .get(hash, key, now)
+        .and_then(|e| e.object().map(Object::is_empty))
+        .unwrap_or(false);
+    if empty {
+        shard.remove(hash, key, now);
+    }
+    empty
+}
+
+/// `MATCH`, `COUNT` and (for `HSCAN`) `NOVALUES` of a `*SCAN` command.
+pub struct ScanOpts {
+    pub pattern: Option<Glob>,
+    pub count: usize,
+    pub novalues: bool,
+}
+
+impl ScanOpts {
+    pub fn wants(&self, item: &[u8]) -> bool {
+        self.pattern.as_ref().is_none_or(|p| p.matches(item))
+    }
+}
+
+/// Parse the options from `args[3..]`, replying Redis's error when they are wrong.
+pub fn scan_opts(ctx: &mut Ctx<'_>, args: &[Bytes], novalues_ok: bool) -> Option<ScanOpts> {
+    let mut o = ScanOpts {
+        pattern: None,
+        count: 10,
+        novalues: false,
+    };
+    let mut j = 3;
+    while j < args.len() {
+        let a = &args[j];
+        if novalues_ok && a.eq_ignore_ascii_case(b"novalues") {
+            o.novalues = true;
+            j += 1;
+            continue;
+        }
+        match args.get(j + 1) {
+            Some(n) if a.eq_ignore_ascii_case(b"count") => {
+                let c = ctx.int_arg(n)?;
+                if c < 1 {
+                    ctx.err(ERR_SYNTAX);
+                    return None;
+                }
+                o.count = c as usize;
+            }
+            Some(n) if a.eq_ignore_ascii_case(b"match") => {
+                o.pattern = Some(Glob::new(n, false)).filter(|_| n.as_ref() != b"*");
+            }
+            _ => {
+                ctx.err(ERR_SYNTAX);
+                return None;
+            }
+        }
+        j += 2;
+    }
+    Some(o)
+}
+
+/// The cursor argument of a `*SCAN` command; replies the error when it is not one.
+pub fn scan_cursor(ctx: &mut Ctx<'_>, arg: &[u8]) -> Option<u64> {
+    let c = super::parse_cursor(arg);
+    if c.is_none() {
+        ctx.err(b"ERR invalid cursor");
+    }
+    c
+}
+
+/// A `*SCAN` page with no items and cursor 0.
+pub fn empty_scan(out: &mut BytesMut) {
+    encode::array_len(out, 2);
+    encode::bulk(out, b"0");
+    encode::array_len(out, 0);
+}

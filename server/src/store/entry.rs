@@ -1,0 +1,298 @@
+//! A key's entry: the key and a string value in one buffer, or a boxed [`Object`] for
+//! the other types, and [`EntryMut`], a live entry with what changing it needs.
+
+use super::{HashValue, SetValue, ZSetValue};
+use crate::wheel::{TimerId, TimerWheel, NO_TIMER};
+
+/// The type of a key, as `TYPE` reports it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum KeyType {
+    String,
+    Hash,
+    Set,
+    ZSet,
+}
+
+impl KeyType {
+    pub fn name(self) -> &'static str {
+        match self {
+            KeyType::String => "string",
+            KeyType::Hash => "hash",
+            KeyType::Set => "set",
+            KeyType::ZSet => "zset",
+        }
+    }
+}
+
+/// A value that is not a string: one boxed object behind the entry, so an entry stays
+/// 32 bytes whatever the type.
+#[derive(Debug, Clone)]
+pub enum Object {
+    Hash(HashValue),
+    Set(SetValue),
+    ZSet(ZSetValue),
+}
+
+impl Object {
+    pub fn key_type(&self) -> KeyType {
+        match self {
+            Object::Hash(_) => KeyType::Hash,
+            Object::Set(_) => KeyType::Set,
+            Object::ZSet(_) => KeyType::ZSet,
+        }
+    }
+
+    pub fn len(&self) -> usize {
+        match self {
+            Object::Hash(h) => h.len(),
+            Object::Set(s) => s.len(),
+            Object::ZSet(z) => z.len(),
+        }
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// Heap bytes behind the object, roughly (memory accounting).
+    pub fn heap_size(&self) -> usize {
+        match self {
+            Object::Hash(h) => h.iter().map(|(f, v)| f.len() + v.len() + 32).sum(),
+            Object::Set(s) => s.heap_size(),
+            Object::ZSet(z) => z.heap_size(),
+        }
+    }
+
+    /// A fingerprint of the content, independent of the representation.
+    pub(super) fn digest(&self, d: u64) -> u64 {
+        let mut sum = 0u64;
+        let tag: &[u8] = match self {
+            Object::Hash(h) => {
+                for (f, v) in h.iter() {
+                    let fd = fnv1a(fnv1a(FNV_OFFSET, f), &(f.len() as u64).to_le_bytes());
+                    sum = sum.wrapping_add(fnv1a(fd, v));
+                }
+                b"h"
+            }
+            Object::Set(s) => {
+                for m in s.iter() {
+                    sum = sum.wrapping_add(fnv1a(FNV_OFFSET, m));
+                }
+                b"S"
+            }
+            Object::ZSet(z) => {
+                for (score, m) in z.iter() {
+                    let md = fnv1a(fnv1a(FNV_OFFSET, m), &(m.len() as u64).to_le_bytes());
+                    sum = sum.wrapping_add(fnv1a(md, &score.to_bits().to_le_bytes()));
+                }
+                b"z"
+            }
+        };
+        fnv1a(fnv1a(d, tag), &sum.to_le_bytes())
+    }
+}
+
+/// "Used since the last clock sweep" (top bit of `Entry::key_len`).
+pub(super) const REF: u32 = 1 << 31;
+
+/// One key and its value. The default is an empty bucket's placeholder (no heap).
+#[derive(Debug, Default)]
+pub struct Entry {
+    /// The key bytes, followed by the value bytes for a string.
+    pub(super) data: Box<[u8]>,
+    /// The key's length; the top bit ([`REF`]) marks a recently used key (for
+    /// `allkeys-lru`'s clock sweep).
+    pub(super) key_len: u32,
+    /// The key's timer in the shard's wheel, or `NO_TIMER` when the key has no TTL.
+    pub(super) timer: TimerId,
+    /// `Some` for a key that is not a string.
+    pub(super) obj: Option<Box<Object>>,
+}
+
+impl Entry {
+    pub(super) fn string(key: &[u8], value: &[u8]) -> Entry {
+        let mut data = Vec::with_capacity(key.len() + value.len());
+        data.extend_from_slice(key);
+        data.extend_from_slice(value);
+        Entry {
+            data: data.into_boxed_slice(),
+            key_len: key.len() as u32 | REF,
+            timer: NO_TIMER,
+            obj: None,
+        }
+    }
+
+    pub(super) fn with_object(key: &[u8], obj: Object) -> Entry {
+        Entry {
+            data: key.into(),
+            key_len: key.len() as u32 | REF,
+            timer: NO_TIMER,
+            obj: Some(Box::new(obj)),
+        }
+    }
+
+    /// Bytes this entry holds on the heap (key, value, object).
+    pub fn heap_size(&self) -> usize {
+        self.data.len() + self.obj.as_ref().map_or(0, |o| o.heap_size())
+    }
+
+    pub(super) fn klen(&self) -> usize {
+        (self.key_len & !REF) as usize
+    }
+
+    pub fn key(&self) -> &[u8] {
+        &self.data[..self.klen()]
+    }
+
+    pub fn key_type(&self) -> KeyType {
+        self.obj.as_ref().map_or(KeyType::String, |o| o.key_type())
+    }
+
+    /// The string value, or `None` for another type.
+    pub fn as_str(&self) -> Option<&[u8]> {
+        match self.obj {
+            None => Some(&self.data[self.klen()..]),
+            Some(_) => None,
+        }
+    }
+
+    pub fn object(&self) -> Option<&Object> {
+        self.obj.as_deref()
+    }
+
+    pub fn as_hash(&self) -> Option<&HashValue> {
+        match self.obj.as_deref() {
+            Some(Object::Hash(h)) => Some(h),
+            _ => None,
+        }
+    }
+
+    pub fn as_set(&self) -> Option<&SetValue> {
+        match self.obj.as_deref() {
+            Some(Object::Set(s)) => Some(s),
+            _ => None,
+        }
+    }
+
+    pub fn as_zset(&self) -> Option<&ZSetValue> {
+        match self.obj.as_deref() {
+            Some(Object::ZSet(z)) => Some(z),
+            _ => None,
+        }
+    }
+}
+
+/// A live entry together with what is needed to change its TTL.
+pub struct EntryMut<'a> {
+    pub(super) entry: &'a mut Entry,
+    pub(super) wheel: &'a mut TimerWheel,
+    pub(super) hash: u64,
+    /// The slot's write version, bumped by every change (for `WATCH`).
+    pub(super) version: &'a mut u64,
+}
+
+impl<'a> EntryMut<'a> {
+    pub fn key_type(&self) -> KeyType {
+        self.entry.key_type()
+    }
+
+    pub fn as_str(&self) -> Option<&[u8]> {
+        self.entry.as_str()
+    }
+
+    pub fn as_hash(&self) -> Option<&HashValue> {
+        self.entry.as_hash()
+    }
+
+    pub fn as_set(&self) -> Option<&SetValue> {
+        self.entry.as_set()
+    }
+
+    pub fn as_zset(&self) -> Option<&ZSetValue> {
+        self.entry.as_zset()
+    }
+
+    pub fn object(&self) -> Option<&Object> {
+        self.entry.object()
+    }
+
+    /// The object, to change (bumps the slot's version, for `WATCH`).
+    pub fn object_mut(&mut self) -> Option<&mut Object> {
+        *self.version += 1;
+        self.entry.obj.as_deref_mut()
+    }
+
+    pub fn hash_mut(&mut self) -> Option<&mut HashValue> {
+        match self.object_mut() {
+            Some(Object::Hash(h)) => Some(h),
+            _ => None,
+        }
+    }
+
+    pub fn set_mut(&mut self) -> Option<&mut SetValue> {
+        match self.object_mut() {
+            Some(Object::Set(s)) => Some(s),
+            _ => None,
+        }
+    }
+
+    pub fn zset_mut(&mut self) -> Option<&mut ZSetValue> {
+        match self.object_mut() {
+            Some(Object::ZSet(z)) => Some(z),
+            _ => None,
+        }
+    }
+
+    /// Absolute expiry in Unix ms, if the key has a TTL.
+    pub fn deadline(&self) -> Option<u64> {
+        if self.entry.timer == NO_TIMER {
+            None
+        } else {
+            self.wheel.deadline(self.entry.timer)
+        }
+    }
+
+    /// Set (`Some`) or clear (`None`) the absolute expiry.
+    pub fn set_deadline(&mut self, deadline: Option<u64>) {
+        *self.version += 1;
+        let t = self.entry.timer;
+        self.entry.timer = match (t == NO_TIMER, deadline) {
+            (true, None) => NO_TIMER,
+            (true, Some(d)) => self.wheel.insert(d, self.hash),
+            (false, None) => {
+                self.wheel.cancel(t);
+                NO_TIMER
+            }
+            (false, Some(d)) => self.wheel.reschedule(t, d),
+        };
+    }
+
+    /// Replace the value with a string, keeping the key and its TTL.
+    pub fn set_str(&mut self, value: &[u8]) {
+        *self.version += 1;
+        let timer = self.entry.timer;
+        *self.entry = Entry::string(self.entry.key(), value);
+        self.entry.timer = timer;
+    }
+
+    /// Append to a string value, returning the new length. The caller checks the type.
+    pub fn append(&mut self, tail: &[u8]) -> usize {
+        *self.version += 1;
+        let mut data = Vec::with_capacity(self.entry.data.len() + tail.len());
+        data.extend_from_slice(&self.entry.data);
+        data.extend_from_slice(tail);
+        self.entry.data = data.into_boxed_slice();
+        self.entry.data.len() - self.entry.klen()
+    }
+}
+
+pub(super) const FNV_OFFSET: u64 = 0xcbf2_9ce4_8422_2325;
+
+/// FNV-1a, a fixed function (unlike the tables' seeded hasher), continuing from `h`.
+pub(super) fn fnv1a(mut h: u64, bytes: &[u8]) -> u64 {
+    for &b in bytes {
+        h ^= u64::from(b);
+        h = h.wrapping_mul(0x0100_0000_01b3);
+    }
+    h
+}

@@ -36,6 +36,8 @@ pub struct ClientInfo {
     pub omem: AtomicU64,
     pub sub: AtomicU64,
     pub psub: AtomicU64,
+    /// The selected database (`CLIENT LIST`'s `db=`).
+    pub db: AtomicU8,
     /// Commands queued in `MULTI`, or -1 outside a transaction.
     pub multi: AtomicI64,
     /// `CLIENT KILL`: set, then `kill` notified; the connection closes.
@@ -44,6 +46,10 @@ pub struct ClientInfo {
 }
 
 impl ClientInfo {
+    pub fn set_db(&self, db: usize) {
+        self.db.store(db as u8, Relaxed);
+    }
+
     pub fn new(id: u64, addr: SocketAddr, laddr: SocketAddr, fd: i32) -> ClientInfo {
         ClientInfo {
             id,
@@ -65,6 +71,7 @@ impl ClientInfo {
             omem: AtomicU64::new(0),
             sub: AtomicU64::new(0),
             psub: AtomicU64::new(0),
+            db: AtomicU8::new(0),
             multi: AtomicI64::new(-1),
             killed: AtomicBool::new(false),
             kill: Notify::new(),
@@ -112,7 +119,7 @@ impl ClientInfo {
         // The connection's own structures, roughly, plus its buffers.
         let tot = 1024 + qbuf + qfree + omem;
         format!(
-            "id={} addr={} laddr={} fd={} name={} age={} idle={} flags={flags} db=0 sub={sub} psub={psub} ssub=0 multi={multi} qbuf={qbuf} qbuf-free={qfree} argv-mem=0 multi-mem=0 rbs={} rbp=0 obl={obl} oll=0 omem={omem} tot-mem={tot} events=r cmd={} user={} redir=-1 resp={} lib-name={} lib-ver={}",
+            "id={} addr={} laddr={} fd={} name={} age={} idle={} flags={flags} db={} sub={sub} psub={psub} ssub=0 multi={multi} qbuf={qbuf} qbuf-free={qfree} argv-mem=0 multi-mem=0 rbs={} rbp=0 obl={obl} oll=0 omem={omem} tot-mem={tot} events=r cmd={} user={} redir=-1 resp={} lib-name={} lib-ver={}",
             self.id,
             self.addr,
             self.laddr,
@@ -120,6 +127,7 @@ impl ClientInfo {
             s(&self.name),
             self.created.elapsed().as_secs(),
             idle,
+            self.db.load(Relaxed),
             qbuf + qfree,
             self.last_cmd.lock(),
             self.user.lock(),

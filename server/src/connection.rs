@@ -75,6 +75,8 @@ pub struct Conn {
     pub reply: ReplyMode,
     /// `MONITOR`: the lines this connection is fed.
     pub monitor: Option<tokio::sync::mpsc::Receiver<Bytes>>,
+    /// The selected database (`SELECT`).
+    pub db: usize,
 }
 
 /// `CLIENT REPLY ON|OFF|SKIP`.
@@ -108,6 +110,7 @@ impl Conn {
             park_seen: 0,
             reply: ReplyMode::On,
             monitor: None,
+            db: 0,
         }
     }
 
@@ -345,7 +348,7 @@ fn run_admitted(
     cmd: &cmd::admit::Admitted,
     args: Vec<Bytes>,
 ) {
-    let mut ks = Direct(&shared.store);
+    let mut ks = Direct(shared.db(conn.db));
     let mut ctx = Ctx {
         ks: &mut ks,
         out,
@@ -364,7 +367,7 @@ fn run_one(
     args: Vec<Bytes>,
     now: u64,
 ) -> bool {
-    let mut ks = Direct(&shared.store);
+    let mut ks = Direct(shared.db(conn.db));
     let mut ctx = Ctx {
         ks: &mut ks,
         out,
@@ -543,9 +546,9 @@ async fn propose(
     };
     let user = conn.user.as_ref().map(|u| u.name.as_bytes());
     let record = if exec {
-        replicated::encode_exec(conn.resp3, user, &group, &watched)
+        replicated::encode_exec(conn.resp3, user, conn.db as u8, &group, &watched)
     } else {
-        replicated::encode_cmds(false, conn.resp3, user, &group)
+        replicated::encode_cmds(false, conn.resp3, user, conn.db as u8, &group)
     };
     let replies = if exec { 1 } else { group.len() };
     match cluster.propose(record).await {

@@ -158,7 +158,6 @@ fn enforce_maxmemory(shared: &Shared, pick: &mut u64) {
         MaxmemoryPolicy::VolatileTtl => EvictPolicy::VolatileTtl,
         MaxmemoryPolicy::AllkeysLru => EvictPolicy::AllkeysLru,
     };
-    let store = &shared.store;
     let mut dead = Vec::new();
     for _ in 0..EVICT_ROUNDS {
         // Evict about the excess (plus 1% of the limit), then measure again.
@@ -167,12 +166,14 @@ fn enforce_maxmemory(shared: &Shared, pick: &mut u64) {
         let mut idle_passes = 0;
         while freed < need {
             let mut n = 0;
-            for i in 0..store.shard_count() {
-                // xorshift: which slot of each shard to sample.
-                *pick ^= *pick << 13;
-                *pick ^= *pick >> 7;
-                *pick ^= *pick << 17;
-                n += store.lock(i).evict(policy, *pick, &mut dead);
+            for (_, store) in shared.dbs() {
+                for i in 0..store.shard_count() {
+                    // xorshift: which slot of each shard to sample.
+                    *pick ^= *pick << 13;
+                    *pick ^= *pick >> 7;
+                    *pick ^= *pick << 17;
+                    n += store.lock(i).evict(policy, *pick, &mut dead);
+                }
             }
             freed += dead
                 .iter()
@@ -199,7 +200,6 @@ fn enforce_maxmemory(shared: &Shared, pick: &mut u64) {
 }
 
 fn run(shared: &Shared, freer: Freer) {
-    let store = &shared.store;
     let ex = &shared.expirer;
     let mut dead = Reclaimed::default();
     let mut pick = 0x9e37_79b9_7f4a_7c15u64;
@@ -215,7 +215,10 @@ fn run(shared: &Shared, freer: Freer) {
         let mut next = now + MAX_SLEEP_MS;
         let mut round = 0u64;
         let mut lag = 0u64;
-        for i in 0..store.shard_count() {
+        let shards = shared
+            .dbs()
+            .flat_map(|(_, s)| (0..s.shard_count()).map(move |i| (s, i)));
+        for (store, i) in shards {
             let mut shard = store.lock(i);
             if let Some(d) = shard.next_deadline().filter(|&d| d <= now) {
                 lag = lag.max(now - d);
@@ -261,16 +264,15 @@ const UNPARK_AFTER: Duration = Duration::from_secs(5);
 /// Followers keep their wheels as they are, so a new leader starts expiring at once,
 /// without rebuilding any timer.
 fn run_cluster(shared: &Shared, cluster: &sessiond_cluster::Handle) {
-    let store = &shared.store;
     let ex = &shared.expirer;
     let mut batch: Vec<(Vec<u8>, u64)> = Vec::new();
     let mut last_unpark = std::time::Instant::now();
-    let propose = |batch: &mut Vec<(Vec<u8>, u64)>| {
+    let propose = |db: usize, batch: &mut Vec<(Vec<u8>, u64)>| {
         if batch.is_empty() {
             return;
         }
         let n = batch.len() as u64;
-        let record = crate::replicated::Record::Expire(std::mem::take(batch)).encode();
+        let record = crate::replicated::Record::Expire(db as u8, std::mem::take(batch)).encode();
         // Nobody waits for the outcome: a lost deletion is re-armed by the unpark.
         drop(cluster.propose(record));
         ex.reclaimed.fetch_add(n, Ordering::Relaxed);
@@ -287,29 +289,33 @@ fn run_cluster(shared: &Shared, cluster: &sessiond_cluster::Handle) {
         let mut next = now + MAX_SLEEP_MS;
         let mut lag = 0u64;
         if cluster.status.is_leader() {
-            for i in 0..store.shard_count() {
-                {
-                    let mut shard = store.lock(i);
-                    if let Some(d) = shard.next_deadline().filter(|&d| d <= now) {
-                        lag = lag.max(now - d);
+            for (db, store) in shared.dbs() {
+                for i in 0..store.shard_count() {
+                    {
+                        let mut shard = store.lock(i);
+                        if let Some(d) = shard.next_deadline().filter(|&d| d <= now) {
+                            lag = lag.max(now - d);
+                        }
+                        let n = shard.collect_due(now, BUDGET, &mut batch);
+                        let due_left = shard.next_deadline().is_some_and(|d| d <= now);
+                        if n == BUDGET || due_left {
+                            more = true;
+                        } else if let Some(d) = shard.next_deadline() {
+                            next = next.min(d);
+                        }
                     }
-                    let n = shard.collect_due(now, BUDGET, &mut batch);
-                    let due_left = shard.next_deadline().is_some_and(|d| d <= now);
-                    if n == BUDGET || due_left {
-                        more = true;
-                    } else if let Some(d) = shard.next_deadline() {
-                        next = next.min(d);
+                    if batch.len() >= EXPIRE_RECORD_KEYS {
+                        propose(db, &mut batch);
                     }
                 }
-                if batch.len() >= EXPIRE_RECORD_KEYS {
-                    propose(&mut batch);
-                }
+                propose(db, &mut batch);
             }
-            propose(&mut batch);
         }
         if last_unpark.elapsed() >= UNPARK_AFTER {
-            for i in 0..store.shard_count() {
-                store.lock(i).unpark();
+            for (_, store) in shared.dbs() {
+                for i in 0..store.shard_count() {
+                    store.lock(i).unpark();
+                }
             }
             last_unpark = std::time::Instant::now();
         }

@@ -41,7 +41,9 @@ pub fn parse(b: &[u8]) -> Option<f64> {
     }
     let v = strtod(b)?;
     if v.is_infinite() {
-        let t = String::from_utf8_lossy(b).trim_start_matches(['+', '-']).to_ascii_lowercase();
+        let t = String::from_utf8_lossy(b)
+            .trim_start_matches(['+', '-'])
+            .to_ascii_lowercase();
         if t != "inf" && t != "infinity" {
             return None;
         }
@@ -52,7 +54,9 @@ pub fn parse(b: &[u8]) -> Option<f64> {
 /// C's `strtod` over the whole text (leading spaces allowed, the empty text is 0, as a
 /// sorted set's range bounds are read), NaN refused. Hexadecimal (`0x1p4`) included.
 pub fn strtod(b: &[u8]) -> Option<f64> {
-    let s = std::str::from_utf8(b).ok()?.trim_start_matches(|c: char| c.is_ascii_whitespace());
+    let s = std::str::from_utf8(b)
+        .ok()?
+        .trim_start_matches(|c: char| c.is_ascii_whitespace());
     if s.is_empty() {
         return (b.is_empty()).then_some(0.0);
     }
@@ -111,7 +115,16 @@ mod tests {
         assert_eq!(strtod(b""), Some(0.0));
         assert_eq!(strtod(b"  2"), Some(2.0));
         assert_eq!(strtod(b" "), None);
-        for bad in [&b"nan"[..], b"", b" 1", b"1 ", b"1e400", b"abc", b"1.2.3", b"0x"] {
+        for bad in [
+            &b"nan"[..],
+            b"",
+            b" 1",
+            b"1 ",
+            b"1e400",
+            b"abc",
+            b"1.2.3",
+            b"0x",
+        ] {
             assert_eq!(parse(bad), None, "{bad:?}");
         }
     }

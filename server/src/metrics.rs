@@ -65,10 +65,11 @@ pub async fn sample(shared: Arc<Shared>) {
     }
 }
 
-/// Keys removed because they expired, over every shard.
+/// Keys removed because they expired, over every shard of every database.
 pub fn expired_total(shared: &Shared) -> u64 {
-    (0..shared.store.shard_count())
-        .map(|i| shared.store.lock(i).expired())
+    shared
+        .dbs()
+        .map(|(_, s)| (0..s.shard_count()).map(|i| s.lock(i).expired()).sum::<u64>())
         .sum()
 }
 
@@ -172,10 +173,12 @@ pub fn render(shared: &Shared) -> String {
     let st = &shared.stats;
     let ld = |a: &AtomicU64| a.load(Ordering::Relaxed);
     let (mut keys, mut timers) = (0, 0);
-    for i in 0..shared.store.shard_count() {
-        let s = shared.store.lock(i);
-        keys += s.len();
-        timers += s.volatile();
+    for (_, store) in shared.dbs() {
+        for i in 0..store.shard_count() {
+            let s = store.lock(i);
+            keys += s.len();
+            timers += s.volatile();
+        }
     }
     metric(
         &mut o,

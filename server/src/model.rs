@@ -22,6 +22,9 @@ use crate::store::Direct;
 enum Val {
     Str(Vec<u8>),
     Hash(HashMap<Vec<u8>, Vec<u8>>),
+    Set(std::collections::BTreeSet<Vec<u8>>),
+    /// member → score (small integers, so replies are exact).
+    ZSet(HashMap<Vec<u8>, i64>),
 }
 
 #[derive(Default)]
@@ -48,6 +51,14 @@ pub enum Op {
     Pttl(u8),
     Getdel(u8),
     Setnx(u8, u8),
+    Sadd(u8, u8),
+    Srem(u8, u8),
+    Scard(u8),
+    Sismember(u8, u8),
+    Zadd(u8, u8, u8),
+    Zscore(u8, u8),
+    Zrem(u8, u8),
+    Zcard(u8),
     Advance(u64),
 }
 
@@ -111,7 +122,7 @@ impl Model {
                 let name: &[u8] = if del { b"GETDEL" } else { b"GET" };
                 let r = match self.live(&kk, t).map(|e| e.0.clone()) {
                     None => Frame::Null,
-                    Some(Val::Hash(_)) => err(WRONGTYPE),
+                    Some(Val::Hash(_) | Val::Set(_) | Val::ZSet(_)) => err(WRONGTYPE),
                     Some(Val::Str(s)) => {
                         if del {
                             self.keys.remove(&kk);
@@ -140,7 +151,7 @@ impl Model {
                             .insert(kk.clone(), (Val::Str(b"1".to_vec()), None));
                         Frame::Integer(1)
                     }
-                    Some((Val::Hash(_), _)) => err(WRONGTYPE),
+                    Some((Val::Hash(_) | Val::Set(_) | Val::ZSet(_), _)) => err(WRONGTYPE),
                     Some((Val::Str(s), _)) => match crate::cmd::parse_i64(s) {
                         Some(n) if n < i64::MAX => {
                             *s = (n + 1).to_string().into_bytes();
@@ -159,7 +170,7 @@ impl Model {
                         self.keys.insert(kk.clone(), (Val::Str(vv.clone()), None));
                         Frame::Integer(vv.len() as i64)
                     }
-                    Some((Val::Hash(_), _)) => err(WRONGTYPE),
+                    Some((Val::Hash(_) | Val::Set(_) | Val::ZSet(_), _)) => err(WRONGTYPE),
                     Some((Val::Str(s), _)) => {
                         s.extend_from_slice(&vv);
                         Frame::Integer(s.len() as i64)
@@ -171,7 +182,7 @@ impl Model {
                 let kk = key(k);
                 let r = match self.live(&kk, t) {
                     None => Frame::Integer(0),
-                    Some((Val::Hash(_), _)) => err(WRONGTYPE),
+                    Some((Val::Hash(_) | Val::Set(_) | Val::ZSet(_), _)) => err(WRONGTYPE),
                     Some((Val::Str(s), _)) => Frame::Integer(s.len() as i64),
                 };
                 (c(&[b"STRLEN", &kk]), Some(r))
@@ -184,7 +195,7 @@ impl Model {
                         self.keys.insert(kk.clone(), (Val::Hash(h), None));
                         Frame::Integer(1)
                     }
-                    Some((Val::Str(_), _)) => err(WRONGTYPE),
+                    Some((Val::Str(_) | Val::Set(_) | Val::ZSet(_), _)) => err(WRONGTYPE),
                     Some((Val::Hash(h), _)) => {
                         Frame::Integer(i64::from(h.insert(ff.clone(), vv.clone()).is_none()))
                     }
@@ -195,7 +206,7 @@ impl Model {
                 let (kk, ff) = (key(k), val(f));
                 let r = match self.live(&kk, t) {
                     None => Frame::Null,
-                    Some((Val::Str(_), _)) => err(WRONGTYPE),
+                    Some((Val::Str(_) | Val::Set(_) | Val::ZSet(_), _)) => err(WRONGTYPE),
                     Some((Val::Hash(h), _)) => h.get(&ff).map_or(Frame::Null, |v| bulk(v)),
                 };
                 (c(&[b"HGET", &kk, &ff]), Some(r))
@@ -205,7 +216,7 @@ impl Model {
                 let mut emptied = false;
                 let r = match self.live(&kk, t) {
                     None => Frame::Integer(0),
-                    Some((Val::Str(_), _)) => err(WRONGTYPE),
+                    Some((Val::Str(_) | Val::Set(_) | Val::ZSet(_), _)) => err(WRONGTYPE),
                     Some((Val::Hash(h), _)) => {
                         let n = i64::from(h.remove(&ff).is_some());
                         emptied = h.is_empty();
@@ -221,7 +232,7 @@ impl Model {
                 let kk = key(k);
                 let r = match self.live(&kk, t) {
                     None => Frame::Integer(0),
-                    Some((Val::Str(_), _)) => err(WRONGTYPE),
+                    Some((Val::Str(_) | Val::Set(_) | Val::ZSet(_), _)) => err(WRONGTYPE),
                     Some((Val::Hash(h), _)) => Frame::Integer(h.len() as i64),
                 };
                 (c(&[b"HLEN", &kk]), Some(r))
@@ -232,6 +243,8 @@ impl Model {
                     None => b"none",
                     Some((Val::Str(_), _)) => b"string",
                     Some((Val::Hash(_), _)) => b"hash",
+                    Some((Val::Set(_), _)) => b"set",
+                    Some((Val::ZSet(_), _)) => b"zset",
                 };
                 (
                     c(&[b"TYPE", &kk]),
@@ -280,6 +293,85 @@ impl Model {
                 };
                 (c(&[b"SETNX", &kk, &vv]), Some(Frame::Integer(n)))
             }
+            _ => self.apply_collection(op, t),
+        }
+    }
+
+    /// The set and sorted-set operations.
+    fn apply_collection(&mut self, op: &Op, t: u64) -> (Vec<Vec<u8>>, Option<Frame>) {
+        let c = |parts: &[&[u8]]| parts.iter().map(|p| p.to_vec()).collect::<Vec<_>>();
+        let int = |n: usize| Some(Frame::Integer(n as i64));
+        match *op {
+            Op::Sadd(k, m) | Op::Srem(k, m) | Op::Sismember(k, m) => {
+                let (kk, mm) = (key(k), val(m));
+                let name: &[u8] = match op {
+                    Op::Sadd(..) => b"SADD",
+                    Op::Srem(..) => b"SREM",
+                    _ => b"SISMEMBER",
+                };
+                if self.live(&kk, t).is_none() && name == b"SADD" {
+                    self.keys
+                        .insert(kk.clone(), (Val::Set(Default::default()), None));
+                }
+                let r = match self.live(&kk, t) {
+                    None => int(0),
+                    Some((Val::Set(s), _)) => match name {
+                        b"SADD" => int(usize::from(s.insert(mm.clone()))),
+                        b"SREM" => int(usize::from(s.remove(&mm))),
+                        _ => int(usize::from(s.contains(&mm))),
+                    },
+                    Some(_) => Some(err(WRONGTYPE)),
+                };
+                if matches!(self.live(&kk, t), Some((Val::Set(s), _)) if s.is_empty()) {
+                    self.keys.remove(&kk);
+                }
+                (c(&[name, &kk, &mm]), r)
+            }
+            Op::Scard(k) | Op::Zcard(k) => {
+                let kk = key(k);
+                let set = matches!(op, Op::Scard(_));
+                let r = match self.live(&kk, t) {
+                    None => int(0),
+                    Some((Val::Set(s), _)) if set => int(s.len()),
+                    Some((Val::ZSet(z), _)) if !set => int(z.len()),
+                    Some(_) => Some(err(WRONGTYPE)),
+                };
+                let name: &[u8] = if set { b"SCARD" } else { b"ZCARD" };
+                (c(&[name, &kk]), r)
+            }
+            Op::Zadd(k, score, m) => {
+                let (kk, mm) = (key(k), val(m));
+                let sc = i64::from(score) - 3;
+                if self.live(&kk, t).is_none() {
+                    self.keys
+                        .insert(kk.clone(), (Val::ZSet(Default::default()), None));
+                }
+                let r = match self.live(&kk, t) {
+                    Some((Val::ZSet(z), _)) => int(usize::from(z.insert(mm.clone(), sc).is_none())),
+                    _ => Some(err(WRONGTYPE)),
+                };
+                (c(&[b"ZADD", &kk, sc.to_string().as_bytes(), &mm]), r)
+            }
+            Op::Zscore(k, m) | Op::Zrem(k, m) => {
+                let (kk, mm) = (key(k), val(m));
+                let rem = matches!(op, Op::Zrem(..));
+                let r = match self.live(&kk, t) {
+                    None if rem => int(0),
+                    None => Some(Frame::Null),
+                    Some((Val::ZSet(z), _)) if rem => int(usize::from(z.remove(&mm).is_some())),
+                    Some((Val::ZSet(z), _)) => Some(
+                        z.get(&mm)
+                            .map_or(Frame::Null, |s| bulk(s.to_string().as_bytes())),
+                    ),
+                    Some(_) => Some(err(WRONGTYPE)),
+                };
+                if matches!(self.live(&kk, t), Some((Val::ZSet(z), _)) if z.is_empty()) {
+                    self.keys.remove(&kk);
+                }
+                let name: &[u8] = if rem { b"ZREM" } else { b"ZSCORE" };
+                (c(&[name, &kk, &mm]), r)
+            }
+            _ => (Vec::new(), None),
         }
     }
 }
@@ -335,7 +427,7 @@ pub fn ops_from_bytes(data: &[u8]) -> Vec<Op> {
     data.chunks_exact(3)
         .map(|c| {
             let (a, b, x) = (c[1] % 4, c[2] % 12, u64::from(c[2]));
-            match c[0] % 18 {
+            match c[0] % 26 {
                 0 => Op::Set(a, b, (c[0] & 0x80 != 0).then_some(1 + x % 49)),
                 1 => Op::Get(a),
                 2 => Op::Del(a),
@@ -353,6 +445,14 @@ pub fn ops_from_bytes(data: &[u8]) -> Vec<Op> {
                 14 => Op::Pttl(a),
                 15 => Op::Getdel(a),
                 16 => Op::Setnx(a, b),
+                17 => Op::Sadd(a, b),
+                18 => Op::Srem(a, b),
+                19 => Op::Scard(a),
+                20 => Op::Sismember(a, b),
+                21 => Op::Zadd(a, c[1] >> 4, b),
+                22 => Op::Zscore(a, b),
+                23 => Op::Zrem(a, b),
+                24 => Op::Zcard(a),
                 _ => Op::Advance(x % 40),
             }
         })

@@ -271,25 +271,30 @@ impl PubSub {
         f & class != 0 && f & (flags::KEYSPACE | flags::KEYEVENT) != 0
     }
 
-    /// Publish a keyspace event, as Redis's `notifyKeyspaceEvent` does: to
+    /// Publish a keyspace event of database 0, as Redis's `notifyKeyspaceEvent` does: to
     /// `__keyspace@0__:<key>` with the event as payload (flag `K`) and to
     /// `__keyevent@0__:<event>` with the key as payload (flag `E`).
     pub fn notify(&self, class: u32, event: &str, key: &[u8]) {
+        self.notify_db(0, class, event, key);
+    }
+
+    /// [`PubSub::notify`] for a key of database `db` (`__keyspace@<db>__:<key>`).
+    pub fn notify_db(&self, db: usize, class: u32, event: &str, key: &[u8]) {
         let f = self.notify.load(Ordering::Relaxed);
         if f & class == 0 || self.total.load(Ordering::Relaxed) == 0 {
             return;
         }
+        let channel = |kind: &str, tail: &[u8]| {
+            let mut ch = Vec::with_capacity(16 + tail.len());
+            ch.extend_from_slice(format!("__{kind}@{db}__:").as_bytes());
+            ch.extend_from_slice(tail);
+            ch
+        };
         if f & flags::KEYSPACE != 0 {
-            let mut ch = Vec::with_capacity(15 + key.len());
-            ch.extend_from_slice(b"__keyspace@0__:");
-            ch.extend_from_slice(key);
-            self.publish(&ch, event.as_bytes());
+            self.publish(&channel("keyspace", key), event.as_bytes());
         }
         if f & flags::KEYEVENT != 0 {
-            let mut ch = Vec::with_capacity(15 + event.len());
-            ch.extend_from_slice(b"__keyevent@0__:");
-            ch.extend_from_slice(event.as_bytes());
-            self.publish(&ch, key);
+            self.publish(&channel("keyevent", event.as_bytes()), key);
         }
     }
 }

@@ -463,7 +463,11 @@ fn intset(b: &[u8]) -> Result<Vec<Vec<u8>>, RdbError> {
         return Err(RdbError::Format);
     }
     Ok((0..n)
-        .map(|i| int(&b[8 + i * width..8 + (i + 1) * width]).to_string().into_bytes())
+        .map(|i| {
+            int(&b[8 + i * width..8 + (i + 1) * width])
+                .to_string()
+                .into_bytes()
+        })
         .collect())
 }
 

@@ -37,6 +37,9 @@ const EXEC_WATCHED: u8 = 4;
 const FLAG_RESP3: u8 = 1;
 /// The record names the user that sent it (after the flags byte).
 const FLAG_USER: u8 = 2;
+/// The record's commands run in a numbered database other than 0 (a byte after the
+/// user): records for database 0 carry nothing more.
+const FLAG_DB: u8 = 4;
 
 /// What one raft record asks every replica to do.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -45,6 +48,7 @@ pub enum Record {
     Batch {
         resp3: bool,
         user: Option<Bytes>,
+        db: u8,
         cmds: Vec<Vec<Bytes>>,
     },
     /// A `MULTI` transaction: run atomically, one array reply; aborted (a null reply)
@@ -52,11 +56,12 @@ pub enum Record {
     Exec {
         resp3: bool,
         user: Option<Bytes>,
+        db: u8,
         cmds: Vec<Vec<Bytes>>,
         watched: Vec<(Bytes, u64)>,
     },
-    /// Delete each key if its deadline is still the one given.
-    Expire(Vec<(Vec<u8>, u64)>),
+    /// Delete each key of a database if its deadline is still the one given.
+    Expire(u8, Vec<(Vec<u8>, u64)>),
 }
 
 #[derive(Debug, Error, PartialEq, Eq)]
@@ -88,6 +93,7 @@ pub fn encode_cmds(
     kind_exec: bool,
     resp3: bool,
     user: Option<&[u8]>,
+    db: u8,
     cmds: &[Vec<Bytes>],
 ) -> Vec<u8> {
     let size: usize = cmds
@@ -96,9 +102,16 @@ pub fn encode_cmds(
         .sum();
     let mut out = Vec::with_capacity(10 + user.map_or(0, <[u8]>::len) + size);
     out.push(if kind_exec { EXEC } else { BATCH });
-    out.push(u8::from(resp3) * FLAG_RESP3 + u8::from(user.is_some()) * FLAG_USER);
+    out.push(
+        u8::from(resp3) * FLAG_RESP3
+            + u8::from(user.is_some()) * FLAG_USER
+            + u8::from(db != 0) * FLAG_DB,
+    );
     if let Some(u) = user {
         put(&mut out, u);
+    }
+    if db != 0 {
+        out.push(db);
     }
     put_cmds(&mut out, cmds);
     out
@@ -108,10 +121,11 @@ pub fn encode_cmds(
 pub fn encode_exec(
     resp3: bool,
     user: Option<&[u8]>,
+    db: u8,
     cmds: &[Vec<Bytes>],
     watched: &[(Bytes, u64)],
 ) -> Vec<u8> {
-    let mut out = encode_cmds(true, resp3, user, cmds);
+    let mut out = encode_cmds(true, resp3, user, db, cmds);
     if !watched.is_empty() {
         out[0] = EXEC_WATCHED;
         out.extend_from_slice(&(watched.len() as u32).to_le_bytes());
@@ -126,19 +140,24 @@ pub fn encode_exec(
 impl Record {
     pub fn encode(&self) -> Vec<u8> {
         match self {
-            Record::Batch { resp3, user, cmds } => {
-                encode_cmds(false, *resp3, user.as_deref(), cmds)
-            }
+            Record::Batch {
+                resp3,
+                user,
+                db,
+                cmds,
+            } => encode_cmds(false, *resp3, user.as_deref(), *db, cmds),
             Record::Exec {
                 resp3,
                 user,
+                db,
                 cmds,
                 watched,
-            } => encode_exec(*resp3, user.as_deref(), cmds, watched),
-            Record::Expire(keys) => {
+            } => encode_exec(*resp3, user.as_deref(), *db, cmds, watched),
+            Record::Expire(db, keys) => {
                 let mut out = Vec::with_capacity(6 + keys.len() * 32);
                 out.push(EXPIRE);
-                out.push(0);
+                // The flags byte of an expiry record is its database.
+                out.push(*db);
                 out.extend_from_slice(&(keys.len() as u32).to_le_bytes());
                 for (k, d) in keys {
                     out.extend_from_slice(&d.to_le_bytes());
@@ -165,6 +184,11 @@ impl Record {
                 } else {
                     None
                 };
+                let db = if flags & FLAG_DB != 0 {
+                    r.take(1)?[0]
+                } else {
+                    0
+                };
                 let mut cmds = Vec::new();
                 read_cmds_into(data, r, &mut cmds)?;
                 let mut watched = Vec::new();
@@ -177,10 +201,16 @@ impl Record {
                     }
                 }
                 match kind {
-                    BATCH => Record::Batch { resp3, user, cmds },
+                    BATCH => Record::Batch {
+                        resp3,
+                        user,
+                        db,
+                        cmds,
+                    },
                     _ => Record::Exec {
                         resp3,
                         user,
+                        db,
                         cmds,
                         watched,
                     },
@@ -193,7 +223,7 @@ impl Record {
                     let d = r.u64()?;
                     keys.push((r.bytes()?.to_vec(), d));
                 }
-                Record::Expire(keys)
+                Record::Expire(flags, keys)
             }
             k => return Some(Err(RecordError::Kind(k))),
         }))
@@ -306,7 +336,12 @@ pub fn moved(out: &mut BytesMut, args: &[Bytes], status: &ClusterStatus) {
 /// shard into a buffer set aside; `finish` appends those in order.
 struct StoreCapture {
     shared: Arc<Shared>,
-    /// Shards `lo..hi` are not taken yet.
+    /// The databases captured (those made when the capture began), in order.
+    dbs: Vec<usize>,
+    /// Shards per database.
+    per_db: usize,
+    /// Parts `lo..hi` are not taken yet; part `p` is shard `p % per_db` of database
+    /// `dbs[p / per_db]`.
     claims: parking_lot::Mutex<(usize, usize)>,
     aside: parking_lot::Mutex<Vec<(usize, Vec<u8>)>>,
     /// Shards written.
@@ -329,18 +364,26 @@ impl sessiond_cluster::SnapshotCapture for StoreCapture {
                 c.1
             }
         };
-        let store = &self.shared.store;
+        let part = shard;
+        let (db, shard) = (self.dbs[part / self.per_db], part % self.per_db);
+        let store = self.shared.db(db);
+        let write = |out: &mut Vec<u8>| {
+            if shard == 0 && db != 0 {
+                snapshot::dump_db_marker(out, db);
+            }
+            snapshot::dump_shard(&store.lock(shard), out);
+        };
         match out {
             Some(out) => {
-                if shard == 0 {
+                if part == 0 {
                     dump_header(&self.shared, out);
                 }
-                snapshot::dump_shard(&store.lock(shard), out);
+                write(out);
             }
             None => {
                 let mut buf = Vec::new();
-                snapshot::dump_shard(&store.lock(shard), &mut buf);
-                self.aside.lock().push((shard, buf));
+                write(&mut buf);
+                self.aside.lock().push((part, buf));
             }
         }
         self.done.fetch_add(1, AtomicOrdering::Release);
@@ -429,7 +472,7 @@ impl ServerSm {
             }
             chunk
         }) {
-            let mut ks = Direct(&shared.store);
+            let mut ks = Direct(shared.db(self.conn.db));
             let mut ctx = Ctx {
                 ks: &mut ks,
                 out: &mut self.out,
@@ -472,7 +515,20 @@ impl ServerSm {
                 }
             },
         };
+        let db = if flags & FLAG_DB != 0 {
+            match r.take(1) {
+                Some(d) => d[0],
+                None => {
+                    tracing::warn!("undecodable record skipped");
+                    encode::error(&mut self.out, b"ERR undecodable replicated record");
+                    return;
+                }
+            }
+        } else {
+            0
+        };
         self.act_as(user);
+        self.conn.db = usize::from(db);
         let mut cmds = std::mem::take(&mut self.cmds);
         match read_cmds_into(record, &mut r, &mut cmds) {
             Some(n) => {
@@ -493,27 +549,39 @@ impl ServerSm {
 
     fn apply_record(&mut self, rec: Record, now: u64) {
         match rec {
-            Record::Batch { resp3, user, cmds } => {
+            Record::Batch {
+                resp3,
+                user,
+                db,
+                cmds,
+            } => {
                 self.conn.resp3 = resp3;
+                self.conn.db = usize::from(db);
                 self.act_as(user.as_deref());
                 self.run_cmds(&cmds, now);
             }
             Record::Exec {
                 resp3,
                 user,
+                db,
                 cmds,
                 watched,
             } => {
                 self.conn.resp3 = resp3;
+                self.conn.db = usize::from(db);
                 self.act_as(user.as_deref());
                 self.conn.watched_values = watched;
                 self.conn.multi = Some(cmds);
                 self.conn.multi_failed = false;
                 self.run_cmds(&[vec![Bytes::from_static(b"exec")]], now);
             }
-            Record::Expire(keys) => {
+            Record::Expire(db, keys) => {
                 self.act_as(None);
-                let store = &self.shared.store;
+                if usize::from(db) >= crate::server::DATABASES {
+                    tracing::warn!(db, "expiry record for an unknown database skipped");
+                    return;
+                }
+                let store = self.shared.db(usize::from(db));
                 for (key, deadline) in keys {
                     let loc = store.locate(&key);
                     if let Some(e) = store
@@ -532,9 +600,21 @@ impl ServerSm {
     }
 }
 
+/// A seed for a record's random draws: FNV-1a over its time and bytes.
+fn record_seed(record: &[u8], now: u64) -> u64 {
+    let mut h: u64 = 0xcbf2_9ce4_8422_2325 ^ now;
+    for &b in record.iter().take(4096) {
+        h = (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3);
+    }
+    h ^ record.len() as u64
+}
+
 impl StateMachine for ServerSm {
     fn apply(&mut self, record: Bytes, now: u64, want_reply: bool) -> Bytes {
         self.out.clear();
+        // Commands that draw at random and write (`SPOP`) draw alike on every replica:
+        // the draws are a function of the record and its time.
+        cmd::reseed_random(record_seed(&record, now));
         if record.first() == Some(&BATCH) {
             self.apply_batch(&record, now);
         } else {
@@ -559,9 +639,13 @@ impl StateMachine for ServerSm {
     }
 
     fn snapshot_job(&self) -> sessiond_cluster::SnapshotJob {
-        let n = self.shared.store.shard_count();
+        let per_db = self.shared.store.shard_count();
+        let dbs: Vec<usize> = self.shared.dbs().map(|(n, _)| n).collect();
+        let n = per_db * dbs.len();
         Arc::new(StoreCapture {
             shared: self.shared.clone(),
+            dbs,
+            per_db,
             claims: parking_lot::Mutex::new((0, n)),
             aside: parking_lot::Mutex::new(Vec::new()),
             done: AtomicUsize::new(0),
@@ -572,7 +656,10 @@ impl StateMachine for ServerSm {
     fn restore(&mut self, data: &[u8]) -> Result<(), String> {
         let mut users = None;
         let mut scripts = Vec::new();
-        snapshot::load_with_meta(&self.shared.store, data, 0, |name, v| {
+        let shared = &*self.shared;
+        let existing: Vec<&crate::store::Store> = shared.dbs().map(|(_, s)| s).collect();
+        let db = |n: usize| shared.db(n.min(crate::server::DATABASES - 1));
+        snapshot::load_dbs(&db, &existing, data, 0, |name, v| {
             if name == b"acl" {
                 users = Some(String::from_utf8_lossy(v).into_owned());
             } else if name == b"scripts" {
@@ -605,26 +692,31 @@ mod tests {
             Record::Batch {
                 resp3: true,
                 user: None,
+                db: 0,
                 cmds: vec![vec![b("SET"), b("k"), b("v")], vec![b("DEL"), b("k")]],
             },
             Record::Batch {
                 resp3: false,
                 user: Some(b("app")),
+                db: 3,
                 cmds: vec![vec![b("SET"), b("k"), b("v")]],
             },
             Record::Exec {
                 resp3: false,
                 user: None,
+                db: 15,
                 cmds: vec![vec![b("INCR"), Bytes::from_static(b"\x00\xff")]],
                 watched: vec![],
             },
             Record::Exec {
                 resp3: true,
                 user: Some(b("default")),
+                db: 0,
                 cmds: vec![vec![b("SET"), b("k"), b("v")]],
                 watched: vec![(b("k"), 7), (b("other"), 0)],
             },
-            Record::Expire(vec![(b"sess:1".to_vec(), 1_700_000_000_000)]),
+            Record::Expire(0, vec![(b"sess:1".to_vec(), 1_700_000_000_000)]),
+            Record::Expire(2, vec![(b"sess:2".to_vec(), 1_700_000_000_000)]),
         ];
         for r in recs {
             let enc = Bytes::from(r.encode());
@@ -700,5 +792,47 @@ mod tests {
                 "capture differs with {back} shards from the back"
             );
         }
+    }
+
+    /// Keys of every type in several databases come back, each in its database, from a
+    /// snapshot taken by two threads; a database the snapshot lacks is emptied.
+    #[test]
+    fn a_snapshot_holds_every_database() {
+        let mk = || {
+            let config = crate::config::Config::default();
+            let users = config.users().expect("users");
+            Shared::new(config, users, std::net::SocketAddr::from(([127, 0, 0, 1], 0)))
+        };
+        let run = |sm: &mut ServerSm, db: u8, cmd: &[&str]| {
+            let rec = encode_cmds(false, false, None, db, &[cmd.iter().map(|a| b(a)).collect()]);
+            sm.apply(Bytes::from(rec), 1_000, true)
+        };
+        let src = mk();
+        let mut sm = ServerSm::new(src.clone());
+        run(&mut sm, 0, &["SET", "k", "zero"]);
+        run(&mut sm, 1, &["SET", "k", "one"]);
+        run(&mut sm, 1, &["SADD", "s", "a", "b"]);
+        run(&mut sm, 7, &["ZADD", "z", "1.5", "m"]);
+        run(&mut sm, 7, &["PEXPIRE", "z", "60000"]);
+        let job = sm.snapshot_job();
+        let other = {
+            let job = job.clone();
+            std::thread::spawn(move || while job.step(None) {})
+        };
+        let mut out = Vec::new();
+        while job.step(Some(&mut out)) {}
+        other.join().expect("thread");
+        job.finish(&mut |part| out.extend_from_slice(part));
+        let dst = mk();
+        let mut back = ServerSm::new(dst.clone());
+        run(&mut back, 3, &["SET", "stale", "x"]);
+        back.restore(&out).expect("restore");
+        assert_eq!(&run(&mut back, 0, &["GET", "k"])[..], b"$4\r\nzero\r\n");
+        assert_eq!(&run(&mut back, 1, &["GET", "k"])[..], b"$3\r\none\r\n");
+        assert_eq!(&run(&mut back, 1, &["SCARD", "s"])[..], b":2\r\n");
+        assert_eq!(&run(&mut back, 7, &["ZSCORE", "z", "m"])[..], b"$3\r\n1.5\r\n");
+        assert_eq!(&run(&mut back, 7, &["PEXPIRETIME", "z"])[..], b":61000\r\n");
+        assert_eq!(&run(&mut back, 3, &["EXISTS", "stale"])[..], b":0\r\n");
+        assert_eq!(&run(&mut back, 2, &["DBSIZE"])[..], b":0\r\n");
     }
 }

@@ -42,9 +42,16 @@ pub struct Stats {
     pub batch_latency: sessiond_cluster::status::Histogram,
 }
 
+/// Numbered databases (`SELECT 0..15`), as Redis's default `databases 16`.
+pub const DATABASES: usize = 16;
+
 /// State shared by every connection.
 pub struct Shared {
+    /// Database 0, where every key lives unless a client selects another.
     pub store: Store,
+    /// Databases 1.., each made on its first use: a node that only uses database 0
+    /// pays nothing for them.
+    pub more_dbs: Box<[OnceLock<Store>]>,
     pub config: Config,
     /// `proto-max-bulk-len`, which `CONFIG SET` may change at run time.
     pub proto_max_bulk_len: AtomicU64,
@@ -82,24 +89,52 @@ pub struct Shared {
     pub cluster: OnceLock<Arc<sessiond_cluster::Handle>>,
 }
 
+/// Keys removed because their deadline passed raise `expired` events, and keys made
+/// `new` ones, in their database's channels.
+fn hook_events(store: &Store, pubsub: &Arc<PubSub>, db: usize) {
+    let ps = pubsub.clone();
+    store.on_expired(Box::new(move |key| {
+        ps.notify_db(db, flags::EXPIRED, "expired", key)
+    }));
+    let ps = pubsub.clone();
+    store.on_new(Box::new(move |key| {
+        ps.notify_db(db, flags::NEW, "new", key)
+    }));
+}
+
 impl Shared {
+    /// Database `n` (below [`DATABASES`]), made on first use.
+    pub fn db(&self, n: usize) -> &Store {
+        if n == 0 {
+            return &self.store;
+        }
+        self.more_dbs[n - 1].get_or_init(|| {
+            let s = self.store.sibling(now_ms());
+            hook_events(&s, &self.pubsub, n);
+            s
+        })
+    }
+
+    /// The databases made so far, with their numbers (database 0 always).
+    pub fn dbs(&self) -> impl Iterator<Item = (usize, &Store)> {
+        std::iter::once((0, &self.store)).chain(
+            self.more_dbs
+                .iter()
+                .enumerate()
+                .filter_map(|(i, s)| s.get().map(|s| (i + 1, s))),
+        )
+    }
+
     pub fn new(config: Config, users: crate::acl::Users, local_addr: SocketAddr) -> Arc<Shared> {
         let now = now_ms();
         let store = Store::new(config.shards, now);
         let pubsub = Arc::new(PubSub::default());
-        {
-            // Keys removed because their deadline passed raise `expired` events.
-            let ps = pubsub.clone();
-            store.on_expired(Box::new(move |key| {
-                ps.notify(flags::EXPIRED, "expired", key)
-            }));
-            let ps = pubsub.clone();
-            store.on_new(Box::new(move |key| ps.notify(flags::NEW, "new", key)));
-        }
+        hook_events(&store, &pubsub, 0);
         let proto_max_bulk_len = AtomicU64::new(config.proto_max_bulk_len);
         let runtime = crate::runtime::Runtime::new(&config);
         Arc::new(Shared {
             store,
+            more_dbs: (1..DATABASES).map(|_| OnceLock::new()).collect(),
             config,
             proto_max_bulk_len,
             peak_memory: AtomicU64::new(0),

@@ -11,8 +11,22 @@ use super::diff::{b, Reply, Rng};
 const KEYS: &[&str] = &["s0", "s1", "s2", "z0", "z1", "z2", "k0", "h0", "nokey"];
 const MEMBERS: &[&str] = &["a", "b", "c", "d", "1", "2", "10", "", "m\u{0}x", "-5"];
 const SCORES: &[&str] = &[
-    "0", "1", "2", "-1", "1.5", "-2.25", "10", "inf", "-inf", "+inf", "1e3", "abc", "nan", "",
-    "0x10", "3.0000000000000001",
+    "0",
+    "1",
+    "2",
+    "-1",
+    "1.5",
+    "-2.25",
+    "10",
+    "inf",
+    "-inf",
+    "+inf",
+    "1e3",
+    "abc",
+    "nan",
+    "",
+    "0x10",
+    "3.0000000000000001",
 ];
 const BOUNDS: &[&str] = &[
     "0", "1", "(1", "2", "(2", "-inf", "+inf", "inf", "(-inf", "1.5", "x", "(", "10", "-1",
@@ -34,13 +48,51 @@ fn index(r: &mut Rng) -> Vec<u8> {
 /// A set or sorted-set command.
 pub fn command(r: &mut Rng) -> Vec<Vec<u8>> {
     let name = r.pick(&[
-        "SADD", "SADD", "SREM", "SMEMBERS", "SISMEMBER", "SMISMEMBER", "SCARD", "SMOVE",
-        "SINTER", "SUNION", "SDIFF", "SINTERSTORE", "SUNIONSTORE", "SDIFFSTORE", "SINTERCARD",
-        "SSCAN", "SPOP", "SRANDMEMBER", "ZADD", "ZADD", "ZADD", "ZINCRBY", "ZREM", "ZSCORE",
-        "ZMSCORE", "ZCARD", "ZCOUNT", "ZLEXCOUNT", "ZRANGE", "ZRANGE", "ZREVRANGE",
-        "ZRANGEBYSCORE", "ZREVRANGEBYSCORE", "ZRANGEBYLEX", "ZREVRANGEBYLEX", "ZRANGESTORE",
-        "ZRANK", "ZREVRANK", "ZREMRANGEBYSCORE", "ZREMRANGEBYRANK", "ZREMRANGEBYLEX",
-        "ZPOPMIN", "ZPOPMAX", "ZRANDMEMBER", "ZSCAN",
+        "SADD",
+        "SADD",
+        "SREM",
+        "SMEMBERS",
+        "SISMEMBER",
+        "SMISMEMBER",
+        "SCARD",
+        "SMOVE",
+        "SINTER",
+        "SUNION",
+        "SDIFF",
+        "SINTERSTORE",
+        "SUNIONSTORE",
+        "SDIFFSTORE",
+        "SINTERCARD",
+        "SSCAN",
+        "SPOP",
+        "SRANDMEMBER",
+        "ZADD",
+        "ZADD",
+        "ZADD",
+        "ZINCRBY",
+        "ZREM",
+        "ZSCORE",
+        "ZMSCORE",
+        "ZCARD",
+        "ZCOUNT",
+        "ZLEXCOUNT",
+        "ZRANGE",
+        "ZRANGE",
+        "ZREVRANGE",
+        "ZRANGEBYSCORE",
+        "ZREVRANGEBYSCORE",
+        "ZRANGEBYLEX",
+        "ZREVRANGEBYLEX",
+        "ZRANGESTORE",
+        "ZRANK",
+        "ZREVRANK",
+        "ZREMRANGEBYSCORE",
+        "ZREMRANGEBYRANK",
+        "ZREMRANGEBYLEX",
+        "ZPOPMIN",
+        "ZPOPMAX",
+        "ZRANDMEMBER",
+        "ZSCAN",
     ]);
     let mut c = vec![b(name)];
     match name {
@@ -64,7 +116,11 @@ pub fn command(r: &mut Rng) -> Vec<Vec<u8>> {
         }
         "SINTERCARD" => {
             let n = r.below(4);
-            c.push(b(&if r.chance(10) { "x".to_string() } else { n.to_string() }));
+            c.push(b(&if r.chance(10) {
+                "x".to_string()
+            } else {
+                n.to_string()
+            }));
             for _ in 0..1 + r.below(3) {
                 c.push(key(r));
             }

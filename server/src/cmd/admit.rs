@@ -114,13 +114,21 @@ pub fn key_positions(spec: &Spec, args: &[Bytes]) -> impl Iterator<Item = usize>
     {
         (first, last_key) = (2, 2);
     }
-    // The EVAL family and SINTERCARD name their keys with `numkeys`.
-    if matches!(spec.name, "eval" | "evalsha" | "eval_ro" | "evalsha_ro" | "sintercard") {
-        let keys = if spec.name == "sintercard" {
-            super::sets::numkeys(args, 1).unwrap_or(0..0)
-        } else {
-            super::scripting::eval_keys(args)
-        };
+    // The EVAL family and the set algebra name their keys with `numkeys`; the STORE
+    // forms of the sorted-set algebra name their destination first.
+    let mut dest = None;
+    let numbered = match spec.name {
+        "eval" | "evalsha" | "eval_ro" | "evalsha_ro" => Some(super::scripting::eval_keys(args)),
+        "sintercard" | "zunion" | "zinter" | "zdiff" | "zintercard" => {
+            Some(super::collection::numkeys(args, 1).unwrap_or(0..0))
+        }
+        "zunionstore" | "zinterstore" | "zdiffstore" => {
+            dest = (argc > 1).then_some(1);
+            Some(super::collection::numkeys(args, 2).unwrap_or(0..0))
+        }
+        _ => None,
+    };
+    if let Some(keys) = numbered {
         (first, last_key) = if keys.is_empty() {
             (0, 0)
         } else {
@@ -138,11 +146,27 @@ pub fn key_positions(spec: &Spec, args: &[Bytes]) -> impl Iterator<Item = usize>
     } else {
         0
     };
-    (0..n).map(move |i| (first + i as i32 * step) as usize)
+    dest.into_iter()
+        .chain((0..n).map(move |i| (first + i as i32 * step) as usize))
 }
 
 /// Whether a key at `pos` is read (Redis's `ACCESS` key flag), written, or both.
 fn key_access(spec: &Spec, pos: usize) -> (bool, bool) {
+    // The sources of a STORE command are only read.
+    if pos != 1
+        && matches!(
+            spec.name,
+            "sinterstore"
+                | "sunionstore"
+                | "sdiffstore"
+                | "zunionstore"
+                | "zinterstore"
+                | "zdiffstore"
+                | "zrangestore"
+        )
+    {
+        return (true, false);
+    }
     let write = spec.is(Flags::WRITE);
     let read = spec.is(Flags::READONLY)
         || matches!(
@@ -158,7 +182,11 @@ fn key_access(spec: &Spec, pos: usize) -> (bool, bool) {
                 | "hincrby"
                 | "hincrbyfloat"
                 | "setrange"
+                | "spop"
+                | "zpopmin"
+                | "zpopmax"
         )
+        || (spec.name == "smove" && pos == 1)
         || (matches!(spec.name, "rename" | "renamenx" | "copy") && pos == 1);
     (read, write)
 }

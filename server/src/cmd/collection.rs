@@ -102,9 +102,9 @@ pub fn compute_store<T: Clone>(
     }
     drop(set);
     if n > 0 {
-        ctx.shared.pubsub.notify(class, event, dst);
+        ctx.notify(class, event, dst);
     } else if existed {
-        ctx.shared.pubsub.notify(GENERIC, "del", dst);
+        ctx.notify(GENERIC, "del", dst);
     }
     Some(n)
 }
@@ -185,4 +185,51 @@ pub fn empty_scan(out: &mut BytesMut) {
     encode::array_len(out, 2);
     encode::bulk(out, b"0");
     encode::array_len(out, 0);
+}
+
+/// The key range of a `numkeys key [key ...]` command (`SINTERCARD`, `ZUNION`...): the
+/// count at `at`, the keys after it; `Err` holds Redis's error.
+pub fn numkeys(args: &[Bytes], at: usize) -> Result<std::ops::Range<usize>, &'static [u8]> {
+    let n = args.get(at).and_then(|a| super::parse_i64(a)).unwrap_or(0);
+    if n <= 0 {
+        return Err(b"ERR numkeys should be greater than 0");
+    }
+    if n as u64 > (args.len() - at - 1) as u64 {
+        return Err(b"ERR Number of keys can't be greater than number of args");
+    }
+    Ok(at + 1..at + 1 + n as usize)
+}
+
+/// `SINTERCARD`'s and `ZINTERCARD`'s arguments: the keys, and the limit (0: none).
+pub fn intercard_args(
+    ctx: &mut Ctx<'_>,
+    args: &[Bytes],
+) -> Option<(std::ops::Range<usize>, usize)> {
+    let keys = match numkeys(args, 1) {
+        Ok(k) => k,
+        Err(e) => {
+            ctx.err(e);
+            return None;
+        }
+    };
+    let mut limit = usize::MAX;
+    let mut j = keys.end;
+    while j < args.len() {
+        match args.get(j + 1) {
+            Some(v) if args[j].eq_ignore_ascii_case(b"limit") => {
+                let l = super::parse_i64(v).unwrap_or(-1);
+                if l < 0 {
+                    ctx.err(b"ERR LIMIT can't be negative");
+                    return None;
+                }
+                limit = if l == 0 { usize::MAX } else { l as usize };
+            }
+            _ => {
+                ctx.err(ERR_SYNTAX);
+                return None;
+            }
+        }
+        j += 2;
+    }
+    Some((keys, limit))
 }

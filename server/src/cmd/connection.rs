@@ -77,17 +77,6 @@ fn auth_failed(ctx: &mut Ctx<'_>, name: &[u8]) {
     ctx.err(WRONGPASS);
 }
 
-pub fn select(ctx: &mut Ctx<'_>, args: &[Bytes]) {
-    let Some(db) = ctx.int_arg(&args[1]) else {
-        return;
-    };
-    if db == 0 {
-        ctx.ok();
-    } else {
-        ctx.err(b"ERR DB index is out of range");
-    }
-}
-
 /// `HELLO [protover [AUTH username password] [SETNAME clientname]]`
 pub fn hello(ctx: &mut Ctx<'_>, args: &[Bytes]) {
     let mut proto = if ctx.conn.resp3 { 3 } else { 2 };
@@ -182,6 +171,8 @@ pub fn reset(ctx: &mut Ctx<'_>, _args: &[Bytes]) {
     ctx.conn.set_user(initial);
     *ctx.conn.info.name.lock() = None;
     ctx.conn.set_resp3(false);
+    ctx.conn.db = 0;
+    ctx.conn.info.set_db(0);
     ctx.out.extend_from_slice(b"+RESET\r\n");
 }
 

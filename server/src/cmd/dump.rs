@@ -104,7 +104,7 @@ pub fn restore(ctx: &mut Ctx<'_>, args: &[Bytes]) {
         // Already expired: nothing is created (the old value, replaced, is gone).
         drop(shard);
         if deleted {
-            ctx.shared.pubsub.notify(GENERIC, "del", key);
+            ctx.notify(GENERIC, "del", key);
         }
         ctx.ok();
         return;
@@ -117,6 +117,6 @@ pub fn restore(ctx: &mut Ctx<'_>, args: &[Bytes]) {
         Err(obj) => shard.create(loc.hash, key, obj).set_deadline(deadline),
     }
     drop(shard);
-    ctx.shared.pubsub.notify(GENERIC, "restore", key);
+    ctx.notify(GENERIC, "restore", key);
     ctx.ok();
 }

@@ -47,7 +47,7 @@ pub fn hset(ctx: &mut Ctx<'_>, args: &[Bytes]) {
         return;
     }
     if let Some(n) = write_fields(ctx, &args[1], &args[2..], false) {
-        ctx.shared.pubsub.notify(HASH, "hset", &args[1]);
+        ctx.notify(HASH, "hset", &args[1]);
         ctx.int(n);
     }
 }
@@ -58,7 +58,7 @@ pub fn hmset(ctx: &mut Ctx<'_>, args: &[Bytes]) {
         return;
     }
     if write_fields(ctx, &args[1], &args[2..], false).is_some() {
-        ctx.shared.pubsub.notify(HASH, "hset", &args[1]);
+        ctx.notify(HASH, "hset", &args[1]);
         ctx.ok();
     }
 }
@@ -66,7 +66,7 @@ pub fn hmset(ctx: &mut Ctx<'_>, args: &[Bytes]) {
 pub fn hsetnx(ctx: &mut Ctx<'_>, args: &[Bytes]) {
     if let Some(n) = write_fields(ctx, &args[1], &args[2..], true) {
         if n > 0 {
-            ctx.shared.pubsub.notify(HASH, "hset", &args[1]);
+            ctx.notify(HASH, "hset", &args[1]);
         }
         ctx.int(n);
     }
@@ -220,9 +220,9 @@ pub fn hdel(ctx: &mut Ctx<'_>, args: &[Bytes]) {
         shard.remove(loc.hash, key, now);
     }
     drop(shard);
-    ctx.shared.pubsub.notify(HASH, "hdel", key);
+    ctx.notify(HASH, "hdel", key);
     if emptied {
-        ctx.shared.pubsub.notify(GENERIC, "del", key);
+        ctx.notify(GENERIC, "del", key);
     }
     ctx.int(n);
 }
@@ -260,7 +260,9 @@ pub fn hincrby(ctx: &mut Ctx<'_>, args: &[Bytes]) {
     let mut buf = itoa::Buffer::new();
     h.set(field, buf.format(new).as_bytes());
     encode::integer(ctx.out, new);
-    ctx.shared.pubsub.notify(HASH, "hincrby", key);
+    ctx.shared
+        .pubsub
+        .notify_db(ctx.conn.db, HASH, "hincrby", key);
 }
 
 /// `HINCRBYFLOAT key field increment`, in `long double` as Redis (see
@@ -303,7 +305,9 @@ pub fn hincrbyfloat(ctx: &mut Ctx<'_>, args: &[Bytes]) {
         h.set(field, &text);
     }
     encode::bulk(ctx.out, &text);
-    ctx.shared.pubsub.notify(HASH, "hincrbyfloat", key);
+    ctx.shared
+        .pubsub
+        .notify_db(ctx.conn.db, HASH, "hincrbyfloat", key);
 }
 
 /// `HRANDFIELD key [count [WITHVALUES]]`: a positive count gives distinct fields, a

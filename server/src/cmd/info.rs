@@ -196,13 +196,9 @@ fn write_section(ctx: &mut Ctx<'_>, section: &str, t: &mut String) {
             )
         }
         "keyspace" => {
-            let (keys, volatile, _, _) = keyspace_totals(ctx);
             t.push_str("# Keyspace\r\n");
-            if keys > 0 {
-                write!(t, "db0:keys={keys},expires={volatile},avg_ttl=0\r\n")
-            } else {
-                Ok(())
-            }
+            super::databases::keyspace_lines(ctx, t);
+            Ok(())
         }
         _ => Ok(()),
     };

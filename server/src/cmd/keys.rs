@@ -19,7 +19,9 @@ pub fn del(ctx: &mut Ctx<'_>, args: &[Bytes]) {
     for (key, loc) in keys.iter().zip(&locs) {
         if let Some(e) = set.get(loc.shard).remove(loc.hash, key, now) {
             dead.push(e);
-            ctx.shared.pubsub.notify(GENERIC, "del", key);
+            ctx.shared
+                .pubsub
+                .notify_db(ctx.conn.db, GENERIC, "del", key);
         }
     }
     drop(set);
@@ -92,8 +94,8 @@ fn rename_generic(ctx: &mut Ctx<'_>, args: &[Bytes], nx: bool) {
         .insert_renamed(ld.hash, dst, entry, deadline);
     drop(set);
     drop(old);
-    ctx.shared.pubsub.notify(GENERIC, "rename_from", src);
-    ctx.shared.pubsub.notify(GENERIC, "rename_to", dst);
+    ctx.notify(GENERIC, "rename_from", src);
+    ctx.notify(GENERIC, "rename_to", dst);
     if nx {
         ctx.int(1);
     } else {
@@ -186,11 +188,11 @@ fn expire_generic(ctx: &mut Ctx<'_>, args: &[Bytes], base: i64, seconds: bool, n
         let old = shard.remove(loc.hash, key, now);
         drop(shard);
         drop(old);
-        ctx.shared.pubsub.notify(GENERIC, "del", key);
+        ctx.notify(GENERIC, "del", key);
     } else {
         e.set_deadline(Some(when as u64));
         drop(shard);
-        ctx.shared.pubsub.notify(GENERIC, "expire", key);
+        ctx.notify(GENERIC, "expire", key);
     }
     ctx.int(1);
 }
@@ -274,7 +276,7 @@ pub fn persist(ctx: &mut Ctx<'_>, args: &[Bytes]) {
     };
     drop(shard);
     if changed {
-        ctx.shared.pubsub.notify(GENERIC, "persist", key);
+        ctx.notify(GENERIC, "persist", key);
     }
     ctx.int(i64::from(changed));
 }
@@ -397,8 +399,12 @@ pub fn copy(ctx: &mut Ctx<'_>, args: &[Bytes]) {
             let Some(db) = ctx.int_arg(&args[j + 1]) else {
                 return;
             };
-            if db != 0 {
+            if !(0..crate::server::DATABASES as i64).contains(&db) {
                 ctx.err(b"ERR DB index is out of range");
+                return;
+            }
+            if db as usize != ctx.conn.db {
+                ctx.err(b"ERR COPY to another database is not supported by sessiond (MOVE is)");
                 return;
             }
             j += 2;
@@ -444,7 +450,7 @@ pub fn copy(ctx: &mut Ctx<'_>, args: &[Bytes]) {
         Owned::Obj(o) => shard.create(ld.hash, dst, o).set_deadline(deadline),
     }
     drop(set);
-    ctx.shared.pubsub.notify(GENERIC, "copy_to", dst);
+    ctx.notify(GENERIC, "copy_to", dst);
     ctx.int(1);
 }
 
@@ -483,7 +489,10 @@ fn encoding(s: Option<&[u8]>, o: Option<&Object>) -> &'static str {
         (Some(v), _) if v.len() <= 44 => "embstr",
         (Some(_), _) => "raw",
         (None, Some(Object::Hash(h)))
-            if small(h.len(), Box::new(h.iter().map(|(f, v)| f.len().max(v.len())))) =>
+            if small(
+                h.len(),
+                Box::new(h.iter().map(|(f, v)| f.len().max(v.len()))),
+            ) =>
         {
             "listpack"
         }
@@ -573,8 +582,8 @@ pub fn memory(ctx: &mut Ctx<'_>, args: &[Bytes]) {
             let loc = ctx.locate(key);
             let now = ctx.now;
             let size = ctx.ks.shard(loc.shard).get(loc.hash, key, now).map(|e| {
-                let value = e.as_str().map_or(0, <[u8]>::len)
-                    + e.object().map_or(0, Object::heap_size);
+                let value =
+                    e.as_str().map_or(0, <[u8]>::len) + e.object().map_or(0, Object::heap_size);
                 // The entry, its table slot and timer, and the allocation's header.
                 48 + key.len() + value
             });

@@ -2,8 +2,8 @@
 //!
 //! [`table`] lists every command with its typed flags and ACL categories; [`admit`] is
 //! the one admission path whose token runs a handler. One family per file:
-//! [`connection`], [`server`], [`info`], [`strings`], [`keys`], [`hashes`], [`sets`],
-//! [`zsets`], [`transactions`], [`pubsub`], [`cluster`], [`acl`]; [`collection`] holds what
+//! [`connection`], [`databases`], [`server`], [`info`], [`strings`], [`keys`], [`hashes`], [`sets`],
+//! [`zsets`] and [`zalgebra`], [`transactions`], [`pubsub`], [`cluster`], [`acl`]; [`collection`] holds what
 //! the collection families share. Each handler gets a [`Ctx`] and the full argument
 //! vector (name included, arity already checked), writes exactly one reply, and touches
 //! the store only through `ctx.ks`, so the same handler runs alone or inside `EXEC`.
@@ -13,6 +13,7 @@ pub mod admit;
 pub mod cluster;
 pub mod collection;
 pub mod connection;
+pub mod databases;
 pub mod dump;
 pub mod hashes;
 pub mod info;
@@ -26,6 +27,7 @@ pub mod sets;
 pub mod strings;
 pub mod table;
 pub mod transactions;
+pub mod zalgebra;
 pub mod zsets;
 
 use bytes::{Bytes, BytesMut};
@@ -308,6 +310,13 @@ impl Ctx<'_> {
         let locs: Vec<Loc> = keys.map(|k| store.locate(k)).collect();
         let shards = crate::store::shard_set(&locs);
         (locs, shards)
+    }
+
+    /// Raise a keyspace event for a key of this connection's database.
+    pub fn notify(&self, class: u32, event: &str, key: &[u8]) {
+        self.shared
+            .pubsub
+            .notify_db(self.conn.db, class, event, key);
     }
 
     /// Count a read hit or miss for `INFO stats`.

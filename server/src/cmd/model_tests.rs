@@ -25,7 +25,15 @@ fn op() -> impl Strategy<Value = Op> {
         k.clone().prop_map(Op::Persist),
         k.clone().prop_map(Op::Pttl),
         k.clone().prop_map(Op::Getdel),
-        (k, v).prop_map(|(k, v)| Op::Setnx(k, v)),
+        (k.clone(), v.clone()).prop_map(|(k, v)| Op::Setnx(k, v)),
+        (k.clone(), v.clone()).prop_map(|(k, m)| Op::Sadd(k, m)),
+        (k.clone(), v.clone()).prop_map(|(k, m)| Op::Srem(k, m)),
+        k.clone().prop_map(Op::Scard),
+        (k.clone(), v.clone()).prop_map(|(k, m)| Op::Sismember(k, m)),
+        (k.clone(), 0u8..8, v.clone()).prop_map(|(k, s, m)| Op::Zadd(k, s, m)),
+        (k.clone(), v.clone()).prop_map(|(k, m)| Op::Zscore(k, m)),
+        (k.clone(), v).prop_map(|(k, m)| Op::Zrem(k, m)),
+        k.prop_map(Op::Zcard),
         (0u64..40).prop_map(Op::Advance),
     ]
 }

@@ -143,7 +143,7 @@ fn eval_generic(ctx: &mut Ctx<'_>, args: &[Bytes], by_sha: bool, read_only: bool
     // Close the gate first: no event loop starts a command now, and none waits on a
     // shard while the script holds them all.
     let gate = shared.scripts.gate.close();
-    let mut all = Exclusive::new(&shared.store);
+    let mut all = Exclusive::new(shared.db(ctx.conn.db));
     let mut inner = Ctx {
         ks: &mut all,
         out: &mut *ctx.out,

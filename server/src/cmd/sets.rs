@@ -52,7 +52,7 @@ pub fn sadd(ctx: &mut Ctx<'_>, args: &[Bytes]) {
         }
     }
     drop(shard);
-    ctx.shared.pubsub.notify(SET, "sadd", key);
+    ctx.notify(SET, "sadd", key);
     ctx.int(added);
 }
 
@@ -81,9 +81,9 @@ pub fn srem(ctx: &mut Ctx<'_>, args: &[Bytes]) {
     }
     let emptied = collection::drop_if_empty(&mut shard, loc.hash, key, now);
     drop(shard);
-    ctx.shared.pubsub.notify(SET, "srem", key);
+    ctx.notify(SET, "srem", key);
     if emptied {
-        ctx.shared.pubsub.notify(GENERIC, "del", key);
+        ctx.notify(GENERIC, "del", key);
     }
     ctx.int(removed);
 }
@@ -167,13 +167,17 @@ pub fn spop(ctx: &mut Ctx<'_>, args: &[Bytes]) {
     }
     let emptied = collection::drop_if_empty(&mut shard, loc.hash, key, now);
     drop(shard);
-    ctx.shared.pubsub.notify(SET, "spop", key);
+    ctx.notify(SET, "spop", key);
     if emptied {
-        ctx.shared.pubsub.notify(GENERIC, "del", key);
+        ctx.notify(GENERIC, "del", key);
     }
     match count {
         None => ctx.bulk(&popped[0]),
-        Some(_) => members_reply(ctx.out, &popped.iter().map(|m| &**m).collect::<Vec<_>>(), r3),
+        Some(_) => members_reply(
+            ctx.out,
+            &popped.iter().map(|m| &**m).collect::<Vec<_>>(),
+            r3,
+        ),
     }
 }
 
@@ -185,9 +189,11 @@ pub fn srandmember(ctx: &mut Ctx<'_>, args: &[Bytes]) {
         return ctx.err(ERR_SYNTAX);
     }
     let Some(a) = args.get(2) else {
-        if let Ok(None) = read(ctx, &args[1], pick, |s, out| match s.pick(super::random_u64()) {
-            Some(m) => encode::bulk(out, m),
-            None => encode::null(out, r3),
+        if let Ok(None) = read(ctx, &args[1], pick, |s, out| {
+            match s.pick(super::random_u64()) {
+                Some(m) => encode::bulk(out, m),
+                None => encode::null(out, r3),
+            }
         }) {
             ctx.null();
         }
@@ -274,15 +280,16 @@ pub fn smove(ctx: &mut Ctx<'_>, args: &[Bytes]) {
         Some(e) => e,
         None => shard.create(ld.hash, dst, Object::Set(SetValue::default())),
     };
-    let added = e.set_mut().is_some_and(|s| s.insert(m));
+    // A member the destination has already leaves it untouched (a WATCH on it holds).
+    let added =
+        !e.as_set().is_some_and(|s| s.contains(m)) && e.set_mut().is_some_and(|s| s.insert(m));
     drop(set);
-    let ps = &ctx.shared.pubsub;
-    ps.notify(SET, "srem", src);
+    ctx.notify(SET, "srem", src);
     if emptied {
-        ps.notify(GENERIC, "del", src);
+        ctx.notify(GENERIC, "del", src);
     }
     if added {
-        ps.notify(SET, "sadd", dst);
+        ctx.notify(SET, "sadd", dst);
     }
     ctx.int(1);
 }
@@ -368,40 +375,11 @@ pub fn sdiffstore(ctx: &mut Ctx<'_>, args: &[Bytes]) {
     algebra_store(ctx, args, Op::Diff, "sdiffstore");
 }
 
-/// The key range of a `numkeys key [key ...]` command (`SINTERCARD`, `ZUNION`...): the
-/// count at `at`, the keys after it; `Err` holds Redis's error.
-pub fn numkeys(args: &[Bytes], at: usize) -> Result<std::ops::Range<usize>, &'static [u8]> {
-    let n = args.get(at).and_then(|a| super::parse_i64(a)).unwrap_or(0);
-    if n <= 0 {
-        return Err(b"ERR numkeys should be greater than 0");
-    }
-    if n as u64 > (args.len() - at - 1) as u64 {
-        return Err(b"ERR Number of keys can't be greater than number of args");
-    }
-    Ok(at + 1..at + 1 + n as usize)
-}
-
 /// `SINTERCARD numkeys key [key ...] [LIMIT limit]`
 pub fn sintercard(ctx: &mut Ctx<'_>, args: &[Bytes]) {
-    let keys = match numkeys(args, 1) {
-        Ok(k) => k,
-        Err(e) => return ctx.err(e),
+    let Some((keys, limit)) = collection::intercard_args(ctx, args) else {
+        return;
     };
-    let mut limit = usize::MAX;
-    let mut j = keys.end;
-    while j < args.len() {
-        match args.get(j + 1) {
-            Some(v) if args[j].eq_ignore_ascii_case(b"limit") => {
-                let l = super::parse_i64(v).unwrap_or(-1);
-                if l < 0 {
-                    return ctx.err(b"ERR LIMIT can't be negative");
-                }
-                limit = if l == 0 { usize::MAX } else { l as usize };
-            }
-            _ => return ctx.err(ERR_SYNTAX),
-        }
-        j += 2;
-    }
     let Ok(sets) = read_all(ctx, &args[keys], pick) else {
         return;
     };

@@ -205,10 +205,11 @@ fn set_generic(ctx: &mut Ctx<'_>, key: &[u8], value: &[u8], opts: SetOpts) {
     };
     if go {
         shard.set_str(loc.hash, key, value, opts.ttl, now);
-        let ps = &ctx.shared.pubsub;
-        ps.notify(STRING, "set", key);
+        ctx.shared.pubsub.notify_db(ctx.conn.db, STRING, "set", key);
         if matches!(opts.ttl, Ttl::At(_)) {
-            ps.notify(GENERIC, "expire", key);
+            ctx.shared
+                .pubsub
+                .notify_db(ctx.conn.db, GENERIC, "expire", key);
         }
     }
     if !opts.get {
@@ -249,7 +250,7 @@ pub fn setnx(ctx: &mut Ctx<'_>, args: &[Bytes]) {
     let set = !shard.contains(loc.hash, key, now);
     if set {
         shard.set_str(loc.hash, key, &args[2], Ttl::Clear, now);
-        ctx.shared.pubsub.notify(STRING, "set", key);
+        ctx.shared.pubsub.notify_db(ctx.conn.db, STRING, "set", key);
     }
     drop(shard);
     ctx.int(i64::from(set));
@@ -316,15 +317,21 @@ pub fn getex(ctx: &mut Ctx<'_>, args: &[Bytes]) {
         return;
     };
     encode::bulk(ctx.out, v);
-    let ps = &ctx.shared.pubsub;
     match deadline {
         Some(Some(d)) if d <= now => {
             shard.remove(loc.hash, key, now);
-            ps.notify(GENERIC, "del", key);
+            ctx.shared
+                .pubsub
+                .notify_db(ctx.conn.db, GENERIC, "del", key);
         }
         Some(d) => {
             e.set_deadline(d);
-            ps.notify(GENERIC, if d.is_some() { "expire" } else { "persist" }, key);
+            ctx.shared.pubsub.notify_db(
+                ctx.conn.db,
+                GENERIC,
+                if d.is_some() { "expire" } else { "persist" },
+                key,
+            );
         }
         None => {}
     }
@@ -345,7 +352,9 @@ pub fn getdel(ctx: &mut Ctx<'_>, args: &[Bytes]) {
         Some(KeyType::String) => {
             if let Some(e) = shard.remove(loc.hash, key, now) {
                 encode::bulk(ctx.out, e.as_str().unwrap_or_default());
-                ctx.shared.pubsub.notify(GENERIC, "del", key);
+                ctx.shared
+                    .pubsub
+                    .notify_db(ctx.conn.db, GENERIC, "del", key);
             }
         }
     }
@@ -407,7 +416,7 @@ pub fn mset(ctx: &mut Ctx<'_>, args: &[Bytes]) {
     for (i, loc) in locs.iter().enumerate() {
         let (k, v) = (&args[1 + 2 * i], &args[2 + 2 * i]);
         set.get(loc.shard).set_str(loc.hash, k, v, Ttl::Clear, now);
-        ctx.shared.pubsub.notify(STRING, "set", k);
+        ctx.shared.pubsub.notify_db(ctx.conn.db, STRING, "set", k);
     }
     drop(set);
     ctx.ok();
@@ -428,7 +437,7 @@ pub fn msetnx(ctx: &mut Ctx<'_>, args: &[Bytes]) {
         for (i, loc) in locs.iter().enumerate() {
             let (k, v) = (&args[1 + 2 * i], &args[2 + 2 * i]);
             set.get(loc.shard).set_str(loc.hash, k, v, Ttl::Clear, now);
-            ctx.shared.pubsub.notify(STRING, "set", k);
+            ctx.shared.pubsub.notify_db(ctx.conn.db, STRING, "set", k);
         }
     }
     drop(set);
@@ -459,7 +468,9 @@ pub fn append(ctx: &mut Ctx<'_>, args: &[Bytes]) {
         None => {
             shard.set_str(loc.hash, key, &args[2], Ttl::Clear, now);
             encode::integer(ctx.out, args[2].len() as i64);
-            ctx.shared.pubsub.notify(STRING, "append", key);
+            ctx.shared
+                .pubsub
+                .notify_db(ctx.conn.db, STRING, "append", key);
         }
         Some(mut e) => match e.as_str() {
             None => encode::error(ctx.out, ERR_WRONGTYPE),
@@ -470,7 +481,9 @@ pub fn append(ctx: &mut Ctx<'_>, args: &[Bytes]) {
             Some(_) => {
                 let n = e.append(&args[2]);
                 encode::integer(ctx.out, n as i64);
-                ctx.shared.pubsub.notify(STRING, "append", key);
+                ctx.shared
+                    .pubsub
+                    .notify_db(ctx.conn.db, STRING, "append", key);
             }
         },
     }
@@ -507,7 +520,9 @@ fn incr_generic(ctx: &mut Ctx<'_>, key: &[u8], by: i64) {
         None => shard.set_str(loc.hash, key, text, Ttl::Clear, now),
     }
     encode::integer(ctx.out, new);
-    ctx.shared.pubsub.notify(STRING, "incrby", key);
+    ctx.shared
+        .pubsub
+        .notify_db(ctx.conn.db, STRING, "incrby", key);
 }
 
 pub fn incr(ctx: &mut Ctx<'_>, args: &[Bytes]) {
@@ -568,7 +583,7 @@ pub fn incrbyfloat(ctx: &mut Ctx<'_>, args: &[Bytes]) {
     }
     drop(shard);
     encode::bulk(ctx.out, &text);
-    ctx.shared.pubsub.notify(STRING, "incrbyfloat", key);
+    ctx.notify(STRING, "incrbyfloat", key);
 }
 
 /// `GETRANGE key start end` (and `SUBSTR`), with Redis's clamping.
@@ -657,5 +672,5 @@ pub fn setrange(ctx: &mut Ctx<'_>, args: &[Bytes]) {
     }
     drop(shard);
     encode::integer(ctx.out, v.len() as i64);
-    ctx.shared.pubsub.notify(STRING, "setrange", key);
+    ctx.notify(STRING, "setrange", key);
 }

@@ -52,7 +52,8 @@ pub fn exec(ctx: &mut Ctx<'_>, _args: &[Bytes]) {
     let watched = std::mem::take(&mut ctx.conn.watched);
     let values = std::mem::take(&mut ctx.conn.watched_values);
     ctx.conn.end_multi();
-    let store = &ctx.shared.store;
+    let shared = ctx.shared;
+    let store = shared.db(ctx.conn.db);
     let now = ctx.now;
     let mut all = Exclusive::new(store);
     let conflict = watched
@@ -85,7 +86,13 @@ pub fn exec(ctx: &mut Ctx<'_>, _args: &[Bytes]) {
             shared: ctx.shared,
             now: ctx.now,
         };
+        let db = inner.conn.db;
         cmd.run(&mut inner, &args);
+        if ctx.conn.db != db {
+            // A queued SELECT: the rest runs against the database it chose.
+            drop(all);
+            all = Exclusive::new(shared.db(ctx.conn.db));
+        }
         if !cmd.spec().is(super::Flags::ADMIN) && !cmd.spec().is(super::Flags::SKIP_MONITOR) {
             let addr = (!ctx.conn.replica).then_some(ctx.conn.info.addr);
             ctx.shared.monitors.feed(addr, &args);

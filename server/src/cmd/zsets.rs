@@ -133,13 +133,16 @@ fn zadd_generic(ctx: &mut Ctx<'_>, args: &[Bytes], f: AddFlags, first: usize) {
     let changes = {
         let z = shard.get(loc.hash, key, now);
         let z = z.as_ref().and_then(|e| e.as_zset());
-        pairs.chunks_exact(2).zip(&scores).any(|(p, &s)| match z.and_then(|z| z.score(&p[1])) {
-            None => !f.xx,
-            Some(cur) => {
-                let new = if f.incr { cur + s } else { s };
-                !f.nx && !(f.gt && new <= cur) && !(f.lt && new >= cur) && new != cur
-            }
-        })
+        pairs
+            .chunks_exact(2)
+            .zip(&scores)
+            .any(|(p, &s)| match z.and_then(|z| z.score(&p[1])) {
+                None => !f.xx,
+                Some(cur) => {
+                    let new = if f.incr { cur + s } else { s };
+                    !f.nx && !(f.gt && new <= cur) && !(f.lt && new >= cur) && new != cur
+                }
+            })
     };
     let (mut added, mut updated, mut last) = (0i64, 0i64, None);
     if changes {
@@ -164,7 +167,10 @@ fn zadd_generic(ctx: &mut Ctx<'_>, args: &[Bytes], f: AddFlags, first: usize) {
     } else if f.incr {
         // An increment that changes nothing still answers the score it leaves.
         let z = shard.get(loc.hash, key, now);
-        let cur = z.as_ref().and_then(|e| e.as_zset()).and_then(|z| z.score(&pairs[1]));
+        let cur = z
+            .as_ref()
+            .and_then(|e| e.as_zset())
+            .and_then(|z| z.score(&pairs[1]));
         if let Some(cur) = cur {
             let new = cur + scores[0];
             if new.is_nan() {
@@ -179,7 +185,7 @@ fn zadd_generic(ctx: &mut Ctx<'_>, args: &[Bytes], f: AddFlags, first: usize) {
     drop(shard);
     if added + updated > 0 {
         let event = if f.incr { "zincr" } else { "zadd" };
-        ctx.shared.pubsub.notify(ZSET, event, key);
+        ctx.notify(ZSET, event, key);
     }
     if f.incr {
         match last {
@@ -245,9 +251,9 @@ fn remove_members(ctx: &mut Ctx<'_>, key: &[u8], members: &[Bytes], event: &str)
     }
     let emptied = collection::drop_if_empty(&mut shard, loc.hash, key, now);
     drop(shard);
-    ctx.shared.pubsub.notify(ZSET, event, key);
+    ctx.notify(ZSET, event, key);
     if emptied {
-        ctx.shared.pubsub.notify(GENERIC, "del", key);
+        ctx.notify(GENERIC, "del", key);
     }
     Some(n)
 }
@@ -444,18 +450,33 @@ fn select<'z>(
     offset: usize,
     count: i64,
 ) -> Vec<(f64, &'z [u8])> {
-    let take = if count < 0 { usize::MAX } else { count as usize };
+    let take = if count < 0 {
+        usize::MAX
+    } else {
+        count as usize
+    };
     let it: Box<dyn Iterator<Item = (f64, &[u8])>> = match range {
         Range::Rank(start, stop) => {
             let len = z.len() as i64;
-            let start = if *start < 0 { (len + start).max(0) } else { *start };
-            let stop = if *stop < 0 { len + stop } else { (*stop).min(len - 1) };
+            let start = if *start < 0 {
+                (len + start).max(0)
+            } else {
+                *start
+            };
+            let stop = if *stop < 0 {
+                len + stop
+            } else {
+                (*stop).min(len - 1)
+            };
             if start > stop || start >= len {
                 return Vec::new();
             }
             let n = (stop - start + 1) as usize;
-            let base: Box<dyn Iterator<Item = _>> =
-                if rev { Box::new(z.iter().rev()) } else { Box::new(z.iter()) };
+            let base: Box<dyn Iterator<Item = _>> = if rev {
+                Box::new(z.iter().rev())
+            } else {
+                Box::new(z.iter())
+            };
             Box::new(base.skip(start as usize).take(n))
         }
         Range::Score { min, .. } if !rev => Box::new(
@@ -485,7 +506,13 @@ fn select<'z>(
 }
 
 /// Members, with their scores after them (flat) or paired with them (`nested`, RESP3).
-fn reply_items(out: &mut BytesMut, items: &[(f64, &[u8])], with_scores: bool, r3: bool, nested: bool) {
+pub(super) fn reply_items(
+    out: &mut BytesMut,
+    items: &[(f64, &[u8])],
+    with_scores: bool,
+    r3: bool,
+    nested: bool,
+) {
     if with_scores && r3 && nested {
         encode::array_len(out, items.len());
         for (s, m) in items {
@@ -563,7 +590,11 @@ fn parse_request(
         return None;
     }
     // Reversed score and lex ranges name the maximum first.
-    let (lo, hi) = if rev && by != By::Rank { (&args[3], &args[2]) } else { (&args[2], &args[3]) };
+    let (lo, hi) = if rev && by != By::Rank {
+        (&args[3], &args[2])
+    } else {
+        (&args[2], &args[3])
+    };
     let range = match by {
         By::Rank => Range::Rank(ctx.int_arg(lo)?, ctx.int_arg(hi)?),
         By::Score => Range::score(lo, hi).map_err(|e| ctx.err(e)).ok()?,
@@ -619,7 +650,13 @@ pub fn zrangebylex(ctx: &mut Ctx<'_>, args: &[Bytes]) {
         return;
     };
     if let Ok(None) = read(ctx, &args[1], pick, |z, out| {
-        reply_items(out, &select(z, &q.range, false, q.offset, q.count), false, r3, true);
+        reply_items(
+            out,
+            &select(z, &q.range, false, q.offset, q.count),
+            false,
+            r3,
+            true,
+        );
     }) {
         encode::array_len(ctx.out, 0);
     }
@@ -631,7 +668,13 @@ pub fn zrevrangebylex(ctx: &mut Ctx<'_>, args: &[Bytes]) {
         return;
     };
     if let Ok(None) = read(ctx, &args[1], pick, |z, out| {
-        reply_items(out, &select(z, &q.range, true, q.offset, q.count), false, r3, true);
+        reply_items(
+            out,
+            &select(z, &q.range, true, q.offset, q.count),
+            false,
+            r3,
+            true,
+        );
     }) {
         encode::array_len(ctx.out, 0);
     }
@@ -663,7 +706,9 @@ fn count_in(ctx: &mut Ctx<'_>, args: &[Bytes], range: Result<Range, &'static [u8
         Ok(r) => r,
         Err(e) => return ctx.err(e),
     };
-    if let Ok(n) = read(ctx, &args[1], pick, |z, _| select(z, &range, false, 0, -1).len()) {
+    if let Ok(n) = read(ctx, &args[1], pick, |z, _| {
+        select(z, &range, false, 0, -1).len()
+    }) {
         ctx.int(n.unwrap_or(0) as i64);
     }
 }
@@ -706,9 +751,9 @@ fn take(
     }
     let emptied = collection::drop_if_empty(&mut shard, loc.hash, key, now);
     drop(shard);
-    ctx.shared.pubsub.notify(ZSET, event, key);
+    ctx.notify(ZSET, event, key);
     if emptied {
-        ctx.shared.pubsub.notify(GENERIC, "del", key);
+        ctx.notify(GENERIC, "del", key);
     }
     Some(victims)
 }
@@ -720,18 +765,33 @@ fn owned(items: Vec<(f64, &[u8])>) -> Vec<(f64, Bytes)> {
         .collect()
 }
 
-fn remove_range(ctx: &mut Ctx<'_>, args: &[Bytes], range: Result<Range, &'static [u8]>, event: &str) {
+fn remove_range(
+    ctx: &mut Ctx<'_>,
+    args: &[Bytes],
+    range: Result<Range, &'static [u8]>,
+    event: &str,
+) {
     let range = match range {
         Ok(r) => r,
         Err(e) => return ctx.err(e),
     };
-    if let Some(v) = take(ctx, &args[1], |z| owned(select(z, &range, false, 0, -1)), event) {
+    if let Some(v) = take(
+        ctx,
+        &args[1],
+        |z| owned(select(z, &range, false, 0, -1)),
+        event,
+    ) {
         ctx.int(v.len() as i64);
     }
 }
 
 pub fn zremrangebyscore(ctx: &mut Ctx<'_>, args: &[Bytes]) {
-    remove_range(ctx, args, Range::score(&args[2], &args[3]), "zremrangebyscore");
+    remove_range(
+        ctx,
+        args,
+        Range::score(&args[2], &args[3]),
+        "zremrangebyscore",
+    );
 }
 
 pub fn zremrangebylex(ctx: &mut Ctx<'_>, args: &[Bytes]) {
@@ -739,8 +799,12 @@ pub fn zremrangebylex(ctx: &mut Ctx<'_>, args: &[Bytes]) {
 }
 
 pub fn zremrangebyrank(ctx: &mut Ctx<'_>, args: &[Bytes]) {
-    let Some(a) = ctx.int_arg(&args[2]) else { return };
-    let Some(b) = ctx.int_arg(&args[3]) else { return };
+    let Some(a) = ctx.int_arg(&args[2]) else {
+        return;
+    };
+    let Some(b) = ctx.int_arg(&args[3]) else {
+        return;
+    };
     remove_range(ctx, args, Ok(Range::Rank(a, b)), "zremrangebyrank");
 }
 
@@ -762,8 +826,11 @@ fn pop(ctx: &mut Ctx<'_>, args: &[Bytes], max: bool) {
         &args[1],
         |z| {
             let n = count.unwrap_or(1);
-            let it: Box<dyn Iterator<Item = (f64, &[u8])>> =
-                if max { Box::new(z.iter().rev()) } else { z.iter() };
+            let it: Box<dyn Iterator<Item = (f64, &[u8])>> = if max {
+                Box::new(z.iter().rev())
+            } else {
+                z.iter()
+            };
             owned(it.take(n).collect())
         },
         event,
@@ -813,7 +880,11 @@ pub fn zrandmember(ctx: &mut Ctx<'_>, args: &[Bytes]) {
     let out_limit = ctx.shared.config.client_output_limit as usize;
     if let Ok(None) = read(ctx, &args[1], pick, |z, out| {
         let all: Vec<(f64, &[u8])> = z.iter().collect();
-        let n = if count >= 0 { (count as usize).min(all.len()) } else { count.unsigned_abs() as usize };
+        let n = if count >= 0 {
+            (count as usize).min(all.len())
+        } else {
+            count.unsigned_abs() as usize
+        };
         let mut idx: Vec<usize> = Vec::new();
         if count >= 0 {
             idx = (0..all.len()).collect();

@@ -255,7 +255,7 @@ pub fn start_runner(shared: std::sync::Arc<crate::server::Shared>) -> std::io::R
         .name("sessiond-lua".into())
         .spawn(move || {
             for mut job in rx {
-                let mut ks = crate::store::Direct(&shared.store);
+                let mut ks = crate::store::Direct(shared.db(job.conn.db));
                 let mut ctx = crate::cmd::Ctx {
                     ks: &mut ks,
                     out: &mut job.out,

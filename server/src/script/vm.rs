@@ -756,6 +756,10 @@ fn command(
     if spec.is(Flags::NOSCRIPT) {
         return Err("ERR This Redis command is not allowed from script".into());
     }
+    // A script runs against the database it started in (its shards are all it holds).
+    if spec.name == "select" {
+        return Err("ERR SELECT inside a script is not supported by sessiond".into());
+    }
     let writes = spec.kind_of(&args) == crate::cmd::Kind::Write;
     if read_only && writes {
         return Err("ERR Write commands are not allowed from read-only scripts.".into());

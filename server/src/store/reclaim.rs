@@ -163,3 +163,43 @@ pub(super) fn address_order(
         shift += RADIX;
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn address_order_sorts_by_key_and_keeps_every_index() {
+        let mut x = 0x2545_f491_4f6c_dd1du64;
+        let mut next = || {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            x
+        };
+        // Keys within a few hundred MB (the radix sort), with missing ones among them;
+        // then keys from heaps far apart (the comparison sort).
+        let near: Vec<Option<u64>> = (0..20_000)
+            .map(|i| (i % 97 != 0).then(|| 0x5555_0000_0000 + next() % (1 << 25)))
+            .collect();
+        let mut far = near.clone();
+        far[3] = Some(0x7fff_0000_0000_0000);
+        for keys in [near, far] {
+            let (mut order, mut scratch) = (Vec::new(), Vec::new());
+            address_order(keys.len(), |i| keys[i], &mut order, &mut scratch);
+            let idx: Vec<usize> = order.iter().map(|&v| index_of(v)).collect();
+            let mut seen = idx.clone();
+            seen.sort_unstable();
+            assert_eq!(seen, (0..keys.len()).collect::<Vec<_>>(), "a permutation");
+            let sorted: Vec<u64> = idx.iter().filter_map(|&i| keys[i]).collect();
+            assert!(sorted.windows(2).all(|w| w[0] <= w[1]), "in key order");
+        }
+        // Freeing through `Reclaimed` takes every box, empty ones included.
+        let mut r = Reclaimed::default();
+        for i in 0..5000usize {
+            r.data.push(vec![1u8; i % 7].into_boxed_slice());
+        }
+        r.free();
+        assert!(r.is_empty());
+    }
+}

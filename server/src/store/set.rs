@@ -116,20 +116,26 @@ impl SetValue {
                 let i = v.partition_point(|k| k.0 < from);
                 Box::new(v[i..].iter().map(|k| (k.0, &*k.1)))
             }
-            SetValue::Large(t) => Box::new(
-                t.range((from, Bytes::default())..)
-                    .map(|k| (k.0, &*k.1)),
-            ),
+            SetValue::Large(t) => {
+                Box::new(t.range((from, Bytes::default())..).map(|k| (k.0, &*k.1)))
+            }
         }
     }
 
-    /// The member a random draw `r` picks: the first whose hash is at least `r`, or the
-    /// first of all. A function of the content and `r` only, in O(log n).
+    /// The member a random draw `r` picks, as a function of the content and `r` only: in
+    /// a small set the one at position `r mod len` (uniform); in a large one the first
+    /// whose hash is at least `r` (O(log n); a member after a wide gap between hashes is
+    /// likelier, as Redis's own bucket-then-chain draw favours short chains).
     pub fn pick(&self, r: u64) -> Option<&[u8]> {
-        self.iter_from(r)
-            .next()
-            .map(|(_, m)| m)
-            .or_else(|| self.iter().next())
+        match self {
+            SetValue::Small(v) if v.is_empty() => None,
+            SetValue::Small(v) => Some(&v[(r % v.len() as u64) as usize].1),
+            SetValue::Large(_) => self
+                .iter_from(r)
+                .next()
+                .map(|(_, m)| m)
+                .or_else(|| self.iter().next()),
+        }
     }
 
     /// Heap bytes, roughly: each member's bytes and its slot.

@@ -129,19 +129,49 @@ pub fn load_with_meta(
     store: &Store,
     data: &[u8],
     now: u64,
+    meta: impl FnMut(&[u8], &[u8]),
+) -> Result<usize, LoadError> {
+    load_dbs(&|_| store, &[store], data, now, meta)
+}
+
+/// The meta record that sends the keys after it to numbered database `n` (before it,
+/// keys go to database 0).
+pub fn dump_db_marker(out: &mut Vec<u8>, n: usize) {
+    dump_meta(out, DB_MARKER, n.to_string().as_bytes());
+}
+
+const DB_MARKER: &[u8] = b"db";
+
+/// Load a dump of several databases: `db(n)` gives database `n` (made if need be),
+/// `existing` the ones to empty first. Meta records other than the database markers go
+/// to `meta`, before anything changes.
+pub fn load_dbs<'s>(
+    db: &dyn Fn(usize) -> &'s Store,
+    existing: &[&'s Store],
+    data: &[u8],
+    now: u64,
     mut meta: impl FnMut(&[u8], &[u8]),
 ) -> Result<usize, LoadError> {
     walk(data, |kind, name, v| {
         if let (META, Value::Str(v, _)) = (kind, v) {
-            meta(name, v);
+            if name != DB_MARKER {
+                meta(name, v);
+            }
         }
     })?;
-    for i in 0..store.shard_count() {
-        let old = store.lock(i).clear(now);
-        drop(old);
+    for store in existing {
+        for i in 0..store.shard_count() {
+            let old = store.lock(i).clear(now);
+            drop(old);
+        }
     }
+    let mut store = db(0);
     walk(data, |kind, key, rest| {
         if kind == META {
+            if let (DB_MARKER, Value::Str(v, _)) = (key, rest) {
+                let n = std::str::from_utf8(v).ok().and_then(|t| t.parse().ok());
+                store = db(n.unwrap_or(0));
+            }
             return;
         }
         let loc = store.locate(key);

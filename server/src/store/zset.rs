@@ -123,7 +123,9 @@ impl ZSetValue {
         let s = self.score(m)?;
         match self {
             ZSetValue::Small(v) => pos(v, s, m).ok(),
-            ZSetValue::Large { order, .. } => Some(order.range(..(Score(s), Bytes::from(m))).count()),
+            ZSetValue::Large { order, .. } => {
+                Some(order.range(..(Score(s), Bytes::from(m))).count())
+            }
         }
     }
 
@@ -201,7 +203,10 @@ mod tests {
             .collect();
         assert_eq!(got, members);
         assert_eq!(z.rank(members[123].1.as_bytes()), Some(123));
-        assert_eq!(z.insert(b"m5", 1000.0), Some(members.iter().find(|m| m.1 == "m5").unwrap().0));
+        assert_eq!(
+            z.insert(b"m5", 1000.0),
+            Some(members.iter().find(|m| m.1 == "m5").unwrap().0)
+        );
         assert_eq!(z.iter().next_back().map(|(_, m)| m), Some(&b"m5"[..]));
         assert_eq!(z.from_score(49.0).count(), 8 + 1);
         assert_eq!(z.down_from_score(0.0).count(), 8);

@@ -217,6 +217,43 @@ pub fn command(r: &mut Rng) -> Vec<Vec<u8>> {
                 c.push(b(r.pick(&["0", "1", "2", "100", "-1", "x"])));
             }
         }
+        "ZUNION" | "ZINTER" | "ZDIFF" | "ZUNIONSTORE" | "ZINTERSTORE" | "ZDIFFSTORE"
+        | "ZINTERCARD" | "ZMPOP" => {
+            if name.ends_with("STORE") {
+                c.push(key(r));
+            }
+            let n = r.below(4);
+            c.push(b(&if r.chance(5) { "x".to_string() } else { n.to_string() }));
+            for _ in 0..n.max(1) {
+                c.push(key(r));
+            }
+            match name {
+                "ZMPOP" => {
+                    c.push(b(r.pick(&["MIN", "MAX", "MID"])));
+                    if r.chance(50) {
+                        c.extend([b("COUNT"), b(r.pick(&["1", "2", "0", "100"]))]);
+                    }
+                }
+                "ZINTERCARD" if r.chance(40) => {
+                    c.extend([b("LIMIT"), b(r.pick(&["0", "1", "-1"]))]);
+                }
+                "ZINTERCARD" => {}
+                _ => {
+                    if r.chance(30) && !name.starts_with("ZDIFF") {
+                        c.push(b("WEIGHTS"));
+                        for _ in 0..n.max(1) {
+                            c.push(b(r.pick(&["1", "2", "-1", "0", "inf", "x"])));
+                        }
+                    }
+                    if r.chance(30) {
+                        c.extend([b("AGGREGATE"), b(r.pick(&["SUM", "MIN", "MAX", "AVG"]))]);
+                    }
+                    if r.chance(30) {
+                        c.push(b("WITHSCORES"));
+                    }
+                }
+            }
+        }
         _ => {}
     }
     c

@@ -119,7 +119,7 @@ pub fn key_positions(spec: &Spec, args: &[Bytes]) -> impl Iterator<Item = usize>
     let mut dest = None;
     let numbered = match spec.name {
         "eval" | "evalsha" | "eval_ro" | "evalsha_ro" => Some(super::scripting::eval_keys(args)),
-        "sintercard" | "zunion" | "zinter" | "zdiff" | "zintercard" => {
+        "sintercard" | "zunion" | "zinter" | "zdiff" | "zintercard" | "zmpop" => {
             Some(super::collection::numkeys(args, 1).unwrap_or(0..0))
         }
         "zunionstore" | "zinterstore" | "zdiffstore" => {

@@ -212,8 +212,14 @@ pub fn intercard_args(
             return None;
         }
     };
+    let limit = limit_arg(ctx, args, keys.end)?;
+    Some((keys, limit))
+}
+
+/// An intersection's `[LIMIT limit]` from `args[from..]` (0 or none: no limit).
+pub fn limit_arg(ctx: &mut Ctx<'_>, args: &[Bytes], from: usize) -> Option<usize> {
     let mut limit = usize::MAX;
-    let mut j = keys.end;
+    let mut j = from;
     while j < args.len() {
         match args.get(j + 1) {
             Some(v) if args[j].eq_ignore_ascii_case(b"limit") => {
@@ -231,5 +237,5 @@ pub fn intercard_args(
         }
         j += 2;
     }
-    Some((keys, limit))
+    Some(limit)
 }

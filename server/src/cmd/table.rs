@@ -615,6 +615,7 @@ pub static COMMANDS: &[Spec] = &[
     spec!("zremrangebylex", 4, [WRITE], 1, 1, 1, "sorted-set", "2.8.9", "Remove all members in a sorted set between the given lexicographical range", zsets::zremrangebylex),
     spec!("zpopmin", -2, [WRITE, FAST], 1, 1, 1, "sorted-set", "5.0.0", "Remove and return members with the lowest scores in a sorted set", zsets::zpopmin),
     spec!("zpopmax", -2, [WRITE, FAST], 1, 1, 1, "sorted-set", "5.0.0", "Remove and return members with the highest scores in a sorted set", zsets::zpopmax),
+    spec!("zmpop", -4, [WRITE, MOVABLE_KEYS], 0, 0, 0, "sorted-set", "7.0.0", "Remove and return members with scores in a sorted set", zsets::zmpop),
     spec!("zrandmember", -2, [READONLY], 1, 1, 1, "sorted-set", "6.2.0", "Get one or multiple random elements from a sorted set", zsets::zrandmember),
     spec!("zscan", -3, [READONLY], 1, 1, 1, "sorted-set", "2.8.0", "Incrementally iterate sorted sets elements and associated scores", zsets::zscan),
     spec!("zunionstore", -4, [WRITE, DENYOOM, MOVABLE_KEYS], 1, 1, 1, "sorted-set", "2.0.0", "Add multiple sorted sets and store the resulting sorted set in a new key", zalgebra::zunionstore),

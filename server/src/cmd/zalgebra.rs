@@ -49,9 +49,9 @@ struct Call {
     with_scores: bool,
 }
 
-/// Parse `numkeys key [key ...] [WEIGHTS w ...] [AGGREGATE SUM|MIN|MAX] [WITHSCORES]`
-/// with `numkeys` at `at`, replying Redis's error when it is wrong.
-fn parse(ctx: &mut Ctx<'_>, args: &[Bytes], at: usize, op: Op, store: bool) -> Option<Call> {
+/// The keys named by `numkeys` at `at`, as the sorted-set algebra reads them (its
+/// own errors: not those of `SINTERCARD`).
+fn keys_at(ctx: &mut Ctx<'_>, args: &[Bytes], at: usize) -> Option<std::ops::Range<usize>> {
     let name = String::from_utf8_lossy(&args[0]).to_ascii_lowercase();
     let n = match super::parse_i64(&args[at]) {
         Some(n) => n,
@@ -68,7 +68,13 @@ fn parse(ctx: &mut Ctx<'_>, args: &[Bytes], at: usize, op: Op, store: bool) -> O
         ctx.err(ERR_SYNTAX);
         return None;
     }
-    let keys = at + 1..at + 1 + n as usize;
+    Some(at + 1..at + 1 + n as usize)
+}
+
+/// Parse `numkeys key [key ...] [WEIGHTS w ...] [AGGREGATE SUM|MIN|MAX] [WITHSCORES]`
+/// with `numkeys` at `at`, replying Redis's error when it is wrong.
+fn parse(ctx: &mut Ctx<'_>, args: &[Bytes], at: usize, op: Op, store: bool) -> Option<Call> {
+    let keys = keys_at(ctx, args, at)?;
     let mut call = Call {
         keys: keys.clone(),
         weights: vec![1.0; keys.len()],
@@ -272,7 +278,10 @@ pub fn zdiffstore(ctx: &mut Ctx<'_>, args: &[Bytes]) {
 
 /// `ZINTERCARD numkeys key [key ...] [LIMIT limit]`
 pub fn zintercard(ctx: &mut Ctx<'_>, args: &[Bytes]) {
-    let Some((keys, limit)) = collection::intercard_args(ctx, args) else {
+    let Some(keys) = keys_at(ctx, args, 1) else {
+        return;
+    };
+    let Some(limit) = collection::limit_arg(ctx, args, keys.end) else {
         return;
     };
     let Some(inputs) = read_inputs(ctx, &args[keys.clone()]) else {

@@ -1,6 +1,6 @@
 //! Sorted set commands: ZADD, ZINCRBY, ZREM, ZSCORE, ZMSCORE, ZCARD, ZCOUNT, ZLEXCOUNT,
 //! ZRANGE (BYSCORE, BYLEX, REV, LIMIT) and its older forms, ZRANGESTORE, ZRANK,
-//! ZREVRANK, ZREMRANGEBY{SCORE,RANK,LEX}, ZPOPMIN, ZPOPMAX, ZRANDMEMBER, ZSCAN. Spring
+//! ZREVRANK, ZREMRANGEBY{SCORE,RANK,LEX}, ZPOPMIN, ZPOPMAX, ZMPOP, ZRANDMEMBER, ZSCAN. Spring
 //! Session's reactive repository indexes session expiry in a sorted set.
 //!
 //! Scores are written as Redis 7.0 writes them: `%.17g` (`crate::float::fmt_g`).
@@ -840,6 +840,69 @@ fn pop(ctx: &mut Ctx<'_>, args: &[Bytes], max: bool) {
     let refs: Vec<(f64, &[u8])> = items.iter().map(|(s, m)| (*s, &m[..])).collect();
     // RESP3 pairs each member with its score only when a count was given.
     reply_items(ctx.out, &refs, true, r3, count.is_some());
+}
+
+/// `ZMPOP numkeys key [key ...] MIN|MAX [COUNT count]`: pop from the first non-empty
+/// sorted set; `[key, [[member, score], ...]]`, or a null array.
+pub fn zmpop(ctx: &mut Ctx<'_>, args: &[Bytes]) {
+    let r3 = ctx.conn.resp3;
+    let n = match super::parse_i64(&args[1]) {
+        Some(n) if n > 0 => n as usize,
+        _ => return ctx.err(b"ERR numkeys should be greater than 0"),
+    };
+    let where_at = match n.checked_add(2) {
+        Some(w) if w < args.len() => w,
+        _ => return ctx.err(ERR_SYNTAX),
+    };
+    let max = match args[where_at].to_ascii_lowercase().as_slice() {
+        b"min" => false,
+        b"max" => true,
+        _ => return ctx.err(ERR_SYNTAX),
+    };
+    let mut count = None;
+    let mut j = where_at + 1;
+    while j < args.len() {
+        if count.is_none() && args[j].eq_ignore_ascii_case(b"count") && j + 1 < args.len() {
+            match super::parse_i64(&args[j + 1]) {
+                Some(c) if c > 0 => count = Some(c as usize),
+                _ => return ctx.err(b"ERR count should be greater than 0"),
+            }
+            j += 2;
+        } else {
+            return ctx.err(ERR_SYNTAX);
+        }
+    }
+    let count = count.unwrap_or(1);
+    let event = if max { "zpopmax" } else { "zpopmin" };
+    for key in &args[2..where_at] {
+        let Some(items) = take(
+            ctx,
+            key,
+            |z| {
+                let it: Box<dyn Iterator<Item = (f64, &[u8])>> =
+                    if max { Box::new(z.iter().rev()) } else { z.iter() };
+                owned(it.take(count).collect())
+            },
+            event,
+        ) else {
+            return;
+        };
+        if items.is_empty() {
+            continue;
+        }
+        encode::array_len(ctx.out, 2);
+        encode::bulk(ctx.out, key);
+        let refs: Vec<(f64, &[u8])> = items.iter().map(|(s, m)| (*s, &m[..])).collect();
+        // Pairs in either protocol.
+        encode::array_len(ctx.out, refs.len());
+        for (s, m) in refs {
+            encode::array_len(ctx.out, 2);
+            encode::bulk(ctx.out, m);
+            reply_score(ctx.out, s, r3);
+        }
+        return;
+    }
+    encode::null_array(ctx.out, r3);
 }
 
 pub fn zpopmin(ctx: &mut Ctx<'_>, args: &[Bytes]) {

@@ -157,4 +157,32 @@ func main() {
 	}
 	get(srv, "/read", c, func(b string) bool { return b == "user=<nil> n=<nil>" })
 	fmt.Println("ok   redistore destroy")
+
+	// NewRediStoreWithDB: the same flow in database 1, which database 0 does not see.
+	db1, err := redistore.NewRediStoreWithDB(10, "tcp", addr, "", "1", []byte("secret-key"))
+	if err != nil {
+		fail("connect db 1", err.Error())
+	}
+	defer db1.Close()
+	db1.SetMaxAge(60)
+	dsrv := httptest.NewServer(handler(db1))
+	defer dsrv.Close()
+	res, _ = get(dsrv, "/create", nil, nil)
+	dc := cookieOf(res)
+	get(dsrv, "/incr", dc, func(b string) bool { return b == "user=alice n=2" })
+	if k := keys(); len(k) != 0 {
+		fail("db 1", fmt.Sprintf("database 0 sees %v", k))
+	}
+	raw1, err := redis.Dial("tcp", addr, redis.DialDatabase(1))
+	if err != nil {
+		fail("dial db 1", err.Error())
+	}
+	if k, _ := redis.Strings(raw1.Do("KEYS", "session_*")); len(k) != 1 {
+		fail("db 1", fmt.Sprintf("database 1 holds %v", k))
+	}
+	get(dsrv, "/destroy", dc, nil)
+	if k, _ := redis.Strings(raw1.Do("KEYS", "session_*")); len(k) != 0 {
+		fail("db 1 destroy", fmt.Sprintf("left %v", k))
+	}
+	fmt.Println("ok   redistore NewRediStoreWithDB(..., \"1\")")
 }

@@ -140,7 +140,11 @@ fn a_cluster_keeps_each_database_apart() {
     let f = (l + 1) % 3;
     let mut w = c.node(f).conn();
     let _: () = redis::cmd("SELECT").arg(1).query(&mut w).expect("select");
-    let _: () = redis::cmd("SET").arg("k").arg("one").query(&mut w).expect("set");
+    let _: () = redis::cmd("SET")
+        .arg("k")
+        .arg("one")
+        .query(&mut w)
+        .expect("set");
     let _: () = redis::cmd("SET")
         .arg("gone")
         .arg("soon")
@@ -148,7 +152,11 @@ fn a_cluster_keeps_each_database_apart() {
         .arg(300)
         .query(&mut w)
         .expect("set px");
-    let _: i64 = redis::cmd("SADD").arg("s").arg("m").query(&mut w).expect("sadd");
+    let _: i64 = redis::cmd("SADD")
+        .arg("s")
+        .arg("m")
+        .query(&mut w)
+        .expect("sadd");
     let _: () = redis::pipe()
         .cmd("MULTI")
         .cmd("SET")
@@ -158,20 +166,32 @@ fn a_cluster_keeps_each_database_apart() {
         .query(&mut w)
         .expect("exec");
     let _: () = redis::cmd("SELECT").arg(0).query(&mut w).expect("select 0");
-    let _: () = redis::cmd("SET").arg("k").arg("zero").query(&mut w).expect("set");
+    let _: () = redis::cmd("SET")
+        .arg("k")
+        .arg("zero")
+        .query(&mut w)
+        .expect("set");
     let read = |n: usize, db: i64, key: &str| -> Option<String> {
         let mut con = c.node(n).conn();
-        let _: () = redis::cmd("SELECT").arg(db).query(&mut con).expect("select");
+        let _: () = redis::cmd("SELECT")
+            .arg(db)
+            .query(&mut con)
+            .expect("select");
         redis::cmd("GET").arg(key).query(&mut con).expect("get")
     };
     for n in 0..3 {
         assert!(
-            wait_until(Duration::from_secs(10), || read(n, 1, "k").as_deref() == Some("one")),
+            wait_until(Duration::from_secs(10), || read(n, 1, "k").as_deref()
+                == Some("one")),
             "node {n} has db 1's key\n{}",
             c.logs()
         );
         assert_eq!(read(n, 0, "k").as_deref(), Some("zero"), "node {n} db 0");
-        assert_eq!(read(n, 1, "t").as_deref(), Some("x"), "node {n}: EXEC in db 1");
+        assert_eq!(
+            read(n, 1, "t").as_deref(),
+            Some("x"),
+            "node {n}: EXEC in db 1"
+        );
         assert_eq!(read(n, 0, "t"), None, "node {n}: EXEC stayed in db 1");
         assert_eq!(read(n, 2, "k"), None, "node {n} db 2");
     }
@@ -189,7 +209,10 @@ fn a_cluster_keeps_each_database_apart() {
         );
     }
     let mut con = c.node(l).conn();
-    let info: String = redis::cmd("INFO").arg("keyspace").query(&mut con).expect("info");
+    let info: String = redis::cmd("INFO")
+        .arg("keyspace")
+        .query(&mut con)
+        .expect("info");
     assert!(info.contains("db0:keys=1,"), "{info}");
     assert!(info.contains("db1:keys=3,"), "{info}");
 }

@@ -69,7 +69,11 @@ pub async fn sample(shared: Arc<Shared>) {
 pub fn expired_total(shared: &Shared) -> u64 {
     shared
         .dbs()
-        .map(|(_, s)| (0..s.shard_count()).map(|i| s.lock(i).expired()).sum::<u64>())
+        .map(|(_, s)| {
+            (0..s.shard_count())
+                .map(|i| s.lock(i).expired())
+                .sum::<u64>()
+        })
         .sum()
 }
 

@@ -801,10 +801,20 @@ mod tests {
         let mk = || {
             let config = crate::config::Config::default();
             let users = config.users().expect("users");
-            Shared::new(config, users, std::net::SocketAddr::from(([127, 0, 0, 1], 0)))
+            Shared::new(
+                config,
+                users,
+                std::net::SocketAddr::from(([127, 0, 0, 1], 0)),
+            )
         };
         let run = |sm: &mut ServerSm, db: u8, cmd: &[&str]| {
-            let rec = encode_cmds(false, false, None, db, &[cmd.iter().map(|a| b(a)).collect()]);
+            let rec = encode_cmds(
+                false,
+                false,
+                None,
+                db,
+                &[cmd.iter().map(|a| b(a)).collect()],
+            );
             sm.apply(Bytes::from(rec), 1_000, true)
         };
         let src = mk();
@@ -830,7 +840,10 @@ mod tests {
         assert_eq!(&run(&mut back, 0, &["GET", "k"])[..], b"$4\r\nzero\r\n");
         assert_eq!(&run(&mut back, 1, &["GET", "k"])[..], b"$3\r\none\r\n");
         assert_eq!(&run(&mut back, 1, &["SCARD", "s"])[..], b":2\r\n");
-        assert_eq!(&run(&mut back, 7, &["ZSCORE", "z", "m"])[..], b"$3\r\n1.5\r\n");
+        assert_eq!(
+            &run(&mut back, 7, &["ZSCORE", "z", "m"])[..],
+            b"$3\r\n1.5\r\n"
+        );
         assert_eq!(&run(&mut back, 7, &["PEXPIRETIME", "z"])[..], b":61000\r\n");
         assert_eq!(&run(&mut back, 3, &["EXISTS", "stale"])[..], b":0\r\n");
         assert_eq!(&run(&mut back, 2, &["DBSIZE"])[..], b":0\r\n");

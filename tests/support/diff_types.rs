@@ -223,7 +223,11 @@ pub fn command(r: &mut Rng) -> Vec<Vec<u8>> {
                 c.push(key(r));
             }
             let n = r.below(4);
-            c.push(b(&if r.chance(5) { "x".to_string() } else { n.to_string() }));
+            c.push(b(&if r.chance(5) {
+                "x".to_string()
+            } else {
+                n.to_string()
+            }));
             for _ in 0..n.max(1) {
                 c.push(key(r));
             }

@@ -11,7 +11,7 @@ use crate::store::{Object, Shard};
 
 /// Run `f` on the object at `key` when `pick` accepts its type: `Ok(None)` when the key
 /// is missing; WRONGTYPE is replied (and `Err` returned) for another type.
-pub fn read<T, R>(
+pub(super) fn read<T, R>(
     ctx: &mut Ctx<'_>,
     key: &[u8],
     pick: impl Fn(&Object) -> Option<&T>,
@@ -38,7 +38,7 @@ pub fn read<T, R>(
 /// Copy the objects at `keys` out of the store, all read at one instant: `None` for a
 /// missing key. WRONGTYPE is replied (and `Err` returned) when any key holds another
 /// type, as Redis checks every key first.
-pub fn read_all<T: Clone>(
+pub(super) fn read_all<T: Clone>(
     ctx: &mut Ctx<'_>,
     keys: &[Bytes],
     pick: impl Fn(&Object) -> Option<&T>,

@@ -17,7 +17,8 @@ use crate::server::DATABASES;
 use crate::store::Shard;
 
 const ERR_DB_RANGE: &[u8] = b"ERR DB index is out of range";
-const ERR_DB_BUSY: &[u8] = b"ERR the other database is busy in a transaction or script; try again";
+pub(super) const ERR_DB_BUSY: &[u8] =
+    b"ERR the other database is busy in a transaction or script; try again";
 
 /// How long a command that holds its own database waits for another's shard.
 const OTHER_DB_WAIT: Duration = Duration::from_millis(200);
@@ -34,7 +35,11 @@ fn db_arg(ctx: &mut Ctx<'_>, b: &[u8]) -> Option<usize> {
 
 /// Shard `idx` of database `db` (not the connection's own): locked at once when this
 /// command holds nothing, tried for a while when it holds its own database.
-fn lock_other<'a>(ctx: &Ctx<'a>, db: usize, idx: usize) -> Option<MutexGuard<'a, Shard>> {
+pub(super) fn lock_other<'a>(
+    ctx: &Ctx<'a>,
+    db: usize,
+    idx: usize,
+) -> Option<MutexGuard<'a, Shard>> {
     let store = ctx.shared.db(db);
     if ctx.ks.holds_all() {
         store.try_lock_for(idx, OTHER_DB_WAIT)

@@ -390,6 +390,7 @@ enum Owned {
 /// `COPY source destination [DB destination-db] [REPLACE]`
 pub fn copy(ctx: &mut Ctx<'_>, args: &[Bytes]) {
     let mut replace = false;
+    let mut dst_db = ctx.conn.db;
     let mut j = 3;
     while j < args.len() {
         if args[j].eq_ignore_ascii_case(b"replace") {
@@ -403,10 +404,7 @@ pub fn copy(ctx: &mut Ctx<'_>, args: &[Bytes]) {
                 ctx.err(b"ERR DB index is out of range");
                 return;
             }
-            if db as usize != ctx.conn.db {
-                ctx.err(b"ERR COPY to another database is not supported by sessiond (MOVE is)");
-                return;
-            }
+            dst_db = db as usize;
             j += 2;
         } else {
             ctx.err(ERR_SYNTAX);
@@ -414,6 +412,9 @@ pub fn copy(ctx: &mut Ctx<'_>, args: &[Bytes]) {
         }
     }
     let (src, dst) = (&args[1], &args[2]);
+    if dst_db != ctx.conn.db {
+        return copy_to_db(ctx, src, dst, dst_db, replace);
+    }
     if src == dst {
         ctx.err(b"ERR source and destination objects are the same");
         return;
@@ -451,6 +452,43 @@ pub fn copy(ctx: &mut Ctx<'_>, args: &[Bytes]) {
     }
     drop(set);
     ctx.notify(GENERIC, "copy_to", dst);
+    ctx.int(1);
+}
+
+/// `COPY ... DB n` into another database: the value is copied out under the source's
+/// lock, then written under the target's (the two are never held together).
+fn copy_to_db(ctx: &mut Ctx<'_>, src: &[u8], dst: &[u8], db: usize, replace: bool) {
+    let now = ctx.now;
+    let (ls, ld) = (ctx.locate(src), ctx.locate(dst));
+    let copied = ctx.ks.shard(ls.shard).get(ls.hash, src, now).map(|e| {
+        let v = match (e.as_str(), e.object()) {
+            (Some(s), _) => Owned::Str(s.to_vec()),
+            (None, Some(o)) => Owned::Obj(o.clone()),
+            (None, None) => Owned::Str(Vec::new()),
+        };
+        (v, e.deadline())
+    });
+    let Some((value, deadline)) = copied else {
+        return ctx.int(0);
+    };
+    let Some(mut shard) = super::databases::lock_other(ctx, db, ld.shard) else {
+        return ctx.err(super::databases::ERR_DB_BUSY);
+    };
+    if shard.contains(ld.hash, dst, now) {
+        if !replace {
+            drop(shard);
+            return ctx.int(0);
+        }
+        let old = shard.remove(ld.hash, dst, now);
+        drop(old);
+    }
+    let ttl = deadline.map_or(crate::store::Ttl::Clear, crate::store::Ttl::At);
+    match value {
+        Owned::Str(v) => shard.set_str(ld.hash, dst, &v, ttl, now),
+        Owned::Obj(o) => shard.create(ld.hash, dst, o).set_deadline(deadline),
+    }
+    drop(shard);
+    ctx.shared.pubsub.notify_db(db, GENERIC, "copy_to", dst);
     ctx.int(1);
 }
 

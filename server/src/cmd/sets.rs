@@ -406,13 +406,11 @@ pub fn sscan(ctx: &mut Ctx<'_>, args: &[Bytes]) {
         let mut it = s.iter_from(if small { 0 } else { cursor });
         let mut page: Vec<&[u8]> = Vec::new();
         let mut next = 0;
-        let mut visited = 0;
-        for (h, m) in it.by_ref() {
+        for (visited, (h, m)) in it.by_ref().enumerate() {
             if !small && visited >= opts.count {
                 next = h;
                 break;
             }
-            visited += 1;
             if opts.wants(m) {
                 page.push(m);
             }

@@ -58,6 +58,13 @@ struct AddFlags {
     incr: bool,
 }
 
+impl AddFlags {
+    /// Whether an existing member's score may go from `cur` to `new`.
+    fn may_update(self, cur: f64, new: f64) -> bool {
+        !(self.nx || (self.gt && new <= cur) || (self.lt && new >= cur))
+    }
+}
+
 /// What one element of a `ZADD` did.
 enum Added {
     New(f64),
@@ -101,7 +108,7 @@ fn zadd_generic(ctx: &mut Ctx<'_>, args: &[Bytes], f: AddFlags, first: usize) {
     if f.xx && f.nx {
         return ctx.err(b"ERR XX and NX options at the same time are not compatible");
     }
-    if (f.gt && f.nx) || (f.lt && f.nx) || (f.gt && f.lt) {
+    if [f.gt, f.lt, f.nx].iter().filter(|on| **on).count() > 1 {
         return ctx.err(b"ERR GT, LT, and/or NX options at the same time are not compatible");
     }
     if f.incr && pairs.len() > 2 {
@@ -140,7 +147,7 @@ fn zadd_generic(ctx: &mut Ctx<'_>, args: &[Bytes], f: AddFlags, first: usize) {
                 None => !f.xx,
                 Some(cur) => {
                     let new = if f.incr { cur + s } else { s };
-                    !f.nx && !(f.gt && new <= cur) && !(f.lt && new >= cur) && new != cur
+                    f.may_update(cur, new) && new != cur
                 }
             })
     };
@@ -177,7 +184,7 @@ fn zadd_generic(ctx: &mut Ctx<'_>, args: &[Bytes], f: AddFlags, first: usize) {
                 drop(shard);
                 return ctx.err(b"ERR resulting score is not a number (NaN)");
             }
-            if !f.nx && !(f.gt && new <= cur) && !(f.lt && new >= cur) {
+            if f.may_update(cur, new) {
                 last = Some(new);
             }
         }
@@ -879,8 +886,11 @@ pub fn zmpop(ctx: &mut Ctx<'_>, args: &[Bytes]) {
             ctx,
             key,
             |z| {
-                let it: Box<dyn Iterator<Item = (f64, &[u8])>> =
-                    if max { Box::new(z.iter().rev()) } else { z.iter() };
+                let it: Box<dyn Iterator<Item = (f64, &[u8])>> = if max {
+                    Box::new(z.iter().rev())
+                } else {
+                    z.iter()
+                };
                 owned(it.take(count).collect())
             },
             event,

@@ -609,7 +609,7 @@ impl Store {
     /// horizon (the one the cluster sets).
     pub fn sibling(&self, now: u64) -> Store {
         let shards = self.shard_count();
-        Store::build(shards, now, self.horizon.clone(), self.hasher.clone())
+        Store::build(shards, now, self.horizon.clone(), self.hasher)
     }
 
     fn build(
@@ -666,7 +666,6 @@ impl Store {
     pub fn set_horizon(&self, ms: u64) {
         self.horizon.store(ms, Ordering::Relaxed);
     }
-
 
     pub fn shard_count(&self) -> usize {
         self.shards.len()

@@ -4,7 +4,8 @@
 //! bytes), so a set's order is a function of its content alone: every replica, and a
 //! replica restored from a snapshot, lists and picks members alike. That is what lets
 //! `SPOP` and a script's `SMEMBERS` run at apply time on every node. A small set (the
-//! usual "sessions of one user" index) is a sorted vector; a large one a B-tree.
+//! usual "sessions of one user" index) is a sorted vector; a large one a B-tree; which
+//! one is a function of the size alone.
 
 use std::collections::BTreeSet;
 
@@ -96,7 +97,15 @@ impl SetValue {
                 }
                 Err(_) => false,
             },
-            SetValue::Large(t) => t.remove(&(h, Box::from(m))),
+            SetValue::Large(t) => {
+                let gone = t.remove(&(h, Box::from(m)));
+                // The representation is a function of the size alone (picks differ by
+                // representation, and a replica restored from a snapshot must pick alike).
+                if t.len() <= SMALL_MAX {
+                    *self = SetValue::Small(std::mem::take(t).into_iter().collect());
+                }
+                gone
+            }
         }
     }
 
@@ -172,7 +181,7 @@ mod tests {
         for m in a.iter() {
             c.insert(m);
         }
-        assert!(matches!(c, SetValue::Small(_)));
+        assert!(matches!(a, SetValue::Small(_)) && matches!(c, SetValue::Small(_)));
         assert_eq!(a.iter().collect::<Vec<_>>(), c.iter().collect::<Vec<_>>());
         for r in [0, 1 << 20, u64::MAX / 3, u64::MAX] {
             assert_eq!(a.pick(r), c.pick(r));

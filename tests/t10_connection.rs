@@ -272,8 +272,7 @@ fn hello_setname() {
     );
 }
 
-/// SELECT 0 is OK; SELECT 1 is out of range (one database); a non-number is not an
-/// integer.
+/// SELECT 0..15 are OK; SELECT 16 is out of range; a non-number is not an integer.
 #[test]
 fn select_database() {
     let srv = Server::start();
@@ -283,7 +282,11 @@ fn select_database() {
         Value::Okay
     );
     assert_eq!(
-        err_of(&mut con, redis::cmd("SELECT").arg(1)),
+        raw_value(&mut con, redis::cmd("SELECT").arg(15)),
+        Value::Okay
+    );
+    assert_eq!(
+        err_of(&mut con, redis::cmd("SELECT").arg(16)),
         "ERR DB index is out of range"
     );
     assert_eq!(

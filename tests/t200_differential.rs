@@ -289,7 +289,8 @@ fn command(r: &mut Rng) -> Vec<Vec<u8>> {
             }
         }
         // One database: SELECT 1 is a listed difference.
-        "SELECT" => c.push(b(r.pick(&["0", "x", "-1", "100000"]))),
+        // Database 0 only: both connections' keyspace comparisons read database 0.
+        "SELECT" => c.push(b(r.pick(&["0", "x", "-1", "100000", "16"]))),
         "PUBLISH" => c.extend([b("chan"), value(r)]),
         "SETRANGE" => {
             let off = r.pick(&["0", "1", "5", "-1", "abc", "3"]);
@@ -302,8 +303,8 @@ fn command(r: &mut Rng) -> Vec<Vec<u8>> {
                 c.push(b("REPLACE"));
             }
             if r.chance(10) {
-                // One database: DB 1 is a listed difference (README).
-                c.extend([b("DB"), b(r.pick(&["0", "x", "-1"]))]);
+                // Other databases: tests/t230_databases.
+                c.extend([b("DB"), b(r.pick(&["0", "x", "-1", "16"]))]);
             }
         }
         "EXPIRE" | "PEXPIRE" => {

@@ -288,7 +288,7 @@ fn config_get_known_settings() {
         assert_eq!(got.len(), 1, "CONFIG GET {name}: {got:?}");
         assert_eq!(got[0].0, name);
     }
-    assert_eq!(config_get(&mut con, "databases")[0].1, "1");
+    assert_eq!(config_get(&mut con, "databases")[0].1, "16");
     assert!(config_get(&mut con, "no-such-setting").is_empty());
 }
 
@@ -407,7 +407,7 @@ fn config_set_mutable_immutable_protected() {
         format!("ERR CONFIG SET failed (possibly related to argument '{k}') - {w}")
     };
     assert_eq!(
-        fail(&mut con, "databases", "1"),
+        fail(&mut con, "databases", "16"),
         why("databases", "can't set immutable config")
     );
     let dir = config_get(&mut con, "dir")[0].1.clone();

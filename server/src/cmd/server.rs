@@ -254,7 +254,7 @@ fn config_params(ctx: &Ctx<'_>) -> Vec<(&'static str, String)> {
     vec![
         ("bind", c.bind.clone()),
         ("port", c.port.to_string()),
-        ("databases", "1".into()),
+        ("databases", crate::server::DATABASES.to_string()),
         ("save", String::new()),
         ("appendonly", "no".into()),
         ("appendfsync", rt.appendfsync().into()),

@@ -6,8 +6,11 @@
 //! its keys. Fixed slots give `SCAN` a cursor that survives table growth and shrinkage:
 //! the cursor is the next slot to visit, and a slot is always visited whole.
 //!
-//! An [`Entry`] is 32 bytes: one boxed buffer holding the key followed by the string
-//! value, the key length, the id of the key's timer, and the hash object for hash keys.
+//! An [`Entry`] (`entry.rs`) is 32 bytes: one boxed buffer holding the key followed by
+//! the string value, the key length, the id of the key's timer, and a boxed [`Object`]
+//! for the other types (`hash.rs`, `set.rs`, `zset.rs`). Entries taken out under a lock
+//! are freed after it (`reclaim.rs`). The numbered databases are stores of their own
+//! (`Store::sibling`), sharing the hasher, so a key has the same shard in every one.
 //! The expiry deadline lives only in the timer (absolute Unix milliseconds), so keys
 //! without a TTL pay nothing for it. Every read checks the deadline (lazy expiry); the
 //! expiry thread (`crate::expiry`) reclaims keys whose timers fire (active expiry).

@@ -947,7 +947,9 @@ pub fn parse_file(path: &Path, text: &str) -> Result<Args, ConfigError> {
                 let ok = match name.as_str() {
                     "save" => v.is_empty(),
                     "appendonly" | "daemonize" => v.eq_ignore_ascii_case("no"),
-                    "databases" => v.parse::<usize>().is_ok_and(|n| (1..=crate::server::DATABASES).contains(&n)),
+                    "databases" => v
+                        .parse::<usize>()
+                        .is_ok_and(|n| (1..=crate::server::DATABASES).contains(&n)),
                     _ => true,
                 };
                 if !ok {

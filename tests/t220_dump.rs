@@ -1,6 +1,7 @@
 //! `DUMP` and `RESTORE` against a real `redis-server`: payloads move both ways for
-//! strings and hashes of every encoding Redis writes (integers, raw, LZF-compressed,
-//! listpack and hashtable hashes), short payloads are byte for byte Redis's, `RESTORE`'s
+//! strings, hashes, sets and sorted sets of every encoding Redis writes (integers, raw,
+//! LZF-compressed, listpack and hashtable hashes, intset and hashtable sets, listpack and
+//! skiplist sorted sets), short payloads are byte for byte Redis's, `RESTORE`'s
 //! options and errors answer as Redis's, `MIGRATE` from Redis into sessiond works, and
 //! `sessiond-cli import` copies a Redis server's keys with their TTLs, rerunnably. In a
 //! cluster a restored key has the same deadline on every node. Needs `redis-server`.
@@ -51,12 +52,46 @@ fn values() -> Vec<(String, Vec<Vec<u8>>)> {
     h("hsmall", 3, 2);
     h("hwide", 5, 100);
     h("hbig", 300, 10);
+    let mut members = |k: &str, cmd: &str, n: usize, int: bool| {
+        let mut c = vec![b(cmd), b(k)];
+        for i in 0..n {
+            if cmd == "ZADD" {
+                c.push(b(&["1.5", "-3", "inf", "0", "1e20"][i % 5]));
+            }
+            c.push(if int {
+                (i as i64 * 7 - 50).to_string().into_bytes()
+            } else {
+                format!("session-{i}").into_bytes()
+            });
+        }
+        v.push((k.to_string(), c));
+    };
+    members("sint", "SADD", 20, true);
+    members("sbigint", "SADD", 600, true);
+    members("stext", "SADD", 10, false);
+    members("sbig", "SADD", 300, false);
+    members("zsmall", "ZADD", 10, false);
+    members("zbig", "ZADD", 300, false);
     v
 }
 
 fn content(c: &mut Conn, key: &str) -> String {
     let t = format!("{:?}", c.call(&[b("TYPE"), b(key)]));
-    let v = if t.contains("hash") {
+    let sorted = |r: support::diff::Reply| match r {
+        support::diff::Reply::Array(Some(mut items)) => {
+            items.sort();
+            format!("{items:?}")
+        }
+        other => format!("{other:?}"),
+    };
+    let v = if t.contains("zset") {
+        format!(
+            "{:?}",
+            c.call(&[b("ZRANGE"), b(key), b("0"), b("-1"), b("WITHSCORES")])
+        )
+    } else if t.contains("set") {
+        sorted(c.call(&[b("SMEMBERS"), b(key)]))
+    } else if t.contains("hash") {
         // As sorted pairs: a big hash's order is its table's.
         match c.call(&[b("HGETALL"), b(key)]) {
             support::diff::Reply::Array(Some(items)) => {

@@ -16,6 +16,7 @@ import (
 
 	"github.com/boj/redistore"
 	"github.com/gomodule/redigo/redis"
+	"github.com/gorilla/securecookie"
 )
 
 var port = os.Args[len(os.Args)-1]
@@ -25,7 +26,9 @@ const deadline = 20 * time.Second
 func handler(store *redistore.RediStore) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
 		s, err := store.Get(r, "sid")
-		if err != nil {
+		// A cookie that no longer decodes (its MaxAge passed) gives a new session, as web
+		// apps treat it; a store error fails the request (the client retries it).
+		if e, ok := err.(securecookie.Error); err != nil && !(ok && e.IsDecode()) {
 			http.Error(w, err.Error(), 500)
 			return
 		}

@@ -52,6 +52,9 @@ pub struct Conn {
     /// In a cluster, `WATCH`ed keys with the digest of their content when watched
     /// (checked when the `EXEC` record is applied; see `Shard::digest`).
     pub watched_values: Vec<(Bytes, u64)>,
+    /// The database of the `WATCH`ed keys (`usize::MAX` when they span several): an
+    /// `EXEC` in another database aborts, a false conflict the client retries.
+    pub watch_db: Option<usize>,
     /// Channels and patterns this client subscribed to; `None` when there are none.
     pub sub: Option<Box<crate::pubsub::Subscription>>,
     /// The authenticated user; `None` until `AUTH`. Refreshed from `Shared::users`
@@ -98,6 +101,7 @@ impl Conn {
             multi_failed: false,
             watched: Vec::new(),
             watched_values: Vec::new(),
+            watch_db: None,
             sub: None,
             user: None,
             acl_version: 0,
@@ -120,6 +124,7 @@ impl Conn {
         self.multi_failed = false;
         self.watched.clear();
         self.watched_values.clear();
+        self.watch_db = None;
         self.info.in_multi.store(false, Ordering::Relaxed);
     }
 
@@ -522,8 +527,13 @@ async fn propose(
     let group = if exec {
         let queue = conn.multi.take().unwrap_or_default();
         watched = std::mem::take(&mut conn.watched_values);
+        let other_db = conn.watch_db.is_some_and(|d| d != conn.db);
         conn.end_multi();
         conn.last_cmd = "exec";
+        if other_db {
+            sessiond_protocol::encode::null_array(out, conn.resp3);
+            return;
+        }
         queue
     } else {
         let mut group = vec![first];

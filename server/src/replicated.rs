@@ -527,6 +527,11 @@ impl ServerSm {
         } else {
             0
         };
+        if usize::from(db) >= crate::server::DATABASES {
+            tracing::warn!(db, "record for an unknown database skipped");
+            encode::error(&mut self.out, b"ERR DB index is out of range");
+            return;
+        }
         self.act_as(user);
         self.conn.db = usize::from(db);
         let mut cmds = std::mem::take(&mut self.cmds);
@@ -548,6 +553,13 @@ impl ServerSm {
     }
 
     fn apply_record(&mut self, rec: Record, now: u64) {
+        if let Record::Batch { db, .. } | Record::Exec { db, .. } = &rec {
+            if usize::from(*db) >= crate::server::DATABASES {
+                tracing::warn!(db, "record for an unknown database skipped");
+                encode::error(&mut self.out, b"ERR DB index is out of range");
+                return;
+            }
+        }
         match rec {
             Record::Batch {
                 resp3,

@@ -51,14 +51,16 @@ pub fn exec(ctx: &mut Ctx<'_>, _args: &[Bytes]) {
     }
     let watched = std::mem::take(&mut ctx.conn.watched);
     let values = std::mem::take(&mut ctx.conn.watched_values);
+    let other_db = ctx.conn.watch_db.is_some_and(|d| d != ctx.conn.db);
     ctx.conn.end_multi();
     let shared = ctx.shared;
     let store = shared.db(ctx.conn.db);
     let now = ctx.now;
     let mut all = Exclusive::new(store);
-    let conflict = watched
-        .iter()
-        .any(|&(shard, hash, version)| all.shard(shard).version(hash) != version)
+    let conflict = other_db
+        || watched
+            .iter()
+            .any(|&(shard, hash, version)| all.shard(shard).version(hash) != version)
         || values.iter().any(|(key, digest)| {
             let loc = store.locate(key);
             all.shard(loc.shard).digest(loc.hash, key, now) != *digest
@@ -105,6 +107,11 @@ pub fn watch(ctx: &mut Ctx<'_>, args: &[Bytes]) {
         ctx.err(b"ERR WATCH inside MULTI is not allowed");
         return;
     }
+    let db = ctx.conn.db;
+    ctx.conn.watch_db = Some(match ctx.conn.watch_db {
+        Some(d) if d != db => usize::MAX,
+        _ => db,
+    });
     if ctx.shared.cluster().is_some() {
         // Slot versions are local to a node; what every replica can check alike when it
         // applies the EXEC is the keys' content. (The connection took a read barrier
@@ -128,5 +135,7 @@ pub fn watch(ctx: &mut Ctx<'_>, args: &[Bytes]) {
 
 pub fn unwatch(ctx: &mut Ctx<'_>, _args: &[Bytes]) {
     ctx.conn.watched.clear();
+    ctx.conn.watched_values.clear();
+    ctx.conn.watch_db = None;
     ctx.ok();
 }

@@ -56,7 +56,7 @@ fn values() -> Vec<(String, Vec<Vec<u8>>)> {
         let mut c = vec![b(cmd), b(k)];
         for i in 0..n {
             if cmd == "ZADD" {
-                c.push(b(&["1.5", "-3", "inf", "0", "1e20"][i % 5]));
+                c.push(b(["1.5", "-3", "inf", "0", "1e20"][i % 5]));
             }
             c.push(if int {
                 (i as i64 * 7 - 50).to_string().into_bytes()

@@ -3,7 +3,7 @@
 //! [`table`] lists every command with its typed flags and ACL categories; [`admit`] is
 //! the one admission path whose token runs a handler. One family per file:
 //! [`connection`], [`databases`], [`server`], [`info`], [`strings`], [`keys`], [`hashes`], [`sets`],
-//! [`zsets`] and [`zalgebra`], [`transactions`], [`pubsub`], [`cluster`], [`acl`]; [`collection`] holds what
+//! [`zsets`] with [`zranges`] and [`zalgebra`], [`transactions`], [`pubsub`], [`cluster`], [`acl`]; [`collection`] holds what
 //! the collection families share. Each handler gets a [`Ctx`] and the full argument
 //! vector (name included, arity already checked), writes exactly one reply, and touches
 //! the store only through `ctx.ks`, so the same handler runs alone or inside `EXEC`.
@@ -28,6 +28,7 @@ pub mod strings;
 pub mod table;
 pub mod transactions;
 pub mod zalgebra;
+pub mod zranges;
 pub mod zsets;
 
 use bytes::{Bytes, BytesMut};

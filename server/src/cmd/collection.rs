@@ -1,5 +1,6 @@
 //! What the collection families (hashes, sets, sorted sets) share: reading a typed
-//! object, the `*SCAN` options, and writing a computed result under a key (`*STORE`).
+//! object, the `*SCAN` preamble, the draws of `*RANDMEMBER`, and writing a computed
+//! result under a key (`*STORE`).
 
 use bytes::{Bytes, BytesMut};
 use sessiond_protocol::encode;
@@ -7,7 +8,7 @@ use sessiond_protocol::encode;
 use super::{Ctx, ERR_SYNTAX, ERR_WRONGTYPE};
 use crate::glob::Glob;
 use crate::pubsub::flags::GENERIC;
-use crate::store::{Object, Shard};
+use crate::store::{Loc, Object, Shard, ShardSet};
 
 /// Run `f` on the object at `key` when `pick` accepts its type: `Ok(None)` when the key
 /// is missing; WRONGTYPE is replied (and `Err` returned) for another type.
@@ -35,63 +36,64 @@ pub(super) fn read<T, R>(
     Ok(r)
 }
 
-/// Copy the objects at `keys` out of the store, all read at one instant: `None` for a
-/// missing key. WRONGTYPE is replied (and `Err` returned) when any key holds another
-/// type, as Redis checks every key first.
-pub(super) fn read_all<T: Clone>(
+/// Copy the objects at `keys` out of the store, all read at one instant: `extract`
+/// turns each into the caller's value (`None`: another type), and a missing key gives
+/// `None`. WRONGTYPE is replied (and `Err` returned) when any key holds another type,
+/// as Redis checks every key first.
+pub(super) fn read_all<T>(
     ctx: &mut Ctx<'_>,
     keys: &[Bytes],
-    pick: impl Fn(&Object) -> Option<&T>,
+    extract: impl Fn(&Object) -> Option<T>,
 ) -> Result<Vec<Option<T>>, ()> {
     let now = ctx.now;
     let (locs, idxs) = ctx.locate_all(keys.iter());
     let mut set = ctx.ks.shards(&idxs);
+    let out = copy_out(&mut set, keys, &locs, now, extract);
+    drop(set);
+    if out.is_err() {
+        encode::error(ctx.out, ERR_WRONGTYPE);
+    }
+    out
+}
+
+/// [`read_all`]'s reading, with the shards held by the caller.
+fn copy_out<T>(
+    set: &mut ShardSet<'_>,
+    keys: &[Bytes],
+    locs: &[Loc],
+    now: u64,
+    extract: impl Fn(&Object) -> Option<T>,
+) -> Result<Vec<Option<T>>, ()> {
     let mut out = Vec::with_capacity(keys.len());
-    for (key, loc) in keys.iter().zip(&locs) {
+    for (key, loc) in keys.iter().zip(locs) {
         match set.get(loc.shard).get(loc.hash, key, now) {
             None => out.push(None),
-            Some(e) => match e.object().and_then(&pick) {
-                Some(v) => out.push(Some(v.clone())),
-                None => {
-                    drop(set);
-                    encode::error(ctx.out, ERR_WRONGTYPE);
-                    return Err(());
-                }
-            },
+            Some(e) => out.push(Some(e.object().and_then(&extract).ok_or(())?)),
         }
     }
     Ok(out)
 }
 
-/// Compute a value from the objects at `srcs` (`None` for a missing key) and put it
+/// Compute a value from the objects at `srcs` (extracted as in [`read_all`]) and put it
 /// under `dst` in place of whatever was there (nothing when it is empty), all under one
 /// lock, raising `event` (or `del` when an old value went and nothing replaced it).
 /// Returns the result's size, or `None` after replying WRONGTYPE.
-pub fn compute_store<T: Clone>(
+pub fn compute_store<T>(
     ctx: &mut Ctx<'_>,
     dst: &Bytes,
     srcs: &[Bytes],
-    pick: impl Fn(&Object) -> Option<&T>,
+    extract: impl Fn(&Object) -> Option<T>,
     compute: impl FnOnce(Vec<Option<T>>) -> Object,
     (event, class): (&str, u32),
 ) -> Option<usize> {
     let now = ctx.now;
     let (locs, idxs) = ctx.locate_all(srcs.iter().chain(std::iter::once(dst)));
     let mut set = ctx.ks.shards(&idxs);
-    let mut inputs = Vec::with_capacity(srcs.len());
-    for (key, loc) in srcs.iter().zip(&locs) {
-        match set.get(loc.shard).get(loc.hash, key, now) {
-            None => inputs.push(None),
-            Some(e) => match e.object().and_then(&pick) {
-                Some(v) => inputs.push(Some(v.clone())),
-                None => {
-                    drop(set);
-                    encode::error(ctx.out, ERR_WRONGTYPE);
-                    return None;
-                }
-            },
-        }
-    }
+    let Ok(inputs) = copy_out(&mut set, srcs, &locs, now, extract) else {
+        drop(set);
+        encode::error(ctx.out, ERR_WRONGTYPE);
+        return None;
+    };
     let obj = compute(inputs);
     let n = obj.len();
     let ld = locs[srcs.len()];
@@ -107,6 +109,31 @@ pub fn compute_store<T: Clone>(
         ctx.notify(GENERIC, "del", dst);
     }
     Some(n)
+}
+
+/// The indexes a `*RANDMEMBER`-style `count` draws from `len` items, and how many: a
+/// positive count gives distinct ones (at most `len`; a partial shuffle), a negative one
+/// `|count|` with repeats, drawn as the caller takes them (it stops at its output limit).
+pub fn random_picks(len: usize, count: i64) -> (usize, impl Iterator<Item = usize>) {
+    let (n, mut distinct) = if count >= 0 {
+        let n = (count as usize).min(len);
+        let mut idx: Vec<usize> = (0..len).collect();
+        for i in 0..n {
+            let j = i + (super::random_u64() % (len - i) as u64) as usize;
+            idx.swap(i, j);
+        }
+        idx.truncate(n);
+        (n, idx)
+    } else {
+        (count.unsigned_abs() as usize, Vec::new())
+    };
+    distinct.reverse();
+    let picks = (0..n).map(move |_| {
+        distinct
+            .pop()
+            .unwrap_or_else(|| (super::random_u64() % len.max(1) as u64) as usize)
+    });
+    (n, picks)
 }
 
 /// Remove `key` if its object emptied; true when it did (the caller raises `del`).
@@ -135,7 +162,7 @@ impl ScanOpts {
 }
 
 /// Parse the options from `args[3..]`, replying Redis's error when they are wrong.
-pub fn scan_opts(ctx: &mut Ctx<'_>, args: &[Bytes], novalues_ok: bool) -> Option<ScanOpts> {
+fn scan_opts(ctx: &mut Ctx<'_>, args: &[Bytes], novalues_ok: bool) -> Option<ScanOpts> {
     let mut o = ScanOpts {
         pattern: None,
         count: 10,
@@ -172,12 +199,33 @@ pub fn scan_opts(ctx: &mut Ctx<'_>, args: &[Bytes], novalues_ok: bool) -> Option
 }
 
 /// The cursor argument of a `*SCAN` command; replies the error when it is not one.
-pub fn scan_cursor(ctx: &mut Ctx<'_>, arg: &[u8]) -> Option<u64> {
+fn scan_cursor(ctx: &mut Ctx<'_>, arg: &[u8]) -> Option<u64> {
     let c = super::parse_cursor(arg);
     if c.is_none() {
         ctx.err(b"ERR invalid cursor");
     }
     c
+}
+
+/// What every `*SCAN` checks before it pages, in Redis's order: the cursor, then the key
+/// (a missing key is an empty page, another type WRONGTYPE, whatever the options say),
+/// then the options. `None` once a reply is written.
+pub(super) fn scan_start<T>(
+    ctx: &mut Ctx<'_>,
+    args: &[Bytes],
+    pick: impl Fn(&Object) -> Option<&T>,
+    novalues_ok: bool,
+) -> Option<(u64, ScanOpts)> {
+    let cursor = scan_cursor(ctx, &args[2])?;
+    match read(ctx, &args[1], pick, |_, _| ()) {
+        Err(()) => return None,
+        Ok(None) => {
+            empty_scan(ctx.out);
+            return None;
+        }
+        Ok(Some(())) => {}
+    }
+    Some((cursor, scan_opts(ctx, args, novalues_ok)?))
 }
 
 /// A `*SCAN` page with no items and cursor 0.

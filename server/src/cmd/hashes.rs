@@ -6,7 +6,7 @@ use sessiond_protocol::encode;
 
 use super::{parse_i64, wrong_arity, Ctx, ERR_OVERFLOW, ERR_WRONGTYPE};
 use crate::pubsub::flags::{GENERIC, HASH};
-use crate::store::HashValue;
+use crate::store::{HashValue, Object};
 
 /// Write fields into the hash at `key`, creating it; returns the number of new fields,
 /// or `None` after replying WRONGTYPE.
@@ -72,6 +72,13 @@ pub fn hsetnx(ctx: &mut Ctx<'_>, args: &[Bytes]) {
     }
 }
 
+fn pick(o: &Object) -> Option<&HashValue> {
+    match o {
+        Object::Hash(h) => Some(h),
+        _ => None,
+    }
+}
+
 /// Run `f` on the hash at `key`: `Ok(None)` if the key is missing, and WRONGTYPE is
 /// replied (returning `Err`) if it is not a hash.
 fn with_hash<R>(
@@ -79,22 +86,7 @@ fn with_hash<R>(
     key: &[u8],
     f: impl FnOnce(&HashValue, &mut bytes::BytesMut) -> R,
 ) -> Result<Option<R>, ()> {
-    let loc = ctx.locate(key);
-    let now = ctx.now;
-    let mut shard = ctx.ks.shard(loc.shard);
-    let r = match shard.get(loc.hash, key, now) {
-        None => None,
-        Some(e) => match e.as_hash() {
-            Some(h) => Some(f(h, ctx.out)),
-            None => {
-                encode::error(ctx.out, ERR_WRONGTYPE);
-                return Err(());
-            }
-        },
-    };
-    drop(shard);
-    ctx.hit(r.is_some());
-    Ok(r)
+    super::collection::read(ctx, key, pick, f)
 }
 
 pub fn hget(ctx: &mut Ctx<'_>, args: &[Bytes]) {
@@ -351,28 +343,10 @@ pub fn hrandfield(ctx: &mut Ctx<'_>, args: &[Bytes]) {
     let limit = ctx.shared.config.client_output_limit as usize;
     if let Ok(found) = with_hash(ctx, &args[1], |h, out| {
         let all: Vec<(&[u8], &[u8])> = h.iter().collect();
-        let n = if count >= 0 {
-            (count as usize).min(all.len())
-        } else {
-            count.unsigned_abs() as usize
-        };
-        // Distinct picks: a partial shuffle of the indexes.
-        let mut idx: Vec<usize> = Vec::new();
-        if count >= 0 {
-            idx = (0..all.len()).collect();
-            for i in 0..n {
-                let j = i + (super::random_u64() % (all.len() - i) as u64) as usize;
-                idx.swap(i, j);
-            }
-        }
+        let (n, picks) = super::collection::random_picks(all.len(), count);
         let pair3 = with_values && r3;
         encode::array_len(out, n * if with_values && !r3 { 2 } else { 1 });
-        let mut distinct = idx.into_iter();
-        for _ in 0..n {
-            // Distinct picks first (a positive count); repeats drawn one by one.
-            let i = distinct
-                .next()
-                .unwrap_or_else(|| (super::random_u64() % all.len() as u64) as usize);
+        for i in picks {
             let (f, v) = all[i];
             if pair3 {
                 encode::array_len(out, 2);
@@ -395,58 +369,12 @@ pub fn hrandfield(ctx: &mut Ctx<'_>, args: &[Bytes]) {
 /// `HSCAN key cursor [MATCH pattern] [COUNT count] [NOVALUES]`: one page with every
 /// matching field (cursor 0), as Redis answers for a small hash.
 pub fn hscan(ctx: &mut Ctx<'_>, args: &[Bytes]) {
-    if super::parse_cursor(&args[2]).is_none() {
-        ctx.err(b"ERR invalid cursor");
+    let Some((_, opts)) = super::collection::scan_start(ctx, args, pick, true) else {
         return;
-    }
-    // The key before the options, as Redis: a missing key is an empty page, another
-    // type WRONGTYPE, whatever the options say.
-    let empty = |ctx: &mut Ctx<'_>| {
-        encode::array_len(ctx.out, 2);
-        encode::bulk(ctx.out, b"0");
-        encode::array_len(ctx.out, 0);
     };
-    match with_hash(ctx, &args[1], |_, _| ()) {
-        Err(()) => return,
-        Ok(None) => return empty(ctx),
-        Ok(Some(())) => {}
-    }
-    let mut pattern = None;
-    let mut novalues = false;
-    let mut j = 3;
-    while j < args.len() {
-        let a = &args[j];
-        let next = args.get(j + 1);
-        if a.eq_ignore_ascii_case(b"novalues") {
-            novalues = true;
-            j += 1;
-            continue;
-        }
-        match next {
-            Some(n) if a.eq_ignore_ascii_case(b"count") => {
-                let Some(c) = ctx.int_arg(n) else {
-                    return;
-                };
-                if c < 1 {
-                    ctx.err(super::ERR_SYNTAX);
-                    return;
-                }
-            }
-            Some(n) if a.eq_ignore_ascii_case(b"match") => {
-                pattern = Some(crate::glob::Glob::new(n, false)).filter(|_| n.as_ref() != b"*");
-            }
-            _ => {
-                ctx.err(super::ERR_SYNTAX);
-                return;
-            }
-        }
-        j += 2;
-    }
+    let novalues = opts.novalues;
     let r = with_hash(ctx, &args[1], |h, out| {
-        let hits: Vec<(&[u8], &[u8])> = h
-            .iter()
-            .filter(|(f, _)| pattern.as_ref().is_none_or(|p| p.matches(f)))
-            .collect();
+        let hits: Vec<(&[u8], &[u8])> = h.iter().filter(|(f, _)| opts.wants(f)).collect();
         encode::array_len(out, 2);
         encode::bulk(out, b"0");
         encode::array_len(out, hits.len() * if novalues { 1 } else { 2 });
@@ -458,6 +386,6 @@ pub fn hscan(ctx: &mut Ctx<'_>, args: &[Bytes]) {
         }
     });
     if let Ok(None) = r {
-        empty(ctx);
+        super::collection::empty_scan(ctx.out);
     }
 }

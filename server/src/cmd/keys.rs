@@ -7,7 +7,7 @@ use sessiond_protocol::encode;
 
 use super::{printable, Ctx, ERR_SYNTAX};
 use crate::pubsub::flags::GENERIC;
-use crate::store::{shard_set, Object, SLOTS};
+use crate::store::{shard_set, Loc, Object, Shard, SLOTS};
 
 /// `DEL` and `UNLINK`: remove the keys atomically, free their values unlocked.
 pub fn del(ctx: &mut Ctx<'_>, args: &[Bytes]) {
@@ -381,10 +381,47 @@ pub fn scan(ctx: &mut Ctx<'_>, args: &[Bytes]) {
     ctx.out.extend_from_slice(&body);
 }
 
-/// A value copied out of the store (`COPY`).
+/// A value copied out of the store with its deadline (`COPY`).
 enum Owned {
     Str(Vec<u8>),
     Obj(crate::store::Object),
+}
+
+impl Owned {
+    fn of(e: &crate::store::EntryMut<'_>) -> (Owned, Option<u64>) {
+        let v = match (e.as_str(), e.object()) {
+            (Some(s), _) => Owned::Str(s.to_vec()),
+            (None, Some(o)) => Owned::Obj(o.clone()),
+            (None, None) => Owned::Str(Vec::new()),
+        };
+        (v, e.deadline())
+    }
+
+    /// Write the copy under `dst`, over an existing key only with `replace`; whether it
+    /// was written.
+    fn put(
+        self,
+        shard: &mut Shard,
+        ld: Loc,
+        dst: &[u8],
+        deadline: Option<u64>,
+        replace: bool,
+        now: u64,
+    ) -> bool {
+        if shard.contains(ld.hash, dst, now) {
+            if !replace {
+                return false;
+            }
+            let old = shard.remove(ld.hash, dst, now);
+            drop(old);
+        }
+        let ttl = deadline.map_or(crate::store::Ttl::Clear, crate::store::Ttl::At);
+        match self {
+            Owned::Str(v) => shard.set_str(ld.hash, dst, &v, ttl, now),
+            Owned::Obj(o) => shard.create(ld.hash, dst, o).set_deadline(deadline),
+        }
+        true
+    }
 }
 
 /// `COPY source destination [DB destination-db] [REPLACE]`
@@ -423,36 +460,21 @@ pub fn copy(ctx: &mut Ctx<'_>, args: &[Bytes]) {
     let (ls, ld) = (ctx.locate(src), ctx.locate(dst));
     let idxs = shard_set(&[ls, ld]);
     let mut set = ctx.ks.shards(&idxs);
-    let Some((value, deadline)) = set.get(ls.shard).get(ls.hash, src, now).map(|e| {
-        let v = match (e.as_str(), e.object()) {
-            (Some(s), _) => Owned::Str(s.to_vec()),
-            (None, Some(o)) => Owned::Obj(o.clone()),
-            (None, None) => Owned::Str(Vec::new()),
-        };
-        (v, e.deadline())
-    }) else {
+    let Some((value, deadline)) = set
+        .get(ls.shard)
+        .get(ls.hash, src, now)
+        .map(|e| Owned::of(&e))
+    else {
         drop(set);
         ctx.int(0);
         return;
     };
-    let shard = set.get(ld.shard);
-    if shard.contains(ld.hash, dst, now) {
-        if !replace {
-            drop(set);
-            ctx.int(0);
-            return;
-        }
-        let old = shard.remove(ld.hash, dst, now);
-        drop(old);
-    }
-    let ttl = deadline.map_or(crate::store::Ttl::Clear, crate::store::Ttl::At);
-    match value {
-        Owned::Str(v) => shard.set_str(ld.hash, dst, &v, ttl, now),
-        Owned::Obj(o) => shard.create(ld.hash, dst, o).set_deadline(deadline),
-    }
+    let written = value.put(set.get(ld.shard), ld, dst, deadline, replace, now);
     drop(set);
-    ctx.notify(GENERIC, "copy_to", dst);
-    ctx.int(1);
+    if written {
+        ctx.notify(GENERIC, "copy_to", dst);
+    }
+    ctx.int(i64::from(written));
 }
 
 /// `COPY ... DB n` into another database: the value is copied out under the source's
@@ -460,36 +482,23 @@ pub fn copy(ctx: &mut Ctx<'_>, args: &[Bytes]) {
 fn copy_to_db(ctx: &mut Ctx<'_>, src: &[u8], dst: &[u8], db: usize, replace: bool) {
     let now = ctx.now;
     let (ls, ld) = (ctx.locate(src), ctx.locate(dst));
-    let copied = ctx.ks.shard(ls.shard).get(ls.hash, src, now).map(|e| {
-        let v = match (e.as_str(), e.object()) {
-            (Some(s), _) => Owned::Str(s.to_vec()),
-            (None, Some(o)) => Owned::Obj(o.clone()),
-            (None, None) => Owned::Str(Vec::new()),
-        };
-        (v, e.deadline())
-    });
+    let copied = ctx
+        .ks
+        .shard(ls.shard)
+        .get(ls.hash, src, now)
+        .map(|e| Owned::of(&e));
     let Some((value, deadline)) = copied else {
         return ctx.int(0);
     };
     let Some(mut shard) = super::databases::lock_other(ctx, db, ld.shard) else {
         return ctx.err(super::databases::ERR_DB_BUSY);
     };
-    if shard.contains(ld.hash, dst, now) {
-        if !replace {
-            drop(shard);
-            return ctx.int(0);
-        }
-        let old = shard.remove(ld.hash, dst, now);
-        drop(old);
-    }
-    let ttl = deadline.map_or(crate::store::Ttl::Clear, crate::store::Ttl::At);
-    match value {
-        Owned::Str(v) => shard.set_str(ld.hash, dst, &v, ttl, now),
-        Owned::Obj(o) => shard.create(ld.hash, dst, o).set_deadline(deadline),
-    }
+    let written = value.put(&mut shard, ld, dst, deadline, replace, now);
     drop(shard);
-    ctx.shared.pubsub.notify_db(db, GENERIC, "copy_to", dst);
-    ctx.int(1);
+    if written {
+        ctx.shared.pubsub.notify_db(db, GENERIC, "copy_to", dst);
+    }
+    ctx.int(i64::from(written));
 }
 
 /// `RANDOMKEY`: a key from a random slot onwards, or nil when there is none.

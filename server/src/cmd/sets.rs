@@ -8,7 +8,7 @@
 use bytes::{Bytes, BytesMut};
 use sessiond_protocol::encode;
 
-use super::collection::{self, compute_store, read, read_all, scan_cursor, scan_opts};
+use super::collection::{self, compute_store, read, read_all};
 use super::{Ctx, ERR_SYNTAX, ERR_WRONGTYPE};
 use crate::pubsub::flags::{GENERIC, SET};
 use crate::store::{Object, SetValue};
@@ -18,6 +18,11 @@ fn pick(o: &Object) -> Option<&SetValue> {
         Object::Set(s) => Some(s),
         _ => None,
     }
+}
+
+/// A set copied out (the set algebra's inputs).
+fn copy(o: &Object) -> Option<SetValue> {
+    pick(o).cloned()
 }
 
 fn members_reply(out: &mut BytesMut, items: &[&[u8]], resp3: bool) {
@@ -208,23 +213,10 @@ pub fn srandmember(ctx: &mut Ctx<'_>, args: &[Bytes]) {
     let limit = ctx.shared.config.client_output_limit as usize;
     if let Ok(None) = read(ctx, &args[1], pick, |s, out| {
         let all: Vec<&[u8]> = s.iter().collect();
-        if count >= 0 {
-            let n = (count as usize).min(all.len());
-            let mut idx: Vec<usize> = (0..all.len()).collect();
-            for i in 0..n {
-                let j = i + (super::random_u64() % (all.len() - i) as u64) as usize;
-                idx.swap(i, j);
-            }
-            encode::array_len(out, n);
-            for &i in &idx[..n] {
-                encode::bulk(out, all[i]);
-            }
-            return;
-        }
-        let n = count.unsigned_abs() as usize;
+        let (n, picks) = collection::random_picks(all.len(), count);
         encode::array_len(out, n);
-        for _ in 0..n {
-            encode::bulk(out, all[(super::random_u64() % all.len() as u64) as usize]);
+        for i in picks {
+            encode::bulk(out, all[i]);
             if out.len() > limit {
                 break;
             }
@@ -337,7 +329,7 @@ fn combine(op: Op, sets: &[Option<SetValue>], limit: usize) -> SetValue {
 
 fn algebra(ctx: &mut Ctx<'_>, keys: &[Bytes], op: Op) {
     let r3 = ctx.conn.resp3;
-    let Ok(sets) = read_all(ctx, keys, pick) else {
+    let Ok(sets) = read_all(ctx, keys, copy) else {
         return;
     };
     let r = combine(op, &sets, usize::MAX);
@@ -346,7 +338,7 @@ fn algebra(ctx: &mut Ctx<'_>, keys: &[Bytes], op: Op) {
 
 fn algebra_store(ctx: &mut Ctx<'_>, args: &[Bytes], op: Op, event: &str) {
     let compute = |sets: Vec<Option<SetValue>>| Object::Set(combine(op, &sets, usize::MAX));
-    if let Some(n) = compute_store(ctx, &args[1], &args[2..], pick, compute, (event, SET)) {
+    if let Some(n) = compute_store(ctx, &args[1], &args[2..], copy, compute, (event, SET)) {
         ctx.int(n as i64);
     }
 }
@@ -380,7 +372,7 @@ pub fn sintercard(ctx: &mut Ctx<'_>, args: &[Bytes]) {
     let Some((keys, limit)) = collection::intercard_args(ctx, args) else {
         return;
     };
-    let Ok(sets) = read_all(ctx, &args[keys], pick) else {
+    let Ok(sets) = read_all(ctx, &args[keys], copy) else {
         return;
     };
     ctx.int(combine(Op::Inter, &sets, limit).len() as i64);
@@ -390,15 +382,7 @@ pub fn sintercard(ctx: &mut Ctx<'_>, args: &[Bytes]) {
 /// answers for its compact encodings; a large one by its order, the cursor being the
 /// hash where the next page starts (a member present throughout is always returned).
 pub fn sscan(ctx: &mut Ctx<'_>, args: &[Bytes]) {
-    let Some(cursor) = scan_cursor(ctx, &args[2]) else {
-        return;
-    };
-    match read(ctx, &args[1], pick, |_, _| ()) {
-        Err(()) => return,
-        Ok(None) => return collection::empty_scan(ctx.out),
-        Ok(Some(())) => {}
-    }
-    let Some(opts) = scan_opts(ctx, args, false) else {
+    let Some((cursor, opts)) = collection::scan_start(ctx, args, pick, false) else {
         return;
     };
     let _ = read(ctx, &args[1], pick, |s, out| {

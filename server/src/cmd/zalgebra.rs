@@ -5,9 +5,9 @@ use bytes::Bytes;
 use hashbrown::HashMap;
 use sessiond_protocol::encode;
 
-use super::collection::{self, compute_store};
+use super::collection::{self, compute_store, read_all};
 use super::zsets::reply_items;
-use super::{Ctx, ERR_SYNTAX, ERR_WRONGTYPE};
+use super::{Ctx, ERR_SYNTAX};
 use crate::pubsub::flags::ZSET;
 use crate::store::{Object, ZSetValue};
 
@@ -195,34 +195,12 @@ fn combine(op: Op, inputs: &[Option<Input>], call: &Call) -> ZSetValue {
     out
 }
 
-/// Read every input at one instant; WRONGTYPE replied (and `None`) for another type.
-fn read_inputs(ctx: &mut Ctx<'_>, keys: &[Bytes]) -> Option<Vec<Option<Input>>> {
-    let now = ctx.now;
-    let (locs, idxs) = ctx.locate_all(keys.iter());
-    let mut set = ctx.ks.shards(&idxs);
-    let mut out = Vec::with_capacity(keys.len());
-    for (key, loc) in keys.iter().zip(&locs) {
-        match set.get(loc.shard).get(loc.hash, key, now) {
-            None => out.push(None),
-            Some(e) => match e.object().and_then(input) {
-                Some(i) => out.push(Some(i)),
-                None => {
-                    drop(set);
-                    ctx.err(ERR_WRONGTYPE);
-                    return None;
-                }
-            },
-        }
-    }
-    Some(out)
-}
-
 fn reply(ctx: &mut Ctx<'_>, args: &[Bytes], op: Op) {
     let r3 = ctx.conn.resp3;
     let Some(call) = parse(ctx, args, 1, op, false) else {
         return;
     };
-    let Some(inputs) = read_inputs(ctx, &args[call.keys.clone()]) else {
+    let Ok(inputs) = read_all(ctx, &args[call.keys.clone()], input) else {
         return;
     };
     let z = combine(op, &inputs, &call);
@@ -230,24 +208,13 @@ fn reply(ctx: &mut Ctx<'_>, args: &[Bytes], op: Op) {
     reply_items(ctx.out, &items, call.with_scores, r3, true);
 }
 
-/// Sets count as inputs: what `compute_store` hands on is either type.
-fn either(o: &Object) -> Option<&Object> {
-    match o {
-        Object::ZSet(_) | Object::Set(_) => Some(o),
-        _ => None,
-    }
-}
-
 fn store(ctx: &mut Ctx<'_>, args: &[Bytes], op: Op, event: &str) {
     let Some(call) = parse(ctx, args, 2, op, true) else {
         return;
     };
-    let compute = |objs: Vec<Option<Object>>| {
-        let inputs: Vec<Option<Input>> = objs.iter().map(|o| o.as_ref().and_then(input)).collect();
-        Object::ZSet(combine(op, &inputs, &call))
-    };
+    let compute = |inputs: Vec<Option<Input>>| Object::ZSet(combine(op, &inputs, &call));
     let srcs = &args[call.keys.clone()];
-    if let Some(n) = compute_store(ctx, &args[1], srcs, either, compute, (event, ZSET)) {
+    if let Some(n) = compute_store(ctx, &args[1], srcs, input, compute, (event, ZSET)) {
         ctx.int(n as i64);
     }
 }
@@ -284,7 +251,7 @@ pub fn zintercard(ctx: &mut Ctx<'_>, args: &[Bytes]) {
     let Some(limit) = collection::limit_arg(ctx, args, keys.end) else {
         return;
     };
-    let Some(inputs) = read_inputs(ctx, &args[keys.clone()]) else {
+    let Ok(inputs) = read_all(ctx, &args[keys.clone()], input) else {
         return;
     };
     let call = Call {

@@ -347,7 +347,14 @@ pub fn zrangestore(ctx: &mut Ctx<'_>, args: &[Bytes]) {
         Object::ZSet(out)
     };
     let class = ("zrangestore", ZSET);
-    if let Some(n) = compute_store(ctx, &args[1], &args[2..3], pick, compute, class) {
+    if let Some(n) = compute_store(
+        ctx,
+        &args[1],
+        &args[2..3],
+        |o| pick(o).cloned(),
+        compute,
+        class,
+    ) {
         ctx.int(n as i64);
     }
 }

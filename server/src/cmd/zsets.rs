@@ -8,7 +8,7 @@
 use bytes::{Bytes, BytesMut};
 use sessiond_protocol::encode;
 
-use super::collection::{self, read, scan_cursor, scan_opts};
+use super::collection::{self, read};
 use super::{Ctx, ERR_SYNTAX, ERR_WRONGTYPE};
 use crate::float::{fmt_g, parse as parse_float};
 use crate::pubsub::flags::{GENERIC, ZSET};
@@ -549,26 +549,10 @@ pub fn zrandmember(ctx: &mut Ctx<'_>, args: &[Bytes]) {
     let out_limit = ctx.shared.config.client_output_limit as usize;
     if let Ok(None) = read(ctx, &args[1], pick, |z, out| {
         let all: Vec<(f64, &[u8])> = z.iter().collect();
-        let n = if count >= 0 {
-            (count as usize).min(all.len())
-        } else {
-            count.unsigned_abs() as usize
-        };
-        let mut idx: Vec<usize> = Vec::new();
-        if count >= 0 {
-            idx = (0..all.len()).collect();
-            for i in 0..n {
-                let j = i + (super::random_u64() % (all.len() - i) as u64) as usize;
-                idx.swap(i, j);
-            }
-        }
+        let (n, picks) = collection::random_picks(all.len(), count);
         let pair3 = with_scores && r3;
         encode::array_len(out, n * if with_scores && !r3 { 2 } else { 1 });
-        let mut distinct = idx.into_iter();
-        for _ in 0..n {
-            let i = distinct
-                .next()
-                .unwrap_or_else(|| (super::random_u64() % all.len() as u64) as usize);
+        for i in picks {
             let (s, m) = all[i];
             if pair3 {
                 encode::array_len(out, 2);
@@ -589,15 +573,7 @@ pub fn zrandmember(ctx: &mut Ctx<'_>, args: &[Bytes]) {
 /// `ZSCAN key cursor [MATCH pattern] [COUNT count]`: every matching member in one page
 /// (cursor 0), as Redis answers for its compact encoding.
 pub fn zscan(ctx: &mut Ctx<'_>, args: &[Bytes]) {
-    if scan_cursor(ctx, &args[2]).is_none() {
-        return;
-    }
-    match read(ctx, &args[1], pick, |_, _| ()) {
-        Err(()) => return,
-        Ok(None) => return collection::empty_scan(ctx.out),
-        Ok(Some(())) => {}
-    }
-    let Some(opts) = scan_opts(ctx, args, false) else {
+    let Some((_, opts)) = collection::scan_start(ctx, args, pick, false) else {
         return;
     };
     let _ = read(ctx, &args[1], pick, |z, out| {

@@ -43,6 +43,16 @@ pub struct ClientInfo {
     /// `CLIENT KILL`: set, then `kill` notified; the connection closes.
     pub killed: AtomicBool,
     pub kill: Notify,
+    /// Pushes for this client from elsewhere (tracking invalidations): written between
+    /// its commands, or at once while it waits (see `crate::tracking::deliver`).
+    pub inbox: Mutex<bytes::BytesMut>,
+    pub inbox_ready: AtomicBool,
+    /// Notified when the inbox fills.
+    pub wake: Notify,
+    /// `CLIENT TRACKING` flags for `CLIENT LIST` (`crate::tracking::FLAG_*`), and the
+    /// redirect (-1 when not tracking).
+    pub tracking: AtomicU8,
+    pub redirect: AtomicI64,
 }
 
 impl ClientInfo {
@@ -75,6 +85,11 @@ impl ClientInfo {
             multi: AtomicI64::new(-1),
             killed: AtomicBool::new(false),
             kill: Notify::new(),
+            inbox: Mutex::new(bytes::BytesMut::new()),
+            inbox_ready: AtomicBool::new(false),
+            wake: Notify::new(),
+            tracking: AtomicU8::new(0),
+            redirect: AtomicI64::new(-1),
         }
     }
 
@@ -111,6 +126,16 @@ impl ClientInfo {
         if multi >= 0 {
             flags.push('x');
         }
+        let tracking = self.tracking.load(Relaxed);
+        for (bit, c) in [
+            (crate::tracking::FLAG_ON, 't'),
+            (crate::tracking::FLAG_BROKEN, 'R'),
+            (crate::tracking::FLAG_BCAST, 'B'),
+        ] {
+            if tracking & bit != 0 {
+                flags.push(c);
+            }
+        }
         if flags.is_empty() {
             flags.push('N');
         }
@@ -119,7 +144,7 @@ impl ClientInfo {
         // The connection's own structures, roughly, plus its buffers.
         let tot = 1024 + qbuf + qfree + omem;
         format!(
-            "id={} addr={} laddr={} fd={} name={} age={} idle={} flags={flags} db={} sub={sub} psub={psub} ssub=0 multi={multi} qbuf={qbuf} qbuf-free={qfree} argv-mem=0 multi-mem=0 rbs={} rbp=0 obl={obl} oll=0 omem={omem} tot-mem={tot} events=r cmd={} user={} redir=-1 resp={} lib-name={} lib-ver={}",
+            "id={} addr={} laddr={} fd={} name={} age={} idle={} flags={flags} db={} sub={sub} psub={psub} ssub=0 multi={multi} qbuf={qbuf} qbuf-free={qfree} argv-mem=0 multi-mem=0 rbs={} rbp=0 obl={obl} oll=0 omem={omem} tot-mem={tot} events=r cmd={} user={} redir={} resp={} lib-name={} lib-ver={}",
             self.id,
             self.addr,
             self.laddr,
@@ -131,6 +156,7 @@ impl ClientInfo {
             qbuf + qfree,
             self.last_cmd.lock(),
             self.user.lock(),
+            self.redirect.load(Relaxed),
             self.resp.load(Relaxed),
             s(&self.lib_name),
             s(&self.lib_ver),

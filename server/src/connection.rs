@@ -80,6 +80,8 @@ pub struct Conn {
     pub monitor: Option<tokio::sync::mpsc::Receiver<Bytes>>,
     /// The selected database (`SELECT`).
     pub db: usize,
+    /// `CLIENT TRACKING` (see `crate::tracking`); `None` when off.
+    pub tracking: Option<Box<crate::tracking::ConnTracking>>,
 }
 
 /// `CLIENT REPLY ON|OFF|SKIP`.
@@ -115,6 +117,7 @@ impl Conn {
             reply: ReplyMode::On,
             monitor: None,
             db: 0,
+            tracking: None,
         }
     }
 
@@ -233,6 +236,7 @@ pub async fn serve_stream<S: ClientStream>(
         debug!("connected");
         let res = io_loop(stream, &shared, info).await;
         shared.clients.lock().remove(&id);
+        shared.tracking.disable(id);
         shared.connected.fetch_sub(1, Ordering::Relaxed);
         debug!(result = ?res.err(), "disconnected");
     }
@@ -555,14 +559,30 @@ async fn propose(
         group
     };
     let user = conn.user.as_ref().map(|u| u.name.as_bytes());
+    let origin = match conn.tracking.as_mut() {
+        Some(t) => {
+            // CACHING lasts one command or transaction.
+            t.caching = false;
+            if t.mode.noloop {
+                conn.id
+            } else {
+                0
+            }
+        }
+        None => 0,
+    };
     let record = if exec {
-        replicated::encode_exec(conn.resp3, user, conn.db as u8, &group, &watched)
+        replicated::encode_exec(conn.resp3, user, conn.db as u8, origin, &group, &watched)
     } else {
-        replicated::encode_cmds(false, conn.resp3, user, conn.db as u8, &group)
+        replicated::encode_from(false, conn.resp3, user, conn.db as u8, origin, &group)
     };
     let replies = if exec { 1 } else { group.len() };
     match cluster.propose(record).await {
-        Ok(Ok(reply)) => out.extend_from_slice(&reply),
+        Ok(Ok(reply)) => {
+            out.extend_from_slice(&reply);
+            // Invalidations the write caused for this client follow its reply.
+            crate::tracking::drain(&conn.info, out);
+        }
         Ok(Err(e)) => {
             for _ in 0..replies {
                 replicated::cluster_error(out, &e);
@@ -729,7 +749,7 @@ async fn next_input<S: ClientStream>(
     shared: &Shared,
 ) -> std::io::Result<bool> {
     let more = tokio::select! {
-        r = wait_input(stream, input, out, conn, shared) => r?,
+        r = wait_input(stream, input, out, conn, info, shared) => r?,
         () = info.kill.notified() => false,
     };
     // What CLIENT LIST shows while this batch runs: the commands just read.
@@ -742,10 +762,16 @@ async fn wait_input<S: ClientStream>(
     input: &mut Input,
     out: &mut BytesMut,
     conn: &mut Conn,
+    info: &ClientInfo,
     shared: &Shared,
 ) -> std::io::Result<bool> {
     let idle = shared.runtime.timeout();
     loop {
+        // Invalidations (client tracking) are written while the client waits. Only a
+        // RESP3 connection or a subscriber can be sent any, so only they wait on them.
+        crate::tracking::drain(info, out);
+        write_out(stream, out, shared).await?;
+        let pushes = conn.resp3 || conn.sub.is_some();
         if let Some(mon) = conn.monitor.as_mut() {
             tokio::select! {
                 r = input.fill(stream, shared) => return r,
@@ -757,27 +783,20 @@ async fn wait_input<S: ClientStream>(
             continue;
         }
         let Some(sub) = conn.sub.as_mut() else {
-            if idle == 0 {
-                return input.fill(stream, shared).await;
+            let fill = fill_within(stream, input, shared, idle);
+            if !pushes {
+                return fill.await;
             }
-            // `timeout`: an idle client is closed (subscribers are exempt, as in Redis).
-            return match tokio::time::timeout(
-                std::time::Duration::from_secs(idle),
-                input.fill(stream, shared),
-            )
-            .await
-            {
-                Ok(r) => r,
-                Err(_) => {
-                    debug!("idle timeout, closing");
-                    Ok(false)
-                }
-            };
+            tokio::select! {
+                r = fill => return r,
+                () = info.wake.notified() => continue,
+            }
         };
         tokio::select! {
             // Reading is cancel-safe: bytes are only taken into `input` by a read that
             // completes.
             r = input.fill(stream, shared) => return r,
+            () = info.wake.notified() => {}
             Some(msg) = sub.rx.recv() => {
                 let resp3 = conn.resp3;
                 drain(msg, &mut sub.rx, out, |m, out| m.encode(out, resp3));
@@ -788,6 +807,31 @@ async fn wait_input<S: ClientStream>(
                 }
                 write_out(stream, out, shared).await?;
             }
+        }
+    }
+}
+
+/// Read the client's next bytes; with `timeout` set, an idle client is closed
+/// (subscribers are exempt, as in Redis: they do not come here).
+async fn fill_within<S: ClientStream>(
+    stream: &mut S,
+    input: &mut Input,
+    shared: &Shared,
+    idle: u64,
+) -> std::io::Result<bool> {
+    if idle == 0 {
+        return input.fill(stream, shared).await;
+    }
+    match tokio::time::timeout(
+        std::time::Duration::from_secs(idle),
+        input.fill(stream, shared),
+    )
+    .await
+    {
+        Ok(r) => r,
+        Err(_) => {
+            debug!("idle timeout, closing");
+            Ok(false)
         }
     }
 }

@@ -238,6 +238,8 @@ fn run(shared: &Shared, freer: Freer) {
             }
         }
         freer.hand_over(&mut dead, &ex.pending_free);
+        // BCAST trackers hear of this round's expired keys at once.
+        shared.tracking.broadcast();
         ex.rounds.fetch_add(1, Ordering::Relaxed);
         ex.max_lag_ms.fetch_max(lag, Ordering::Relaxed);
         if round > 0 {

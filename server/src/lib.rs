@@ -21,6 +21,8 @@
 //! - [`longdouble`]: `INCRBYFLOAT`'s `long double` arithmetic, in C as Redis's.
 //! - [`glob`]: Redis's glob patterns, matched without backtracking.
 //! - [`pubsub`]: `SUBSCRIBE`/`PUBLISH` delivery and keyspace notifications.
+//! - [`tracking`]: `CLIENT TRACKING` (client-side caching): who may cache which key, and
+//!   the invalidation messages the stores' change hook sends.
 //! - [`expiry`]: the thread that reclaims keys whose timers fire (in a cluster, the
 //!   leader's thread proposes the deletions instead).
 //! - [`clock`], [`mem`]: time in Unix ms; process memory and CPU figures for `INFO`.
@@ -61,4 +63,5 @@ pub mod server;
 pub mod slowlog;
 pub mod store;
 pub mod tls;
+pub mod tracking;
 pub mod wheel;

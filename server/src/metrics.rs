@@ -36,6 +36,10 @@ pub async fn sample(shared: Arc<Shared>) {
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
         tick.tick().await;
+        // Client tracking's upkeep: a table over its limit shrinks, and BCAST changes
+        // no command sent yet (the expiry thread's) go out.
+        shared.tracking.enforce_limit();
+        shared.tracking.broadcast();
         let now = Instant::now();
         let cmds = shared.stats.commands.load(Ordering::Relaxed);
         // Not while a script holds the store (see `crate::script`): skip this sample.

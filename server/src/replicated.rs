@@ -40,6 +40,10 @@ const FLAG_USER: u8 = 2;
 /// The record's commands run in a numbered database other than 0 (a byte after the
 /// user): records for database 0 carry nothing more.
 const FLAG_DB: u8 = 4;
+/// The record names the proposing node's client (8 bytes after the database), for
+/// `CLIENT TRACKING ... NOLOOP`: set only when that client asked for NOLOOP, and read
+/// only on the node that proposed it (client ids are the node's own).
+const FLAG_ORIGIN: u8 = 8;
 
 /// What one raft record asks every replica to do.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -96,6 +100,18 @@ pub fn encode_cmds(
     db: u8,
     cmds: &[Vec<Bytes>],
 ) -> Vec<u8> {
+    encode_from(kind_exec, resp3, user, db, 0, cmds)
+}
+
+/// [`encode_cmds`] for client `origin` of this node (0: none; see [`FLAG_ORIGIN`]).
+pub fn encode_from(
+    kind_exec: bool,
+    resp3: bool,
+    user: Option<&[u8]>,
+    db: u8,
+    origin: u64,
+    cmds: &[Vec<Bytes>],
+) -> Vec<u8> {
     let size: usize = cmds
         .iter()
         .map(|c| 4 + c.iter().map(|a| 4 + a.len()).sum::<usize>())
@@ -105,13 +121,17 @@ pub fn encode_cmds(
     out.push(
         u8::from(resp3) * FLAG_RESP3
             + u8::from(user.is_some()) * FLAG_USER
-            + u8::from(db != 0) * FLAG_DB,
+            + u8::from(db != 0) * FLAG_DB
+            + u8::from(origin != 0) * FLAG_ORIGIN,
     );
     if let Some(u) = user {
         put(&mut out, u);
     }
     if db != 0 {
         out.push(db);
+    }
+    if origin != 0 {
+        out.extend_from_slice(&origin.to_le_bytes());
     }
     put_cmds(&mut out, cmds);
     out
@@ -122,10 +142,11 @@ pub fn encode_exec(
     resp3: bool,
     user: Option<&[u8]>,
     db: u8,
+    origin: u64,
     cmds: &[Vec<Bytes>],
     watched: &[(Bytes, u64)],
 ) -> Vec<u8> {
-    let mut out = encode_cmds(true, resp3, user, db, cmds);
+    let mut out = encode_from(true, resp3, user, db, origin, cmds);
     if !watched.is_empty() {
         out[0] = EXEC_WATCHED;
         out.extend_from_slice(&(watched.len() as u32).to_le_bytes());
@@ -152,7 +173,7 @@ impl Record {
                 db,
                 cmds,
                 watched,
-            } => encode_exec(*resp3, user.as_deref(), *db, cmds, watched),
+            } => encode_exec(*resp3, user.as_deref(), *db, 0, cmds, watched),
             Record::Expire(db, keys) => {
                 let mut out = Vec::with_capacity(6 + keys.len() * 32);
                 out.push(EXPIRE);
@@ -189,6 +210,9 @@ impl Record {
                 } else {
                     0
                 };
+                if flags & FLAG_ORIGIN != 0 {
+                    r.u64()?;
+                }
                 let mut cmds = Vec::new();
                 read_cmds_into(data, r, &mut cmds)?;
                 let mut watched = Vec::new();
@@ -527,6 +551,11 @@ impl ServerSm {
         } else {
             0
         };
+        if flags & FLAG_ORIGIN != 0 && r.u64().is_none() {
+            tracing::warn!("undecodable record skipped");
+            encode::error(&mut self.out, b"ERR undecodable replicated record");
+            return;
+        }
         if usize::from(db) >= crate::server::DATABASES {
             tracing::warn!(db, "record for an unknown database skipped");
             encode::error(&mut self.out, b"ERR DB index is out of range");
@@ -612,6 +641,25 @@ impl ServerSm {
     }
 }
 
+/// The proposing client a command record names (0: none), see [`FLAG_ORIGIN`].
+fn record_origin(record: &[u8]) -> u64 {
+    if !matches!(record.first(), Some(&(BATCH | EXEC | EXEC_WATCHED))) {
+        return 0;
+    }
+    let mut r = ByteReader::new(record);
+    let flags = r.take(2).map_or(0, |h| h[1]);
+    if flags & FLAG_ORIGIN == 0 {
+        return 0;
+    }
+    if flags & FLAG_USER != 0 && r.bytes().is_none() {
+        return 0;
+    }
+    if flags & FLAG_DB != 0 && r.take(1).is_none() {
+        return 0;
+    }
+    r.u64().unwrap_or(0)
+}
+
 /// A seed for a record's random draws, the same on every replica: its time, its length
 /// and its first bytes (FNV-1a; every record is applied, so this stays cheap).
 fn record_seed(record: &[u8], now: u64) -> u64 {
@@ -628,6 +676,13 @@ impl StateMachine for ServerSm {
         // Commands that draw at random and write (`SPOP`) draw alike on every replica:
         // the draws are a function of the record and its time.
         cmd::reseed_random(record_seed(&record, now));
+        // NOLOOP: on the node that proposed it, the record's changes are its client's.
+        let origin = if want_reply {
+            record_origin(&record)
+        } else {
+            0
+        };
+        let _me = crate::tracking::enter(origin);
         if record.first() == Some(&BATCH) {
             self.apply_batch(&record, now);
         } else {
@@ -640,6 +695,8 @@ impl StateMachine for ServerSm {
                 }
             }
         }
+        // BCAST: the keys this record changed go out now, on every node.
+        self.shared.tracking.broadcast();
         if want_reply {
             self.out.split().freeze()
         } else {

@@ -57,7 +57,9 @@ pub struct Shared {
     pub proto_max_bulk_len: AtomicU64,
     pub peak_memory: AtomicU64,
     pub stats: Stats,
-    pub clients: Mutex<BTreeMap<u64, Arc<ClientInfo>>>,
+    pub clients: Arc<Mutex<BTreeMap<u64, Arc<ClientInfo>>>>,
+    /// `CLIENT TRACKING`'s table (client-side caching).
+    pub tracking: Arc<crate::tracking::Tracking>,
     pub connected: AtomicUsize,
     pub next_client_id: AtomicU64,
     pub started: Instant,
@@ -132,6 +134,8 @@ impl Shared {
         hook_events(&store, &pubsub, 0);
         let proto_max_bulk_len = AtomicU64::new(config.proto_max_bulk_len);
         let runtime = crate::runtime::Runtime::new(&config);
+        let clients = Arc::new(Mutex::new(BTreeMap::new()));
+        let tracking = crate::tracking::Tracking::new(store.touch_hook().clone(), clients.clone());
         Arc::new(Shared {
             store,
             more_dbs: (1..DATABASES).map(|_| OnceLock::new()).collect(),
@@ -139,7 +143,8 @@ impl Shared {
             proto_max_bulk_len,
             peak_memory: AtomicU64::new(0),
             stats: Stats::default(),
-            clients: Mutex::new(BTreeMap::new()),
+            clients,
+            tracking,
             connected: AtomicUsize::new(0),
             next_client_id: AtomicU64::new(1),
             started: Instant::now(),

@@ -28,6 +28,7 @@ impl Admitted {
     }
 
     pub fn run(&self, ctx: &mut Ctx<'_>, args: &[Bytes]) {
+        super::tracking::before_run(ctx, self.spec, args);
         (self.spec.run)(ctx, args)
     }
 }

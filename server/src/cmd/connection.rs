@@ -267,6 +267,10 @@ pub fn client(ctx: &mut Ctx<'_>, args: &[Bytes]) {
             encode::verbatim(ctx.out, b"txt", text.as_bytes(), r3);
         }
         (b"kill", 3..) => client_kill(ctx, &args[2..]),
+        (b"tracking", 3..) => super::tracking::client_tracking(ctx, args),
+        (b"caching", 3) => super::tracking::client_caching(ctx, args),
+        (b"getredir", 2) => super::tracking::client_getredir(ctx),
+        (b"trackinginfo", 2) => super::tracking::client_trackinginfo(ctx),
         (b"no-evict" | b"no-touch", 3) => {
             if args[2].eq_ignore_ascii_case(b"on") || args[2].eq_ignore_ascii_case(b"off") {
                 ctx.ok();
@@ -296,6 +300,15 @@ pub fn client(ctx: &mut Ctx<'_>, args: &[Bytes]) {
                 b"    Set client meta attr. Options are: LIB-NAME, LIB-VER.",
                 b"SETNAME <name>",
                 b"    Assign the name <name> to the current connection.",
+                b"CACHING (YES|NO)",
+                b"    Enable/disable tracking of the keys for next command in OPTIN/OPTOUT modes.",
+                b"GETREDIR",
+                b"    Return the client ID we are redirecting to when tracking is enabled.",
+                b"TRACKING (ON|OFF) [REDIRECT <id>] [BCAST] [PREFIX <prefix> [...]]",
+                b"         [OPTIN] [OPTOUT] [NOLOOP]",
+                b"    Control server assisted client side caching.",
+                b"TRACKINGINFO",
+                b"    Report tracking status for the current connection.",
                 b"HELP",
                 b"    Print this help.",
             ];
@@ -303,7 +316,8 @@ pub fn client(ctx: &mut Ctx<'_>, args: &[Bytes]) {
         }
         (
             b"setname" | b"getname" | b"id" | b"setinfo" | b"info" | b"no-evict" | b"no-touch"
-            | b"help" | b"kill" | b"reply",
+            | b"help" | b"kill" | b"reply" | b"tracking" | b"caching" | b"getredir"
+            | b"trackinginfo",
             _,
         ) => {
             super::sub_syntax_error(ctx.out, "client", &args[1]);

@@ -134,6 +134,8 @@ pub fn swapdb(ctx: &mut Ctx<'_>, args: &[Bytes]) {
         let mut y = hi.lock(i);
         crate::store::Store::swap_shards(&mut x, &mut y);
     }
+    // Every key of both databases changed: as after a flush, all are invalid.
+    ctx.shared.tracking.flush();
     ctx.ok();
 }
 
@@ -163,6 +165,7 @@ pub fn flushall(ctx: &mut Ctx<'_>, args: &[Bytes]) {
         }
     }
     crate::mem::trim();
+    ctx.shared.tracking.flush();
     ctx.ok();
 }
 

@@ -103,9 +103,10 @@ fn write_section(ctx: &mut Ctx<'_>, section: &str, t: &mut String) {
         ),
         "clients" => write!(
             t,
-            "# Clients\r\nconnected_clients:{}\r\ncluster_connections:0\r\nmaxclients:{}\r\nclient_recent_max_input_buffer:0\r\nclient_recent_max_output_buffer:0\r\nblocked_clients:0\r\ntracking_clients:0\r\nclients_in_timeout_table:0\r\ntotal_blocking_keys:0\r\n",
+            "# Clients\r\nconnected_clients:{}\r\ncluster_connections:0\r\nmaxclients:{}\r\nclient_recent_max_input_buffer:0\r\nclient_recent_max_output_buffer:0\r\nblocked_clients:0\r\ntracking_clients:{}\r\nclients_in_timeout_table:0\r\ntotal_blocking_keys:0\r\n",
             sh.connected.load(Ordering::Relaxed),
             sh.runtime.maxclients(),
+            sh.tracking.clients(),
         ),
         "memory" => {
             let used = mem::allocated();
@@ -140,9 +141,10 @@ fn write_section(ctx: &mut Ctx<'_>, section: &str, t: &mut String) {
             let evicted: u64 = (0..ctx.ks.store().shard_count())
                 .map(|i| ctx.ks.shard(i).evicted())
                 .sum();
+            let (tk, ti, tp) = sh.tracking.totals();
             write!(
                 t,
-                "# Stats\r\ntotal_connections_received:{}\r\ntotal_commands_processed:{}\r\ninstantaneous_ops_per_sec:{}\r\ntotal_net_input_bytes:{}\r\ntotal_net_output_bytes:{}\r\nrejected_connections:{}\r\nexpired_keys:{expired}\r\nexpired_stale_perc:0.00\r\nexpired_time_cap_reached_count:0\r\nevicted_keys:{evicted}\r\nkeyspace_hits:{}\r\nkeyspace_misses:{}\r\npubsub_channels:{}\r\npubsub_patterns:{}\r\nlatest_fork_usec:0\r\ntotal_error_replies:{}\r\nunexpected_error_replies:{}\r\nclient_query_buffer_limit_disconnections:{}\r\nclient_output_buffer_limit_disconnections:{}\r\nexpiry_thread_rounds:{}\r\nexpiry_thread_reclaimed:{}\r\nexpiry_max_lag_ms:{}\r\n",
+                "# Stats\r\ntotal_connections_received:{}\r\ntotal_commands_processed:{}\r\ninstantaneous_ops_per_sec:{}\r\ntotal_net_input_bytes:{}\r\ntotal_net_output_bytes:{}\r\nrejected_connections:{}\r\nexpired_keys:{expired}\r\nexpired_stale_perc:0.00\r\nexpired_time_cap_reached_count:0\r\nevicted_keys:{evicted}\r\nkeyspace_hits:{}\r\nkeyspace_misses:{}\r\npubsub_channels:{}\r\npubsub_patterns:{}\r\nlatest_fork_usec:0\r\ntracking_total_keys:{}\r\ntracking_total_items:{}\r\ntracking_total_prefixes:{}\r\ntotal_error_replies:{}\r\nunexpected_error_replies:{}\r\nclient_query_buffer_limit_disconnections:{}\r\nclient_output_buffer_limit_disconnections:{}\r\nexpiry_thread_rounds:{}\r\nexpiry_thread_reclaimed:{}\r\nexpiry_max_lag_ms:{}\r\n",
                 ld(&st.connections_received),
                 ld(&st.commands),
                 ld(&sh.rates.ops_per_sec),
@@ -153,6 +155,9 @@ fn write_section(ctx: &mut Ctx<'_>, section: &str, t: &mut String) {
                 ld(&st.keyspace_misses),
                 sh.pubsub.channels(None).len(),
                 sh.pubsub.numpat(),
+                tk,
+                ti,
+                tp,
                 sh.cmdstats.total_errors(),
                 ld(&st.protocol_errors),
                 ld(&st.query_limit_disconnections),

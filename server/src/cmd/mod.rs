@@ -3,7 +3,7 @@
 //! [`table`] lists every command with its typed flags and ACL categories; [`admit`] is
 //! the one admission path whose token runs a handler. One family per file:
 //! [`connection`], [`databases`], [`server`], [`info`], [`strings`], [`keys`], [`hashes`], [`sets`],
-//! [`zsets`] with [`zranges`] and [`zalgebra`], [`transactions`], [`pubsub`], [`cluster`], [`acl`]; [`collection`] holds what
+//! [`zsets`] with [`zranges`] and [`zalgebra`], [`transactions`], [`pubsub`], [`tracking`], [`cluster`], [`acl`]; [`collection`] holds what
 //! the collection families share. Each handler gets a [`Ctx`] and the full argument
 //! vector (name included, arity already checked), writes exactly one reply, and touches
 //! the store only through `ctx.ks`, so the same handler runs alone or inside `EXEC`.
@@ -26,6 +26,7 @@ pub mod server;
 pub mod sets;
 pub mod strings;
 pub mod table;
+pub mod tracking;
 pub mod transactions;
 pub mod zalgebra;
 pub mod zranges;
@@ -136,6 +137,16 @@ pub fn dispatch(ctx: &mut Ctx<'_>, args: Vec<Bytes>) -> bool {
 /// Queue an admitted command inside `MULTI`, or run it (timed for the slow log), and
 /// drop its reply if `CLIENT REPLY` says so.
 pub fn run_admitted(ctx: &mut Ctx<'_>, cmd: &Admitted, args: Vec<Bytes>) -> bool {
+    let _me = crate::tracking::enter(ctx.conn.id);
+    // Invalidations that reached this client before its command go before its reply
+    // (including those for keys evicted at admission, as Redis sends them).
+    crate::tracking::drain(&ctx.conn.info, ctx.out);
+    let quick = run_with_reply_mode(ctx, cmd, args);
+    tracking::after_command(ctx, cmd.spec().name);
+    quick
+}
+
+fn run_with_reply_mode(ctx: &mut Ctx<'_>, cmd: &Admitted, args: Vec<Bytes>) -> bool {
     use crate::connection::ReplyMode;
     let mode = ctx.conn.reply;
     if mode == ReplyMode::On {

@@ -284,6 +284,10 @@ fn config_params(ctx: &Ctx<'_>) -> Vec<(&'static str, String)> {
             ctx.shared.slowlog.threshold_us().to_string(),
         ),
         ("slowlog-max-len", ctx.shared.slowlog.max_len().to_string()),
+        (
+            "tracking-table-max-keys",
+            ctx.shared.tracking.max_keys().to_string(),
+        ),
         ("loglevel", rt.loglevel().into()),
         (
             "dir",
@@ -383,6 +387,7 @@ fn config_set(ctx: &mut Ctx<'_>, pairs: &[Bytes]) {
     let mut notify = None;
     let mut slower_than = None;
     let mut slow_len = None;
+    let mut tracking_max = None;
     let mut tunables: Vec<(&'static str, String)> = Vec::new();
     let mut runtime = Vec::new();
     let current = config_params(ctx);
@@ -443,6 +448,16 @@ fn config_set(ctx: &mut Ctx<'_>, pairs: &[Bytes]) {
             }
             "slowlog-log-slower-than" => match super::parse_i64(&pair[1]) {
                 Some(v) => slower_than = Some(v),
+                None => return fail(ctx, "argument couldn't be parsed into an integer"),
+            },
+            "tracking-table-max-keys" => match super::parse_i64(&pair[1]) {
+                Some(v) if v >= 0 => tracking_max = Some(v as u64),
+                Some(_) => {
+                    return fail(
+                        ctx,
+                        "argument must be between 0 and 9223372036854775807 inclusive",
+                    )
+                }
                 None => return fail(ctx, "argument couldn't be parsed into an integer"),
             },
             "slowlog-max-len" => match super::parse_i64(&pair[1]) {
@@ -507,6 +522,9 @@ fn config_set(ctx: &mut Ctx<'_>, pairs: &[Bytes]) {
     if let Some(n) = slow_len {
         ctx.shared.slowlog.set_max_len(n);
     }
+    if let Some(n) = tracking_max {
+        ctx.shared.tracking.set_max_keys(n);
+    }
     for c in runtime {
         ctx.shared.runtime.apply(c);
         if let crate::runtime::Change::Maxmemory(limit) = c {
@@ -557,6 +575,7 @@ pub fn flushdb(ctx: &mut Ctx<'_>, args: &[Bytes]) {
         drop(old);
     }
     mem::trim();
+    ctx.shared.tracking.flush();
     ctx.ok();
 }
 

@@ -608,13 +608,14 @@ fn run_in(vm: &mut Vm, ctx: &mut Ctx<'_>, call: &Call<'_>) -> mlua::Result<()> {
     let caller_resp3 = ctx.conn.resp3;
     let read_only = call.read_only;
     let allow_oom = call.allow_oom;
+    let keys = call.keys;
     let bridge = RefCell::new((&mut *ctx, &mut sconn));
     let run = |lua: &Lua, args: MultiValue| -> mlua::Result<Result<Value, String>> {
         let mut b = bridge.borrow_mut();
         let (ctx, sconn) = &mut *b;
         sconn.resp3 = script_resp3.get();
         let res = command_args(&args)
-            .and_then(|argv| command(ctx, sconn, argv, read_only, allow_oom, &busy));
+            .and_then(|argv| command(ctx, sconn, argv, keys, read_only, allow_oom, &busy));
         Ok(match res {
             Ok(frame) => Ok(frame_to_lua(lua, frame, script_resp3.get())?),
             Err(msg) => Err(msg),
@@ -743,6 +744,7 @@ fn command(
     ctx: &mut Ctx<'_>,
     sconn: &mut Conn,
     args: Vec<Bytes>,
+    keys: &[Bytes],
     read_only: bool,
     allow_oom: bool,
     busy: &Busy,
@@ -788,6 +790,10 @@ fn command(
     };
     if writes {
         busy.wrote();
+    }
+    // A tracking caller's script that reads: its declared keys may be cached.
+    if spec.is(Flags::READONLY) {
+        crate::cmd::tracking::script_read(ctx.shared, ctx.conn, keys);
     }
     let mut out = BytesMut::new();
     {

@@ -189,9 +189,17 @@ pub struct EntryMut<'a> {
     pub(super) hash: u64,
     /// The slot's write version, bumped by every change (for `WATCH`).
     pub(super) version: &'a mut u64,
+    pub(super) touch: &'a super::TouchHook,
 }
 
 impl<'a> EntryMut<'a> {
+    /// The key is about to change: its slot's version moves on (`WATCH`) and trackers
+    /// are told (client-side caching).
+    fn changed(&mut self) {
+        *self.version += 1;
+        self.touch.touch(self.entry.key(), true);
+    }
+
     pub fn key_type(&self) -> KeyType {
         self.entry.key_type()
     }
@@ -218,7 +226,7 @@ impl<'a> EntryMut<'a> {
 
     /// The object, to change (bumps the slot's version, for `WATCH`).
     pub fn object_mut(&mut self) -> Option<&mut Object> {
-        *self.version += 1;
+        self.changed();
         self.entry.obj.as_deref_mut()
     }
 
@@ -254,7 +262,7 @@ impl<'a> EntryMut<'a> {
 
     /// Set (`Some`) or clear (`None`) the absolute expiry.
     pub fn set_deadline(&mut self, deadline: Option<u64>) {
-        *self.version += 1;
+        self.changed();
         let t = self.entry.timer;
         self.entry.timer = match (t == NO_TIMER, deadline) {
             (true, None) => NO_TIMER,
@@ -269,7 +277,7 @@ impl<'a> EntryMut<'a> {
 
     /// Replace the value with a string, keeping the key and its TTL.
     pub fn set_str(&mut self, value: &[u8]) {
-        *self.version += 1;
+        self.changed();
         let timer = self.entry.timer;
         *self.entry = Entry::string(self.entry.key(), value);
         self.entry.timer = timer;
@@ -277,7 +285,7 @@ impl<'a> EntryMut<'a> {
 
     /// Append to a string value, returning the new length. The caller checks the type.
     pub fn append(&mut self, tail: &[u8]) -> usize {
-        *self.version += 1;
+        self.changed();
         let mut data = Vec::with_capacity(self.entry.data.len() + tail.len());
         data.extend_from_slice(&self.entry.data);
         data.extend_from_slice(tail);

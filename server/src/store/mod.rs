@@ -86,6 +86,39 @@ pub struct Shard {
     on_expired: ExpiredHook,
     /// Called with each key this shard creates (the `new` keyspace event).
     on_new: ExpiredHook,
+    touch: Arc<TouchHook>,
+}
+
+/// Told the key of every change to a key, for client-side caching (`crate::tracking`):
+/// one hook shared by every database of a node, switched on only while some client
+/// tracks keys, so that a write pays one atomic load otherwise.
+#[derive(Default)]
+pub struct TouchHook {
+    on: std::sync::atomic::AtomicBool,
+    f: OnceLock<OnTouch>,
+}
+
+/// `(key, by_client)`: `by_client` is false for expiry and eviction, which no client did.
+pub type OnTouch = Box<dyn Fn(&[u8], bool) + Send + Sync>;
+
+impl TouchHook {
+    #[inline]
+    pub fn touch(&self, key: &[u8], by_client: bool) {
+        if self.on.load(Ordering::Relaxed) {
+            if let Some(f) = self.f.get() {
+                f(key, by_client);
+            }
+        }
+    }
+
+    /// Set the hook (once).
+    pub fn set(&self, f: OnTouch) {
+        let _ = self.f.set(f);
+    }
+
+    pub fn enable(&self, on: bool) {
+        self.on.store(on, Ordering::Relaxed);
+    }
 }
 
 /// What the server does with the key of an expired key (keyspace notifications).
@@ -101,11 +134,13 @@ impl Shard {
         horizon: Arc<AtomicU64>,
         on_expired: ExpiredHook,
         on_new: ExpiredHook,
+        touch: Arc<TouchHook>,
     ) -> Shard {
         Shard {
             horizon,
             on_expired,
             on_new,
+            touch,
             slots: (0..slots).map(|_| Table::new()).collect(),
             versions: vec![0; slots],
             wheel: TimerWheel::new(now),
@@ -167,6 +202,7 @@ impl Shard {
             expired,
             horizon,
             on_expired,
+            touch,
             ..
         } = self;
         let table = &mut slots[slot];
@@ -180,6 +216,7 @@ impl Shard {
             wheel.cancel(timer);
             let dead = table.remove(i);
             Self::expired_key(on_expired, dead.key());
+            touch.touch(dead.key(), false);
             *len -= 1;
             *expired += 1;
             *version += 1;
@@ -194,6 +231,7 @@ impl Shard {
             wheel,
             hash,
             version,
+            touch,
         })
     }
 
@@ -209,6 +247,7 @@ impl Shard {
         let entry = self.slots[slot].remove(i);
         self.len -= 1;
         self.versions[slot] += 1;
+        self.touch.touch(key, true);
         self.slots[slot].maybe_shrink();
         let live = if entry.timer == NO_TIMER {
             true
@@ -230,6 +269,7 @@ impl Shard {
     pub fn set_str(&mut self, hash: u64, key: &[u8], value: &[u8], ttl: Ttl, now: u64) {
         let slot = self.local_slot(hash);
         self.versions[slot] += 1;
+        self.touch.touch(key, true);
         let Shard {
             slots,
             wheel,
@@ -293,12 +333,14 @@ impl Shard {
     /// Create `obj` under `key` (which must be absent) and return it.
     pub fn create(&mut self, hash: u64, key: &[u8], obj: Object) -> EntryMut<'_> {
         Self::expired_key(&self.on_new, key);
+        self.touch.touch(key, true);
         let slot = self.local_slot(hash);
         let Shard {
             slots,
             versions,
             wheel,
             len,
+            touch,
             ..
         } = self;
         *len += 1;
@@ -311,6 +353,7 @@ impl Shard {
             wheel,
             hash,
             version,
+            touch,
         }
     }
 
@@ -340,6 +383,7 @@ impl Shard {
         self.slots[slot].insert(hash, entry);
         self.len += 1;
         self.versions[slot] += 1;
+        self.touch.touch(key, true);
         old
     }
 
@@ -360,6 +404,7 @@ impl Shard {
             if let Some(i) = self.slots[slot].find(hash, |e| e.timer == id) {
                 let entry = self.slots[slot].remove(i);
                 Self::expired_key(&self.on_expired, entry.key());
+                self.touch.touch(entry.key(), false);
                 out.push(entry);
                 self.len -= 1;
                 self.expired += 1;
@@ -395,6 +440,7 @@ impl Shard {
                 slots,
                 wheel,
                 versions,
+                touch,
                 ..
             } = self;
             let table = &mut slots[slot];
@@ -436,6 +482,9 @@ impl Shard {
             }
             if out.len() > before {
                 versions[slot] += 1;
+                for e in &out[before..] {
+                    touch.touch(e.key(), false);
+                }
                 break;
             }
         }
@@ -488,6 +537,7 @@ impl Shard {
         }
         let entry = self.slots[slot].remove(i);
         Self::expired_key(&self.on_expired, entry.key());
+        self.touch.touch(entry.key(), false);
         self.wheel.cancel(timer);
         self.len -= 1;
         self.expired += 1;
@@ -591,6 +641,7 @@ pub struct Store {
     horizon: Arc<AtomicU64>,
     on_expired: ExpiredHook,
     on_new: ExpiredHook,
+    touch: Arc<TouchHook>,
 }
 
 /// Where a key lives.
@@ -604,7 +655,8 @@ impl Store {
     /// A store with `shards` stripes (rounded up to a power of two, 1..=[`MAX_SHARDS`]).
     pub fn new(shards: usize, now: u64) -> Store {
         let horizon = Arc::new(AtomicU64::new(u64::MAX));
-        Store::build(shards, now, horizon, DefaultHashBuilder::default())
+        let touch = Arc::new(TouchHook::default());
+        Store::build(shards, now, horizon, DefaultHashBuilder::default(), touch)
     }
 
     /// Another database of the same node: the same shards, the same key hashes (so a
@@ -612,7 +664,13 @@ impl Store {
     /// horizon (the one the cluster sets).
     pub fn sibling(&self, now: u64) -> Store {
         let shards = self.shard_count();
-        Store::build(shards, now, self.horizon.clone(), self.hasher)
+        Store::build(
+            shards,
+            now,
+            self.horizon.clone(),
+            self.hasher,
+            self.touch.clone(),
+        )
     }
 
     fn build(
@@ -620,6 +678,7 @@ impl Store {
         now: u64,
         horizon: Arc<AtomicU64>,
         hasher: DefaultHashBuilder,
+        touch: Arc<TouchHook>,
     ) -> Store {
         let n = shards.clamp(1, MAX_SHARDS).next_power_of_two();
         let shard_bits = n.trailing_zeros();
@@ -635,6 +694,7 @@ impl Store {
                     horizon.clone(),
                     on_expired.clone(),
                     on_new.clone(),
+                    touch.clone(),
                 )))
             })
             .collect();
@@ -651,7 +711,13 @@ impl Store {
             horizon,
             on_expired,
             on_new,
+            touch,
         }
+    }
+
+    /// The change hook shared by this store and its siblings (client tracking).
+    pub fn touch_hook(&self) -> &Arc<TouchHook> {
+        &self.touch
     }
 
     /// Set what happens to the key of each key removed because it expired (once).

@@ -279,6 +279,15 @@ fn run_cluster(shared: &Shared, cluster: &sessiond_cluster::Handle) {
         drop(cluster.propose(record));
         ex.reclaimed.fetch_add(n, Ordering::Relaxed);
     };
+    let mut fields: Vec<(Vec<u8>, Vec<u8>, u64)> = Vec::new();
+    let propose_fields = |db: usize, fields: &mut Vec<(Vec<u8>, Vec<u8>, u64)>| {
+        if fields.is_empty() {
+            return;
+        }
+        let record =
+            crate::replicated::Record::FieldExpire(db as u8, std::mem::take(fields)).encode();
+        drop(cluster.propose(record));
+    };
     let mut pick = 0x9e37_79b9_7f4a_7c15u64;
     while !ex.stop.load(Ordering::Acquire) {
         if shared.runtime.maxmemory() > 0 {
@@ -298,7 +307,8 @@ fn run_cluster(shared: &Shared, cluster: &sessiond_cluster::Handle) {
                         if let Some(d) = shard.next_deadline().filter(|&d| d <= now) {
                             lag = lag.max(now - d);
                         }
-                        let n = shard.collect_due(now, BUDGET, &mut batch);
+                        let n = shard.collect_due(now, BUDGET, &mut batch)
+                            + shard.collect_due_fields(now, BUDGET, &mut fields);
                         let due_left = shard.next_deadline().is_some_and(|d| d <= now);
                         if n == BUDGET || due_left {
                             more = true;
@@ -309,8 +319,12 @@ fn run_cluster(shared: &Shared, cluster: &sessiond_cluster::Handle) {
                     if batch.len() >= EXPIRE_RECORD_KEYS {
                         propose(db, &mut batch);
                     }
+                    if fields.len() >= EXPIRE_RECORD_KEYS {
+                        propose_fields(db, &mut fields);
+                    }
                 }
                 propose(db, &mut batch);
+                propose_fields(db, &mut fields);
             }
         }
         if last_unpark.elapsed() >= UNPARK_AFTER {

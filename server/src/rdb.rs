@@ -18,7 +18,13 @@ use crate::store::{HashValue, Object, SetValue, ZSetValue};
 /// The RDB version `DUMP` writes (Redis 7.0's).
 pub const RDB_VERSION: u16 = 10;
 /// The newest version `RESTORE` reads (Redis 7.2's: the types used here are alike).
-const RDB_VERSION_MAX: u16 = 11;
+const RDB_VERSION_MAX: u16 = 12;
+/// The version of a payload with hash-field deadlines (Redis 7.4's).
+const RDB_VERSION_HFE: u16 = 12;
+const TYPE_HASH_METADATA: u8 = 24;
+const TYPE_HASH_LISTPACK_EX: u8 = 25;
+/// The largest field deadline a payload may carry (Redis's `EB_EXPIRE_TIME_MAX`).
+const HFE_MAX: u64 = 0x0000_FFFF_FFFF_FFFF;
 
 const TYPE_STRING: u8 = 0;
 const TYPE_SET: u8 = 2;
@@ -49,6 +55,8 @@ pub type Fields = Vec<(Vec<u8>, Vec<u8>)>;
 pub enum Value {
     Str(Vec<u8>),
     Hash(Fields),
+    /// A hash with field deadlines: (field, value, deadline ms; 0 for none).
+    HashEx(Vec<(Vec<u8>, Vec<u8>, u64)>),
     Set(Vec<Vec<u8>>),
     /// (member, score)
     ZSet(Vec<(Vec<u8>, f64)>),
@@ -63,6 +71,16 @@ impl Value {
                 let mut h = HashValue::default();
                 for (f, v) in &fields {
                     h.set(f, v);
+                }
+                Object::Hash(h)
+            }
+            Value::HashEx(fields) => {
+                let mut h = HashValue::default();
+                for (f, v, d) in &fields {
+                    h.set(f, v);
+                    if *d != 0 {
+                        h.put_deadline(f, Some(*d));
+                    }
                 }
                 Object::Hash(h)
             }
@@ -150,8 +168,12 @@ fn put_str(out: &mut Vec<u8>, s: &[u8]) {
     out.extend_from_slice(s);
 }
 
-fn footer(mut out: Vec<u8>) -> Vec<u8> {
-    out.extend_from_slice(&RDB_VERSION.to_le_bytes());
+fn footer(out: Vec<u8>) -> Vec<u8> {
+    footer_v(out, RDB_VERSION)
+}
+
+fn footer_v(mut out: Vec<u8>, version: u16) -> Vec<u8> {
+    out.extend_from_slice(&version.to_le_bytes());
     let crc = crc64(&out);
     out.extend_from_slice(&crc.to_le_bytes());
     out
@@ -178,6 +200,23 @@ pub fn dump_hash<'a>(len: usize, fields: impl Iterator<Item = (&'a [u8], &'a [u8
 /// `DUMP`'s payload for a value that is not a string.
 pub fn dump_object(o: &Object) -> Vec<u8> {
     match o {
+        Object::Hash(h) if h.volatile_fields() > 0 => {
+            // Redis 7.4's RDB_TYPE_HASH_METADATA: the earliest deadline, then each
+            // field's deadline relative to it (+1; 0 for none), field and value.
+            let min = h.min_deadline().unwrap_or(0);
+            let mut out = vec![TYPE_HASH_METADATA];
+            out.extend_from_slice(&min.to_le_bytes());
+            put_len(&mut out, h.len());
+            for (f, v) in h.iter() {
+                put_len(
+                    &mut out,
+                    h.deadline(f).map_or(0, |d| (d - min + 1) as usize),
+                );
+                put_str(&mut out, f);
+                put_str(&mut out, v);
+            }
+            footer_v(out, RDB_VERSION_HFE)
+        }
         Object::Hash(h) => dump_hash(h.len(), h.iter()),
         Object::Set(set) => {
             let mut out = vec![TYPE_SET];
@@ -510,6 +549,46 @@ pub fn load(payload: &[u8]) -> Result<Value, RdbError> {
             Value::Hash(fields)
         }
         TYPE_HASH_LISTPACK => Value::Hash(pairs(listpack(&c.string()?)?)?),
+        TYPE_HASH_METADATA => {
+            let min = u64::from_le_bytes(c.take(8)?.try_into().map_err(|_| RdbError::Format)?);
+            let n = c.len()?;
+            if n > obj.len() {
+                return Err(RdbError::Format);
+            }
+            let mut fields = Vec::with_capacity(n);
+            for _ in 0..n {
+                let ttl = c.len()? as u64;
+                let d = if ttl == 0 {
+                    0
+                } else {
+                    (ttl + min).checked_sub(1).ok_or(RdbError::Format)?
+                };
+                if d > HFE_MAX {
+                    return Err(RdbError::Format);
+                }
+                let f = c.string()?;
+                fields.push((f, c.string()?, d));
+            }
+            Value::HashEx(fields)
+        }
+        TYPE_HASH_LISTPACK_EX => {
+            c.take(8)?;
+            let items = listpack(&c.string()?)?;
+            if items.len() % 3 != 0 {
+                return Err(RdbError::Format);
+            }
+            let mut fields = Vec::with_capacity(items.len() / 3);
+            let mut it = items.into_iter();
+            while let (Some(f), Some(v), Some(t)) = (it.next(), it.next(), it.next()) {
+                let d = std::str::from_utf8(&t)
+                    .ok()
+                    .and_then(|t| t.parse::<u64>().ok())
+                    .filter(|&d| d <= HFE_MAX)
+                    .ok_or(RdbError::Format)?;
+                fields.push((f, v, d));
+            }
+            Value::HashEx(fields)
+        }
         TYPE_HASH_ZIPLIST => Value::Hash(pairs(ziplist(&c.string()?)?)?),
         TYPE_SET => {
             let n = c.len()?;

@@ -34,6 +34,7 @@ const BATCH: u8 = 1;
 const EXEC: u8 = 2;
 const EXPIRE: u8 = 3;
 const EXEC_WATCHED: u8 = 4;
+const FIELD_EXPIRE: u8 = 5;
 const FLAG_RESP3: u8 = 1;
 /// The record names the user that sent it (after the flags byte).
 const FLAG_USER: u8 = 2;
@@ -66,6 +67,9 @@ pub enum Record {
     },
     /// Delete each key of a database if its deadline is still the one given.
     Expire(u8, Vec<(Vec<u8>, u64)>),
+    /// Delete each (key, field) of a database's hashes if the field's deadline is still
+    /// the one given (`HEXPIRE`).
+    FieldExpire(u8, Vec<(Vec<u8>, Vec<u8>, u64)>),
 }
 
 #[derive(Debug, Error, PartialEq, Eq)]
@@ -186,6 +190,18 @@ impl Record {
                 }
                 out
             }
+            Record::FieldExpire(db, items) => {
+                let mut out = Vec::with_capacity(6 + items.len() * 48);
+                out.push(FIELD_EXPIRE);
+                out.push(*db);
+                out.extend_from_slice(&(items.len() as u32).to_le_bytes());
+                for (k, f, d) in items {
+                    out.extend_from_slice(&d.to_le_bytes());
+                    put(&mut out, k);
+                    put(&mut out, f);
+                }
+                out
+            }
         }
     }
 
@@ -248,6 +264,16 @@ impl Record {
                     keys.push((r.bytes()?.to_vec(), d));
                 }
                 Record::Expire(flags, keys)
+            }
+            FIELD_EXPIRE => {
+                let n = r.u32()? as usize;
+                let mut items = Vec::with_capacity(n.min(1 << 16));
+                for _ in 0..n {
+                    let d = r.u64()?;
+                    let k = r.bytes()?.to_vec();
+                    items.push((k, r.bytes()?.to_vec(), d));
+                }
+                Record::FieldExpire(flags, items)
             }
             k => return Some(Err(RecordError::Kind(k))),
         }))
@@ -636,6 +662,19 @@ impl ServerSm {
                     }
                 }
                 self.dead.clear();
+            }
+            Record::FieldExpire(db, items) => {
+                if usize::from(db) >= crate::server::DATABASES {
+                    tracing::warn!(db, "expiry record for an unknown database skipped");
+                    return;
+                }
+                let store = self.shared.db(usize::from(db));
+                for (key, field, deadline) in items {
+                    let loc = store.locate(&key);
+                    store
+                        .lock(loc.shard)
+                        .expire_field_guarded(loc.hash, &key, &field, deadline);
+                }
             }
         }
     }

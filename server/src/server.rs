@@ -102,6 +102,13 @@ fn hook_events(store: &Store, pubsub: &Arc<PubSub>, db: usize) {
     store.on_new(Box::new(move |key| {
         ps.notify_db(db, flags::NEW, "new", key)
     }));
+    let ps = pubsub.clone();
+    store.on_hexpired(Box::new(move |key, gone| {
+        ps.notify_db(db, flags::HASH, "hexpired", key);
+        if gone {
+            ps.notify_db(db, flags::GENERIC, "del", key);
+        }
+    }));
 }
 
 impl Shared {

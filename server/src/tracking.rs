@@ -75,7 +75,15 @@ impl ConnTracking {
     /// Whether the next read's keys are remembered.
     pub fn remembers(&self) -> bool {
         let m = &self.mode;
-        !m.bcast && !(m.optin && !self.caching) && !(m.optout && self.caching)
+        // OPTIN remembers only with CACHING YES given; OPTOUT unless CACHING NO given.
+        let wanted = if m.optin {
+            self.caching
+        } else if m.optout {
+            !self.caching
+        } else {
+            true
+        };
+        !m.bcast && wanted
     }
 }
 

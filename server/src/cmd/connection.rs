@@ -291,7 +291,7 @@ pub fn client(ctx: &mut Ctx<'_>, args: &[Bytes]) {
                 b"    Kill connection made from <ip:port>.",
                 b"KILL <option> <value> [<option> <value> [...]]",
                 b"    Kill connections. Options are: ID <client-id>, ADDR <ip:port>,",
-                b"    LADDR <ip:port>, USER <username>, SKIPME (YES|NO).",
+                b"    LADDR <ip:port>, USER <username>, SKIPME (YES|NO), MAXAGE <maxage>.",
                 b"REPLY (ON|OFF|SKIP)",
                 b"    Control the replies sent to the current connection.",
                 b"LIST",
@@ -343,6 +343,8 @@ fn client_kill(ctx: &mut Ctx<'_>, args: &[Bytes]) {
     }
     let (mut id, mut addr, mut laddr, mut user, mut kind) = (None, None, None, None, None);
     let mut skipme = true;
+    // MAXAGE (Redis 7.4): only connections at least this many seconds old.
+    let mut max_age = 0u64;
     // TYPE master or replica: sessiond has no such connections.
     let mut replicas = false;
     if !args.len().is_multiple_of(2) {
@@ -373,6 +375,11 @@ fn client_kill(ctx: &mut Ctx<'_>, args: &[Bytes]) {
                     return ctx.err(msg.as_bytes());
                 }
             },
+            b"maxage" => match super::parse_i64(v) {
+                Some(n) if n > 0 => max_age = n as u64,
+                Some(_) => return ctx.err(b"ERR maxage should be greater than 0"),
+                None => return ctx.err(b"ERR maxage is not an integer or out of range"),
+            },
             b"skipme" if v.eq_ignore_ascii_case(b"yes") => skipme = true,
             b"skipme" if v.eq_ignore_ascii_case(b"no") => skipme = false,
             _ => return ctx.err(super::ERR_SYNTAX),
@@ -389,6 +396,7 @@ fn client_kill(ctx: &mut Ctx<'_>, args: &[Bytes]) {
             && laddr.as_ref().is_none_or(|a| c.laddr.to_string() == *a)
             && user.as_ref().is_none_or(|u| **c.user.lock() == **u)
             && kind.is_none_or(|p| p == pubsub)
+            && c.created.elapsed().as_secs() >= max_age
             && !(skipme && c.id == ctx.conn.id);
         if hit {
             kill_one(ctx, c);

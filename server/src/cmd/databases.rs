@@ -169,28 +169,30 @@ pub fn flushall(ctx: &mut Ctx<'_>, args: &[Bytes]) {
     ctx.ok();
 }
 
-/// `INFO keyspace`'s lines: `db<n>:keys=..,expires=..,avg_ttl=0` for each database
+/// `INFO keyspace`'s lines: `db<n>:keys=..,expires=..,avg_ttl=0,subexpiry=..` for each database
 /// that holds keys.
 pub fn keyspace_lines(ctx: &mut Ctx<'_>, out: &mut String) {
     let dbs: Vec<usize> = ctx.shared.dbs().map(|(n, _)| n).collect();
     for db in dbs {
-        let (mut keys, mut volatile) = (0, 0);
+        let (mut keys, mut volatile, mut sub) = (0, 0, 0);
         for i in 0..ctx.ks.store().shard_count() {
-            let (k, v) = if db == ctx.conn.db {
+            let (k, v, h) = if db == ctx.conn.db {
                 let s = ctx.ks.shard(i);
-                (s.len(), s.volatile())
+                (s.len(), s.volatile(), s.volatile_hashes())
             } else {
                 match lock_other(ctx, db, i) {
-                    Some(s) => (s.len(), s.volatile()),
-                    None => (0, 0),
+                    Some(s) => (s.len(), s.volatile(), s.volatile_hashes()),
+                    None => (0, 0, 0),
                 }
             };
             keys += k;
             volatile += v;
+            sub += h;
         }
         if keys > 0 {
+            // `subexpiry`: hashes with field deadlines (Redis 7.4).
             out.push_str(&format!(
-                "db{db}:keys={keys},expires={volatile},avg_ttl=0\r\n"
+                "db{db}:keys={keys},expires={volatile},avg_ttl=0,subexpiry={sub}\r\n"
             ));
         }
     }

@@ -250,7 +250,8 @@ pub fn hincrby(ctx: &mut Ctx<'_>, args: &[Bytes]) {
         return;
     };
     let mut buf = itoa::Buffer::new();
-    h.set(field, buf.format(new).as_bytes());
+    // HINCRBY keeps the field's deadline (Redis 7.4).
+    h.set_keep_ttl(field, buf.format(new).as_bytes());
     encode::integer(ctx.out, new);
     ctx.shared
         .pubsub
@@ -294,7 +295,7 @@ pub fn hincrbyfloat(ctx: &mut Ctx<'_>, args: &[Bytes]) {
         None => shard.create_hash(loc.hash, key),
     };
     if let Some(h) = e.hash_mut() {
-        h.set(field, &text);
+        h.set_keep_ttl(field, &text);
     }
     encode::bulk(ctx.out, &text);
     ctx.shared

@@ -2,7 +2,7 @@
 //!
 //! [`table`] lists every command with its typed flags and ACL categories; [`admit`] is
 //! the one admission path whose token runs a handler. One family per file:
-//! [`connection`], [`databases`], [`server`], [`info`], [`strings`], [`keys`], [`hashes`], [`sets`],
+//! [`connection`], [`databases`], [`server`], [`info`], [`strings`], [`keys`], [`hashes`] with [`hfe`], [`sets`],
 //! [`zsets`] with [`zranges`] and [`zalgebra`], [`transactions`], [`pubsub`], [`tracking`], [`cluster`], [`acl`]; [`collection`] holds what
 //! the collection families share. Each handler gets a [`Ctx`] and the full argument
 //! vector (name included, arity already checked), writes exactly one reply, and touches
@@ -16,6 +16,7 @@ pub mod connection;
 pub mod databases;
 pub mod dump;
 pub mod hashes;
+pub mod hfe;
 pub mod info;
 pub mod keys;
 #[cfg(test)]

@@ -11,7 +11,7 @@ use crate::clock::now_us;
 use crate::mem;
 
 /// The Redis version sessiond reports, so clients enable the features it implements.
-pub const REDIS_VERSION: &str = "7.2.0";
+pub const REDIS_VERSION: &str = "7.4.0";
 
 // ---- COMMAND ------------------------------------------------------------------------
 

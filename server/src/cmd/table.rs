@@ -10,8 +10,8 @@ use std::sync::OnceLock;
 use hashbrown::HashMap;
 
 use super::{
-    acl, cluster, connection, databases, dump, hashes, info, keys, pubsub, scripting, server, sets,
-    strings, transactions, zalgebra, zranges, zsets, Handler,
+    acl, cluster, connection, databases, dump, hashes, hfe, info, keys, pubsub, scripting, server,
+    sets, strings, transactions, zalgebra, zranges, zsets, Handler,
 };
 
 /// Redis's command flags, as a bitset (`COMMAND INFO` prints their names).
@@ -576,6 +576,15 @@ pub static COMMANDS: &[Spec] = &[
     spec!("hincrby", 4, [WRITE, DENYOOM, FAST], 1, 1, 1, "hash", "2.0.0", "Increments the integer value of a field in a hash by a number. Uses 0 as initial value if the field doesn't exist.", hashes::hincrby),
     spec!("hincrbyfloat", 4, [WRITE, DENYOOM, FAST], 1, 1, 1, "hash", "2.6.0", "Increments the floating point value of a field by a number. Uses 0 as initial value if the field doesn't exist.", hashes::hincrbyfloat),
     spec!("hrandfield", -2, [READONLY], 1, 1, 1, "hash", "6.2.0", "Returns one or more random fields from a hash.", hashes::hrandfield),
+    spec!("hexpire", -6, [WRITE, FAST], 1, 1, 1, "hash", "7.4.0", "Set expiry for hash field using relative time to expire (seconds)", hfe::hexpire),
+    spec!("hpexpire", -6, [WRITE, FAST], 1, 1, 1, "hash", "7.4.0", "Set expiry for hash field using relative time to expire (milliseconds)", hfe::hpexpire),
+    spec!("hexpireat", -6, [WRITE, FAST], 1, 1, 1, "hash", "7.4.0", "Set expiry for hash field using an absolute Unix timestamp (seconds)", hfe::hexpireat),
+    spec!("hpexpireat", -6, [WRITE, FAST], 1, 1, 1, "hash", "7.4.0", "Set expiry for hash field using an absolute Unix timestamp (milliseconds)", hfe::hpexpireat),
+    spec!("httl", -5, [READONLY, FAST], 1, 1, 1, "hash", "7.4.0", "Returns the TTL in seconds of a hash field.", hfe::httl),
+    spec!("hpttl", -5, [READONLY, FAST], 1, 1, 1, "hash", "7.4.0", "Returns the TTL in milliseconds of a hash field.", hfe::hpttl),
+    spec!("hexpiretime", -5, [READONLY, FAST], 1, 1, 1, "hash", "7.4.0", "Returns the expiration time of a hash field as a Unix timestamp, in seconds.", hfe::hexpiretime),
+    spec!("hpexpiretime", -5, [READONLY, FAST], 1, 1, 1, "hash", "7.4.0", "Returns the expiration time of a hash field as a Unix timestamp, in msec.", hfe::hpexpiretime),
+    spec!("hpersist", -5, [WRITE, FAST], 1, 1, 1, "hash", "7.4.0", "Removes the expiration time for each specified field", hfe::hpersist),
     spec!("hscan", -3, [READONLY], 1, 1, 1, "hash", "2.8.0", "Iterates over fields and values of a hash.", hashes::hscan),
     // set
     spec!("sadd", -3, [WRITE, DENYOOM, FAST], 1, 1, 1, "set", "1.0.0", "Add one or more members to a set", sets::sadd),

@@ -72,6 +72,11 @@ impl Object {
                     let fd = fnv1a(fnv1a(FNV_OFFSET, f), &(f.len() as u64).to_le_bytes());
                     sum = sum.wrapping_add(fnv1a(fd, v));
                 }
+                // Field deadlines are content too (WATCH sees HEXPIRE).
+                for (f, d) in h.deadlines() {
+                    let fd = fnv1a(fnv1a(FNV_OFFSET, b"t"), f);
+                    sum = sum.wrapping_add(fnv1a(fd, &d.to_le_bytes()));
+                }
                 b"h"
             }
             Object::Set(s) => {
@@ -148,6 +153,11 @@ impl Entry {
         self.obj.as_ref().map_or(KeyType::String, |o| o.key_type())
     }
 
+    /// A hash with at least one field deadline (or a field timer still set).
+    pub(super) fn has_field_deadlines(&self) -> bool {
+        matches!(self.obj.as_deref(), Some(Object::Hash(h)) if h.min_deadline().is_some())
+    }
+
     /// The string value, or `None` for another type.
     pub fn as_str(&self) -> Option<&[u8]> {
         match self.obj {
@@ -186,6 +196,7 @@ impl Entry {
 pub struct EntryMut<'a> {
     pub(super) entry: &'a mut Entry,
     pub(super) wheel: &'a mut TimerWheel,
+    pub(super) fwheel: &'a mut TimerWheel,
     pub(super) hash: u64,
     /// The slot's write version, bumped by every change (for `WATCH`).
     pub(super) version: &'a mut u64,
@@ -249,6 +260,21 @@ impl<'a> EntryMut<'a> {
             Some(Object::ZSet(z)) => Some(z),
             _ => None,
         }
+    }
+
+    /// Set (`Some`) or clear a hash field's deadline. False when the key is not a hash
+    /// or has no such field.
+    pub fn set_field_deadline(&mut self, field: &[u8], deadline: Option<u64>) -> bool {
+        if self.as_hash().is_none_or(|h| h.get(field).is_none()) {
+            return false;
+        }
+        self.changed();
+        let hash = self.hash;
+        if let Some(Object::Hash(h)) = self.entry.obj.as_deref_mut() {
+            h.put_deadline(field, deadline);
+            super::fields::rearm(self.fwheel, h, hash, false);
+        }
+        true
     }
 
     /// Absolute expiry in Unix ms, if the key has a TTL.

@@ -16,6 +16,7 @@
 //! expiry thread (`crate::expiry`) reclaims keys whose timers fire (active expiry).
 
 mod entry;
+mod fields;
 pub mod hash;
 mod reclaim;
 pub mod set;
@@ -72,6 +73,10 @@ pub struct Shard {
     /// Per-slot write versions, for `WATCH`.
     versions: Vec<u64>,
     wheel: TimerWheel,
+    /// One timer per hash with field deadlines (see `fields.rs`).
+    fwheel: TimerWheel,
+    expired_fields: u64,
+    on_hexpired: FieldsHook,
     shard_bits: u32,
     len: usize,
     expired: u64,
@@ -125,18 +130,33 @@ impl TouchHook {
 /// The same type serves for keys created (`Store::on_new`).
 pub type OnExpired = Box<dyn Fn(&[u8]) + Send + Sync>;
 type ExpiredHook = Arc<OnceLock<OnExpired>>;
+/// What every shard of a store shares: the read horizon and the hooks.
+#[derive(Clone)]
+struct Hooks {
+    horizon: Arc<AtomicU64>,
+    on_expired: ExpiredHook,
+    on_new: ExpiredHook,
+    touch: Arc<TouchHook>,
+    on_hexpired: FieldsHook,
+}
+
+/// Told the key of a hash whose fields expired, and whether the key went with them.
+pub type OnFieldsExpired = Box<dyn Fn(&[u8], bool) + Send + Sync>;
+type FieldsHook = Arc<OnceLock<OnFieldsExpired>>;
 
 impl Shard {
-    fn new(
-        slots: usize,
-        shard_bits: u32,
-        now: u64,
-        horizon: Arc<AtomicU64>,
-        on_expired: ExpiredHook,
-        on_new: ExpiredHook,
-        touch: Arc<TouchHook>,
-    ) -> Shard {
+    fn new(slots: usize, shard_bits: u32, now: u64, hooks: Hooks) -> Shard {
+        let Hooks {
+            horizon,
+            on_expired,
+            on_new,
+            touch,
+            on_hexpired,
+        } = hooks;
         Shard {
+            fwheel: TimerWheel::new(now),
+            expired_fields: 0,
+            on_hexpired,
             horizon,
             on_expired,
             on_new,
@@ -176,6 +196,11 @@ impl Shard {
         self.wheel.len()
     }
 
+    /// Hashes with field deadlines (one field timer each).
+    pub fn volatile_hashes(&self) -> usize {
+        self.fwheel.len()
+    }
+
     /// Keys expired so far (lazily or by the expiry thread).
     pub fn expired(&self) -> u64 {
         self.expired
@@ -188,12 +213,18 @@ impl Shard {
             .map(|t| t.allocation_size())
             .sum::<usize>()
             + self.wheel.heap_bytes()
+            + self.fwheel.heap_bytes()
             + self.slots.capacity() * std::mem::size_of::<Table>()
     }
 
     /// Look up a live key. An expired key is removed on the spot and reported absent.
     pub fn get(&mut self, hash: u64, key: &[u8], now: u64) -> Option<EntryMut<'_>> {
         let slot = self.local_slot(hash);
+        let i = self.slots[slot].find(hash, |e| e.key() == key)?;
+        // A hash whose fields are due loses them now (and goes when none is left).
+        if self.slots[slot].get(i).has_field_deadlines() && self.purge_fields(slot, i, hash, now) {
+            return None;
+        }
         let Shard {
             slots,
             versions,
@@ -203,11 +234,11 @@ impl Shard {
             horizon,
             on_expired,
             touch,
+            fwheel,
             ..
         } = self;
         let table = &mut slots[slot];
         let version = &mut versions[slot];
-        let i = table.find(hash, |e| e.key() == key)?;
         let timer = table.get(i).timer;
         if let Some(d) = wheel.deadline(timer).filter(|&d| d <= now) {
             if d > horizon.load(Ordering::Relaxed) {
@@ -215,6 +246,7 @@ impl Shard {
             }
             wheel.cancel(timer);
             let dead = table.remove(i);
+            fields::drop_timer(fwheel, &dead);
             Self::expired_key(on_expired, dead.key());
             touch.touch(dead.key(), false);
             *len -= 1;
@@ -229,6 +261,7 @@ impl Shard {
         Some(EntryMut {
             entry,
             wheel,
+            fwheel,
             hash,
             version,
             touch,
@@ -245,6 +278,7 @@ impl Shard {
         let slot = self.local_slot(hash);
         let i = self.slots[slot].find(hash, |e| e.key() == key)?;
         let entry = self.slots[slot].remove(i);
+        fields::drop_timer(&mut self.fwheel, &entry);
         self.len -= 1;
         self.versions[slot] += 1;
         self.touch.touch(key, true);
@@ -339,6 +373,7 @@ impl Shard {
             slots,
             versions,
             wheel,
+            fwheel,
             len,
             touch,
             ..
@@ -348,9 +383,12 @@ impl Shard {
         *version += 1;
         let table = &mut slots[slot];
         let i = table.insert(hash, Entry::with_object(key, obj));
+        let entry = table.get_mut(i);
+        fields::arm_arrival(fwheel, entry, hash);
         EntryMut {
-            entry: table.get_mut(i),
+            entry,
             wheel,
+            fwheel,
             hash,
             version,
             touch,
@@ -380,6 +418,7 @@ impl Shard {
             Some(d) => self.wheel.insert(d, hash),
             None => NO_TIMER,
         };
+        fields::arm_arrival(&mut self.fwheel, &mut entry, hash);
         self.slots[slot].insert(hash, entry);
         self.len += 1;
         self.versions[slot] += 1;
@@ -403,6 +442,7 @@ impl Shard {
             let slot = self.local_slot(hash);
             if let Some(i) = self.slots[slot].find(hash, |e| e.timer == id) {
                 let entry = self.slots[slot].remove(i);
+                fields::drop_timer(&mut self.fwheel, &entry);
                 Self::expired_key(&self.on_expired, entry.key());
                 self.touch.touch(entry.key(), false);
                 out.push(entry);
@@ -423,6 +463,7 @@ impl Shard {
         if self.wheel.is_empty() {
             self.wheel.shrink();
         }
+        self.expire_due_fields(now, budget, out);
         n
     }
 
@@ -484,6 +525,7 @@ impl Shard {
                 versions[slot] += 1;
                 for e in &out[before..] {
                     touch.touch(e.key(), false);
+                    fields::drop_timer(&mut self.fwheel, e);
                 }
                 break;
             }
@@ -523,7 +565,12 @@ impl Shard {
 
     /// Re-arm parked timers (see [`Shard::collect_due`]).
     pub fn unpark(&mut self) -> usize {
-        self.wheel.unpark_all()
+        self.wheel.unpark_all() + self.fwheel.unpark_all()
+    }
+
+    /// Fields expired so far.
+    pub fn expired_fields(&self) -> u64 {
+        self.expired_fields
     }
 
     /// Apply a replicated expiry: remove `key` if its deadline is still exactly
@@ -536,6 +583,7 @@ impl Shard {
             return None;
         }
         let entry = self.slots[slot].remove(i);
+        fields::drop_timer(&mut self.fwheel, &entry);
         Self::expired_key(&self.on_expired, entry.key());
         self.touch.touch(entry.key(), false);
         self.wheel.cancel(timer);
@@ -550,7 +598,10 @@ impl Shard {
 
     /// The earliest pending deadline in this shard.
     pub fn next_deadline(&self) -> Option<u64> {
-        self.wheel.next_deadline()
+        match (self.wheel.next_deadline(), self.fwheel.next_deadline()) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        }
     }
 
     /// The write version of the slot holding `hash` (for `WATCH`).
@@ -593,6 +644,7 @@ impl Shard {
             std::mem::swap(x, y);
         }
         std::mem::swap(&mut self.wheel, &mut other.wheel);
+        std::mem::swap(&mut self.fwheel, &mut other.fwheel);
         std::mem::swap(&mut self.len, &mut other.len);
         for v in self.versions.iter_mut().chain(other.versions.iter_mut()) {
             *v += 1;
@@ -611,6 +663,7 @@ impl Shard {
         // `Store::slot_bases`).
         let old = self.slots.iter_mut().map(std::mem::take).collect();
         self.wheel = TimerWheel::new(now);
+        self.fwheel = TimerWheel::new(now);
         self.len = 0;
         old
     }
@@ -642,6 +695,7 @@ pub struct Store {
     on_expired: ExpiredHook,
     on_new: ExpiredHook,
     touch: Arc<TouchHook>,
+    on_hexpired: FieldsHook,
 }
 
 /// Where a key lives.
@@ -685,16 +739,20 @@ impl Store {
         let per = SLOTS >> shard_bits;
         let on_expired = ExpiredHook::default();
         let on_new = ExpiredHook::default();
+        let on_hexpired = FieldsHook::default();
         let shards: Box<[CachePadded<Mutex<Shard>>]> = (0..n)
             .map(|_| {
                 CachePadded::new(Mutex::new(Shard::new(
                     per,
                     shard_bits,
                     now,
-                    horizon.clone(),
-                    on_expired.clone(),
-                    on_new.clone(),
-                    touch.clone(),
+                    Hooks {
+                        horizon: horizon.clone(),
+                        on_expired: on_expired.clone(),
+                        on_new: on_new.clone(),
+                        touch: touch.clone(),
+                        on_hexpired: on_hexpired.clone(),
+                    },
                 )))
             })
             .collect();
@@ -712,7 +770,13 @@ impl Store {
             on_expired,
             on_new,
             touch,
+            on_hexpired,
         }
+    }
+
+    /// Set what happens when fields of a hash expire (once).
+    pub fn on_hexpired(&self, f: OnFieldsExpired) {
+        let _ = self.on_hexpired.set(f);
     }
 
     /// The change hook shared by this store and its siblings (client tracking).

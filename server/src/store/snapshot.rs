@@ -8,6 +8,8 @@
 //!   hash:   field count u32 | (field len u32 | field | value len u32 | value)*
 //!   set:    member count u32 | (member len u32 | member)*
 //!   zset:   member count u32 | (member len u32 | member | score f64 LE)*
+//!   field deadlines (kind 5, after its hash, deadline 0): count u32 |
+//!           (field len u32 | field | deadline u64 LE)*
 //!   meta:   value len u32 | value  (the "key" names it, e.g. `acl`: the users, as
 //!           `ACL LIST` lines; the store skips these and hands them to the caller)
 //! ```
@@ -28,6 +30,7 @@ const HASH: u8 = 1;
 const META: u8 = 2;
 const SET: u8 = 3;
 const ZSET: u8 = 4;
+const FIELD_TTLS: u8 = 5;
 
 #[derive(Debug, Clone, Copy, Error, PartialEq, Eq)]
 pub enum LoadError {
@@ -105,6 +108,18 @@ pub fn dump_shard(shard: &Shard, out: &mut Vec<u8>) {
                             out.extend_from_slice(&score.to_le_bytes());
                         }),
                     }
+                    if let Object::Hash(h) = o {
+                        if h.volatile_fields() > 0 {
+                            out.push(FIELD_TTLS);
+                            put_bytes(out, e.key());
+                            out.extend_from_slice(&0u64.to_le_bytes());
+                            out.extend_from_slice(&(h.volatile_fields() as u32).to_le_bytes());
+                            for (f, d) in h.deadlines() {
+                                put_bytes(out, f);
+                                out.extend_from_slice(&d.to_le_bytes());
+                            }
+                        }
+                    }
                 }
                 (None, Some(v)) => {
                     out.push(STRING);
@@ -176,6 +191,15 @@ pub fn load_dbs<'s>(
         }
         let loc = store.locate(key);
         let mut shard = store.lock(loc.shard);
+        if kind == FIELD_TTLS {
+            if let (Value::Items(items, _), Some(mut e)) = (rest, shard.get(loc.hash, key, 0)) {
+                for (f, d) in items {
+                    let bits = <[u8; 8]>::try_from(d).unwrap_or_default();
+                    e.set_field_deadline(f, Some(u64::from_le_bytes(bits)));
+                }
+            }
+            return;
+        }
         match rest {
             Value::Str(v, deadline) => {
                 let ttl = if deadline == 0 {
@@ -250,7 +274,7 @@ fn walk<'a>(
                     continue;
                 }
             }
-            HASH | SET | ZSET => {
+            HASH | SET | ZSET | FIELD_TTLS => {
                 let count = r.u32().ok_or(cut)? as usize;
                 let mut items = Vec::with_capacity(count.min(1024));
                 for _ in 0..count {

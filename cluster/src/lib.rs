@@ -15,12 +15,15 @@
 //! - [`transport`]: length-prefixed `prost` frames over TCP between nodes, over mutual
 //!   TLS when the cluster has certificates ([`PeerTls`]), after [`peer_auth`]'s challenge
 //!   when it has a secret.
+//! - `fence`: while clients cache keys on some node, a write's reply waits until every
+//!   such node has applied it (and so sent its invalidations).
 //! - [`status`]: what the rest of the server may read about the group (role, leader,
 //!   indexes, peers) without asking the raft thread.
 //!
 //! The crate knows nothing of Redis commands: the server implements [`StateMachine`] and
 //! hands opaque records to [`Handle::propose`].
 
+mod fence;
 pub mod node;
 pub mod payload;
 pub mod peer_auth;
@@ -228,4 +231,15 @@ pub trait StateMachine: Send + 'static {
     fn snapshot_job(&self) -> SnapshotJob;
     /// Replace the whole state with a snapshot's.
     fn restore(&mut self, data: &[u8]) -> Result<(), String>;
+    /// Whether clients of this node cache keys (client tracking): while any node's do,
+    /// writes are answered only once every such node has applied them (see `fence`).
+    fn tracking(&self) -> bool {
+        false
+    }
+    /// Whether the invalidations of what was applied have all been handed to the
+    /// clients' connections. When not, the node reports to the fence later, on
+    /// [`Handle::caching_changed`] (which the state machine's side calls) or a tick.
+    fn caching_settled(&self) -> bool {
+        true
+    }
 }

@@ -32,11 +32,12 @@ use raft_proto::ConfChangeI;
 use tokio::sync::oneshot;
 use tracing::{debug, error, info, warn};
 
+use crate::fence::Fence;
 use crate::payload::{self, PayloadBuilder};
 use crate::persist::{Job, Persisted, Persister};
 use crate::status::{ClusterStatus, PeerInfo, Progress, Role};
 use crate::storage::NodeStorage;
-use crate::transport::{Hello, Transport};
+use crate::transport::{Applied, Hello, Transport};
 use crate::wal::{self, Wal};
 use crate::window::LogWindow;
 use crate::{ClusterConfig, ClusterError, ReadConsistency, StartError, StateMachine};
@@ -65,6 +66,10 @@ pub enum Event {
     },
     Raft(Box<Message>),
     Hello(Hello),
+    /// The invalidation fence's word from a peer (see `crate::fence`).
+    Applied(u64, Applied),
+    /// This node's clients started or stopped caching keys: tell the fence now.
+    Caching,
     Admin {
         cmd: Admin,
         tx: Reply<String>,
@@ -133,6 +138,12 @@ impl Handle {
             }
         }
         rx
+    }
+
+    /// This node's clients started (or stopped) caching keys: the invalidation fence
+    /// hears of it now rather than at the next tick.
+    pub fn caching_changed(&self) {
+        let _ = self.tx.try_send(Event::Caching);
     }
 
     /// Stop the raft thread after it has synced the log.
@@ -207,6 +218,8 @@ struct Node {
     snapshot_loading: bool,
     /// When a snapshot read back for a follower was offered to raft.
     snapshot_loaded_at: Option<Instant>,
+    /// Replies held until every node with caching clients has applied their entries.
+    fence: Fence,
     conf_state: ConfState,
     transfer: Option<(u64, Reply<String>, Instant)>,
     peers: BTreeMap<u64, String>,
@@ -457,6 +470,7 @@ pub fn start(cfg: ClusterConfig, mut sm: Box<dyn StateMachine>) -> Result<Handle
         snapshot_busy: false,
         snapshot_loading: false,
         snapshot_loaded_at: None,
+        fence: Fence::default(),
         conf_state,
         transfer: None,
         peers,
@@ -661,6 +675,15 @@ impl Node {
                     debug!(error = %e, "raft step");
                 }
             }
+            Event::Caching => self.fence_step(false),
+            Event::Applied(from, a) => {
+                if self.raw.raft.state == StateRole::Leader {
+                    self.fence.report(from, &a, Instant::now());
+                } else if from == self.raw.raft.leader_id {
+                    self.fence.follow(&a);
+                }
+                self.fence_step(false);
+            }
             Event::Hello(h) => {
                 // A node that joined knows nobody until someone connects: answer them.
                 if h.node_id != self.cfg.id
@@ -765,7 +788,35 @@ impl Node {
         self.reads_inflight.insert(ctx, (self.ticks, waiters));
     }
 
+    /// The invalidation fence after applying, on a peer's word, and every tick: the
+    /// leader recomputes it and tells the followers; a follower with caching clients
+    /// reports how far it has applied; replies the fence has passed go.
+    fn fence_step(&mut self, periodic: bool) {
+        let now = Instant::now();
+        let tracking = self.sm.tracking();
+        if self.raw.raft.state == StateRole::Leader {
+            if let Some(word) = self.fence.lead(self.applied, tracking, now, periodic) {
+                let me = self.cfg.id;
+                for id in self.raw.raft.prs().conf().voters().ids().iter() {
+                    if id != me {
+                        self.transport.send_applied(id, word.clone());
+                    }
+                }
+            }
+        } else if !tracking || self.sm.caching_settled() {
+            // Reported once the invalidations are with their connections.
+            if let Some(report) = self.fence.to_report(self.applied, tracking) {
+                let leader = self.raw.raft.leader_id;
+                if leader != 0 {
+                    self.transport.send_applied(leader, report);
+                }
+            }
+        }
+        self.fence.release(now);
+    }
+
     fn on_tick(&mut self, now: Instant) {
+        self.fence_step(true);
         // A snapshot read back for a follower that raft has not taken in this long (the
         // follower caught up otherwise, went away, or this node stopped leading) goes.
         if self
@@ -1082,6 +1133,7 @@ impl Node {
             self.raw.advance_apply_to(self.applied);
         }
         if self.applied != start {
+            self.fence_step(false);
             self.sm.set_horizon(self.apply_now);
             self.raw.advance_apply_to(self.applied);
             self.status
@@ -1132,7 +1184,8 @@ impl Node {
             if mine {
                 if let Some(p) = self.pending.remove(&r.request) {
                     if let Waiter::Write(tx) = p.waiter {
-                        let _ = tx.send(Ok(reply));
+                        // Sent once every node whose clients cache keys has applied it.
+                        self.fence.reply(e.index, tx, reply, Instant::now());
                     }
                 }
             }

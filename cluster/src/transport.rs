@@ -62,6 +62,27 @@ pub struct PeerFrame {
     pub raft: Bytes,
     #[prost(message, optional, tag = "4")]
     pub hello: Option<Hello>,
+    /// The invalidation fence's word (see `crate::fence`).
+    #[prost(message, optional, tag = "5")]
+    pub applied: Option<Applied>,
+}
+
+/// A node's applied index, for the invalidation fence (`crate::fence`): from a
+/// follower, its own; from the leader, also whether replies wait and how far every
+/// node with caching clients has applied.
+#[derive(Clone, PartialEq, prost::Message)]
+pub struct Applied {
+    #[prost(uint64, tag = "1")]
+    pub index: u64,
+    /// The sender has clients that cache keys.
+    #[prost(bool, tag = "2")]
+    pub tracking: bool,
+    /// Leader: replies wait for `safe`.
+    #[prost(bool, tag = "3")]
+    pub fence: bool,
+    /// Leader: every node with caching clients has applied this far.
+    #[prost(uint64, tag = "4")]
+    pub safe: u64,
 }
 
 /// Who is on the other end of a connection.
@@ -279,6 +300,7 @@ impl Transport {
             to: id,
             raft: Bytes::new(),
             hello: Some(self.hello.clone()),
+            applied: None,
         };
         self.rt.spawn(send_loop(
             id,
@@ -303,6 +325,34 @@ impl Transport {
 
     pub fn peer_addr(&self, id: u64) -> Option<String> {
         self.links.lock().get(&id).map(|l| l.addr.clone())
+    }
+
+    /// Queue the invalidation fence's word for a peer. Returns false when dropped.
+    pub fn send_applied(&self, to: u64, applied: Applied) -> bool {
+        let Some(outbox) = self.links.lock().get(&to).map(|l| l.outbox.clone()) else {
+            return false;
+        };
+        let frame = PeerFrame {
+            from: self.me,
+            to,
+            raft: Bytes::new(),
+            hello: None,
+            applied: Some(applied),
+        };
+        let mut q = outbox.state.lock();
+        if q.buf.len() >= OUTBOX_LIMIT {
+            return false;
+        }
+        let was_empty = q.buf.is_empty();
+        encode_frame(&frame, &mut q.buf);
+        if was_empty && !q.busy && q.write_direct() {
+            return true;
+        }
+        drop(q);
+        if was_empty {
+            outbox.wake.notify_one();
+        }
+        true
     }
 
     /// Queue a raft message. Returns false when it was dropped.
@@ -620,6 +670,9 @@ async fn recv_loop<S: AsyncRead + Unpin>(
                 }
                 let _ = inbound.try_send(Event::Hello(h));
             }
+            if let Some(a) = frame.applied {
+                let _ = inbound.try_send(Event::Applied(frame.from, a));
+            }
             if !frame.raft.is_empty() {
                 let msg = Message::parse_from_carllerche_bytes(&frame.raft)
                     .map_err(|e| format!("undecodable raft message: {e}"))?;
@@ -654,6 +707,12 @@ mod tests {
                 node_id: 1,
                 client_addr: "127.0.0.1:7001".into(),
                 raft_addr: "127.0.0.1:17001".into(),
+            }),
+            applied: Some(Applied {
+                index: 7,
+                tracking: true,
+                fence: false,
+                safe: 0,
             }),
         };
         let mut wire = Vec::new();
@@ -693,6 +752,7 @@ mod tests {
             to: 2,
             raft: msg.write_to_bytes().expect("encode").into(),
             hello: None,
+            applied: None,
         };
         let mut expect = Vec::new();
         encode_frame(&plain, &mut expect);

@@ -86,6 +86,9 @@ class Single {
   clientPort() {
     return this.port;
   }
+  otherPort() {
+    return this.port;
+  }
   sentinelPorts() {
     return [this.port];
   }
@@ -139,6 +142,10 @@ class Cluster {
   }
   clientPort() {
     return this.ports[this.follower];
+  }
+  /** A live node other than the one clients use. */
+  otherPort() {
+    return this.ports.find((p, i) => i !== this.follower && this.alive[i]);
   }
   sentinelPorts() {
     return this.ports;
@@ -271,6 +278,51 @@ async function flowIoredis(t) {
   }
 }
 
+/** GET calls a node has served (INFO commandstats). */
+async function getCalls(port) {
+  const info = await probe(port, (r) => r.info("commandstats"));
+  const m = /cmdstat_get:calls=(\d+)/.exec(info);
+  return m ? Number(m[1]) : 0;
+}
+
+/**
+ * node-redis's client-side cache (RESP3, CLIENT TRACKING): a session read twice costs one
+ * round trip; written by another client through another node, the next read sees the
+ * new value.
+ */
+async function flowClientCache(t) {
+  const r = createClient({
+    url: `redis://127.0.0.1:${t.clientPort()}`,
+    RESP: 3,
+    clientSideCache: { ttl: 0, maxEntries: 0 },
+  });
+  r.on("error", () => {});
+  const w = new Redis({ port: t.otherPort(), maxRetriesPerRequest: 1, retryStrategy: () => 50 });
+  w.on("error", () => {});
+  try {
+    await r.connect();
+    await retry(() => w.set("sess:cache", JSON.stringify({ user: "ann" }), "EX", 60));
+    await waitFor(async () => (await probe(t.clientPort(), (p) => p.exists("sess:cache"))) === 1,
+      "the write to reach the node");
+    const before = await getCalls(t.clientPort());
+    assert.deepEqual(JSON.parse(await r.get("sess:cache")), { user: "ann" });
+    assert.deepEqual(JSON.parse(await r.get("sess:cache")), { user: "ann" });
+    const served = (await getCalls(t.clientPort())) - before;
+    assert.equal(served, 1, `two reads cost ${served} round trips`);
+    await retry(() => w.set("sess:cache", JSON.stringify({ user: "bob" }), "EX", 60));
+    // The next request is handled in a later turn of the event loop, as the push that
+    // arrived meanwhile is (node-redis reads it from its socket there).
+    await new Promise((resolve) => setImmediate(resolve));
+    // The write's reply came after the invalidation reached this client's node and was
+    // sent to it (a cluster holds replies for that): the very next read is fresh.
+    assert.equal(JSON.parse(await r.get("sess:cache")).user, "bob", "the next read saw the old session");
+    assert.equal((await getCalls(t.clientPort())) - before, 2, "the fresh value came from the server");
+  } finally {
+    await r.quit().catch(() => {});
+    w.disconnect();
+  }
+}
+
 /** ioredis with `sentinels:` finds the leader and follows it across a failover. */
 async function flowSentinel(t) {
   const r = new Redis({
@@ -295,6 +347,7 @@ async function flowSentinel(t) {
 const FLOWS = [
   ["express-session + connect-redis (node-redis 6, RESP3)", flowExpress, false],
   ["ioredis", flowIoredis, false],
+  ["node-redis client-side cache", flowClientCache, false],
   ["ioredis Sentinel", flowSentinel, true],
 ];
 

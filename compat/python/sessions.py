@@ -84,6 +84,9 @@ class Single:
     def client_port(self):
         return self.port
 
+    def other_port(self):
+        return self.port
+
     def fail_over(self):
         pass
 
@@ -132,6 +135,10 @@ class Cluster:
 
     def client_port(self):
         return self.ports[self.follower]
+
+    def other_port(self):
+        """A live node other than the one clients use."""
+        return next(p for i, p in enumerate(self.ports) if i != self.follower and self.procs[i].poll() is None)
 
     def fail_over(self):
         """SIGKILL the leader (once per cluster); the flow goes on through the follower."""
@@ -186,6 +193,37 @@ def flow_redis_py(t, protocol):
     with r.pipeline(transaction=True) as p:
         p.set("sess:t", "1").incr("sess:t").expire("sess:t", 30)
         assert retry(p.execute) == [True, 2, True]
+
+
+def get_calls(port):
+    stats = redis.Redis(port=port, socket_timeout=5).info("commandstats")
+    return stats.get("cmdstat_get", {}).get("calls", 0)
+
+
+def flow_client_cache(t):
+    """redis-py's client-side cache (RESP3, CLIENT TRACKING): a session read twice costs
+    one round trip; written by another client through another node, the next read sees
+    the new value."""
+    from redis.cache import CacheConfig
+
+    r = redis.Redis(port=t.client_port(), protocol=3, cache_config=CacheConfig(),
+                    decode_responses=True, socket_timeout=5)
+    w = redis.Redis(port=t.other_port(), decode_responses=True, socket_timeout=5)
+    retry(lambda: w.set("sess:cache", json.dumps({"user": "ann"}), ex=60))
+    # The write is applied on the client's node before the reads (a cluster applies it
+    # there a moment after the writer's node).
+    wait_for(lambda: raw(t.client_port()).exists("sess:cache") == 1, "the write to reach the node")
+    before = get_calls(t.client_port())
+    assert json.loads(r.get("sess:cache")) == {"user": "ann"}
+    assert json.loads(r.get("sess:cache")) == {"user": "ann"}
+    served = get_calls(t.client_port()) - before
+    assert served == 1, f"two reads cost {served} round trips"
+    assert r.get_cache().size >= 1
+    retry(lambda: w.set("sess:cache", json.dumps({"user": "bob"}), ex=60))
+    # The write's reply came after the invalidation reached this client's node and was
+    # sent to it (a cluster holds replies for that): the very next read is fresh.
+    assert json.loads(r.get("sess:cache")) == {"user": "bob"}, "the next read saw the old session"
+    assert get_calls(t.client_port()) - before == 2, "the fresh value came from the server"
 
 
 def flow_flask(t):
@@ -333,6 +371,7 @@ def flow_sentinel(t):
 FLOWS = [
     ("redis-py RESP2", lambda t: flow_redis_py(t, 2), False),
     ("redis-py RESP3", lambda t: flow_redis_py(t, 3), False),
+    ("redis-py client-side cache", flow_client_cache, False),
     ("Flask-Session", flow_flask, False),
     ("Django RedisCache sessions", lambda t: flow_django(t, "default"), False),
     ("django-redis sessions", lambda t: flow_django(t, "django_redis"), False),

@@ -227,6 +227,7 @@ pub async fn serve_stream<S: ClientStream>(
     let span = debug_span!("conn", id, %peer);
     async move {
         let info = Arc::new(ClientInfo::new(id, peer, laddr, fd));
+        let me_info = info.clone();
         shared.clients.lock().insert(id, info.clone());
         shared.connected.fetch_add(1, Ordering::Relaxed);
         shared
@@ -237,6 +238,7 @@ pub async fn serve_stream<S: ClientStream>(
         let res = io_loop(stream, &shared, info).await;
         shared.clients.lock().remove(&id);
         shared.tracking.disable(id);
+        crate::tracking::discard(&me_info);
         shared.connected.fetch_sub(1, Ordering::Relaxed);
         debug!(result = ?res.err(), "disconnected");
     }

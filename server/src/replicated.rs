@@ -747,6 +747,14 @@ impl StateMachine for ServerSm {
         self.shared.store.set_horizon(now);
     }
 
+    fn tracking(&self) -> bool {
+        self.shared.tracking.clients() > 0
+    }
+
+    fn caching_settled(&self) -> bool {
+        crate::tracking::settled()
+    }
+
     fn snapshot_job(&self) -> sessiond_cluster::SnapshotJob {
         let per_db = self.shared.store.shard_count();
         let dbs: Vec<usize> = self.shared.dbs().map(|(n, _)| n).collect();

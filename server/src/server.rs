@@ -232,7 +232,14 @@ pub async fn run(
     let shared = Shared::new(config, users, addr);
     if let Some(cs) = &shared.config.cluster {
         let handle = start_cluster(&shared, cs, addr)?;
-        let _ = shared.cluster.set(Arc::new(handle));
+        let handle = Arc::new(handle);
+        let nudge = Arc::downgrade(&handle);
+        crate::tracking::on_settled(Box::new(move || {
+            if let Some(h) = nudge.upgrade() {
+                h.caching_changed();
+            }
+        }));
+        let _ = shared.cluster.set(handle);
     }
     let expiry_thread = crate::expiry::spawn(shared.clone())?;
     crate::script::start_runner(shared.clone())?;

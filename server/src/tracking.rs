@@ -497,6 +497,32 @@ fn keys_proto_opt(keys: &BTreeMap<Bytes, u64>, me: u64) -> Option<BytesMut> {
         .then(|| keys_proto(keys, me))
 }
 
+/// Inboxes holding pushes their connections have not taken yet. A cluster follower
+/// reports a write applied to the invalidation fence only once this is 0, so that the
+/// writer's reply follows the pushes onto the wire (see `sessiond_cluster`'s fence).
+/// Process-wide: one server per process.
+static UNDELIVERED: AtomicUsize = AtomicUsize::new(0);
+/// The fence asked to hear when [`UNDELIVERED`] reaches 0.
+static SETTLE_WANTED: AtomicBool = AtomicBool::new(false);
+/// What tells the fence (the cluster handle's `caching_changed`).
+static SETTLED_HOOK: std::sync::OnceLock<Box<dyn Fn() + Send + Sync>> = std::sync::OnceLock::new();
+
+/// Set what is called when every inbox has been taken after the fence asked (once).
+pub fn on_settled(f: Box<dyn Fn() + Send + Sync>) {
+    let _ = SETTLED_HOOK.set(f);
+}
+
+/// Whether every push has been handed to its connection; if not, the hook set by
+/// [`on_settled`] runs when that happens.
+pub fn settled() -> bool {
+    if UNDELIVERED.load(Relaxed) == 0 {
+        return true;
+    }
+    SETTLE_WANTED.store(true, Relaxed);
+    // It may have reached 0 meanwhile.
+    UNDELIVERED.load(Relaxed) == 0
+}
+
 /// Append a push to a client's inbox and wake its connection. A client this far
 /// behind is closed, as Redis closes one past its output buffer limit.
 pub fn deliver(info: &ClientInfo, bytes: &[u8]) {
@@ -507,7 +533,9 @@ pub fn deliver(info: &ClientInfo, bytes: &[u8]) {
         return;
     }
     inbox.extend_from_slice(bytes);
-    info.inbox_ready.store(true, Relaxed);
+    if !info.inbox_ready.swap(true, Relaxed) {
+        UNDELIVERED.fetch_add(1, Relaxed);
+    }
     drop(inbox);
     info.wake.notify_one();
 }
@@ -521,5 +549,24 @@ pub fn drain(info: &ClientInfo, out: &mut BytesMut) {
     let mut inbox = info.inbox.lock();
     out.extend_from_slice(&inbox);
     inbox.clear();
-    info.inbox_ready.store(false, Relaxed);
+    taken(info);
+}
+
+/// A closed connection's inbox: dropped.
+pub fn discard(info: &ClientInfo) {
+    let mut inbox = info.inbox.lock();
+    *inbox = BytesMut::new();
+    taken(info);
+}
+
+/// The inbox was emptied (its lock held).
+fn taken(info: &ClientInfo) {
+    if info.inbox_ready.swap(false, Relaxed)
+        && UNDELIVERED.fetch_sub(1, Relaxed) == 1
+        && SETTLE_WANTED.swap(false, Relaxed)
+    {
+        if let Some(f) = SETTLED_HOOK.get() {
+            f();
+        }
+    }
 }

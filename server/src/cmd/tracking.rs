@@ -65,6 +65,10 @@ pub fn client_tracking(ctx: &mut Ctx<'_>, args: &[Bytes]) {
         mode,
         caching: false,
     }));
+    // In a cluster, writes through any node now wait for this node to apply them.
+    if let Some(c) = ctx.shared.cluster() {
+        c.caching_changed();
+    }
     ctx.ok()
 }
 

@@ -310,6 +310,15 @@ fn cluster_invalidates_clients_on_every_node() {
         })
         .collect();
     let mut writer = Conn::open(c.node(f).port, false);
+    // Every node has heard that clients cache keys: the fence is up.
+    for i in 0..3 {
+        assert!(
+            wait_until(Duration::from_secs(5), || {
+                c.raft_field(i, "raft_invalidation_fence").as_deref() == Some("on")
+            }),
+            "node {i}: the invalidation fence did not go up"
+        );
+    }
     let (mut ready_at_ack, mut delays) = (0, Vec::new());
     for round in 0..40 {
         let key = format!("sess:{round}");
@@ -355,6 +364,14 @@ fn cluster_invalidates_clients_on_every_node() {
         delays.len(),
         "an invalidation came after the write's reply"
     );
+    for i in 0..3 {
+        assert_eq!(
+            c.raft_field(i, "raft_invalidation_fence_timeouts")
+                .as_deref(),
+            Some("0"),
+            "node {i}: a reply left the fence at its time limit"
+        );
+    }
     // A flush reaches every node's trackers as one null invalidation.
     writer.call(&cmd("FLUSHALL"));
     for t in trackers.iter_mut() {

@@ -52,7 +52,14 @@ pub struct Fence {
     held: VecDeque<Held>,
     /// Follower: the caching flag last reported to the leader.
     reported: bool,
+    /// Follower: applied indexes waiting for their invalidations to be taken, with the
+    /// state machine's mark for each (see `StateMachine::caching_mark`).
+    waits: VecDeque<(u64, u64)>,
 }
+
+/// Applied indexes a follower keeps waiting to report; past this the oldest goes (a
+/// later one reports more).
+const WAITS_MAX: usize = 256;
 
 impl Fence {
     /// The reply to the entry at `index`: sent now, or held until the fence passes it.
@@ -69,16 +76,25 @@ impl Fence {
         }
     }
 
-    /// Send the held replies the fence has passed, or that waited long enough.
-    pub fn release(&mut self, now: Instant) {
+    /// Send the held replies the fence has passed, or that waited long enough; returns
+    /// how many went at the time limit.
+    pub fn release(&mut self, now: Instant) -> u64 {
+        let mut late = 0;
         while let Some(h) = self.held.front() {
-            if self.on && h.index > self.safe && h.until > now {
+            let passed = !self.on || h.index <= self.safe;
+            if !passed && h.until > now {
                 break;
             }
+            late += u64::from(!passed);
             if let Some(h) = self.held.pop_front() {
                 let _ = h.tx.send(Ok(h.reply));
             }
         }
+        late
+    }
+
+    pub fn is_on(&self) -> bool {
+        self.on
     }
 
     /// Leader: a follower's report.
@@ -125,9 +141,33 @@ impl Fence {
         self.safe = a.safe;
     }
 
+    /// Follower: `applied` is to be reported once `mark` has settled.
+    pub fn wait(&mut self, applied: u64, mark: u64) {
+        if self.waits.back().is_some_and(|&(a, _)| a >= applied) {
+            return;
+        }
+        if self.waits.len() == WAITS_MAX {
+            self.waits.pop_front();
+        }
+        self.waits.push_back((applied, mark));
+    }
+
+    /// Follower: the highest waiting applied index whose mark has settled.
+    pub fn settled_upto(&mut self, settled: impl Fn(u64) -> bool) -> Option<u64> {
+        let mut upto = None;
+        while let Some(&(applied, mark)) = self.waits.front() {
+            if !settled(mark) {
+                break;
+            }
+            upto = Some(applied);
+            self.waits.pop_front();
+        }
+        upto
+    }
+
     /// Follower: the report to send the leader, if any (while this node has caching
     /// clients, and once when it stops having them).
-    pub fn to_report(&mut self, applied: u64, tracking: bool) -> Option<Applied> {
+    pub fn report_due(&mut self, applied: u64, tracking: bool) -> Option<Applied> {
         if !tracking && !self.reported {
             return None;
         }

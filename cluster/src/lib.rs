@@ -236,10 +236,14 @@ pub trait StateMachine: Send + 'static {
     fn tracking(&self) -> bool {
         false
     }
-    /// Whether the invalidations of what was applied have all been handed to the
-    /// clients' connections. When not, the node reports to the fence later, on
-    /// [`Handle::caching_changed`] (which the state machine's side calls) or a tick.
-    fn caching_settled(&self) -> bool {
+    /// Mark what has been applied so far: [`StateMachine::caching_settled`] with the
+    /// mark says when its invalidations have all been handed to the clients'
+    /// connections. Until then the node holds its report to the fence; the state
+    /// machine's side calls [`Handle::caching_changed`] when they have been.
+    fn caching_mark(&self) -> u64 {
+        0
+    }
+    fn caching_settled(&self, _mark: u64) -> bool {
         true
     }
 }

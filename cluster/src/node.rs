@@ -803,16 +803,33 @@ impl Node {
                     }
                 }
             }
-        } else if !tracking || self.sm.caching_settled() {
-            // Reported once the invalidations are with their connections.
-            if let Some(report) = self.fence.to_report(self.applied, tracking) {
+        } else {
+            // Reported once the invalidations applying produced are with their
+            // connections.
+            let applied = if tracking {
+                let mark = self.sm.caching_mark();
+                self.fence.wait(self.applied, mark);
+                let sm = &self.sm;
+                self.fence.settled_upto(|m| sm.caching_settled(m))
+            } else {
+                Some(self.applied)
+            };
+            if let Some(report) = applied.and_then(|a| self.fence.report_due(a, tracking)) {
                 let leader = self.raw.raft.leader_id;
                 if leader != 0 {
                     self.transport.send_applied(leader, report);
                 }
             }
         }
-        self.fence.release(now);
+        let late = self.fence.release(now);
+        if late > 0 {
+            self.status
+                .fence_timeouts
+                .fetch_add(late, std::sync::atomic::Ordering::Relaxed);
+        }
+        self.status
+            .fence
+            .store(self.fence.is_on(), std::sync::atomic::Ordering::Relaxed);
     }
 
     fn on_tick(&mut self, now: Instant) {

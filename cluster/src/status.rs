@@ -125,6 +125,10 @@ pub struct ClusterStatus {
     pub entries_applied: AtomicU64,
     pub reads: AtomicU64,
     pub timeouts: AtomicU64,
+    /// Whether write replies wait for the nodes with caching clients (`crate::fence`).
+    pub fence: std::sync::atomic::AtomicBool,
+    /// Replies released by the fence only at its time limit (a caching node was slow).
+    pub fence_timeouts: AtomicU64,
     pub peers: Mutex<BTreeMap<u64, PeerInfo>>,
 }
 

@@ -47,6 +47,12 @@ pub struct ClientInfo {
     /// its commands, or at once while it waits (see `crate::tracking::deliver`).
     pub inbox: Mutex<bytes::BytesMut>,
     pub inbox_ready: AtomicBool,
+    /// The epoch the inbox filled in (`crate::tracking::mark`); 0 when its pushes are
+    /// not counted (they came while the client waited on its own write).
+    pub inbox_epoch: AtomicU64,
+    /// In a cluster, the connection waits on its own write: pushes for it go out after
+    /// that write's reply, so the invalidation fence does not wait on them.
+    pub proposing: AtomicBool,
     /// Notified when the inbox fills.
     pub wake: Notify,
     /// `CLIENT TRACKING` flags for `CLIENT LIST` (`crate::tracking::FLAG_*`), and the
@@ -87,6 +93,8 @@ impl ClientInfo {
             kill: Notify::new(),
             inbox: Mutex::new(bytes::BytesMut::new()),
             inbox_ready: AtomicBool::new(false),
+            inbox_epoch: AtomicU64::new(0),
+            proposing: AtomicBool::new(false),
             wake: Notify::new(),
             tracking: AtomicU8::new(0),
             redirect: AtomicI64::new(-1),

@@ -579,7 +579,10 @@ async fn propose(
         replicated::encode_from(false, conn.resp3, user, conn.db as u8, origin, &group)
     };
     let replies = if exec { 1 } else { group.len() };
-    match cluster.propose(record).await {
+    conn.info.proposing.store(true, Ordering::Relaxed);
+    let outcome = cluster.propose(record).await;
+    conn.info.proposing.store(false, Ordering::Relaxed);
+    match outcome {
         Ok(Ok(reply)) => {
             out.extend_from_slice(&reply);
             // Invalidations the write caused for this client follow its reply.

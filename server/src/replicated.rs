@@ -751,8 +751,12 @@ impl StateMachine for ServerSm {
         self.shared.tracking.clients() > 0
     }
 
-    fn caching_settled(&self) -> bool {
-        crate::tracking::settled()
+    fn caching_mark(&self) -> u64 {
+        crate::tracking::mark()
+    }
+
+    fn caching_settled(&self, mark: u64) -> bool {
+        crate::tracking::settled(mark)
     }
 
     fn snapshot_job(&self) -> sessiond_cluster::SnapshotJob {

@@ -472,7 +472,9 @@ impl Tracking {
 }
 
 fn bulk(out: &mut BytesMut, b: &[u8]) {
-    out.extend_from_slice(format!("${}\r\n", b.len()).as_bytes());
+    out.extend_from_slice(b"$");
+    out.extend_from_slice(itoa::Buffer::new().format(b.len()).as_bytes());
+    out.extend_from_slice(b"\r\n");
     out.extend_from_slice(b);
     out.extend_from_slice(b"\r\n");
 }
@@ -497,30 +499,38 @@ fn keys_proto_opt(keys: &BTreeMap<Bytes, u64>, me: u64) -> Option<BytesMut> {
         .then(|| keys_proto(keys, me))
 }
 
-/// Inboxes holding pushes their connections have not taken yet. A cluster follower
-/// reports a write applied to the invalidation fence only once this is 0, so that the
-/// writer's reply follows the pushes onto the wire (see `sessiond_cluster`'s fence).
-/// Process-wide: one server per process.
-static UNDELIVERED: AtomicUsize = AtomicUsize::new(0);
-/// The fence asked to hear when [`UNDELIVERED`] reaches 0.
-static SETTLE_WANTED: AtomicBool = AtomicBool::new(false);
+// A cluster follower reports a write applied to the invalidation fence only once the
+// pushes that applying it produced have been taken by their connections, so that the
+// writer's reply follows them onto the wire (see `sessiond_cluster`'s fence). Pushes
+// are counted by epoch: [`mark`] closes one, [`settled`] says whether every inbox filled
+// in it or before has been taken. Process-wide: one server per process.
+static EPOCH: AtomicU64 = AtomicU64::new(1);
+/// Inboxes not yet taken, by the epoch they filled in.
+static PENDING: Mutex<BTreeMap<u64, usize>> = Mutex::new(BTreeMap::new());
+/// The epoch the fence waits on (0: none).
+static SETTLE_WANTED: AtomicU64 = AtomicU64::new(0);
 /// What tells the fence (the cluster handle's `caching_changed`).
 static SETTLED_HOOK: std::sync::OnceLock<Box<dyn Fn() + Send + Sync>> = std::sync::OnceLock::new();
 
-/// Set what is called when every inbox has been taken after the fence asked (once).
+/// Set what is called when the epoch the fence waits on has settled (once).
 pub fn on_settled(f: Box<dyn Fn() + Send + Sync>) {
     let _ = SETTLED_HOOK.set(f);
 }
 
-/// Whether every push has been handed to its connection; if not, the hook set by
-/// [`on_settled`] runs when that happens.
-pub fn settled() -> bool {
-    if UNDELIVERED.load(Relaxed) == 0 {
-        return true;
+/// Close the current epoch: pushes delivered so far belong to it or earlier ones.
+pub fn mark() -> u64 {
+    EPOCH.fetch_add(1, Relaxed)
+}
+
+/// Whether every push of epoch `epoch` and before has been taken; if not, the hook set
+/// by [`on_settled`] runs when that happens.
+pub fn settled(epoch: u64) -> bool {
+    let pending = PENDING.lock();
+    let done = pending.keys().next().is_none_or(|&first| first > epoch);
+    if !done {
+        SETTLE_WANTED.fetch_max(epoch, Relaxed);
     }
-    SETTLE_WANTED.store(true, Relaxed);
-    // It may have reached 0 meanwhile.
-    UNDELIVERED.load(Relaxed) == 0
+    done
 }
 
 /// Append a push to a client's inbox and wake its connection. A client this far
@@ -534,10 +544,19 @@ pub fn deliver(info: &ClientInfo, bytes: &[u8]) {
     }
     inbox.extend_from_slice(bytes);
     if !info.inbox_ready.swap(true, Relaxed) {
-        UNDELIVERED.fetch_add(1, Relaxed);
+        if info.proposing.load(Relaxed) {
+            info.inbox_epoch.store(0, Relaxed);
+        } else {
+            let e = EPOCH.load(Relaxed);
+            info.inbox_epoch.store(e, Relaxed);
+            *PENDING.lock().entry(e).or_default() += 1;
+        }
     }
     drop(inbox);
-    info.wake.notify_one();
+    // The client whose command runs here takes its inbox after the command: no wake-up.
+    if current() != info.id {
+        info.wake.notify_one();
+    }
 }
 
 /// Move what waits in a client's inbox to its output.
@@ -561,9 +580,29 @@ pub fn discard(info: &ClientInfo) {
 
 /// The inbox was emptied (its lock held).
 fn taken(info: &ClientInfo) {
-    if info.inbox_ready.swap(false, Relaxed)
-        && UNDELIVERED.fetch_sub(1, Relaxed) == 1
-        && SETTLE_WANTED.swap(false, Relaxed)
+    if !info.inbox_ready.swap(false, Relaxed) {
+        return;
+    }
+    let e = info.inbox_epoch.load(Relaxed);
+    if e == 0 {
+        return;
+    }
+    let first = {
+        let mut pending = PENDING.lock();
+        if let Some(n) = pending.get_mut(&e) {
+            *n -= 1;
+            if *n == 0 {
+                pending.remove(&e);
+            }
+        }
+        pending.keys().next().copied()
+    };
+    let wanted = SETTLE_WANTED.load(Relaxed);
+    if wanted != 0
+        && first.is_none_or(|f| f > wanted)
+        && SETTLE_WANTED
+            .compare_exchange(wanted, 0, Relaxed, Relaxed)
+            .is_ok()
     {
         if let Some(f) = SETTLED_HOOK.get() {
             f();

@@ -90,7 +90,7 @@ pub fn raft_section(cluster: Option<&Handle>, t: &mut String) {
     let fsyncs = ld(&st.fsyncs);
     let _ = write!(
         t,
-        "# Raft\r\nraft_enabled:1\r\nraft_node_id:{}\r\nraft_role:{}\r\nraft_leader_id:{}\r\nraft_leader_addr:{}\r\nraft_term:{}\r\nraft_commit_index:{}\r\nraft_applied_index:{}\r\nraft_first_index:{}\r\nraft_last_index:{}\r\nraft_snapshot_index:{}\r\nraft_snapshot_age_seconds:{}\r\nraft_log_bytes_written:{}\r\nraft_fsyncs:{}\r\nraft_fsync_avg_us:{}\r\nraft_leader_changes:{}\r\nraft_proposals:{}\r\nraft_entries_applied:{}\r\nraft_reads:{}\r\nraft_timeouts:{}\r\nraft_read_consistency:{:?}\r\n",
+        "# Raft\r\nraft_enabled:1\r\nraft_node_id:{}\r\nraft_role:{}\r\nraft_leader_id:{}\r\nraft_leader_addr:{}\r\nraft_term:{}\r\nraft_commit_index:{}\r\nraft_applied_index:{}\r\nraft_first_index:{}\r\nraft_last_index:{}\r\nraft_snapshot_index:{}\r\nraft_snapshot_age_seconds:{}\r\nraft_log_bytes_written:{}\r\nraft_fsyncs:{}\r\nraft_fsync_avg_us:{}\r\nraft_leader_changes:{}\r\nraft_proposals:{}\r\nraft_entries_applied:{}\r\nraft_reads:{}\r\nraft_timeouts:{}\r\nraft_read_consistency:{:?}\r\nraft_invalidation_fence:{}\r\nraft_invalidation_fence_timeouts:{}\r\n",
         st.id,
         st.role().name(),
         st.leader_id(),
@@ -111,6 +111,12 @@ pub fn raft_section(cluster: Option<&Handle>, t: &mut String) {
         ld(&st.reads),
         ld(&st.timeouts),
         c.read_consistency,
+        if st.fence.load(std::sync::atomic::Ordering::Relaxed) {
+            "on"
+        } else {
+            "off"
+        },
+        ld(&st.fence_timeouts),
     );
     for (id, p) in st.peers() {
         let _ = write!(

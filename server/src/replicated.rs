@@ -838,6 +838,10 @@ mod tests {
             },
             Record::Expire(0, vec![(b"sess:1".to_vec(), 1_700_000_000_000)]),
             Record::Expire(2, vec![(b"sess:2".to_vec(), 1_700_000_000_000)]),
+            Record::FieldExpire(
+                1,
+                vec![(b"sess:3".to_vec(), b"csrf".to_vec(), 1_700_000_000_001)],
+            ),
         ];
         for r in recs {
             let enc = Bytes::from(r.encode());
@@ -850,6 +854,15 @@ mod tests {
             Record::decode(&Bytes::from_static(&[9, 0])),
             Err(RecordError::Kind(9))
         );
+        // NOLOOP's origin travels in command records, and only there.
+        let rec = encode_from(false, true, None, 3, 42, &[vec![b("SET"), b("k"), b("v")]]);
+        assert_eq!(record_origin(&rec), 42);
+        assert!(matches!(
+            Record::decode(&Bytes::from(rec)),
+            Ok(Record::Batch { db: 3, .. })
+        ));
+        let plain = encode_cmds(false, false, None, 0, &[vec![b("GET"), b("k")]]);
+        assert_eq!(record_origin(&plain), 0);
     }
 
     #[test]

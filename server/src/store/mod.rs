@@ -14,10 +14,16 @@
 //! The expiry deadline lives only in the timer (absolute Unix milliseconds), so keys
 //! without a TTL pay nothing for it. Every read checks the deadline (lazy expiry); the
 //! expiry thread (`crate::expiry`) reclaims keys whose timers fire (active expiry).
+//! Hash fields with deadlines have a second wheel per shard (`fields.rs`). What a store
+//! tells the server (expired and new keys, expired fields, every change for client
+//! tracking) goes through the hooks in `hooks.rs`; commands reach shards through
+//! [`Keyspace`] (`keyspace.rs`).
 
 mod entry;
 mod fields;
 pub mod hash;
+mod hooks;
+mod keyspace;
 mod reclaim;
 pub mod set;
 pub mod snapshot;
@@ -26,7 +32,7 @@ pub mod zset;
 
 use std::hash::BuildHasher;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, OnceLock};
+use std::sync::Arc;
 
 use crossbeam::utils::CachePadded;
 use hashbrown::DefaultHashBuilder;
@@ -37,6 +43,9 @@ use crate::wheel::{TimerId, TimerWheel, NO_TIMER};
 use entry::{fnv1a, FNV_OFFSET, REF};
 pub use entry::{Entry, EntryMut, KeyType, Object};
 pub use hash::HashValue;
+use hooks::{ExpiredHook, FieldsHook, Hooks};
+pub use hooks::{OnExpired, OnFieldsExpired, OnTouch, TouchHook};
+pub use keyspace::{shard_set, Direct, Exclusive, Keyspace, ShardRef, ShardSet};
 pub use reclaim::Reclaimed;
 pub use set::SetValue;
 pub use zset::ZSetValue;
@@ -93,56 +102,6 @@ pub struct Shard {
     on_new: ExpiredHook,
     touch: Arc<TouchHook>,
 }
-
-/// Told the key of every change to a key, for client-side caching (`crate::tracking`):
-/// one hook shared by every database of a node, switched on only while some client
-/// tracks keys, so that a write pays one atomic load otherwise.
-#[derive(Default)]
-pub struct TouchHook {
-    on: std::sync::atomic::AtomicBool,
-    f: OnceLock<OnTouch>,
-}
-
-/// `(key, by_client)`: `by_client` is false for expiry and eviction, which no client did.
-pub type OnTouch = Box<dyn Fn(&[u8], bool) + Send + Sync>;
-
-impl TouchHook {
-    #[inline]
-    pub fn touch(&self, key: &[u8], by_client: bool) {
-        if self.on.load(Ordering::Relaxed) {
-            if let Some(f) = self.f.get() {
-                f(key, by_client);
-            }
-        }
-    }
-
-    /// Set the hook (once).
-    pub fn set(&self, f: OnTouch) {
-        let _ = self.f.set(f);
-    }
-
-    pub fn enable(&self, on: bool) {
-        self.on.store(on, Ordering::Relaxed);
-    }
-}
-
-/// What the server does with the key of an expired key (keyspace notifications).
-/// The same type serves for keys created (`Store::on_new`).
-pub type OnExpired = Box<dyn Fn(&[u8]) + Send + Sync>;
-type ExpiredHook = Arc<OnceLock<OnExpired>>;
-/// What every shard of a store shares: the read horizon and the hooks.
-#[derive(Clone)]
-struct Hooks {
-    horizon: Arc<AtomicU64>,
-    on_expired: ExpiredHook,
-    on_new: ExpiredHook,
-    touch: Arc<TouchHook>,
-    on_hexpired: FieldsHook,
-}
-
-/// Told the key of a hash whose fields expired, and whether the key went with them.
-pub type OnFieldsExpired = Box<dyn Fn(&[u8], bool) + Send + Sync>;
-type FieldsHook = Arc<OnceLock<OnFieldsExpired>>;
 
 impl Shard {
     fn new(slots: usize, shard_bits: u32, now: u64, hooks: Hooks) -> Shard {
@@ -871,135 +830,6 @@ impl Store {
     pub fn split_slot(&self, slot: usize) -> (usize, usize) {
         (slot & (self.shards.len() - 1), slot >> self.shard_bits)
     }
-}
-
-/// Access to shards, either locking each on demand or through guards already held.
-///
-/// Commands are written against this trait so that the same code runs for a single
-/// command (lock the one shard it needs) and inside `EXEC` (every shard is held).
-pub trait Keyspace {
-    fn store(&self) -> &Store;
-    /// One shard, locked for the life of the returned reference.
-    fn shard(&mut self, idx: usize) -> ShardRef<'_>;
-    /// Several shards at once (sorted, deduplicated), for commands that must be atomic
-    /// across keys (`MSET`, `MSETNX`, `RENAME`).
-    fn shards(&mut self, idxs: &[usize]) -> ShardSet<'_>;
-    /// Whether every shard is already held (inside `EXEC`, or a script).
-    fn holds_all(&self) -> bool {
-        false
-    }
-}
-
-/// A locked shard.
-pub enum ShardRef<'a> {
-    Locked(MutexGuard<'a, Shard>),
-    Held(&'a mut Shard),
-}
-
-impl std::ops::Deref for ShardRef<'_> {
-    type Target = Shard;
-    fn deref(&self) -> &Shard {
-        match self {
-            ShardRef::Locked(g) => g,
-            ShardRef::Held(s) => s,
-        }
-    }
-}
-
-impl std::ops::DerefMut for ShardRef<'_> {
-    fn deref_mut(&mut self) -> &mut Shard {
-        match self {
-            ShardRef::Locked(g) => g,
-            ShardRef::Held(s) => s,
-        }
-    }
-}
-
-/// Several locked shards.
-pub struct ShardSet<'a> {
-    refs: Vec<(usize, ShardRef<'a>)>,
-}
-
-impl ShardSet<'_> {
-    /// The shard `idx`, which must be among those requested.
-    pub fn get(&mut self, idx: usize) -> &mut Shard {
-        let pos = self
-            .refs
-            .binary_search_by_key(&idx, |(i, _)| *i)
-            .unwrap_or_else(|_| panic!("shard {idx} was not locked"));
-        &mut self.refs[pos].1
-    }
-}
-
-/// Lock shards on demand.
-pub struct Direct<'a>(pub &'a Store);
-
-impl Keyspace for Direct<'_> {
-    fn store(&self) -> &Store {
-        self.0
-    }
-
-    fn shard(&mut self, idx: usize) -> ShardRef<'_> {
-        ShardRef::Locked(self.0.lock(idx))
-    }
-
-    fn shards(&mut self, idxs: &[usize]) -> ShardSet<'_> {
-        ShardSet {
-            refs: idxs
-                .iter()
-                .map(|&i| (i, ShardRef::Locked(self.0.lock(i))))
-                .collect(),
-        }
-    }
-}
-
-/// Every shard already locked (inside `EXEC`).
-pub struct Exclusive<'a> {
-    store: &'a Store,
-    guards: Vec<MutexGuard<'a, Shard>>,
-}
-
-impl<'a> Exclusive<'a> {
-    pub fn new(store: &'a Store) -> Self {
-        Exclusive {
-            store,
-            guards: store.lock_all(),
-        }
-    }
-}
-
-impl Keyspace for Exclusive<'_> {
-    fn store(&self) -> &Store {
-        self.store
-    }
-
-    fn holds_all(&self) -> bool {
-        true
-    }
-
-    fn shard(&mut self, idx: usize) -> ShardRef<'_> {
-        ShardRef::Held(&mut self.guards[idx])
-    }
-
-    fn shards(&mut self, idxs: &[usize]) -> ShardSet<'_> {
-        ShardSet {
-            refs: self
-                .guards
-                .iter_mut()
-                .enumerate()
-                .filter(|(i, _)| idxs.binary_search(i).is_ok())
-                .map(|(i, g)| (i, ShardRef::Held(g)))
-                .collect(),
-        }
-    }
-}
-
-/// Sorted, deduplicated shard indexes for a set of locations.
-pub fn shard_set(locs: &[Loc]) -> Vec<usize> {
-    let mut v: Vec<usize> = locs.iter().map(|l| l.shard).collect();
-    v.sort_unstable();
-    v.dedup();
-    v
 }
 
 #[cfg(test)]

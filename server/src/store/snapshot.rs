@@ -299,6 +299,46 @@ fn walk<'a>(
 mod tests {
     use super::*;
 
+    /// Hash-field deadlines survive a dump and load, and still fire afterwards.
+    #[test]
+    fn field_deadlines_survive_a_snapshot() {
+        let a = Store::new(2, 1_000);
+        let loc = a.locate(b"h");
+        {
+            let mut s = a.lock(loc.shard);
+            let mut e = s.create_hash(loc.hash, b"h");
+            if let Some(h) = e.hash_mut() {
+                h.set(b"keep", b"1");
+                h.set(b"go", b"2");
+            }
+            assert!(e.set_field_deadline(b"go", Some(5_000)));
+        }
+        let out = dump(&a);
+        let b = Store::new(2, 1_000);
+        load(&b, &out, 1_000).expect("load");
+        // Another store hashes keys with its own seed.
+        let loc = b.locate(b"h");
+        let mut s = b.lock(loc.shard);
+        let h = s
+            .get(loc.hash, b"h", 1_000)
+            .and_then(|e| e.as_hash().cloned());
+        let h = h.expect("the hash");
+        assert_eq!(
+            (h.deadline(b"go"), h.deadline(b"keep")),
+            (Some(5_000), None)
+        );
+        let mut dead = super::super::Reclaimed::default();
+        s.expire_due(5_001, usize::MAX, &mut dead);
+        let h = s
+            .get(loc.hash, b"h", 5_001)
+            .and_then(|e| e.as_hash().cloned());
+        assert_eq!(
+            h.map(|h| h.len()),
+            Some(1),
+            "the field fired from the loaded wheel"
+        );
+    }
+
     #[test]
     fn dump_then_load_gives_the_same_keys_values_and_deadlines() {
         let a = Store::new(4, 1_000);

@@ -387,7 +387,8 @@ impl Tracking {
 
     /// Send the keys collected under each BCAST prefix since the last call.
     pub fn broadcast(&self) {
-        if !self.bcast_pending.swap(false, Relaxed) {
+        // Every command calls this: a plain load keeps the line shared between threads.
+        if !self.bcast_pending.load(Relaxed) || !self.bcast_pending.swap(false, Relaxed) {
             return;
         }
         let mut st = self.state.lock();

@@ -50,6 +50,9 @@ pub struct ClientInfo {
     /// The epoch the inbox filled in (`crate::tracking::mark`); 0 when its pushes are
     /// not counted (they came while the client waited on its own write).
     pub inbox_epoch: AtomicU64,
+    /// The epoch of pushes taken from the inbox and not yet written to the socket (0:
+    /// none); the oldest when several were taken.
+    pub out_epoch: AtomicU64,
     /// In a cluster, the connection waits on its own write: pushes for it go out after
     /// that write's reply, so the invalidation fence does not wait on them.
     pub proposing: AtomicBool,
@@ -95,6 +98,7 @@ impl ClientInfo {
             inbox_ready: AtomicBool::new(false),
             inbox_epoch: AtomicU64::new(0),
             proposing: AtomicBool::new(false),
+            out_epoch: AtomicU64::new(0),
             wake: Notify::new(),
             tracking: AtomicU8::new(0),
             redirect: AtomicI64::new(-1),

@@ -615,6 +615,7 @@ async fn end_batch<S: ClientStream>(
     info.obl.store(out.len() as u64, Ordering::Relaxed);
     info.omem.store(out.capacity() as u64, Ordering::Relaxed);
     write_out(stream, out, shared).await?;
+    crate::tracking::written(info);
     info.obl.store(0, Ordering::Relaxed);
     info.omem.store(0, Ordering::Relaxed);
     shared
@@ -776,6 +777,7 @@ async fn wait_input<S: ClientStream>(
         // RESP3 connection or a subscriber can be sent any, so only they wait on them.
         crate::tracking::drain(info, out);
         write_out(stream, out, shared).await?;
+        crate::tracking::written(info);
         let pushes = conn.resp3 || conn.sub.is_some();
         if let Some(mon) = conn.monitor.as_mut() {
             tokio::select! {

@@ -178,6 +178,12 @@ impl Tracking {
         t
     }
 
+    /// Whether any client tracks (commands skip tracking's steps otherwise).
+    #[inline]
+    pub fn active(&self) -> bool {
+        self.hook.is_on()
+    }
+
     pub fn max_keys(&self) -> u64 {
         self.max_keys.load(Relaxed)
     }
@@ -560,7 +566,8 @@ pub fn deliver(info: &ClientInfo, bytes: &[u8]) {
     }
 }
 
-/// Move what waits in a client's inbox to its output.
+/// Move what waits in a client's inbox to its output. The pushes count as handed over
+/// (for the invalidation fence) once the output is written: [`written`].
 #[inline]
 pub fn drain(info: &ClientInfo, out: &mut BytesMut) {
     if !info.inbox_ready.load(Relaxed) {
@@ -569,25 +576,51 @@ pub fn drain(info: &ClientInfo, out: &mut BytesMut) {
     let mut inbox = info.inbox.lock();
     out.extend_from_slice(&inbox);
     inbox.clear();
-    taken(info);
+    if info.inbox_ready.swap(false, Relaxed) {
+        let e = info.inbox_epoch.swap(0, Relaxed);
+        if e != 0 {
+            let prev = info.out_epoch.load(Relaxed);
+            if prev == 0 || e < prev {
+                info.out_epoch.store(e, Relaxed);
+                if prev != 0 {
+                    release_epoch(prev);
+                }
+            } else {
+                // An older epoch already waits on this output: it covers this one.
+                release_epoch(e);
+            }
+        }
+    }
+}
+
+/// The connection wrote its output: the pushes drained into it are handed over.
+#[inline]
+pub fn written(info: &ClientInfo) {
+    if info.out_epoch.load(Relaxed) == 0 {
+        return;
+    }
+    let e = info.out_epoch.swap(0, Relaxed);
+    if e != 0 {
+        release_epoch(e);
+    }
 }
 
 /// A closed connection's inbox: dropped.
 pub fn discard(info: &ClientInfo) {
     let mut inbox = info.inbox.lock();
     *inbox = BytesMut::new();
-    taken(info);
+    if info.inbox_ready.swap(false, Relaxed) {
+        let e = info.inbox_epoch.swap(0, Relaxed);
+        if e != 0 {
+            release_epoch(e);
+        }
+    }
+    drop(inbox);
+    written(info);
 }
 
-/// The inbox was emptied (its lock held).
-fn taken(info: &ClientInfo) {
-    if !info.inbox_ready.swap(false, Relaxed) {
-        return;
-    }
-    let e = info.inbox_epoch.load(Relaxed);
-    if e == 0 {
-        return;
-    }
+/// One inbox of epoch `e` is handed over; tell the fence when what it waits on settled.
+fn release_epoch(e: u64) {
     let first = {
         let mut pending = PENDING.lock();
         if let Some(n) = pending.get_mut(&e) {

@@ -138,6 +138,10 @@ pub fn dispatch(ctx: &mut Ctx<'_>, args: Vec<Bytes>) -> bool {
 /// Queue an admitted command inside `MULTI`, or run it (timed for the slow log), and
 /// drop its reply if `CLIENT REPLY` says so.
 pub fn run_admitted(ctx: &mut Ctx<'_>, cmd: &Admitted, args: Vec<Bytes>) -> bool {
+    if !ctx.shared.tracking.active() {
+        // No client tracks: nothing to remember, send or hand over.
+        return run_with_reply_mode(ctx, cmd, args);
+    }
     let _me = crate::tracking::enter(ctx.conn.id);
     // Invalidations that reached this client before its command go before its reply
     // (including those for keys evicted at admission, as Redis sends them).

@@ -32,6 +32,10 @@ impl TouchHook {
         let _ = self.f.set(f);
     }
 
+    pub fn is_on(&self) -> bool {
+        self.on.load(Ordering::Relaxed)
+    }
+
     pub fn enable(&self, on: bool) {
         self.on.store(on, Ordering::Relaxed);
     }

@@ -358,7 +358,7 @@ fn cluster_invalidates_clients_on_every_node() {
         p(1.0)
     );
     // The fence: a write's reply waits until every node with caching clients has
-    // applied it and handed its invalidations to their connections.
+    // applied it and written its invalidations to the sockets.
     assert_eq!(
         ready_at_ack,
         delays.len(),

@@ -237,8 +237,8 @@ pub trait StateMachine: Send + 'static {
         false
     }
     /// Mark what has been applied so far: [`StateMachine::caching_settled`] with the
-    /// mark says when its invalidations have all been handed to the clients'
-    /// connections. Until then the node holds its report to the fence; the state
+    /// mark says when its invalidations have all been written to the clients'
+    /// sockets. Until then the node holds its report to the fence; the state
     /// machine's side calls [`Handle::caching_changed`] when they have been.
     fn caching_mark(&self) -> u64 {
         0

@@ -804,8 +804,8 @@ impl Node {
                 }
             }
         } else {
-            // Reported once the invalidations applying produced are with their
-            // connections.
+            // Reported once the invalidations applying produced are written to the
+            // clients' sockets.
             let applied = if tracking {
                 let mark = self.sm.caching_mark();
                 self.fence.wait(self.applied, mark);

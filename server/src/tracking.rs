@@ -507,12 +507,13 @@ fn keys_proto_opt(keys: &BTreeMap<Bytes, u64>, me: u64) -> Option<BytesMut> {
 }
 
 // A cluster follower reports a write applied to the invalidation fence only once the
-// pushes that applying it produced have been taken by their connections, so that the
-// writer's reply follows them onto the wire (see `sessiond_cluster`'s fence). Pushes
+// pushes that applying it produced have been written to their clients' sockets, so that
+// the writer's reply follows them onto the wire (see `sessiond_cluster`'s fence). Pushes
 // are counted by epoch: [`mark`] closes one, [`settled`] says whether every inbox filled
-// in it or before has been taken. Process-wide: one server per process.
+// in it or before has been written out ([`written`]). Process-wide: one server per
+// process.
 static EPOCH: AtomicU64 = AtomicU64::new(1);
-/// Inboxes not yet taken, by the epoch they filled in.
+/// Inboxes not yet written out, by the epoch they filled in.
 static PENDING: Mutex<BTreeMap<u64, usize>> = Mutex::new(BTreeMap::new());
 /// The epoch the fence waits on (0: none).
 static SETTLE_WANTED: AtomicU64 = AtomicU64::new(0);
@@ -529,7 +530,7 @@ pub fn mark() -> u64 {
     EPOCH.fetch_add(1, Relaxed)
 }
 
-/// Whether every push of epoch `epoch` and before has been taken; if not, the hook set
+/// Whether every push of epoch `epoch` and before has been written; if not, the hook set
 /// by [`on_settled`] runs when that happens.
 pub fn settled(epoch: u64) -> bool {
     let pending = PENDING.lock();

@@ -269,10 +269,9 @@ fn tracking_modes_and_bounds() {
     lim.call(&cmd("MGET l1 l2 l3 l4"));
     w.call(&cmd("CONFIG SET tracking-table-max-keys 1"));
     let mut dropped = 0;
-    let limit = Instant::now() + Duration::from_secs(5);
-    while info_field(&mut w, "tracking_total_keys") != "1" && Instant::now() < limit {
-        std::thread::sleep(Duration::from_millis(5));
-    }
+    assert!(wait_until(Duration::from_secs(5), || {
+        info_field(&mut w, "tracking_total_keys") == "1"
+    }));
     while !lim.quiet(Duration::from_millis(50)) {
         dropped += next_invalidated(&mut lim).len();
     }

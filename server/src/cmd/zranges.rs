@@ -168,17 +168,39 @@ fn select<'z>(
                 .take_while(move |&(s, _)| range.score_in(s).0),
         ),
         Range::Lex { min, max } if Lex::empty(min, max, z) => return Vec::new(),
-        Range::Lex { min, max } if !rev => Box::new(
-            z.iter()
+        // As Redis walks a compact set: from the first member at or above `min` (which
+        // must also be at or below `max`), `offset` members are skipped whatever they
+        // are, then members are taken while at or below `max`. With members of
+        // different scores these are not the members between the bounds.
+        Range::Lex { min, max } if !rev => {
+            let mut it = z
+                .iter()
                 .skip_while(move |(_, m)| !min.above_min(m))
-                .take_while(move |(_, m)| max.below_max(m)),
-        ),
-        Range::Lex { min, max } => Box::new(
-            z.iter()
+                .peekable();
+            if !it.peek().is_some_and(|(_, m)| max.below_max(m)) {
+                return Vec::new();
+            }
+            return it
+                .skip(offset)
+                .take_while(move |(_, m)| max.below_max(m))
+                .take(take)
+                .collect();
+        }
+        Range::Lex { min, max } => {
+            let mut it = z
+                .iter()
                 .rev()
                 .skip_while(move |(_, m)| !max.below_max(m))
-                .take_while(move |(_, m)| min.above_min(m)),
-        ),
+                .peekable();
+            if !it.peek().is_some_and(|(_, m)| min.above_min(m)) {
+                return Vec::new();
+            }
+            return it
+                .skip(offset)
+                .take_while(move |(_, m)| min.above_min(m))
+                .take(take)
+                .collect();
+        }
     };
     it.skip(offset).take(take).collect()
 }

@@ -329,9 +329,6 @@ impl Transport {
 
     /// Queue the invalidation fence's word for a peer. Returns false when dropped.
     pub fn send_applied(&self, to: u64, applied: Applied) -> bool {
-        let Some(outbox) = self.links.lock().get(&to).map(|l| l.outbox.clone()) else {
-            return false;
-        };
         let frame = PeerFrame {
             from: self.me,
             to,
@@ -339,53 +336,54 @@ impl Transport {
             hello: None,
             applied: Some(applied),
         };
-        let mut q = outbox.state.lock();
-        if q.buf.len() >= OUTBOX_LIMIT {
-            return false;
-        }
-        let was_empty = q.buf.is_empty();
-        encode_frame(&frame, &mut q.buf);
-        if was_empty && !q.busy && q.write_direct() {
-            return true;
-        }
-        drop(q);
-        if was_empty {
-            outbox.wake.notify_one();
-        }
-        true
+        self.enqueue(to, true, |buf| {
+            encode_frame(&frame, buf);
+            true
+        })
     }
 
     /// Queue a raft message. Returns false when it was dropped.
     pub fn send(&self, msg: &Message) -> bool {
-        let Some(outbox) = self.links.lock().get(&msg.to).map(|l| l.outbox.clone()) else {
-            return false;
-        };
         // Computed once: it also caches the sizes the encoder writes with.
         let size = msg.compute_size() as usize;
+        if size <= BIG_MESSAGE {
+            return self.enqueue(msg.to, true, |buf| {
+                encode_raft_frame(self.me, msg, size, buf)
+            });
+        }
         // A snapshot is encoded without the lock, which the network thread also takes,
         // and left to the peer's task to write.
         let mut big = Vec::new();
-        if size > BIG_MESSAGE && !encode_raft_frame(self.me, msg, size, &mut big) {
+        if !encode_raft_frame(self.me, msg, size, &mut big) {
             return false;
         }
+        self.enqueue(msg.to, false, |buf| {
+            if buf.is_empty() {
+                *buf = std::mem::take(&mut big);
+            } else {
+                buf.extend_from_slice(&big);
+            }
+            true
+        })
+    }
+
+    /// Append a frame to a peer's outbox (`encode` writes it; false drops it). With
+    /// `direct`, a frame into an empty, idle outbox is written at once on this thread;
+    /// otherwise the peer's task is woken to write it.
+    fn enqueue(&self, to: u64, direct: bool, encode: impl FnOnce(&mut Vec<u8>) -> bool) -> bool {
+        let Some(outbox) = self.links.lock().get(&to).map(|l| l.outbox.clone()) else {
+            return false;
+        };
         let mut q = outbox.state.lock();
         if q.buf.len() >= OUTBOX_LIMIT {
             return false;
         }
         let was_empty = q.buf.is_empty();
-        if size > BIG_MESSAGE {
-            if was_empty {
-                q.buf = big;
-            } else {
-                q.buf.extend_from_slice(&big);
-            }
-        } else {
-            if !encode_raft_frame(self.me, msg, size, &mut q.buf) {
-                return false;
-            }
-            if was_empty && !q.busy && q.write_direct() {
-                return true;
-            }
+        if !encode(&mut q.buf) {
+            return false;
+        }
+        if direct && was_empty && !q.busy && q.write_direct() {
+            return true;
         }
         drop(q);
         // A non-empty outbox has already woken its task, which has not taken it yet.

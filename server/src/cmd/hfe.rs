@@ -68,6 +68,29 @@ fn fields<'a>(
     Ok(&args[at + 2..])
 }
 
+/// The reply's array header for `n` fields; for a missing key, also its `n` times -2.
+/// Returns whether the caller goes on to answer field by field.
+fn reply_header(ctx: &mut Ctx<'_>, n: usize, exists: bool) -> bool {
+    encode::array_len(ctx.out, n);
+    if !exists {
+        (0..n).for_each(|_| encode::integer(ctx.out, NO_FIELD));
+    }
+    exists
+}
+
+/// `HTTL`'s and `HPERSIST`'s `key FIELDS n field...`, checked in Redis's order: whether
+/// the hash exists, and the fields; `None` once an error is replied.
+fn key_and_fields<'a>(ctx: &mut Ctx<'_>, args: &'a [Bytes]) -> Option<(bool, &'a [Bytes])> {
+    let exists = check_hash(ctx, &args[1]).ok()?;
+    match fields(args, 2, b"ERR Number of fields must be a positive integer") {
+        Ok(f) => Some((exists, f)),
+        Err(e) => {
+            ctx.err(e);
+            None
+        }
+    }
+}
+
 /// `HEXPIRE key seconds [NX|XX|GT|LT] FIELDS n field...` and its siblings. `ms`: the
 /// time is in milliseconds; `at`: it is absolute.
 fn hexpire_generic(ctx: &mut Ctx<'_>, args: &[Bytes], name: &str, ms: bool, at: bool) {
@@ -109,11 +132,7 @@ fn hexpire_generic(ctx: &mut Ctx<'_>, args: &[Bytes], name: &str, ms: bool, at: 
         Ok(f) => f,
         Err(e) => return ctx.err(e),
     };
-    encode::array_len(ctx.out, fields.len());
-    if !exists {
-        fields
-            .iter()
-            .for_each(|_| encode::integer(ctx.out, NO_FIELD));
+    if !reply_header(ctx, fields.len(), exists) {
         return;
     }
     let loc = ctx.locate(key);
@@ -193,18 +212,10 @@ pub fn hpexpireat(ctx: &mut Ctx<'_>, args: &[Bytes]) {
 /// gives the deadline itself.
 fn httl_generic(ctx: &mut Ctx<'_>, args: &[Bytes], ms: bool, absolute: bool) {
     let key = &args[1];
-    let Ok(exists) = check_hash(ctx, key) else {
+    let Some((exists, fields)) = key_and_fields(ctx, args) else {
         return;
     };
-    let fields = match fields(args, 2, b"ERR Number of fields must be a positive integer") {
-        Ok(f) => f,
-        Err(e) => return ctx.err(e),
-    };
-    encode::array_len(ctx.out, fields.len());
-    if !exists {
-        fields
-            .iter()
-            .for_each(|_| encode::integer(ctx.out, NO_FIELD));
+    if !reply_header(ctx, fields.len(), exists) {
         return;
     }
     let loc = ctx.locate(key);
@@ -244,18 +255,10 @@ pub fn hpexpiretime(ctx: &mut Ctx<'_>, args: &[Bytes]) {
 /// `HPERSIST key FIELDS n field...`: 1 persisted, -1 no deadline, -2 no field.
 pub fn hpersist(ctx: &mut Ctx<'_>, args: &[Bytes]) {
     let key = &args[1];
-    let Ok(exists) = check_hash(ctx, key) else {
+    let Some((exists, fields)) = key_and_fields(ctx, args) else {
         return;
     };
-    let fields = match fields(args, 2, b"ERR Number of fields must be a positive integer") {
-        Ok(f) => f,
-        Err(e) => return ctx.err(e),
-    };
-    encode::array_len(ctx.out, fields.len());
-    if !exists {
-        fields
-            .iter()
-            .for_each(|_| encode::integer(ctx.out, NO_FIELD));
+    if !reply_header(ctx, fields.len(), exists) {
         return;
     }
     let loc = ctx.locate(key);

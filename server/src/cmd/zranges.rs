@@ -119,6 +119,28 @@ impl Range {
     }
 }
 
+/// A lex range as Redis walks a compact set: from the first member past the starting
+/// bound (`start`: at or above `min`, or at or below `max` walking down), which must also
+/// be within the other bound, `offset` members are skipped whatever they are, then
+/// members are taken while `within` the other bound. With members of different scores
+/// these are not the members between the bounds.
+fn lex_walk<'z>(
+    it: impl Iterator<Item = (f64, &'z [u8])>,
+    start: impl Fn(&[u8]) -> bool,
+    within: impl Fn(&[u8]) -> bool,
+    offset: usize,
+    take: usize,
+) -> Vec<(f64, &'z [u8])> {
+    let mut it = it.skip_while(|(_, m)| !start(m)).peekable();
+    if !it.peek().is_some_and(|(_, m)| within(m)) {
+        return Vec::new();
+    }
+    it.skip(offset)
+        .take_while(|(_, m)| within(m))
+        .take(take)
+        .collect()
+}
+
 /// The members `range` selects, in order (descending with `rev`), after `offset` of them
 /// and at most `count` (negative: all).
 fn select<'z>(
@@ -168,38 +190,23 @@ fn select<'z>(
                 .take_while(move |&(s, _)| range.score_in(s).0),
         ),
         Range::Lex { min, max } if Lex::empty(min, max, z) => return Vec::new(),
-        // As Redis walks a compact set: from the first member at or above `min` (which
-        // must also be at or below `max`), `offset` members are skipped whatever they
-        // are, then members are taken while at or below `max`. With members of
-        // different scores these are not the members between the bounds.
         Range::Lex { min, max } if !rev => {
-            let mut it = z
-                .iter()
-                .skip_while(move |(_, m)| !min.above_min(m))
-                .peekable();
-            if !it.peek().is_some_and(|(_, m)| max.below_max(m)) {
-                return Vec::new();
-            }
-            return it
-                .skip(offset)
-                .take_while(move |(_, m)| max.below_max(m))
-                .take(take)
-                .collect();
+            return lex_walk(
+                z.iter(),
+                |m| min.above_min(m),
+                |m| max.below_max(m),
+                offset,
+                take,
+            )
         }
         Range::Lex { min, max } => {
-            let mut it = z
-                .iter()
-                .rev()
-                .skip_while(move |(_, m)| !max.below_max(m))
-                .peekable();
-            if !it.peek().is_some_and(|(_, m)| min.above_min(m)) {
-                return Vec::new();
-            }
-            return it
-                .skip(offset)
-                .take_while(move |(_, m)| min.above_min(m))
-                .take(take)
-                .collect();
+            return lex_walk(
+                z.iter().rev(),
+                |m| max.below_max(m),
+                |m| min.above_min(m),
+                offset,
+                take,
+            )
         }
     };
     it.skip(offset).take(take).collect()

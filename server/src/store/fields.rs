@@ -121,7 +121,9 @@ impl Shard {
         budget: usize,
         out: &mut Reclaimed,
     ) -> usize {
-        let mut fired: Vec<(TimerId, u64)> = Vec::new();
+        // The key wheel's buffer, free again by now.
+        let mut fired = std::mem::take(&mut self.fired);
+        fired.clear();
         self.fwheel.poll_expired(now, budget, &mut fired);
         for &(id, hash) in &fired {
             let slot = self.local_slot(hash);
@@ -145,7 +147,9 @@ impl Shard {
                 out.push(dead);
             }
         }
-        fired.len()
+        let n = fired.len();
+        self.fired = fired;
+        n
     }
 
     /// Cluster leader: report the fields due at `now` as (key, field, deadline), parking

@@ -497,6 +497,26 @@ pub fn start(cfg: ClusterConfig, mut sm: Box<dyn StateMachine>) -> Result<Handle
     })
 }
 
+/// Whether a message raft-rs holds until its ready is durable promises nothing that the
+/// disk must keep, so it goes at once. A follower's heartbeat responses are the leader's
+/// evidence that a quorum is alive (check-quorum) and still follows it (ReadIndex); held
+/// behind an fsync that a busy disk stalls for longer than an election timeout, on both
+/// followers at once, they deposed a healthy leader. Pre-votes change no state; a
+/// forwarded proposal or read request is the client's, not this node's. What must wait:
+/// append responses (they acknowledge entries), votes (the vote is on disk first), and
+/// anything else raft-rs may add.
+fn independent_of_disk(m: &Message) -> bool {
+    use MessageType::*;
+    matches!(
+        m.get_msg_type(),
+        MsgHeartbeatResponse
+            | MsgRequestPreVote
+            | MsgRequestPreVoteResponse
+            | MsgPropose
+            | MsgReadIndex
+    )
+}
+
 /// A storage failure leaves the node unable to keep its promises: stop the process.
 pub(crate) fn fatal(what: &str, e: &dyn std::fmt::Display) -> ! {
     error!("{what}: {e}; stopping");
@@ -1008,14 +1028,18 @@ impl Node {
                 self.reads_ready.push((rs.index, ws));
             }
         }
-        match &self.log {
-            Some(log) => {
-                let (entries, hs, msgs) = (
-                    rd.take_entries(),
-                    rd.hs().cloned(),
-                    rd.take_persisted_messages(),
-                );
-                if !entries.is_empty() || hs.is_some() || !msgs.is_empty() || rd.must_sync() {
+        match self.log.is_some() {
+            true => {
+                let (now, msgs): (Vec<_>, Vec<_>) = rd
+                    .take_persisted_messages()
+                    .into_iter()
+                    .partition(independent_of_disk);
+                self.send(now);
+                let (entries, hs) = (rd.take_entries(), rd.hs().cloned());
+                let log = self.log.as_ref().filter(|_| {
+                    !entries.is_empty() || hs.is_some() || !msgs.is_empty() || rd.must_sync()
+                });
+                if let Some(log) = log {
                     log.submit(Job {
                         number: rd.number(),
                         entries,
@@ -1026,7 +1050,7 @@ impl Node {
                 }
                 self.raw.advance_append_async(rd);
             }
-            None => {
+            false => {
                 // In memory only: durable as soon as it is in the in-memory log.
                 self.send(rd.take_persisted_messages());
                 let mut light = self.raw.advance_append(rd);

@@ -651,6 +651,14 @@ async fn check_secret<S: AsyncRead + AsyncWrite + Unpin>(
     }
 }
 
+/// raft-rs forwards a proposal or a read request that reached a follower to the leader
+/// as it came, naming the node that first sent it: such a message's `from` is not the
+/// frame's sender. Every other message is from the node that sends it.
+fn forwarded(msg: &Message) -> bool {
+    use raft::prelude::MessageType::{MsgPropose, MsgReadIndex};
+    matches!(msg.get_msg_type(), MsgPropose | MsgReadIndex) && msg.from != 0
+}
+
 async fn recv_loop<S: AsyncRead + Unpin>(
     mut stream: S,
     me: u64,
@@ -674,7 +682,7 @@ async fn recv_loop<S: AsyncRead + Unpin>(
             if !frame.raft.is_empty() {
                 let msg = Message::parse_from_carllerche_bytes(&frame.raft)
                     .map_err(|e| format!("undecodable raft message: {e}"))?;
-                if msg.to != me || msg.from != frame.from {
+                if msg.to != me || (msg.from != frame.from && !forwarded(&msg)) {
                     return Err("raft message addressed inconsistently".into());
                 }
                 // A full channel means the raft thread is behind: drop, raft resends.
@@ -764,6 +772,65 @@ mod tests {
         let data = got.entries[0].data.as_ptr_range();
         let raft = frame.raft.as_ptr_range();
         assert!(raft.start <= data.start && data.end <= raft.end);
+    }
+
+    fn raft_frame(from: u64, msg: &Message) -> Vec<u8> {
+        let mut wire = Vec::new();
+        let size = msg.compute_size() as usize;
+        assert!(encode_raft_frame(from, msg, size, &mut wire));
+        wire
+    }
+
+    fn message(t: raft::prelude::MessageType, from: u64, to: u64) -> Message {
+        let mut m = Message::default();
+        m.set_msg_type(t);
+        m.from = from;
+        m.to = to;
+        m
+    }
+
+    /// Feed `wire` to a receiving connection of node 2; what reached the raft thread,
+    /// and whether the connection was dropped.
+    fn receive(wire: Vec<u8>) -> (Vec<Message>, Result<(), String>) {
+        let (tx, rx) = crossbeam::channel::unbounded();
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .build()
+            .expect("runtime");
+        let res = rt.block_on(recv_loop(&wire[..], 2, &tx));
+        let msgs = rx
+            .try_iter()
+            .filter_map(|e| match e {
+                Event::Raft(m) => Some(*m),
+                _ => None,
+            })
+            .collect();
+        (msgs, res)
+    }
+
+    #[test]
+    fn forwarded_proposals_and_reads_keep_the_connection() {
+        use raft::prelude::MessageType::*;
+        // Node 1 forwards what node 3 proposed and asked to read, then its own append.
+        let mut wire = raft_frame(1, &message(MsgPropose, 3, 2));
+        wire.extend(raft_frame(1, &message(MsgReadIndex, 3, 2)));
+        wire.extend(raft_frame(1, &message(MsgAppendResponse, 1, 2)));
+        let (got, res) = receive(wire);
+        assert_eq!(res, Ok(()));
+        let kinds: Vec<_> = got.iter().map(|m| (m.get_msg_type(), m.from)).collect();
+        assert_eq!(
+            kinds,
+            vec![(MsgPropose, 3), (MsgReadIndex, 3), (MsgAppendResponse, 1)]
+        );
+        // Anything else that names another sender still drops the connection.
+        for t in [
+            MsgAppend,
+            MsgHeartbeatResponse,
+            MsgRequestVote,
+            MsgAppendResponse,
+        ] {
+            let (got, res) = receive(raft_frame(1, &message(t, 3, 2)));
+            assert!(got.is_empty() && res.is_err(), "{t:?}");
+        }
     }
 
     #[test]

@@ -5,7 +5,7 @@
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
-use super::{wait_until, Server};
+use super::{wait_until, Launch, Server};
 
 /// A free TCP port on 127.0.0.1 for a node to listen on later, from below the kernel's
 /// ephemeral range (32768 and up on Linux). A port the kernel handed out for `:0` could be
@@ -34,6 +34,10 @@ pub fn free_port() -> u16 {
     panic!("no free port in 20000..32000");
 }
 
+fn host_of(how: &Launch) -> String {
+    how.host.clone().unwrap_or_else(|| "127.0.0.1".into())
+}
+
 pub struct Cluster {
     /// `nodes[i]` is node id `i + 1`; `None` while it is down.
     pub nodes: Vec<Option<Server>>,
@@ -41,16 +45,25 @@ pub struct Cluster {
     pub dir: PathBuf,
     pub peers: String,
     pub extra: Vec<String>,
+    /// How each node's process starts (wrapper, environment, host).
+    pub launch: Vec<Launch>,
 }
 
 impl Cluster {
     /// Start `n` founding members with `extra` flags each.
     pub fn start(n: usize, extra: &[&str]) -> Cluster {
         let raft_ports: Vec<u16> = (0..n).map(|_| free_port()).collect();
+        Cluster::start_as(vec![Launch::default(); n], raft_ports, extra)
+    }
+
+    /// Start one founding member per entry of `launch`, node `i` with its raft port
+    /// `raft_ports[i]` on its launch's host (127.0.0.1 by default).
+    pub fn start_as(launch: Vec<Launch>, raft_ports: Vec<u16>, extra: &[&str]) -> Cluster {
+        let n = launch.len();
         let peers = raft_ports
             .iter()
             .enumerate()
-            .map(|(i, p)| format!("{}=127.0.0.1:{p}", i + 1))
+            .map(|(i, p)| format!("{}={}:{p}", i + 1, host_of(&launch[i])))
             .collect::<Vec<_>>()
             .join(",");
         let dir = std::env::temp_dir().join(format!(
@@ -65,6 +78,7 @@ impl Cluster {
             dir,
             peers,
             extra: extra.iter().map(|s| s.to_string()).collect(),
+            launch,
         };
         for i in 0..n {
             let s = c.spawn(i, false);
@@ -83,8 +97,13 @@ impl Cluster {
             "--dir".into(),
             node_dir,
             "--cluster-addr".into(),
-            format!("127.0.0.1:{}", self.raft_ports[i]),
+            self.raft_addr(i),
         ];
+        let how = self.launch.get(i).cloned().unwrap_or_default();
+        if let Some(h) = &how.host {
+            args.push("--bind".into());
+            args.push(h.clone());
+        }
         if join {
             args.push("--join".into());
         } else {
@@ -93,7 +112,7 @@ impl Cluster {
         }
         args.extend(self.extra.iter().cloned());
         let refs: Vec<&str> = args.iter().map(String::as_str).collect();
-        Server::start_with(&refs)
+        Server::launch(&how, &refs)
     }
 
     /// Start node `i` (0-based) again, from its data folder.
@@ -128,7 +147,8 @@ impl Cluster {
     }
 
     pub fn raft_addr(&self, i: usize) -> String {
-        format!("127.0.0.1:{}", self.raft_ports[i])
+        let how = self.launch.get(i).cloned().unwrap_or_default();
+        format!("{}:{}", host_of(&how), self.raft_ports[i])
     }
 
     /// A node's view of a `RAFT.INFO` field.

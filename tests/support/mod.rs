@@ -5,6 +5,7 @@
 pub mod cluster;
 pub mod diff;
 pub mod diff_types;
+pub mod faults;
 
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::TcpStream;
@@ -22,9 +23,20 @@ pub fn bin() -> String {
 }
 
 /// A running `sessiond` process; killed when dropped.
+/// How to start a server process beyond its flags.
+#[derive(Clone, Default)]
+pub struct Launch {
+    /// A command the binary runs under, such as `ip netns exec NS`.
+    pub wrapper: Vec<String>,
+    pub env: Vec<(String, String)>,
+    /// Where clients reach it (default 127.0.0.1).
+    pub host: Option<String>,
+}
+
 pub struct Server {
     child: Child,
     pub port: u16,
+    pub host: String,
     pub log: Arc<Mutex<String>>,
     /// Closed when the process's stderr reaches EOF, that is, when it has exited.
     exited: mpsc::Receiver<()>,
@@ -39,8 +51,22 @@ impl Server {
     /// Start with extra flags. `--port 0` is added unless `args` names a port or a
     /// config file, and the real port is read from the startup log line.
     pub fn start_with(args: &[&str]) -> Server {
+        Server::launch(&Launch::default(), args)
+    }
+
+    /// Start as `how` says: under a wrapper command (`ip netns exec NS`), with extra
+    /// environment (`LD_PRELOAD`), serving clients at `how.host`.
+    pub fn launch(how: &Launch, args: &[&str]) -> Server {
         let bin = bin();
-        let mut cmd = Command::new(&bin);
+        let mut cmd = match how.wrapper.split_first() {
+            Some((first, rest)) => {
+                let mut c = Command::new(first);
+                c.args(rest).arg(&bin);
+                c
+            }
+            None => Command::new(&bin),
+        };
+        cmd.envs(how.env.iter().map(|(k, v)| (k, v)));
         if !args.iter().any(|a| *a == "--port" || *a == "--config") {
             cmd.args(["--port", "0"]);
         }
@@ -50,7 +76,7 @@ impl Server {
             .stderr(Stdio::piped());
         let mut child = cmd
             .spawn()
-            .unwrap_or_else(|e| panic!("cannot start {BIN}: {e}"));
+            .unwrap_or_else(|e| panic!("cannot start {bin}: {e}"));
         let stderr = child.stderr.take().expect("stderr is piped");
         let log = Arc::new(Mutex::new(String::new()));
         let (tx, rx) = mpsc::channel();
@@ -84,17 +110,18 @@ impl Server {
         Server {
             child,
             port,
+            host: how.host.clone().unwrap_or_else(|| "127.0.0.1".into()),
             log,
             exited,
         }
     }
 
     pub fn addr(&self) -> String {
-        format!("127.0.0.1:{}", self.port)
+        format!("{}:{}", self.host, self.port)
     }
 
     pub fn url(&self) -> String {
-        format!("redis://127.0.0.1:{}/", self.port)
+        format!("redis://{}:{}/", self.host, self.port)
     }
 
     /// A `redis` crate client (RESP2).

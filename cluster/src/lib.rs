@@ -15,6 +15,8 @@
 //! - [`transport`]: length-prefixed `prost` frames over TCP between nodes, over mutual
 //!   TLS when the cluster has certificates ([`PeerTls`]), after [`peer_auth`]'s challenge
 //!   when it has a secret.
+//! - `liveness`: how the transport notices links that fail without closing (user
+//!   timeout, keepalive, a progress check, connect timeouts that follow the network).
 //! - `fence`: while clients cache keys on some node, a write's reply waits until every
 //!   such node has applied it (and so sent its invalidations).
 //! - [`status`]: what the rest of the server may read about the group (role, leader,
@@ -24,6 +26,7 @@
 //! hands opaque records to [`Handle::propose`].
 
 mod fence;
+mod liveness;
 pub mod node;
 pub mod payload;
 pub mod peer_auth;

@@ -21,6 +21,21 @@ impl Drain for TracingDrain {
     type Err = slog::Never;
 
     fn log(&self, record: &Record<'_>, values: &OwnedKVList) -> Result<(), slog::Never> {
+        // Nothing is formatted for a level that is off: raft-rs's debug records carry
+        // whole messages, and formatting one with thousands of entries (a leader catching
+        // up a follower) kept the raft thread busy for over a second.
+        let on = match record.level() {
+            Level::Critical | Level::Error => {
+                tracing::enabled!(target: "raft", tracing::Level::ERROR)
+            }
+            Level::Warning => tracing::enabled!(target: "raft", tracing::Level::WARN),
+            Level::Info => tracing::enabled!(target: "raft", tracing::Level::INFO),
+            Level::Debug => tracing::enabled!(target: "raft", tracing::Level::DEBUG),
+            Level::Trace => tracing::enabled!(target: "raft", tracing::Level::TRACE),
+        };
+        if !on {
+            return Ok(());
+        }
         let mut f = Fields(String::new());
         let _ = record.kv().serialize(record, &mut f);
         let _ = values.serialize(record, &mut f);

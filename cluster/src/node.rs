@@ -52,6 +52,8 @@ const MAX_EVENTS_PER_TURN: usize = 8192;
 /// silently while a new leader has not committed in its term, or with no leader).
 const READ_RETRY_TICKS: u64 = 3;
 const SNAPSHOT_MAGIC: &[u8; 4] = b"SDCM";
+/// How long a probe's answer is awaited before a heartbeat response may send it again.
+const PROBE_AGAIN: Duration = Duration::from_millis(200);
 
 type Reply<T> = oneshot::Sender<Result<T, ClusterError>>;
 
@@ -66,6 +68,9 @@ pub enum Event {
     },
     Raft(Box<Message>),
     Hello(Hello),
+    /// The connection to a peer was lost (closed, timed out or stuck): what was in
+    /// flight to it may be gone.
+    Unreachable(u64),
     /// The invalidation fence's word from a peer (see `crate::fence`).
     Applied(u64, Applied),
     /// This node's clients started or stopped caching keys: tell the fence now.
@@ -233,6 +238,8 @@ struct Node {
     follower_snapshot_permille: u64,
     /// The leader as of the last soft-state change (0: none).
     last_leader: u64,
+    /// When each peer was last sent an append (see `hold_probe`).
+    appended_at: HashMap<u64, Instant>,
     timeout: Duration,
 }
 
@@ -478,6 +485,7 @@ pub fn start(cfg: ClusterConfig, mut sm: Box<dyn StateMachine>) -> Result<Handle
         last_snapshot_len,
         follower_snapshot_permille: follower_snapshot_permille(),
         last_leader: 0,
+        appended_at: HashMap::new(),
         timeout,
         cfg,
     };
@@ -499,12 +507,16 @@ pub fn start(cfg: ClusterConfig, mut sm: Box<dyn StateMachine>) -> Result<Handle
 
 /// Whether a message raft-rs holds until its ready is durable promises nothing that the
 /// disk must keep, so it goes at once. A follower's heartbeat responses are the leader's
-/// evidence that a quorum is alive (check-quorum) and still follows it (ReadIndex); held
+/// evidence that a quorum is alive (check-quorum) and still follows it (ReadIndex): held
 /// behind an fsync that a busy disk stalls for longer than an election timeout, on both
 /// followers at once, they deposed a healthy leader. Pre-votes change no state; a
-/// forwarded proposal or read request is the client's, not this node's. What must wait:
+/// forwarded proposal or read request is the client's, not this node's. What waits:
 /// append responses (they acknowledge entries), votes (the vote is on disk first), and
 /// anything else raft-rs may add.
+///
+/// Heartbeat responses that come at once also come often (one per round of reads), and
+/// raft-rs answers each from a follower it probes with another append: `hold_probe`
+/// keeps that to one per `PROBE_AGAIN`.
 fn independent_of_disk(m: &Message) -> bool {
     use MessageType::*;
     matches!(
@@ -691,11 +703,17 @@ impl Node {
                         }
                     }
                 }
+                let hold = self.hold_probe(&msg);
                 if let Err(e) = self.raw.step(*msg) {
                     debug!(error = %e, "raft step");
                 }
+                if let Some(id) = hold {
+                    self.release_probe(id);
+                }
             }
             Event::Caching => self.fence_step(false),
+            // A leader probes the peer again from what it has; elsewhere a no-op.
+            Event::Unreachable(id) => self.raw.report_unreachable(id),
             Event::Applied(from, a) => {
                 if self.raw.raft.state == StateRole::Leader {
                     self.fence.report(from, &a, Instant::now());
@@ -743,6 +761,54 @@ impl Node {
             Event::Stop => return false,
         }
         true
+    }
+
+    /// Whether stepping `m`, a heartbeat response, would only make raft-rs probe a
+    /// follower again while its answer to the last probe is on the way; if so, the
+    /// probe is held for the step and `release_probe` must follow it.
+    ///
+    /// raft-rs resumes a paused probe on every heartbeat response and sends another
+    /// append of up to `max_size_per_msg`. Heartbeat responses come once per round of
+    /// reads, so a leader with reads in flight rebuilt and sent a megabyte-sized append
+    /// to a follower far behind every few milliseconds after a partition healed, and the
+    /// two did nothing else for seconds. For the step, the follower's progress looks like
+    /// a snapshot in flight, which raft-rs never sends appends to; everything else the
+    /// response means (the follower is alive, it acknowledges a ReadIndex) is taken as
+    /// usual. After `PROBE_AGAIN` without an answer, the probe goes again as raft-rs
+    /// would send it.
+    fn hold_probe(&mut self, m: &Message) -> Option<u64> {
+        if m.get_msg_type() != MessageType::MsgHeartbeatResponse
+            || self.raw.raft.state != StateRole::Leader
+        {
+            return None;
+        }
+        let recent = self
+            .appended_at
+            .get(&m.from)
+            .is_some_and(|t| t.elapsed() < PROBE_AGAIN);
+        match self.raw.raft.mut_prs().get_mut(m.from) {
+            Some(pr) if pr.state == raft::ProgressState::Probe && pr.paused => {
+                if recent {
+                    pr.state = raft::ProgressState::Snapshot;
+                    return Some(m.from);
+                }
+                // This step sends the probe (it reaches the socket at the end of the
+                // turn, with other responses still to step before then).
+                self.appended_at.insert(m.from, Instant::now());
+                None
+            }
+            _ => None,
+        }
+    }
+
+    /// After the step `hold_probe` allowed: the probe is paused again.
+    fn release_probe(&mut self, id: u64) {
+        if let Some(pr) = self.raw.raft.mut_prs().get_mut(id) {
+            if pr.state == raft::ProgressState::Snapshot && pr.pending_snapshot == 0 {
+                pr.state = raft::ProgressState::Probe;
+                pr.paused = true;
+            }
+        }
     }
 
     fn add_to_batch(&mut self, data: Vec<u8>, waiter: Waiter, deadline: Instant) {
@@ -944,6 +1010,9 @@ impl Node {
             let to = m.to;
             let is_snap = m.get_msg_type() == MessageType::MsgSnapshot;
             let ok = self.transport.send(&m);
+            if m.get_msg_type() == MessageType::MsgAppend {
+                self.appended_at.insert(to, Instant::now());
+            }
             if is_snap {
                 self.raw.report_snapshot(
                     to,

@@ -16,6 +16,9 @@ use raft::prelude::{Entry, Snapshot};
 use raft::storage::MemStorage;
 use raft::{GetEntriesContext, RaftState, Storage, StorageError};
 
+/// Entries taken from the in-memory log at a time (see `entries`).
+const ENTRIES_STEP: u64 = 64;
+
 /// The node's latest snapshot.
 struct Latest {
     /// Its metadata, and its data when the node has no snapshot file.
@@ -105,7 +108,36 @@ impl Storage for NodeStorage {
         max_size: impl Into<Option<u64>>,
         context: GetEntriesContext,
     ) -> raft::Result<Vec<Entry>> {
-        self.mem.entries(low, high, max_size, context)
+        let limit = match max_size.into() {
+            Some(l) if l != raft::NO_LIMIT => l,
+            _ => return self.mem.entries(low, high, None, context),
+        };
+        // `MemStorage` copies the whole range asked for before cutting it to the size
+        // limit. A leader probing a follower that is far behind asks for everything
+        // after the follower's index, on every heartbeat response from it (with reads
+        // in flight, hundreds a second): after a partition healed, that copying kept a
+        // leader's raft thread busy for seconds and cost it its leadership. So the range
+        // is taken in small pieces, as far as the limit reaches, with raft-rs's rule: the
+        // first entry always, then while the total stays within the limit.
+        let mut out: Vec<Entry> = Vec::new();
+        let mut size = 0u64;
+        let mut at = low;
+        while at < high {
+            let end = (at + ENTRIES_STEP).min(high);
+            for e in self
+                .mem
+                .entries(at, end, None, GetEntriesContext::empty(false))?
+            {
+                let s = u64::from(protobuf::Message::compute_size(&e));
+                if !out.is_empty() && size + s > limit {
+                    return Ok(out);
+                }
+                size += s;
+                out.push(e);
+            }
+            at = end;
+        }
+        Ok(out)
     }
 
     fn term(&self, idx: u64) -> raft::Result<u64> {
@@ -249,5 +281,34 @@ mod tests {
             mem.snapshot(5, 2).expect("reaches 15").get_metadata().index,
             14
         );
+    }
+
+    #[test]
+    fn entries_stop_at_the_size_limit_as_memstorage_does_without_copying_the_rest() {
+        let st = NodeStorage::new();
+        let ents: Vec<Entry> = (1..=500u64)
+            .map(|i| Entry {
+                index: i,
+                term: 1,
+                data: bytes::Bytes::from(vec![b'x'; (i % 7 * 10) as usize]),
+                ..Default::default()
+            })
+            .collect();
+        st.mem.wl().append(&ents).expect("append");
+        for (low, high) in [(1, 501), (2, 300), (64, 65), (100, 101), (450, 501)] {
+            for max in [0, 1, 40, 100, 1000, 5000, 100_000, raft::NO_LIMIT] {
+                let ours = st
+                    .entries(low, high, max, GetEntriesContext::empty(false))
+                    .expect("ours");
+                let theirs = st
+                    .mem
+                    .entries(low, high, max, GetEntriesContext::empty(false))
+                    .expect("theirs");
+                assert_eq!(ours, theirs, "{low}..{high} within {max}");
+            }
+        }
+        assert!(st
+            .entries(0, 5, 100, GetEntriesContext::empty(false))
+            .is_err());
     }
 }

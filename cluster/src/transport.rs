@@ -33,6 +33,7 @@ use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 use tracing::{debug, info, warn};
 
+use crate::liveness::{self, ConnectTimer, Heard};
 use crate::node::Event;
 
 /// The largest frame accepted. Snapshots travel in one message, so this bounds the
@@ -45,8 +46,7 @@ const OUTBOX_LIMIT: usize = 64 << 20;
 /// An outbox buffer bigger than this after a write (a snapshot went through it) is
 /// given back.
 const OUTBOX_KEEP: usize = 4 << 20;
-const CONNECT_TIMEOUT: Duration = Duration::from_millis(500);
-const BACKOFF: Duration = Duration::from_millis(100);
+const BACKOFF: Duration = Duration::from_millis(50);
 
 /// One frame between nodes.
 #[derive(Clone, PartialEq, prost::Message)]
@@ -198,6 +198,10 @@ struct Queued {
     direct: Option<std::net::TcpStream>,
     /// The task has taken bytes to write: until it is done, the raft thread only queues.
     busy: bool,
+    /// A connection is up. Without one nothing is queued: what piles up while a link
+    /// is down is stale when it comes back (raft resends what matters), and a burst of
+    /// stale heartbeats made a follower answer each one at once.
+    connected: bool,
 }
 
 impl Queued {
@@ -246,6 +250,9 @@ pub struct Transport {
     hello: Hello,
     security: Security,
     links: Mutex<HashMap<u64, Link>>,
+    /// The raft thread's channel: peers' messages, and word of lost connections.
+    inbound: Sender<Event>,
+    heard: Arc<Heard>,
     rt: tokio::runtime::Handle,
     pub local_addr: SocketAddr,
 }
@@ -270,9 +277,11 @@ impl Transport {
             let _guard = rt.enter();
             TcpListener::from_std(std_listener)?
         };
+        let heard = Arc::new(Heard::default());
         std::thread::Builder::new().name("raft-net".into()).spawn({
             let security = security.clone();
-            move || rt.block_on(accept_loop(listener, me, security, inbound))
+            let (inbound, heard) = (inbound.clone(), heard.clone());
+            move || rt.block_on(accept_loop(listener, me, security, inbound, heard))
         })?;
         info!(%local_addr, tls = security.tls.is_some(), "raft transport listening");
         Ok(Arc::new(Transport {
@@ -280,6 +289,8 @@ impl Transport {
             hello,
             security,
             links: Mutex::new(HashMap::new()),
+            inbound,
+            heard,
             rt: handle,
             local_addr,
         }))
@@ -303,11 +314,15 @@ impl Transport {
             applied: None,
         };
         self.rt.spawn(send_loop(
-            id,
-            addr.to_string(),
+            Peer {
+                id,
+                addr: addr.to_string(),
+                outbox: outbox.clone(),
+                heard: self.heard.clone(),
+                inbound: self.inbound.clone(),
+            },
             hello,
             self.security.clone(),
-            outbox.clone(),
         ));
         links.insert(
             id,
@@ -375,7 +390,7 @@ impl Transport {
             return false;
         };
         let mut q = outbox.state.lock();
-        if q.buf.len() >= OUTBOX_LIMIT {
+        if !q.connected || q.buf.len() >= OUTBOX_LIMIT {
             return false;
         }
         let was_empty = q.buf.is_empty();
@@ -394,23 +409,83 @@ impl Transport {
     }
 }
 
-async fn send_loop(
+/// Attempts in flight at once, at most; and how long one call keeps trying.
+const CONNECT_ATTEMPTS: u32 = 4;
+const CONNECT_FOR: Duration = Duration::from_secs(3);
+
+/// Connect to `addr`. Every connect timeout (see `liveness::ConnectTimer`) without an
+/// answer, a fresh attempt starts beside the others (a new SYN now, not at the kernel's
+/// 1 s retransmission), each living for `CONNECT_ATTEMPTS` timeouts; the first to succeed
+/// wins. A refusal ends it at once; so does `CONNECT_FOR` without success.
+async fn connect(addr: &str, timer: &mut ConnectTimer) -> std::io::Result<TcpStream> {
+    let mut attempts = tokio::task::JoinSet::new();
+    let give_up = std::time::Instant::now() + CONNECT_FOR;
+    loop {
+        let t = timer.timeout();
+        if std::time::Instant::now() < give_up {
+            let (addr, began) = (addr.to_string(), std::time::Instant::now());
+            attempts.spawn(async move {
+                match tokio::time::timeout(t * CONNECT_ATTEMPTS, TcpStream::connect(addr)).await {
+                    Ok(r) => r.map(|s| (s, began)),
+                    Err(_) => Err(std::io::ErrorKind::TimedOut.into()),
+                }
+            });
+        } else if attempts.is_empty() {
+            return Err(std::io::ErrorKind::TimedOut.into());
+        }
+        let next = tokio::time::sleep(t);
+        tokio::pin!(next);
+        loop {
+            tokio::select! {
+                Some(done) = attempts.join_next() => match done {
+                    Ok(Ok((s, began))) => {
+                        timer.observe(began.elapsed());
+                        return Ok(s);
+                    }
+                    Ok(Err(e)) if e.kind() != std::io::ErrorKind::TimedOut => return Err(e),
+                    _ => {}
+                },
+                () = &mut next => break,
+            }
+        }
+    }
+}
+
+/// One peer's sending task's world.
+struct Peer {
     id: u64,
     addr: String,
-    hello: PeerFrame,
-    security: Security,
     outbox: Arc<Outbox>,
-) {
+    heard: Arc<Heard>,
+    inbound: Sender<Event>,
+}
+
+impl Peer {
+    /// The connection is gone: raft should resend from what the peer has.
+    fn lost(&self) {
+        reset_outbox(&self.outbox);
+        let _ = self.inbound.try_send(Event::Unreachable(self.id));
+    }
+}
+
+async fn send_loop(peer: Peer, hello: PeerFrame, security: Security) {
+    let Peer {
+        id,
+        ref addr,
+        ref outbox,
+        ..
+    } = peer;
     let mut hello_buf = Vec::new();
     encode_frame(&hello, &mut hello_buf);
     let mut logged = false;
+    let mut timer = ConnectTimer::default();
     loop {
         if outbox.is_closed() {
             return;
         }
-        let stream = match tokio::time::timeout(CONNECT_TIMEOUT, TcpStream::connect(&addr)).await {
-            Ok(Ok(s)) => s,
-            Ok(Err(e)) => {
+        let stream = match connect(addr, &mut timer).await {
+            Ok(s) => s,
+            Err(e) => {
                 if !logged {
                     debug!(peer = id, %addr, error = %e, "cannot reach peer");
                     logged = true;
@@ -420,35 +495,36 @@ async fn send_loop(
                 tokio::time::sleep(BACKOFF).await;
                 continue;
             }
-            Err(_) => {
-                outbox.clear();
-                continue;
-            }
         };
         logged = false;
         stream.set_nodelay(true).ok();
+        let fd = std::os::fd::AsRawFd::as_raw_fd(&stream);
+        if !liveness::tune(fd) {
+            debug!(peer = id, "peer socket options refused");
+        }
         debug!(peer = id, %addr, "connected to peer");
         let mut stream = stream;
         if let Some(tls) = &security.tls {
             // Over TLS every write goes through the session: no direct writes.
-            let Some(mut s) = tls_connect(tls, &addr, stream, id).await else {
+            let Some(mut s) = tls_connect(tls, addr, stream, id).await else {
                 tokio::time::sleep(BACKOFF).await;
                 continue;
             };
-            if !prove_secret(&mut s, &security, id, &addr).await {
+            if !prove_secret(&mut s, &security, id, addr).await {
                 tokio::time::sleep(BACKOFF).await;
                 continue;
             }
             if s.write_all(&hello_buf).await.is_err() || s.flush().await.is_err() {
                 continue;
             }
-            if write_loop(&mut s, &outbox, id).await {
+            outbox.state.lock().connected = true;
+            if write_loop(&mut s, &peer, fd).await {
                 return;
             }
-            reset_outbox(&outbox);
+            peer.lost();
             continue;
         }
-        if !prove_secret(&mut stream, &security, id, &addr).await {
+        if !prove_secret(&mut stream, &security, id, addr).await {
             tokio::time::sleep(BACKOFF).await;
             continue;
         }
@@ -467,11 +543,15 @@ async fn send_loop(
                 continue;
             }
         };
-        outbox.state.lock().direct = Some(direct);
-        if write_loop(&mut stream, &outbox, id).await {
+        {
+            let mut q = outbox.state.lock();
+            q.direct = Some(direct);
+            q.connected = true;
+        }
+        if write_loop(&mut stream, &peer, fd).await {
             return;
         }
-        reset_outbox(&outbox);
+        peer.lost();
     }
 }
 
@@ -481,13 +561,37 @@ fn reset_outbox(outbox: &Outbox) {
     let mut q = outbox.state.lock();
     q.direct = None;
     q.busy = false;
+    q.connected = false;
     q.buf.clear();
 }
 
-/// Write what the raft thread queues until the connection breaks (false) or the peer
-/// is removed (true). Two buffers change places: the raft thread fills one while this
-/// writes the other.
-async fn write_loop<S: AsyncWrite + Unpin>(stream: &mut S, outbox: &Outbox, id: u64) -> bool {
+/// Whether the connection on `fd` to `peer` is stuck (see `liveness`); says so.
+fn stuck(peer: &Peer, fd: std::os::fd::RawFd) -> bool {
+    let Some(f) = liveness::in_flight(fd) else {
+        return false;
+    };
+    let stuck = liveness::stuck(f, peer.heard.ago(peer.id));
+    if stuck {
+        info!(
+            peer = peer.id,
+            unacked = f.unacked,
+            since_ack_ms = f.since_ack.as_millis() as u64,
+            "peer connection stuck while the peer answers: reconnecting"
+        );
+    }
+    stuck
+}
+
+/// Write what the raft thread queues until the connection breaks or sticks (false) or
+/// the peer is removed (true). Two buffers change places: the raft thread fills one
+/// while this writes the other. Every `liveness::CHECK_EVERY`, idle or writing, the
+/// connection's progress is checked.
+async fn write_loop<S: AsyncWrite + Unpin>(
+    stream: &mut S,
+    peer: &Peer,
+    fd: std::os::fd::RawFd,
+) -> bool {
+    let (outbox, id) = (&*peer.outbox, peer.id);
     let mut buf: Vec<u8> = Vec::with_capacity(64 * 1024);
     loop {
         if outbox.is_closed() {
@@ -499,16 +603,30 @@ async fn write_loop<S: AsyncWrite + Unpin>(stream: &mut S, outbox: &Outbox, id: 
             std::mem::swap(&mut buf, &mut q.buf);
         }
         if buf.is_empty() {
-            outbox.wake.notified().await;
+            let woken = tokio::time::timeout(liveness::CHECK_EVERY, outbox.wake.notified()).await;
+            // The raft thread writes to the socket itself while this task is idle.
+            if woken.is_err() && stuck(peer, fd) {
+                return false;
+            }
             continue;
         }
         // A TLS session holds what it encrypted until flushed; a socket flushes at once.
-        if let Err(e) = async {
+        let write = async {
             stream.write_all(&buf).await?;
             stream.flush().await
-        }
-        .await
-        {
+        };
+        tokio::pin!(write);
+        let res = loop {
+            tokio::select! {
+                r = &mut write => break r,
+                () = tokio::time::sleep(liveness::CHECK_EVERY) => {
+                    if stuck(peer, fd) {
+                        return false;
+                    }
+                }
+            }
+        };
+        if let Err(e) = res {
             debug!(peer = id, error = %e, "peer connection lost");
             return false;
         }
@@ -576,13 +694,22 @@ async fn prove_secret<S: AsyncRead + AsyncWrite + Unpin>(
     }
 }
 
-async fn accept_loop(listener: TcpListener, me: u64, security: Security, inbound: Sender<Event>) {
+async fn accept_loop(
+    listener: TcpListener,
+    me: u64,
+    security: Security,
+    inbound: Sender<Event>,
+    heard: Arc<Heard>,
+) {
     loop {
         match listener.accept().await {
             Ok((stream, peer)) => {
                 stream.set_nodelay(true).ok();
+                // Keepalive reaps a connection whose sender vanished with the link.
+                liveness::tune(std::os::fd::AsRawFd::as_raw_fd(&stream));
                 let inbound = inbound.clone();
                 let security = security.clone();
+                let heard = heard.clone();
                 tokio::spawn(async move {
                     let r = match &security.tls {
                         Some(tls) => {
@@ -595,7 +722,7 @@ async fn accept_loop(listener: TcpListener, me: u64, security: Security, inbound
                                     if !check_secret(&mut s, &security, peer).await {
                                         return;
                                     }
-                                    recv_loop(s, me, &inbound).await
+                                    recv_loop(s, me, &inbound, &heard).await
                                 }
                                 Ok(Err(e)) => {
                                     warn!(%peer, error = %e, "rejected a peer connection: TLS");
@@ -612,7 +739,7 @@ async fn accept_loop(listener: TcpListener, me: u64, security: Security, inbound
                             if !check_secret(&mut stream, &security, peer).await {
                                 return;
                             }
-                            recv_loop(stream, me, &inbound).await
+                            recv_loop(stream, me, &inbound, &heard).await
                         }
                     };
                     if let Err(e) = r {
@@ -663,10 +790,13 @@ async fn recv_loop<S: AsyncRead + Unpin>(
     mut stream: S,
     me: u64,
     inbound: &Sender<Event>,
+    heard: &Heard,
 ) -> Result<(), String> {
     let mut buf = BytesMut::with_capacity(64 * 1024);
+    let mut from = 0;
     loop {
         while let Some(frame) = decode_frame(&mut buf)? {
+            from = frame.from;
             if frame.to != me {
                 return Err(format!("frame for node {} reached node {me}", frame.to));
             }
@@ -691,6 +821,9 @@ async fn recv_loop<S: AsyncRead + Unpin>(
         }
         if buf.capacity() - buf.len() < 16 * 1024 {
             buf.reserve(64 * 1024);
+        }
+        if from != 0 {
+            heard.mark(from);
         }
         let n = stream.read_buf(&mut buf).await.map_err(|e| e.to_string())?;
         if n == 0 {
@@ -796,7 +929,7 @@ mod tests {
         let rt = tokio::runtime::Builder::new_current_thread()
             .build()
             .expect("runtime");
-        let res = rt.block_on(recv_loop(&wire[..], 2, &tx));
+        let res = rt.block_on(recv_loop(&wire[..], 2, &tx, &Heard::default()));
         let msgs = rx
             .try_iter()
             .filter_map(|e| match e {

@@ -12,6 +12,10 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::sync::OnceLock;
 
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::Arc;
+
+use super::cluster::Cluster;
 use super::Launch;
 
 const SHIM_C: &str = r#"
@@ -115,5 +119,132 @@ impl DiskStall {
 impl Drop for DiskStall {
     fn drop(&mut self) {
         self.clear();
+    }
+}
+
+/// What a load of writers and readers through one node saw.
+#[derive(Default)]
+pub struct Load {
+    pub ok: AtomicU64,
+    pub errors: AtomicU64,
+    pub first_error: std::sync::Mutex<Option<String>>,
+    pub stop: AtomicBool,
+}
+
+/// `n` clients of node `node`, each with one request in flight: SET then GET of its
+/// own keys (`{prefix}:{client}:{i}`).
+pub fn run_load(
+    c: &Cluster,
+    node: usize,
+    n: usize,
+    prefix: &str,
+    load: &Arc<Load>,
+) -> Vec<std::thread::JoinHandle<()>> {
+    (0..n)
+        .map(|t| {
+            let client = c.node(node).client();
+            let load = load.clone();
+            let prefix = prefix.to_string();
+            std::thread::spawn(move || {
+                let mut con = client.get_connection().expect("connect");
+                con.set_read_timeout(Some(std::time::Duration::from_secs(15)))
+                    .expect("timeout");
+                let mut i = 0u64;
+                while !load.stop.load(Ordering::Relaxed) && i < 1_000_000 {
+                    let key = format!("{prefix}:{t}:{}", i % 500);
+                    let r: redis::RedisResult<()> =
+                        redis::cmd("SET").arg(&key).arg(i).query(&mut con);
+                    let r = r.and_then(|()| {
+                        let v: Option<u64> = redis::cmd("GET").arg(&key).query(&mut con)?;
+                        assert_eq!(v, Some(i), "a read after an acknowledged write");
+                        Ok(())
+                    });
+                    match r {
+                        Ok(()) => {
+                            load.ok.fetch_add(1, Ordering::Relaxed);
+                        }
+                        Err(e) => {
+                            load.errors.fetch_add(1, Ordering::Relaxed);
+                            load.first_error
+                                .lock()
+                                .unwrap_or_else(|e| e.into_inner())
+                                .get_or_insert(e.to_string());
+                        }
+                    }
+                    i += 1;
+                }
+            })
+        })
+        .collect()
+}
+
+/// Keep a fault in place for `d`. This paces a fault schedule (a link cut for 300 ms);
+/// it is not a wait for a condition, which tests do with `wait_until`.
+pub fn hold(d: std::time::Duration) {
+    std::thread::sleep(d);
+}
+
+/// Every key of database 0 and its string value as node `i` holds them (SCAN and GET run
+/// on the node itself once it has caught up with the leader).
+pub fn contents(c: &Cluster, i: usize) -> std::collections::BTreeMap<String, String> {
+    let mut con = c.node(i).conn();
+    let mut out = std::collections::BTreeMap::new();
+    let mut cursor = 0u64;
+    for _ in 0..1_000_000 {
+        let (next, keys): (u64, Vec<String>) = redis::cmd("SCAN")
+            .arg(cursor)
+            .arg("COUNT")
+            .arg(1000)
+            .query(&mut con)
+            .expect("SCAN");
+        if !keys.is_empty() {
+            let vals: Vec<Option<String>> =
+                redis::cmd("MGET").arg(&keys).query(&mut con).expect("MGET");
+            for (k, v) in keys.into_iter().zip(vals) {
+                if let Some(v) = v {
+                    out.insert(k, v);
+                }
+            }
+        }
+        cursor = next;
+        if cursor == 0 {
+            break;
+        }
+    }
+    out
+}
+
+/// Wait (bounded) until every node has applied as far as the leader has committed,
+/// then require that all hold the same keys and values.
+pub fn assert_replicas_equal(c: &Cluster, leader: usize) {
+    let up = c.up();
+    let ok = super::wait_until(std::time::Duration::from_secs(20), || {
+        let commit = c.raft_index(leader, "raft_commit_index");
+        up.iter()
+            .all(|&i| c.raft_index(i, "raft_applied_index") >= commit)
+    });
+    assert!(ok, "replicas did not catch up\n{}", c.logs());
+    let first = contents(c, up[0]);
+    for &i in &up[1..] {
+        let other = contents(c, i);
+        if other != first {
+            let only: Vec<_> = first
+                .iter()
+                .filter(|(k, v)| other.get(*k) != Some(v))
+                .take(5)
+                .collect();
+            let extra: Vec<_> = other
+                .iter()
+                .filter(|(k, v)| first.get(*k) != Some(v))
+                .take(5)
+                .collect();
+            panic!(
+                "node {} and node {} differ ({} and {} keys): {only:?} / {extra:?}",
+                up[0] + 1,
+                i + 1,
+                first.len(),
+                other.len()
+            );
+        }
     }
 }

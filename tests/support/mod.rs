@@ -6,6 +6,7 @@ pub mod cluster;
 pub mod diff;
 pub mod diff_types;
 pub mod faults;
+pub mod netns;
 
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::TcpStream;

@@ -1,5 +1,5 @@
 //! Faults that kill and pause do not cover, on real processes over loopback: a busy
-//! disk (fsyncs that stall). The network faults, which need namespaces, are in
+//! disk (fsyncs that stall) and a full one. The network faults, which need namespaces, are in
 //! `t270_netfaults`.
 
 mod support;
@@ -9,8 +9,9 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use support::cluster::{free_port, Cluster};
-use support::faults::{run_load, DiskStall, Load};
+use support::faults::{assert_replicas_equal, run_load, DiskStall, Load, SmallDisk};
 use support::wait_until;
+use support::Launch;
 
 fn field(c: &Cluster, i: usize, f: &str) -> u64 {
     c.raft_index(i, f)
@@ -120,5 +121,80 @@ fn a_busy_disk_on_both_followers_slows_commits_not_elections() {
         );
     }
     assert!(!c.logs().contains("stepped down"), "{}", c.logs());
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// A node whose disk fills up stops (`No space left on device` in its log) and the
+/// cluster goes on without it; once there is room again it restarts from its folder and
+/// catches up, and no acknowledged write is lost. This is the documented recovery (see
+/// ARCHITECTURE.md, "Fault model"): the node does not yet step down and wait for room.
+#[test]
+fn a_full_disk_stops_the_node_and_loses_nothing() {
+    let dir = std::env::temp_dir().join(format!("sessiond-full-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("dir");
+    let disk = SmallDisk::mount(&dir, 6);
+    let mut launch = vec![Launch::default(); 3];
+    launch[2].data_dir = Some(disk.path.join("n3"));
+    let ports = (0..3).map(|_| free_port()).collect();
+    let mut c = Cluster::start_as(launch, ports, &["--wal-segment-bytes", "1048576"]);
+    c.wait_leader(Duration::from_secs(20));
+
+    // One writer through node 1, every key new and a kilobyte, until node 3 stops.
+    let mut con = c.node(0).conn();
+    con.set_read_timeout(Some(Duration::from_secs(10)))
+        .expect("timeout");
+    let value = "v".repeat(1024);
+    let mut acked = Vec::new();
+    let mut stopped = false;
+    for i in 0..200_000u64 {
+        let r: redis::RedisResult<()> = redis::cmd("SET")
+            .arg(format!("full:{i}"))
+            .arg(&value)
+            .query(&mut con);
+        if r.is_ok() {
+            acked.push(i);
+        }
+        if i % 200 == 0 {
+            if let Some(n) = c.nodes[2].as_mut() {
+                if n.wait_exit(Duration::from_millis(1)).is_some() {
+                    stopped = true;
+                    break;
+                }
+            }
+        }
+    }
+    assert!(stopped, "node 3 did not stop on a full disk\n{}", c.logs());
+    let log = c.nodes[2]
+        .as_ref()
+        .map(|n| n.log_text())
+        .unwrap_or_default();
+    assert!(log.contains("No space left on device"), "{log}");
+    c.nodes[2] = None;
+    // The other two go on.
+    for i in 0..200u64 {
+        let r: redis::RedisResult<()> = redis::cmd("SET")
+            .arg(format!("after:{i}"))
+            .arg(i)
+            .query(&mut con);
+        r.expect("writes go on without the full node");
+    }
+    // Room again: node 3 restarts from its folder and catches up.
+    disk.grow(512);
+    c.restart(2);
+    let leader = c.wait_leader(Duration::from_secs(20));
+    assert_replicas_equal(&c, leader);
+    let mut check = c.node(2).conn();
+    for chunk in acked.chunks(500) {
+        let keys: Vec<String> = chunk.iter().map(|i| format!("full:{i}")).collect();
+        let got: Vec<Option<String>> = redis::cmd("MGET")
+            .arg(&keys)
+            .query(&mut check)
+            .expect("MGET");
+        for (k, v) in keys.iter().zip(got) {
+            assert_eq!(v.as_deref(), Some(value.as_str()), "{k} was acknowledged");
+        }
+    }
+    drop(c);
+    drop(disk);
     let _ = std::fs::remove_dir_all(&dir);
 }

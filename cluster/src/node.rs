@@ -712,8 +712,7 @@ impl Node {
                 }
             }
             Event::Caching => self.fence_step(false),
-            // A leader probes the peer again from what it has; elsewhere a no-op.
-            Event::Unreachable(id) => self.raw.report_unreachable(id),
+            Event::Unreachable(id) => self.unreachable(id),
             Event::Applied(from, a) => {
                 if self.raw.raft.state == StateRole::Leader {
                     self.fence.report(from, &a, Instant::now());
@@ -761,6 +760,26 @@ impl Node {
             Event::Stop => return false,
         }
         true
+    }
+
+    /// The connection to peer `id` was lost. A leader probes it again from what it has.
+    /// A follower that lost its connection to the leader may have lost the proposals it
+    /// forwarded on it: their outcome is unknown, and their clients hear so now rather
+    /// than at the request timeout (raft-rs drops a lost proposal without a word).
+    fn unreachable(&mut self, id: u64) {
+        self.raw.report_unreachable(id);
+        if self.raw.raft.state != StateRole::Leader
+            && id == self.raw.raft.leader_id
+            && !self.pending.is_empty()
+        {
+            let n = self.pending.len() as u64;
+            for (_, p) in self.pending.drain() {
+                p.fail(ClusterError::Timeout);
+            }
+            self.status
+                .timeouts
+                .fetch_add(n, std::sync::atomic::Ordering::Relaxed);
+        }
     }
 
     /// Whether stepping `m`, a heartbeat response, would only make raft-rs probe a
@@ -1022,6 +1041,9 @@ impl Node {
                         SnapshotStatus::Failure
                     },
                 );
+            } else if !ok && m.get_msg_type() == MessageType::MsgPropose {
+                // A forwarded proposal was dropped: its clients hear so now.
+                self.unreachable(to);
             } else if !ok {
                 self.raw.report_unreachable(to);
             }

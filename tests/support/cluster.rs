@@ -89,7 +89,11 @@ impl Cluster {
 
     fn spawn(&self, i: usize, join: bool) -> Server {
         let id = (i + 1).to_string();
-        let node_dir = self.dir.join(format!("n{id}"));
+        let how = self.launch.get(i).cloned().unwrap_or_default();
+        let node_dir = how
+            .data_dir
+            .clone()
+            .unwrap_or_else(|| self.dir.join(format!("n{id}")));
         let node_dir = node_dir.to_string_lossy().into_owned();
         let mut args: Vec<String> = vec![
             "--node-id".into(),
@@ -99,7 +103,6 @@ impl Cluster {
             "--cluster-addr".into(),
             self.raft_addr(i),
         ];
-        let how = self.launch.get(i).cloned().unwrap_or_default();
         if let Some(h) = &how.host {
             args.push("--bind".into());
             args.push(h.clone());

@@ -140,6 +140,18 @@ pub fn run_load(
     prefix: &str,
     load: &Arc<Load>,
 ) -> Vec<std::thread::JoinHandle<()>> {
+    run_load_sized(c, node, n, prefix, 0, load)
+}
+
+/// [`run_load`] with values of at least `bytes` bytes (the number, zero-padded).
+pub fn run_load_sized(
+    c: &Cluster,
+    node: usize,
+    n: usize,
+    prefix: &str,
+    bytes: usize,
+    load: &Arc<Load>,
+) -> Vec<std::thread::JoinHandle<()>> {
     (0..n)
         .map(|t| {
             let client = c.node(node).client();
@@ -152,8 +164,10 @@ pub fn run_load(
                 let mut i = 0u64;
                 while !load.stop.load(Ordering::Relaxed) && i < 1_000_000 {
                     let key = format!("{prefix}:{t}:{}", i % 500);
-                    let r: redis::RedisResult<()> =
-                        redis::cmd("SET").arg(&key).arg(i).query(&mut con);
+                    let r: redis::RedisResult<()> = redis::cmd("SET")
+                        .arg(&key)
+                        .arg(format!("{i:0>bytes$}"))
+                        .query(&mut con);
                     let r = r.and_then(|()| {
                         let v: Option<u64> = redis::cmd("GET").arg(&key).query(&mut con)?;
                         assert_eq!(v, Some(i), "a read after an acknowledged write");
@@ -246,5 +260,50 @@ pub fn assert_replicas_equal(c: &Cluster, leader: usize) {
                 other.len()
             );
         }
+    }
+}
+
+/// A small tmpfs mounted for one node's data: a disk that fills up. Unmounted on drop.
+pub struct SmallDisk {
+    pub path: std::path::PathBuf,
+}
+
+impl SmallDisk {
+    /// Mount `mb` megabytes at a new folder under `parent` (needs root; fails without).
+    pub fn mount(parent: &std::path::Path, mb: u64) -> SmallDisk {
+        let path = parent.join(format!("small-disk-{}", std::process::id()));
+        std::fs::create_dir_all(&path).expect("mount point");
+        let out = Command::new("mount")
+            .args(["-t", "tmpfs", "-o", &format!("size={mb}m"), "tmpfs"])
+            .arg(&path)
+            .output()
+            .expect("mount must be installed");
+        assert!(
+            out.status.success(),
+            "mounting a tmpfs needs root: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        SmallDisk { path }
+    }
+
+    /// Give it room: grow the tmpfs to `mb` megabytes.
+    pub fn grow(&self, mb: u64) {
+        let out = Command::new("mount")
+            .args(["-o", &format!("remount,size={mb}m")])
+            .arg(&self.path)
+            .output()
+            .expect("mount");
+        assert!(
+            out.status.success(),
+            "remount: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+}
+
+impl Drop for SmallDisk {
+    fn drop(&mut self) {
+        let _ = Command::new("umount").arg("-l").arg(&self.path).output();
+        let _ = std::fs::remove_dir(&self.path);
     }
 }

@@ -32,6 +32,8 @@ pub struct Launch {
     pub env: Vec<(String, String)>,
     /// Where clients reach it (default 127.0.0.1).
     pub host: Option<String>,
+    /// A cluster node's data folder, instead of one under the cluster's.
+    pub data_dir: Option<std::path::PathBuf>,
 }
 
 pub struct Server {

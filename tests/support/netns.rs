@@ -129,6 +129,7 @@ impl Net {
             ],
             env: Vec::new(),
             host: Some(self.hosts[i].clone()),
+            data_dir: None,
         }
     }
 

@@ -15,6 +15,9 @@
 //! - [`transport`]: length-prefixed `prost` frames over TCP between nodes, over mutual
 //!   TLS when the cluster has certificates ([`PeerTls`]), after [`peer_auth`]'s challenge
 //!   when it has a secret.
+//! - [`clocks`]: the peers' wall clocks against this node's, measured over the transport;
+//!   a node whose clock is off does not lead, and every node reads deadlines by the
+//!   leader's clock.
 //! - `liveness`: how the transport notices links that fail without closing (user
 //!   timeout, keepalive, a progress check, connect timeouts that follow the network).
 //! - `fence`: while clients cache keys on some node, a write's reply waits until every
@@ -25,6 +28,7 @@
 //! The crate knows nothing of Redis commands: the server implements [`StateMachine`] and
 //! hands opaque records to [`Handle::propose`].
 
+pub mod clocks;
 mod fence;
 mod liveness;
 pub mod node;
@@ -104,6 +108,9 @@ pub struct ClusterConfig {
     pub log_memory: u64,
     /// How long a client waits for its write or read before it gets an error.
     pub request_timeout_ms: u64,
+    /// A node whose clock is further than this from a quorum of the others' does not
+    /// lead (see `clocks`).
+    pub max_clock_skew_ms: u64,
     pub read_consistency: ReadConsistency,
 }
 
@@ -128,6 +135,7 @@ impl ClusterConfig {
             segment_bytes: 64 << 20,
             log_memory: 32 << 20,
             request_timeout_ms: 3_000,
+            max_clock_skew_ms: 500,
             read_consistency: ReadConsistency::Linearizable,
         }
     }

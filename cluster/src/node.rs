@@ -42,6 +42,8 @@ use crate::wal::{self, Wal};
 use crate::window::LogWindow;
 use crate::{ClusterConfig, ClusterError, ReadConsistency, StartError, StateMachine};
 
+mod clock;
+
 /// Largest entry the raft thread builds from a batch of proposals.
 const MAX_ENTRY_BYTES: usize = 4 << 20;
 /// How long a snapshot read back for a follower waits for raft to take it.
@@ -103,6 +105,7 @@ pub struct Handle {
     tx: Sender<Event>,
     pub status: Arc<ClusterStatus>,
     pub read_consistency: ReadConsistency,
+    max_clock_skew_ms: u64,
     thread: Mutex<Option<JoinHandle<()>>>,
 }
 
@@ -147,6 +150,11 @@ impl Handle {
 
     /// This node's clients started (or stopped) caching keys: the invalidation fence
     /// hears of it now rather than at the next tick.
+    /// The `--max-clock-skew` this node runs with, in ms.
+    pub fn max_clock_skew_ms(&self) -> u64 {
+        self.max_clock_skew_ms
+    }
+
     pub fn caching_changed(&self) {
         let _ = self.tx.try_send(Event::Caching);
     }
@@ -240,6 +248,12 @@ struct Node {
     last_leader: u64,
     /// When each peer was last sent an append (see `hold_probe`).
     appended_at: HashMap<u64, Instant>,
+    /// This node's clock is too far from the other voters' to lead (see `clocks`).
+    skewed: bool,
+    /// A quorum's clocks are measured and this one is not off: vote requests may go.
+    may_campaign: bool,
+    /// When this node, leading with a clock that is off, last handed leadership over.
+    handed_over: Option<Instant>,
     timeout: Duration,
 }
 
@@ -420,6 +434,7 @@ pub fn start(cfg: ClusterConfig, mut sm: Box<dyn StateMachine>) -> Result<Handle
                     client_addr: (id == cfg.id).then(|| cfg.client_addr.clone()),
                     voter: conf_state.voters.contains(&id),
                     progress: None,
+                    clock_offset_ms: None,
                 },
             );
         }
@@ -432,6 +447,7 @@ pub fn start(cfg: ClusterConfig, mut sm: Box<dyn StateMachine>) -> Result<Handle
         std::sync::atomic::Ordering::Relaxed,
     );
     let read_consistency = cfg.read_consistency;
+    let max_clock_skew_ms = cfg.max_clock_skew_ms;
     let timeout = Duration::from_millis(cfg.request_timeout_ms);
     let next_req = SystemTime::now()
         .duration_since(UNIX_EPOCH)
@@ -486,6 +502,9 @@ pub fn start(cfg: ClusterConfig, mut sm: Box<dyn StateMachine>) -> Result<Handle
         follower_snapshot_permille: follower_snapshot_permille(),
         last_leader: 0,
         appended_at: HashMap::new(),
+        skewed: false,
+        may_campaign: false,
+        handed_over: None,
         timeout,
         cfg,
     };
@@ -501,6 +520,7 @@ pub fn start(cfg: ClusterConfig, mut sm: Box<dyn StateMachine>) -> Result<Handle
         tx,
         status,
         read_consistency,
+        max_clock_skew_ms,
         thread: Mutex::new(Some(thread)),
     })
 }
@@ -689,6 +709,12 @@ impl Node {
                 tx,
                 deadline: Instant::now() + self.timeout,
             }),
+            Event::Raft(msg) if self.skewed && msg.get_msg_type() == MessageType::MsgTimeoutNow => {
+                warn!(
+                    from = msg.from,
+                    "refusing leadership: this node's clock is off the other voters'"
+                );
+            }
             Event::Raft(mut msg) => {
                 if msg.get_msg_type() == MessageType::MsgPropose
                     && self.raw.raft.state == StateRole::Leader
@@ -939,6 +965,10 @@ impl Node {
 
     fn on_tick(&mut self, now: Instant) {
         self.fence_step(true);
+        self.follow_leader_clock();
+        if self.ticks.is_multiple_of(10) {
+            self.clock_check(now);
+        }
         // A snapshot read back for a follower that raft has not taken in this long (the
         // follower caught up otherwise, went away, or this node stopped leading) goes.
         if self
@@ -1027,6 +1057,15 @@ impl Node {
     fn send(&mut self, msgs: Vec<Message>) {
         for m in msgs {
             let to = m.to;
+            if !self.may_campaign
+                && matches!(
+                    m.get_msg_type(),
+                    MessageType::MsgRequestVote | MessageType::MsgRequestPreVote
+                )
+            {
+                // A node whose clock is off, or not yet measured, does not campaign.
+                continue;
+            }
             let is_snap = m.get_msg_type() == MessageType::MsgSnapshot;
             let ok = self.transport.send(&m);
             if m.get_msg_type() == MessageType::MsgAppend {
@@ -1417,6 +1456,8 @@ impl Node {
                     let _ = tx.send(Err(ClusterError::Admin(format!(
                         "node {id} is not a voter"
                     ))));
+                } else if let Some(why) = self.clock_refuses(id) {
+                    let _ = tx.send(Err(ClusterError::Admin(why)));
                 } else {
                     self.raw.transfer_leader(id);
                     self.transfer = Some((id, tx, deadline));

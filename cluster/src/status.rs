@@ -52,6 +52,8 @@ pub struct PeerInfo {
     pub voter: bool,
     /// On the leader: the peer's progress as raft tracks it.
     pub progress: Option<Progress>,
+    /// The peer's clock minus this node's, in ms, once measured (see `crate::clocks`).
+    pub clock_offset_ms: Option<i64>,
 }
 
 /// What the leader knows of a follower's replication (`ROLE`, `INFO replication`).
@@ -129,6 +131,13 @@ pub struct ClusterStatus {
     pub fence: std::sync::atomic::AtomicBool,
     /// Replies released by the fence only at its time limit (a caching node was slow).
     pub fence_timeouts: AtomicU64,
+    /// This node's clock minus the median of the voters' (see `crate::clocks`), in µs.
+    pub clock_skew_us: std::sync::atomic::AtomicI64,
+    /// Its clock is too far off to lead.
+    pub clock_skewed: std::sync::atomic::AtomicBool,
+    /// The leader's clock minus this node's, in µs (0 on the leader): add it to read
+    /// deadlines by the leader's clock.
+    pub leader_offset_us: std::sync::atomic::AtomicI64,
     pub peers: Mutex<BTreeMap<u64, PeerInfo>>,
 }
 

@@ -33,6 +33,7 @@ use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 use tracing::{debug, info, warn};
 
+use crate::clocks::{ClockStamp, Clocks};
 use crate::liveness::{self, ConnectTimer, Heard};
 use crate::node::Event;
 
@@ -65,6 +66,9 @@ pub struct PeerFrame {
     /// The invalidation fence's word (see `crate::fence`).
     #[prost(message, optional, tag = "5")]
     pub applied: Option<Applied>,
+    /// The sender's clock (see `crate::clocks`).
+    #[prost(message, optional, tag = "6")]
+    pub clock: Option<ClockStamp>,
 }
 
 /// A node's applied index, for the invalidation fence (`crate::fence`): from a
@@ -253,6 +257,8 @@ pub struct Transport {
     /// The raft thread's channel: peers' messages, and word of lost connections.
     inbound: Sender<Event>,
     heard: Arc<Heard>,
+    /// The peers' clocks against this node's.
+    pub clocks: Arc<Clocks>,
     rt: tokio::runtime::Handle,
     pub local_addr: SocketAddr,
 }
@@ -278,10 +284,15 @@ impl Transport {
             TcpListener::from_std(std_listener)?
         };
         let heard = Arc::new(Heard::default());
+        let clocks = Arc::new(Clocks::default());
         std::thread::Builder::new().name("raft-net".into()).spawn({
             let security = security.clone();
-            let (inbound, heard) = (inbound.clone(), heard.clone());
-            move || rt.block_on(accept_loop(listener, me, security, inbound, heard))
+            let seen = Seen {
+                inbound: inbound.clone(),
+                heard: heard.clone(),
+                clocks: clocks.clone(),
+            };
+            move || rt.block_on(accept_loop(listener, me, security, seen))
         })?;
         info!(%local_addr, tls = security.tls.is_some(), "raft transport listening");
         Ok(Arc::new(Transport {
@@ -291,6 +302,7 @@ impl Transport {
             links: Mutex::new(HashMap::new()),
             inbound,
             heard,
+            clocks,
             rt: handle,
             local_addr,
         }))
@@ -312,10 +324,13 @@ impl Transport {
             raft: Bytes::new(),
             hello: Some(self.hello.clone()),
             applied: None,
+            clock: None,
         };
         self.rt.spawn(send_loop(
             Peer {
                 id,
+                me: self.me,
+                clocks: self.clocks.clone(),
                 addr: addr.to_string(),
                 outbox: outbox.clone(),
                 heard: self.heard.clone(),
@@ -350,6 +365,7 @@ impl Transport {
             raft: Bytes::new(),
             hello: None,
             applied: Some(applied),
+            clock: None,
         };
         self.enqueue(to, true, |buf| {
             encode_frame(&frame, buf);
@@ -454,6 +470,8 @@ async fn connect(addr: &str, timer: &mut ConnectTimer) -> std::io::Result<TcpStr
 /// One peer's sending task's world.
 struct Peer {
     id: u64,
+    me: u64,
+    clocks: Arc<Clocks>,
     addr: String,
     outbox: Arc<Outbox>,
     heard: Arc<Heard>,
@@ -593,12 +611,23 @@ async fn write_loop<S: AsyncWrite + Unpin>(
 ) -> bool {
     let (outbox, id) = (&*peer.outbox, peer.id);
     let mut buf: Vec<u8> = Vec::with_capacity(64 * 1024);
+    let mut stamped: Option<std::time::Instant> = None;
     loop {
         if outbox.is_closed() {
             return true;
         }
         {
             let mut q = outbox.state.lock();
+            if stamped.is_none_or(|t| t.elapsed() >= crate::clocks::STAMP_EVERY) {
+                stamped = Some(std::time::Instant::now());
+                let frame = PeerFrame {
+                    from: peer.me,
+                    to: id,
+                    clock: Some(peer.clocks.stamp_for(id)),
+                    ..PeerFrame::default()
+                };
+                encode_frame(&frame, &mut q.buf);
+            }
             q.busy = !q.buf.is_empty();
             std::mem::swap(&mut buf, &mut q.buf);
         }
@@ -694,22 +723,23 @@ async fn prove_secret<S: AsyncRead + AsyncWrite + Unpin>(
     }
 }
 
-async fn accept_loop(
-    listener: TcpListener,
-    me: u64,
-    security: Security,
+/// Where what arrives from peers goes.
+#[derive(Clone)]
+struct Seen {
     inbound: Sender<Event>,
     heard: Arc<Heard>,
-) {
+    clocks: Arc<Clocks>,
+}
+
+async fn accept_loop(listener: TcpListener, me: u64, security: Security, seen: Seen) {
     loop {
         match listener.accept().await {
             Ok((stream, peer)) => {
                 stream.set_nodelay(true).ok();
                 // Keepalive reaps a connection whose sender vanished with the link.
                 liveness::tune(std::os::fd::AsRawFd::as_raw_fd(&stream));
-                let inbound = inbound.clone();
                 let security = security.clone();
-                let heard = heard.clone();
+                let seen = seen.clone();
                 tokio::spawn(async move {
                     let r = match &security.tls {
                         Some(tls) => {
@@ -722,7 +752,7 @@ async fn accept_loop(
                                     if !check_secret(&mut s, &security, peer).await {
                                         return;
                                     }
-                                    recv_loop(s, me, &inbound, &heard).await
+                                    recv_loop(s, me, &seen).await
                                 }
                                 Ok(Err(e)) => {
                                     warn!(%peer, error = %e, "rejected a peer connection: TLS");
@@ -739,7 +769,7 @@ async fn accept_loop(
                             if !check_secret(&mut stream, &security, peer).await {
                                 return;
                             }
-                            recv_loop(stream, me, &inbound, &heard).await
+                            recv_loop(stream, me, &seen).await
                         }
                     };
                     if let Err(e) = r {
@@ -789,9 +819,9 @@ fn forwarded(msg: &Message) -> bool {
 async fn recv_loop<S: AsyncRead + Unpin>(
     mut stream: S,
     me: u64,
-    inbound: &Sender<Event>,
-    heard: &Heard,
+    seen: &Seen,
 ) -> Result<(), String> {
+    let (inbound, heard) = (&seen.inbound, &seen.heard);
     let mut buf = BytesMut::with_capacity(64 * 1024);
     let mut from = 0;
     loop {
@@ -805,6 +835,10 @@ async fn recv_loop<S: AsyncRead + Unpin>(
                     return Err("hello names another node than the frame".into());
                 }
                 let _ = inbound.try_send(Event::Hello(h));
+            }
+            if let Some(c) = &frame.clock {
+                seen.clocks
+                    .received(frame.from, c, crate::clocks::wall_us());
             }
             if let Some(a) = frame.applied {
                 let _ = inbound.try_send(Event::Applied(frame.from, a));
@@ -853,6 +887,11 @@ mod tests {
                 fence: false,
                 safe: 0,
             }),
+            clock: Some(ClockStamp {
+                sent_us: 5,
+                echo_us: 3,
+                held_us: 1,
+            }),
         };
         let mut wire = Vec::new();
         encode_frame(&f, &mut wire);
@@ -892,6 +931,7 @@ mod tests {
             raft: msg.write_to_bytes().expect("encode").into(),
             hello: None,
             applied: None,
+            clock: None,
         };
         let mut expect = Vec::new();
         encode_frame(&plain, &mut expect);
@@ -929,7 +969,12 @@ mod tests {
         let rt = tokio::runtime::Builder::new_current_thread()
             .build()
             .expect("runtime");
-        let res = rt.block_on(recv_loop(&wire[..], 2, &tx, &Heard::default()));
+        let seen = Seen {
+            inbound: tx,
+            heard: Arc::new(Heard::default()),
+            clocks: Arc::new(Clocks::default()),
+        };
+        let res = rt.block_on(recv_loop(&wire[..], 2, &seen));
         let msgs = rx
             .try_iter()
             .filter_map(|e| match e {

@@ -210,6 +210,11 @@ pub struct Args {
     #[arg(long, env = "SESSIOND_REQUEST_TIMEOUT_MS", help_heading = "Cluster")]
     pub request_timeout_ms: Option<u64>,
 
+    /// Cluster: a node whose wall clock is further than this from the other voters'
+    /// says so and does not take leadership, in ms [default: 500]
+    #[arg(long, env = "SESSIOND_MAX_CLOCK_SKEW", help_heading = "Cluster")]
+    pub max_clock_skew: Option<u64>,
+
     /// Cluster: a secret every node shares; peers prove they hold it (HMAC challenge)
     /// before their raft messages are heard [default: none]
     #[arg(
@@ -273,6 +278,7 @@ pub struct ClusterSettings {
     pub wal_segment_bytes: u64,
     pub raft_log_memory: u64,
     pub request_timeout_ms: u64,
+    pub max_clock_skew_ms: u64,
     pub secret: Secret,
     /// Mutual TLS between peers: (certificate, key, CA), all three or none.
     pub tls: Option<(PathBuf, PathBuf, PathBuf)>,
@@ -590,6 +596,11 @@ impl Config {
                     .or(file.request_timeout_ms)
                     .unwrap_or(3_000)
                     .max(10),
+                max_clock_skew_ms: args
+                    .max_clock_skew
+                    .or(file.max_clock_skew)
+                    .unwrap_or(500)
+                    .max(1),
             })
         } else {
             None
@@ -894,6 +905,7 @@ pub fn parse_file(path: &Path, text: &str) -> Result<Args, ConfigError> {
             "wal-segment-bytes" => a.wal_segment_bytes = Some(num(one()?)?),
             "raft-log-memory" => a.raft_log_memory = Some(num(one()?)?),
             "request-timeout-ms" => a.request_timeout_ms = Some(num(one()?)?),
+            "max-clock-skew" => a.max_clock_skew = Some(num(one()?)?),
             "cluster-secret" => a.cluster_secret = Some(one()?.clone()),
             "requirepass" => a.requirepass = Some(one()?.clone()),
             "user" => a.users.push(one()?.clone()),

@@ -40,6 +40,7 @@ pub async fn sample(shared: Arc<Shared>) {
         // no command sent yet (the expiry thread's) go out.
         shared.tracking.enforce_limit();
         shared.tracking.broadcast();
+
         let now = Instant::now();
         let cmds = shared.stats.commands.load(Ordering::Relaxed);
         // Not while a script holds the store (see `crate::script`): skip this sample.

@@ -239,6 +239,7 @@ pub async fn run(
                 h.caching_changed();
             }
         }));
+        crate::clock::follow(handle.status.clone());
         let _ = shared.cluster.set(handle);
     }
     let expiry_thread = crate::expiry::spawn(shared.clone())?;
@@ -369,6 +370,7 @@ fn start_cluster(
     // MB), and under load with small entries 1,000 was only about a second of writes.
     cc.snapshot_keep = (cs.snapshot_entries / 10).clamp(100, 10_000);
     cc.request_timeout_ms = cs.request_timeout_ms;
+    cc.max_clock_skew_ms = cs.max_clock_skew_ms;
     cc.secret = cs
         .secret
         .0

@@ -1,0 +1,245 @@
+//! How far each peer's wall clock is from this node's, and whether this node's clock may
+//! be trusted to lead.
+//!
+//! TTL deadlines are wall-clock instants: the leader stamps each entry with its clock,
+//! relative TTLs resolve against that stamp, and the leader's expiry decides when a key
+//! is due. A leader whose clock is off moves every session's end by as much.
+//!
+//! - Every [`STAMP_EVERY`] each connection to a peer carries a [`ClockStamp`]: the
+//!   sender's clock, and the last stamp it received from that peer with how long ago. On
+//!   receipt that gives one sample of the peer's offset, as NTP computes it:
+//!   `((t2 - t1) + (t3 - t4)) / 2`, within half the round trip. Of the last
+//!   [`SAMPLES`] samples, the one with the shortest round trip counts.
+//! - [`Clocks::verdict`]: a node is off when a quorum of the other voters finds its
+//!   clock more than `--max-clock-skew` from theirs. In a group of three with one clock
+//!   off, that node hears it from both others; each of the two good ones hears it from
+//!   one only.
+//! - A node campaigns only once it has measured a quorum of the voters (itself among
+//!   them), so that a node whose clock is off cannot win the first election of a new
+//!   cluster before anyone can tell.
+//! - A node whose clock is off says so (log, `RAFT.INFO`) and does not
+//!   take leadership: its vote requests are not sent, a leadership transfer to it is
+//!   refused, and a leader that finds itself skewed hands leadership over.
+//! - Every node reads deadlines by the leader's clock (its own plus the offset to the
+//!   leader), so a follower whose clock is off still expires sessions on time.
+
+use std::collections::{HashMap, VecDeque};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use parking_lot::Mutex;
+
+/// How often a stamp goes to each peer.
+pub const STAMP_EVERY: Duration = Duration::from_millis(500);
+/// Samples kept per peer.
+const SAMPLES: usize = 8;
+/// A peer's offset older than this is not used.
+const STALE: Duration = Duration::from_secs(10);
+
+/// One node's clock, as carried between peers (microseconds since the Unix epoch).
+#[derive(Clone, PartialEq, prost::Message)]
+pub struct ClockStamp {
+    /// The sender's clock when it sent this.
+    #[prost(int64, tag = "1")]
+    pub sent_us: i64,
+    /// The `sent_us` of the last stamp the sender received from the receiver (0: none).
+    #[prost(int64, tag = "2")]
+    pub echo_us: i64,
+    /// How long the sender held that stamp before sending this one.
+    #[prost(int64, tag = "3")]
+    pub held_us: i64,
+}
+
+pub fn wall_us() -> i64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_micros() as i64)
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+struct Sample {
+    offset_us: i64,
+    rtt_us: i64,
+}
+
+#[derive(Default)]
+struct Peer {
+    /// The last stamp received, and when (this node's clock), to echo.
+    last: Option<(i64, Instant)>,
+    samples: VecDeque<Sample>,
+    at: Option<Instant>,
+}
+
+/// What this node knows of its peers' clocks.
+#[derive(Default)]
+pub struct Clocks {
+    peers: Mutex<HashMap<u64, Peer>>,
+}
+
+impl Clocks {
+    /// The stamp to send to `peer` now.
+    pub fn stamp_for(&self, peer: u64) -> ClockStamp {
+        let now = wall_us();
+        let peers = self.peers.lock();
+        let (echo_us, held_us) = peers
+            .get(&peer)
+            .and_then(|p| p.last)
+            .map_or((0, 0), |(sent, at)| (sent, at.elapsed().as_micros() as i64));
+        ClockStamp {
+            sent_us: now,
+            echo_us,
+            held_us,
+        }
+    }
+
+    /// A stamp arrived from `peer` (at this node's clock `now_us`).
+    pub fn received(&self, peer: u64, s: &ClockStamp, now_us: i64) {
+        let mut peers = self.peers.lock();
+        let p = peers.entry(peer).or_default();
+        p.last = Some((s.sent_us, Instant::now()));
+        if s.echo_us == 0 {
+            return;
+        }
+        let (t1, t3, t4) = (s.echo_us, s.sent_us, now_us);
+        let t2 = t3 - s.held_us;
+        let rtt_us = (t4 - t1) - (t3 - t2);
+        if rtt_us < 0 {
+            return; // this node's clock stepped back between the two
+        }
+        let offset_us = ((t2 - t1) + (t3 - t4)) / 2;
+        if p.samples.len() == SAMPLES {
+            p.samples.pop_front();
+        }
+        p.samples.push_back(Sample { offset_us, rtt_us });
+        p.at = Some(Instant::now());
+    }
+
+    /// `peer`'s clock minus this node's, in microseconds, if measured lately.
+    pub fn offset_us(&self, peer: u64) -> Option<i64> {
+        let peers = self.peers.lock();
+        let p = peers.get(&peer)?;
+        if p.at?.elapsed() > STALE {
+            return None;
+        }
+        p.samples
+            .iter()
+            .min_by_key(|s| s.rtt_us)
+            .map(|s| s.offset_us)
+    }
+
+    /// This node's clock against the voters': how far it is from the median of their
+    /// clocks (this node's own among them), and whether a quorum of the other voters
+    /// finds it more than `max_us` off. With one voter down in a group of three, the one
+    /// other cannot tell which of the two clocks is wrong, and the verdict is "not off".
+    pub fn verdict(&self, me: u64, voters: &[u64], max_us: i64) -> Verdict {
+        let offs: Vec<i64> = voters
+            .iter()
+            .filter(|&&v| v != me)
+            .filter_map(|&v| self.offset_us(v))
+            .collect();
+        let quorum = voters.len() / 2 + 1;
+        let off = offs.iter().filter(|o| o.abs() > max_us).count();
+        let mut all: Vec<i64> = offs.clone();
+        all.push(0);
+        all.sort_unstable();
+        let skew_us = (all.len() > 1).then(|| -all[all.len() / 2]);
+        Verdict {
+            skew_us,
+            skewed: off >= quorum,
+            measured: offs.len() + 1 >= quorum,
+        }
+    }
+}
+
+/// See [`Clocks::verdict`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Verdict {
+    /// This node's clock minus the median of the voters' (when any peer is measured).
+    pub skew_us: Option<i64>,
+    pub skewed: bool,
+    /// Enough voters are measured for a verdict (a quorum, this node included).
+    pub measured: bool,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Two clocks `skew` apart exchange stamps over a link with `delay` each way.
+    #[test]
+    fn offsets_are_measured_within_half_the_round_trip() {
+        let a = Clocks::default();
+        let skew = 30_000_000; // b is 30 s ahead
+        let delay = 400;
+        let t0 = 1_000_000_000;
+        // a -> b at a's t0, received at b's t0 + delay + skew.
+        let s1 = ClockStamp {
+            sent_us: t0,
+            echo_us: 0,
+            held_us: 0,
+        };
+        let b = Clocks::default();
+        b.received(1, &s1, t0 + delay + skew);
+        // b answers 100 us later; a receives it after another delay.
+        let s2 = ClockStamp {
+            sent_us: t0 + delay + skew + 100,
+            echo_us: t0,
+            held_us: 100,
+        };
+        a.received(2, &s2, t0 + 2 * delay + 100);
+        let off = a.offset_us(2).expect("measured");
+        assert!((off - skew).abs() <= delay, "{off}");
+        assert_eq!(a.offset_us(3), None);
+    }
+
+    #[test]
+    fn the_median_finds_the_node_that_is_off() {
+        let c = Clocks::default();
+        let put = |peer, off: i64| {
+            let mut peers = c.peers.lock();
+            let p = peers.entry(peer).or_default();
+            p.samples.push_back(Sample {
+                offset_us: off,
+                rtt_us: 10,
+            });
+            p.at = Some(Instant::now());
+        };
+        // Seen from the node that is an hour ahead: both others are an hour behind.
+        put(2, -3_600_000_000);
+        put(3, -3_600_000_000 + 500);
+        let v = c.verdict(1, &[1, 2, 3], 500_000);
+        assert!(v.skewed);
+        assert!((v.skew_us.expect("measured") - 3_600_000_000).abs() < 1000);
+        // Seen from a good node: one peer far off, the other close.
+        let good = Clocks::default();
+        {
+            let mut peers = good.peers.lock();
+            for (id, off) in [(1u64, 3_600_000_000i64), (3, 200)] {
+                let p = peers.entry(id).or_default();
+                p.samples.push_back(Sample {
+                    offset_us: off,
+                    rtt_us: 10,
+                });
+                p.at = Some(Instant::now());
+            }
+        }
+        let v = good.verdict(2, &[1, 2, 3], 500_000);
+        assert!(!v.skewed);
+        assert!(v.skew_us.expect("measured").abs() <= 200);
+        // One peer measured, and it disagrees: no way to tell who is wrong.
+        let alone = Clocks::default();
+        {
+            let mut peers = alone.peers.lock();
+            let p = peers.entry(2).or_default();
+            p.samples.push_back(Sample {
+                offset_us: 40_000_000,
+                rtt_us: 10,
+            });
+            p.at = Some(Instant::now());
+        }
+        let v = alone.verdict(1, &[1, 2, 3], 500_000);
+        assert!(!v.skewed && v.measured);
+        assert!(!Clocks::default().verdict(1, &[1, 2, 3], 1).measured);
+        assert!(Clocks::default().verdict(1, &[1], 1).measured);
+        assert_eq!(Clocks::default().verdict(1, &[1, 2, 3], 1).skew_us, None);
+    }
+}

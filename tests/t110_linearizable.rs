@@ -7,133 +7,15 @@
 //! when it invoked every operation and when (and what) it was answered. Any history that
 //! cannot be linearized fails the test.
 
-#[path = "support/linearizable.rs"]
-mod linearizable;
 mod support;
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use linearizable::{Event, Op};
 use support::cluster::Cluster;
-use support::{error_text, wait_until};
-
-const KEYS: &[&str] = &["r0", "r1", "r2"];
-
-struct Rng(u64);
-
-impl Rng {
-    fn below(&mut self, n: u64) -> u64 {
-        self.0 ^= self.0 << 13;
-        self.0 ^= self.0 >> 7;
-        self.0 ^= self.0 << 17;
-        self.0 % n
-    }
-}
-
-/// What an error means for the history.
-enum Outcome {
-    /// Certainly did not run: leave it out.
-    NotRun,
-    /// May or may not have run.
-    Unknown,
-}
-
-fn classify(e: &redis::RedisError) -> Outcome {
-    let t = error_text(e);
-    if t.starts_with("CLUSTERDOWN No raft leader") {
-        Outcome::NotRun
-    } else {
-        Outcome::Unknown
-    }
-}
-
-fn client_loop(
-    id: usize,
-    urls: Vec<String>,
-    start: Instant,
-    stop: Arc<AtomicBool>,
-    history: Arc<Mutex<Vec<Event>>>,
-) {
-    let mut rng = Rng(0x9e37_79b9 ^ ((id as u64 + 1) * 0x1234_5677));
-    let mut seq = 0u64;
-    let mut con: Option<redis::Connection> = None;
-    let now = || start.elapsed().as_micros() as u64;
-    while !stop.load(Ordering::Relaxed) {
-        if con.is_none() {
-            let url = &urls[rng.below(urls.len() as u64) as usize];
-            let Ok(client) = redis::Client::open(url.as_str()) else {
-                continue;
-            };
-            match client.get_connection_with_timeout(Duration::from_millis(300)) {
-                Ok(c) => {
-                    let _ = c.set_read_timeout(Some(Duration::from_secs(2)));
-                    con = Some(c);
-                }
-                Err(_) => continue,
-            }
-        }
-        let Some(c) = con.as_mut() else { continue };
-        let key = KEYS[rng.below(KEYS.len() as u64) as usize].to_string();
-        let roll = rng.below(10);
-        let invoke = now();
-        let (op, res): (Op, Result<Option<String>, redis::RedisError>) = if roll < 4 {
-            seq += 1;
-            let v = format!("c{id}-{seq}");
-            let r = redis::cmd("SET").arg(&key).arg(&v).query::<()>(c);
-            (Op::Write(Some(v)), r.map(|()| None))
-        } else if roll < 5 {
-            let r = redis::cmd("DEL").arg(&key).query::<i64>(c);
-            (Op::Write(None), r.map(|_| None))
-        } else {
-            let r = redis::cmd("GET").arg(&key).query::<Option<String>>(c);
-            (Op::Read(None), r)
-        };
-        let complete = now();
-        let event = match (op, res) {
-            (Op::Read(_), Ok(v)) => Some(Event {
-                client: id,
-                key,
-                op: Op::Read(v),
-                invoke,
-                complete: Some(complete),
-            }),
-            // A failed read changed nothing.
-            (Op::Read(_), Err(e)) => {
-                if e.is_io_error() {
-                    con = None;
-                }
-                None
-            }
-            (op, Ok(_)) => Some(Event {
-                client: id,
-                key,
-                op,
-                invoke,
-                complete: Some(complete),
-            }),
-            (op, Err(e)) => {
-                if e.is_io_error() || e.is_timeout() {
-                    con = None;
-                }
-                match classify(&e) {
-                    Outcome::NotRun => None,
-                    Outcome::Unknown => Some(Event {
-                        client: id,
-                        key,
-                        op,
-                        invoke,
-                        complete: None,
-                    }),
-                }
-            }
-        };
-        if let Some(ev) = event {
-            history.lock().unwrap_or_else(|e| e.into_inner()).push(ev);
-        }
-    }
-}
+use support::history::{assert_linearizable, client_loop, Keys};
+use support::wait_until;
 
 #[test]
 fn t111_get_set_del_stay_linearizable_through_kills_pauses_and_membership_changes() {
@@ -146,7 +28,9 @@ fn t111_get_set_del_stay_linearizable_through_kills_pauses_and_membership_change
     let clients: Vec<_> = (0..4)
         .map(|id| {
             let (urls, stop, history) = (urls.clone(), stop.clone(), history.clone());
-            std::thread::spawn(move || client_loop(id, urls, start, stop, history))
+            std::thread::spawn(move || {
+                client_loop(id, urls, &Keys::default(), start, stop, history)
+            })
         })
         .collect();
     let count = || history.lock().unwrap_or_else(|e| e.into_inner()).len();
@@ -215,11 +99,72 @@ fn t111_get_set_del_stay_linearizable_through_kills_pauses_and_membership_change
         start.elapsed(),
         unknown
     );
-    if let Some((key, ops)) = linearizable::check(&history) {
-        let mut text = String::new();
-        for e in &ops {
-            text.push_str(&format!("{e:?}\n"));
+    assert_linearizable(&history);
+}
+
+/// The checker itself (in one test binary only; every other includes `support`).
+mod checker {
+    use super::support::linearizable::*;
+
+    fn ev(client: usize, op: Op, invoke: u64, complete: Option<u64>) -> Event {
+        Event {
+            client,
+            key: "k".into(),
+            op,
+            invoke,
+            complete,
         }
-        panic!("history of {key} is not linearizable:\n{text}");
+    }
+
+    fn s(v: &str) -> Option<String> {
+        Some(v.to_string())
+    }
+
+    #[test]
+    fn accepts_overlapping_write_and_read_either_way() {
+        let h = [
+            ev(0, Op::Write(s("a")), 0, Some(10)),
+            ev(1, Op::Read(s("a")), 5, Some(6)),
+            ev(2, Op::Read(None), 4, Some(7)),
+        ];
+        assert!(check_key(&h));
+    }
+
+    #[test]
+    fn rejects_a_stale_read_after_a_completed_write() {
+        let h = [
+            ev(0, Op::Write(s("a")), 0, Some(10)),
+            ev(0, Op::Write(s("b")), 11, Some(20)),
+            ev(1, Op::Read(s("a")), 21, Some(22)),
+        ];
+        assert!(!check_key(&h));
+    }
+
+    #[test]
+    fn unknown_writes_may_or_may_not_happen_but_not_before_invocation() {
+        let took_effect = [
+            ev(0, Op::Write(s("a")), 0, None),
+            ev(1, Op::Read(s("a")), 5, Some(6)),
+        ];
+        assert!(check_key(&took_effect));
+        let never = [
+            ev(0, Op::Write(s("a")), 0, None),
+            ev(1, Op::Read(None), 5, Some(6)),
+        ];
+        assert!(check_key(&never));
+        let before_invoked = [
+            ev(1, Op::Read(s("a")), 0, Some(1)),
+            ev(0, Op::Write(s("a")), 5, None),
+        ];
+        assert!(!check_key(&before_invoked));
+    }
+
+    #[test]
+    fn rejects_a_lost_acknowledged_write() {
+        let h = [
+            ev(0, Op::Write(s("a")), 0, Some(1)),
+            ev(1, Op::Read(None), 2, Some(3)),
+        ];
+        assert!(!check_key(&h));
     }
 }

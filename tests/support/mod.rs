@@ -6,6 +6,8 @@ pub mod cluster;
 pub mod diff;
 pub mod diff_types;
 pub mod faults;
+pub mod history;
+pub mod linearizable;
 pub mod netns;
 
 use std::io::{BufRead, BufReader, Read, Write};
@@ -38,6 +40,8 @@ pub struct Launch {
 
 pub struct Server {
     child: Child,
+    /// Started in its own process group (under a wrapper).
+    group: bool,
     pub port: u16,
     pub host: String,
     pub log: Arc<Mutex<String>>,
@@ -70,6 +74,13 @@ impl Server {
             None => Command::new(&bin),
         };
         cmd.envs(how.env.iter().map(|(k, v)| (k, v)));
+        // A wrapper may run the server as its child (faketime does): the whole group is
+        // signalled and killed.
+        let group = !how.wrapper.is_empty();
+        if group {
+            use std::os::unix::process::CommandExt;
+            cmd.process_group(0);
+        }
         if !args.iter().any(|a| *a == "--port" || *a == "--config") {
             cmd.args(["--port", "0"]);
         }
@@ -112,6 +123,7 @@ impl Server {
         };
         Server {
             child,
+            group,
             port,
             host: how.host.clone().unwrap_or_else(|| "127.0.0.1".into()),
             log,
@@ -179,14 +191,23 @@ impl Server {
 
     /// `kill -9`: the process gets no chance to clean up.
     pub fn kill9(&mut self) {
+        if self.group {
+            self.signal("KILL");
+        }
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
 
-    /// Send a signal by name (`STOP`, `CONT`, ...).
+    /// Send a signal by name (`STOP`, `CONT`, ...), to the whole group under a wrapper.
     pub fn signal(&self, sig: &str) {
+        let target = if self.group {
+            format!("-{}", self.child.id())
+        } else {
+            self.child.id().to_string()
+        };
         let _ = Command::new("kill")
-            .args([&format!("-{sig}"), &self.child.id().to_string()])
+            .args([&format!("-{sig}"), "--", &target])
+            .stderr(Stdio::null())
             .status();
     }
 
@@ -197,6 +218,9 @@ impl Server {
 
 impl Drop for Server {
     fn drop(&mut self) {
+        if self.group {
+            self.signal("KILL");
+        }
         let _ = self.child.kill();
         let _ = self.child.wait();
     }

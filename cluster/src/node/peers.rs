@@ -1,0 +1,74 @@
+//! What the node does about its peers' links: a lost connection, and heartbeat
+//! responses that would only re-probe a follower far behind.
+
+use super::*;
+
+impl Node {
+    /// The connection to peer `id` was lost. A leader probes it again from what it has.
+    /// A follower that lost its connection to the leader may have lost the proposals it
+    /// forwarded on it: their outcome is unknown, and their clients hear so now rather
+    /// than at the request timeout (raft-rs drops a lost proposal without a word).
+    pub(super) fn unreachable(&mut self, id: u64) {
+        self.raw.report_unreachable(id);
+        if self.raw.raft.state != StateRole::Leader
+            && id == self.raw.raft.leader_id
+            && !self.pending.is_empty()
+        {
+            let n = self.pending.len() as u64;
+            for (_, p) in self.pending.drain() {
+                p.fail(ClusterError::Timeout);
+            }
+            self.status
+                .timeouts
+                .fetch_add(n, std::sync::atomic::Ordering::Relaxed);
+        }
+    }
+
+    /// Whether stepping `m`, a heartbeat response, would only make raft-rs probe a
+    /// follower again while its answer to the last probe is on the way; if so, the
+    /// probe is held for the step and `release_probe` must follow it.
+    ///
+    /// raft-rs resumes a paused probe on every heartbeat response and sends another
+    /// append of up to `max_size_per_msg`. Heartbeat responses come once per round of
+    /// reads, so a leader with reads in flight rebuilt and sent a megabyte-sized append
+    /// to a follower far behind every few milliseconds after a partition healed, and the
+    /// two did nothing else for seconds. For the step, the follower's progress looks like
+    /// a snapshot in flight, which raft-rs never sends appends to; everything else the
+    /// response means (the follower is alive, it acknowledges a ReadIndex) is taken as
+    /// usual. After `PROBE_AGAIN` without an answer, the probe goes again as raft-rs
+    /// would send it.
+    pub(super) fn hold_probe(&mut self, m: &Message) -> Option<u64> {
+        if m.get_msg_type() != MessageType::MsgHeartbeatResponse
+            || self.raw.raft.state != StateRole::Leader
+        {
+            return None;
+        }
+        let recent = self
+            .appended_at
+            .get(&m.from)
+            .is_some_and(|t| t.elapsed() < PROBE_AGAIN);
+        match self.raw.raft.mut_prs().get_mut(m.from) {
+            Some(pr) if pr.state == raft::ProgressState::Probe && pr.paused => {
+                if recent {
+                    pr.state = raft::ProgressState::Snapshot;
+                    return Some(m.from);
+                }
+                // This step sends the probe (it reaches the socket at the end of the
+                // turn, with other responses still to step before then).
+                self.appended_at.insert(m.from, Instant::now());
+                None
+            }
+            _ => None,
+        }
+    }
+
+    /// After the step `hold_probe` allowed: the probe is paused again.
+    pub(super) fn release_probe(&mut self, id: u64) {
+        if let Some(pr) = self.raw.raft.mut_prs().get_mut(id) {
+            if pr.state == raft::ProgressState::Snapshot && pr.pending_snapshot == 0 {
+                pr.state = raft::ProgressState::Probe;
+                pr.paused = true;
+            }
+        }
+    }
+}

@@ -1,0 +1,284 @@
+//! Starting a node: recovering the log and the latest snapshot from `--dir` (or
+//! bootstrapping a new cluster), binding the raft port, and starting the raft thread.
+
+use super::*;
+
+/// Encode what the cluster layer keeps in a snapshot before the state machine's data:
+/// the apply clock and the peers' raft addresses.
+pub(super) fn encode_meta(apply_now: u64, peers: &BTreeMap<u64, String>, out: &mut Vec<u8>) {
+    out.extend_from_slice(SNAPSHOT_MAGIC);
+    out.extend_from_slice(&apply_now.to_le_bytes());
+    out.extend_from_slice(&(peers.len() as u32).to_le_bytes());
+    for (id, addr) in peers {
+        out.extend_from_slice(&id.to_le_bytes());
+        out.extend_from_slice(&(addr.len() as u16).to_le_bytes());
+        out.extend_from_slice(addr.as_bytes());
+    }
+}
+
+pub(super) fn decode_meta(data: &[u8]) -> Result<Meta<'_>, String> {
+    let err = || "snapshot metadata is malformed".to_string();
+    let take = |at: &mut usize, n: usize| -> Result<&[u8], String> {
+        let s = data.get(*at..*at + n).ok_or_else(err)?;
+        *at += n;
+        Ok(s)
+    };
+    let mut at = 0;
+    if take(&mut at, 4)? != SNAPSHOT_MAGIC {
+        return Err(err());
+    }
+    let u64_of = |b: &[u8]| {
+        let mut a = [0u8; 8];
+        a.copy_from_slice(b);
+        u64::from_le_bytes(a)
+    };
+    let now = u64_of(take(&mut at, 8)?);
+    let mut n4 = [0u8; 4];
+    n4.copy_from_slice(take(&mut at, 4)?);
+    let n = u32::from_le_bytes(n4);
+    let mut peers = BTreeMap::new();
+    for _ in 0..n {
+        let id = u64_of(take(&mut at, 8)?);
+        let l = take(&mut at, 2)?;
+        let len = u16::from_le_bytes([l[0], l[1]]) as usize;
+        let addr = String::from_utf8_lossy(take(&mut at, len)?).into_owned();
+        peers.insert(id, addr);
+    }
+    Ok((now, peers, &data[at..]))
+}
+
+/// Start a raft node: recover from `cfg.dir` (or bootstrap), bind the raft port, and run
+/// the raft thread.
+pub fn start(cfg: ClusterConfig, mut sm: Box<dyn StateMachine>) -> Result<Handle, StartError> {
+    if cfg.id == 0 {
+        return Err(StartError::Config("--node-id must be 1 or more".into()));
+    }
+    let (tx, rx) = crossbeam::channel::bounded(1 << 16);
+    let status = Arc::new(ClusterStatus::new(cfg.id));
+    let (wal, rec) = match &cfg.dir {
+        Some(d) => {
+            let (w, r) = Wal::open(d, cfg.segment_bytes)?;
+            (Some(w), r)
+        }
+        None => (None, wal::Recovered::default()),
+    };
+    let storage = NodeStorage::new();
+    let mut peers: BTreeMap<u64, String> = cfg.peers.iter().cloned().collect();
+    peers.insert(cfg.id, cfg.raft_advertise.clone());
+    let mut applied = 0;
+    let mut apply_now = 0;
+    let fresh = rec.snapshot.is_none() && rec.entries.is_empty() && rec.hard_state.term == 0;
+    let snapshot = match rec.snapshot {
+        Some(s) => Some(s),
+        None if fresh && !cfg.join => {
+            // Every founding member starts from the same snapshot at index 1: the empty
+            // state and the initial voters. A node added later gets a real snapshot
+            // from the leader instead of the log from index 1.
+            let mut meta = SnapshotMetadata {
+                index: 1,
+                term: 1,
+                ..Default::default()
+            };
+            meta.mut_conf_state().voters = peers.keys().copied().collect();
+            let mut data = Vec::new();
+            encode_meta(0, &peers, &mut data);
+            sm.snapshot_job().run(&mut data);
+            if let Some(w) = &wal {
+                wal::write_snapshot(w.dir(), &meta, &data)?;
+            }
+            let mut s = Snapshot::default();
+            s.set_metadata(meta);
+            s.data = Bytes::from(data);
+            Some(s)
+        }
+        None if !fresh && !cfg.join => {
+            return Err(StartError::Config(
+                "the raft log on disk has no snapshot to start from".into(),
+            ))
+        }
+        None => None,
+    };
+    let mut conf_state = ConfState::default();
+    let mut last_snapshot_len = 0;
+    if let Some(snap) = snapshot {
+        last_snapshot_len = snap.data.len() as u64;
+        let (now, snap_peers, data) = decode_meta(&snap.data).map_err(StartError::Restore)?;
+        sm.restore(data).map_err(StartError::Restore)?;
+        apply_now = now;
+        for (id, addr) in snap_peers {
+            peers.entry(id).or_insert(addr);
+        }
+        applied = snap.get_metadata().index;
+        conf_state = snap.get_metadata().get_conf_state().clone();
+        storage.mem.wl().apply_snapshot(snap.clone())?;
+        let file = wal
+            .as_ref()
+            .map(|w| wal::snapshot_file(w.dir(), snap.get_metadata().index));
+        storage.set_snapshot(snap, file);
+    }
+    let mut window = LogWindow::default();
+    if !rec.entries.is_empty() {
+        storage.mem.wl().append(&rec.entries)?;
+        window.append(&rec.entries);
+    }
+    if rec.hard_state.term > 0 {
+        let mut hs = rec.hard_state.clone();
+        let cur = storage.mem.rl().hard_state().clone();
+        hs.term = hs.term.max(cur.term);
+        hs.commit = hs.commit.max(cur.commit).min(storage.mem.last_index()?);
+        storage.mem.wl().set_hardstate(hs);
+    }
+    status.set_role(Role::Follower);
+
+    let mut rc = raft::Config {
+        id: cfg.id,
+        election_tick: cfg.election_ticks,
+        heartbeat_tick: cfg.heartbeat_ticks,
+        applied,
+        max_size_per_msg: 1 << 20,
+        max_inflight_msgs: 256,
+        check_quorum: true,
+        pre_vote: true,
+        ..Default::default()
+    };
+    if cfg.read_consistency == ReadConsistency::Lease {
+        rc.read_only_option = ReadOnlyOption::LeaseBased;
+    }
+    rc.validate()?;
+    let logger = crate::logger::logger(cfg.id);
+    let raw = RawNode::new(&rc, storage.clone(), &logger)?;
+
+    let hello = Hello {
+        node_id: cfg.id,
+        client_addr: cfg.client_addr.clone(),
+        raft_addr: cfg.raft_advertise.clone(),
+    };
+    let transport = Transport::start(
+        cfg.id,
+        &cfg.raft_listen,
+        hello,
+        crate::transport::Security {
+            secret: cfg.secret.as_ref().map(|s| s.0.clone().into()),
+            tls: cfg.tls.clone(),
+        },
+        tx.clone(),
+    )
+    .map_err(|source| StartError::Listen {
+        addr: cfg.raft_listen.clone(),
+        source,
+    })?;
+    {
+        let mut sp = status.peers.lock();
+        for (&id, addr) in &peers {
+            transport.set_peer(id, addr);
+            sp.insert(
+                id,
+                PeerInfo {
+                    raft_addr: addr.clone(),
+                    client_addr: (id == cfg.id).then(|| cfg.client_addr.clone()),
+                    voter: conf_state.voters.contains(&id),
+                    progress: None,
+                    clock_offset_ms: None,
+                },
+            );
+        }
+    }
+    status
+        .applied
+        .store(applied, std::sync::atomic::Ordering::Relaxed);
+    status.snapshot_index.store(
+        storage.snapshot_index(),
+        std::sync::atomic::Ordering::Relaxed,
+    );
+    let read_consistency = cfg.read_consistency;
+    let max_clock_skew_ms = cfg.max_clock_skew_ms;
+    let timeout = Duration::from_millis(cfg.request_timeout_ms);
+    let next_req = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(1, |d| d.as_nanos() as u64);
+    let (log, persisted) = match wal {
+        Some(w) => {
+            let (p, rx) =
+                Persister::start(w, status.clone()).map_err(|source| StartError::Listen {
+                    addr: "raft log thread".into(),
+                    source,
+                })?;
+            (Some(p), rx)
+        }
+        None => (None, crossbeam::channel::never()),
+    };
+    let node = Node {
+        raw,
+        storage,
+        log,
+        persisted,
+        sm,
+        transport,
+        status: status.clone(),
+        rx,
+        tx: tx.clone(),
+        next_req,
+        batch: None,
+        batch_hint: 0,
+        batch_reqs: Vec::new(),
+        pending: HashMap::new(),
+        held: VecDeque::new(),
+        reads_new: Vec::new(),
+        reads_inflight: HashMap::new(),
+        reads_ready: Vec::new(),
+        next_ctx: next_req,
+        ticks: 0,
+        applied,
+        apply_now,
+        unapplied: VecDeque::new(),
+        window,
+        capture: None,
+        capture_job: None,
+        snapshot_busy: false,
+        snapshot_loading: false,
+        snapshot_loaded_at: None,
+        fence: Fence::default(),
+        conf_state,
+        transfer: None,
+        peers,
+        applied_bytes: 0,
+        last_snapshot_len,
+        follower_snapshot_permille: follower_snapshot_permille(),
+        last_leader: 0,
+        appended_at: HashMap::new(),
+        skewed: false,
+        may_campaign: false,
+        handed_over: None,
+        timeout,
+        cfg,
+    };
+    info!(id = node.cfg.id, applied, "raft node starting");
+    let thread = std::thread::Builder::new()
+        .name("raft".into())
+        .spawn(move || node.run())
+        .map_err(|source| StartError::Listen {
+            addr: "raft thread".into(),
+            source,
+        })?;
+    Ok(Handle {
+        tx,
+        status,
+        read_consistency,
+        max_clock_skew_ms,
+        thread: Mutex::new(Some(thread)),
+    })
+}
+
+/// A follower's snapshot thresholds relative to the configured ones, per mille: 1000 to
+/// 1400, different on every node and every time (see `Node::snapshot_due`).
+pub(super) fn follower_snapshot_permille() -> u64 {
+    use std::hash::{BuildHasher, Hasher};
+    // RandomState is seeded from the OS once per process and differs per instance.
+    let mut h = std::collections::hash_map::RandomState::new().build_hasher();
+    h.write_u128(
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_nanos()),
+    );
+    1000 + h.finish() % 401
+}

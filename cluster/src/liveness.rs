@@ -21,6 +21,9 @@
 //!   again 100 ms later instead of at the kernel's 1 s retransmission, and a slow
 //!   network's handshake still completes on the earlier attempt.
 //!
+//! - **A hang-up check** ([`peer_closed`]): an idle sending connection whose peer closed
+//!   it (its process died) is noticed within [`CHECK_EVERY`], not at the next write.
+//!
 //! None of these acts on a slow peer process: the kernel acknowledges data for a
 //! process that is busy or paused, until its receive buffer is full.
 
@@ -93,6 +96,31 @@ pub fn in_flight(fd: RawFd) -> Option<InFlight> {
         unacked: info.tcpi_unacked,
         since_ack: Duration::from_millis(u64::from(info.tcpi_last_ack_recv)),
     })
+}
+
+/// Whether the peer has closed a connection it never sends on (its process is gone, or
+/// it hung up): a peek finds the end of the stream, or an error.
+pub fn peer_closed(fd: RawFd) -> bool {
+    let mut b = [0u8; 1];
+    #[allow(unsafe_code)]
+    // SAFETY: reads at most one byte into `b`, which outlives the call; MSG_PEEK leaves
+    // it in the socket and MSG_DONTWAIT never blocks.
+    let n = unsafe {
+        libc::recv(
+            fd,
+            b.as_mut_ptr().cast(),
+            1,
+            libc::MSG_PEEK | libc::MSG_DONTWAIT,
+        )
+    };
+    if n == 0 {
+        return true;
+    }
+    n < 0
+        && !matches!(
+            std::io::Error::last_os_error().kind(),
+            std::io::ErrorKind::WouldBlock | std::io::ErrorKind::Interrupted
+        )
 }
 
 /// Whether a sending connection is stuck: data in flight, no acknowledgement for
@@ -185,5 +213,13 @@ mod tests {
         assert!(tune(c.as_raw_fd()));
         let f = in_flight(c.as_raw_fd()).expect("tcp_info");
         assert_eq!(f.unacked, 0);
+        let (accepted, _) = l.accept().expect("accept");
+        assert!(!peer_closed(c.as_raw_fd()));
+        drop(accepted);
+        let closed = (0..1000).any(|_| {
+            std::thread::yield_now();
+            peer_closed(c.as_raw_fd())
+        });
+        assert!(closed, "the peer's close is seen");
     }
 }

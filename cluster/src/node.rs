@@ -93,6 +93,8 @@ pub enum Event {
     /// The connection to a peer was lost (closed, timed out or stuck): what was in
     /// flight to it may be gone.
     Unreachable(u64),
+    /// A peer refused a connection: its process is gone.
+    PeerDown(u64),
     /// The invalidation fence's word from a peer (see `crate::fence`).
     Applied(u64, Applied),
     /// This node's clients started or stopped caching keys: tell the fence now.
@@ -424,6 +426,7 @@ impl Node {
             }
             Event::Caching => self.fence_step(false),
             Event::Unreachable(id) => self.unreachable(id),
+            Event::PeerDown(id) => self.peer_down(id),
             Event::Applied(from, a) => {
                 if self.raw.raft.state == StateRole::Leader {
                     self.fence.report(from, &a, Instant::now());

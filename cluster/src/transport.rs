@@ -69,6 +69,11 @@ pub struct PeerFrame {
     /// The sender's clock (see `crate::clocks`).
     #[prost(message, optional, tag = "6")]
     pub clock: Option<ClockStamp>,
+    /// The raft group the frame is for. A process runs one group today, group 0; the
+    /// field is there so that several groups can share the connections and a router
+    /// dispatch on it. A frame for another group drops the connection.
+    #[prost(uint64, tag = "7")]
+    pub group: u64,
 }
 
 /// A node's applied index, for the invalidation fence (`crate::fence`): from a
@@ -272,7 +277,19 @@ impl Transport {
         security: Security,
         inbound: Sender<Event>,
     ) -> std::io::Result<Arc<Transport>> {
-        let std_listener = std::net::TcpListener::bind(listen)?;
+        let l = std::net::TcpListener::bind(listen)?;
+        Transport::start_on(me, l, hello, security, inbound)
+    }
+
+    /// Start the network thread on a listener already bound (a test harness binds its
+    /// ports before it starts nodes, instead of guessing free ones).
+    pub fn start_on(
+        me: u64,
+        std_listener: std::net::TcpListener,
+        hello: Hello,
+        security: Security,
+        inbound: Sender<Event>,
+    ) -> std::io::Result<Arc<Transport>> {
         std_listener.set_nonblocking(true)?;
         let local_addr = std_listener.local_addr()?;
         let rt = tokio::runtime::Builder::new_current_thread()
@@ -325,6 +342,7 @@ impl Transport {
             hello: Some(self.hello.clone()),
             applied: None,
             clock: None,
+            group: 0,
         };
         self.rt.spawn(send_loop(
             Peer {
@@ -366,6 +384,7 @@ impl Transport {
             hello: None,
             applied: Some(applied),
             clock: None,
+            group: 0,
         };
         self.enqueue(to, true, |buf| {
             encode_frame(&frame, buf);

@@ -71,4 +71,32 @@ impl Node {
             }
         }
     }
+
+    /// The leader's process is gone (its raft port refuses connections): campaign within
+    /// 1 to 4 ticks instead of waiting out the election timeout (300-600 ms), drawn at
+    /// random so that the followers seldom campaign at once. A follower whose timer is set
+    /// this way is also out of the old leader's lease, so it grants the other follower's
+    /// vote. Only a refused connection counts: a silent leader (a cut link, a paused
+    /// process) is left to the election timeout, so that slow is never taken for dead.
+    pub(super) fn peer_down(&mut self, id: u64) {
+        let r = &mut self.raw.raft;
+        if r.state != StateRole::Follower || id != r.leader_id {
+            return;
+        }
+        use std::hash::{BuildHasher, Hasher};
+        let mut h = std::collections::hash_map::RandomState::new().build_hasher();
+        h.write_u64(self.ticks);
+        let ahead = 1 + (h.finish() % 4) as usize;
+        let at = r
+            .randomized_election_timeout()
+            .saturating_sub(ahead)
+            .max(r.election_timeout());
+        if r.election_elapsed < at {
+            r.election_elapsed = at;
+        }
+        info!(
+            leader = id,
+            "the leader's process is gone: campaigning early"
+        );
+    }
 }

@@ -108,6 +108,12 @@ pub(super) async fn recv_loop<S: AsyncRead + Unpin>(
     loop {
         while let Some(frame) = decode_frame(&mut buf)? {
             from = frame.from;
+            if frame.group != 0 {
+                return Err(format!(
+                    "frame for raft group {}: this node runs group 0",
+                    frame.group
+                ));
+            }
             if frame.to != me {
                 return Err(format!("frame for node {} reached node {me}", frame.to));
             }

@@ -86,6 +86,10 @@ pub(super) async fn send_loop(peer: Peer, hello: PeerFrame, security: Security) 
                 if !logged {
                     debug!(peer = id, %addr, error = %e, "cannot reach peer");
                     logged = true;
+                    if e.kind() == std::io::ErrorKind::ConnectionRefused {
+                        // Nothing listens there: the peer's process is gone.
+                        let _ = peer.inbound.try_send(Event::PeerDown(id));
+                    }
                 }
                 // Messages queued while the peer is down are stale: raft resends.
                 outbox.clear();
@@ -213,7 +217,7 @@ async fn write_loop<S: AsyncWrite + Unpin>(
         if buf.is_empty() {
             let woken = tokio::time::timeout(liveness::CHECK_EVERY, outbox.wake.notified()).await;
             // The raft thread writes to the socket itself while this task is idle.
-            if woken.is_err() && stuck(peer, fd) {
+            if woken.is_err() && (stuck(peer, fd) || liveness::peer_closed(fd)) {
                 return false;
             }
             continue;

@@ -25,6 +25,7 @@ fn frames_round_trip_and_split_anywhere() {
             echo_us: 3,
             held_us: 1,
         }),
+        group: 0,
     };
     let mut wire = Vec::new();
     encode_frame(&f, &mut wire);
@@ -66,6 +67,7 @@ fn raft_frames_encoded_in_place_decode_to_the_same_message_without_copies() {
         hello: None,
         applied: None,
         clock: None,
+        group: 0,
     };
     let mut expect = Vec::new();
     encode_frame(&plain, &mut expect);
@@ -151,4 +153,18 @@ fn oversized_and_garbage_frames_are_errors() {
     assert!(decode_frame(&mut buf).is_err());
     let mut buf = BytesMut::from(&[0, 0, 0, 3, 0xff, 0xff, 0xff][..]);
     assert!(decode_frame(&mut buf).is_err());
+}
+
+#[test]
+fn a_frame_for_another_raft_group_drops_the_connection() {
+    let frame = PeerFrame {
+        from: 1,
+        to: 2,
+        group: 7,
+        ..PeerFrame::default()
+    };
+    let mut wire = Vec::new();
+    encode_frame(&frame, &mut wire);
+    let (_, res) = receive(wire);
+    assert!(res.is_err_and(|e| e.contains("group 7")));
 }

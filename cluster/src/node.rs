@@ -368,6 +368,17 @@ impl Node {
         self.raw.on_persist_ready(p.number);
     }
 
+    /// Every proposal in flight gets `-TIMEOUT` (its outcome is unknown) now.
+    fn fail_pending(&mut self) {
+        let n = self.pending.len() as u64;
+        for (_, p) in self.pending.drain() {
+            p.fail(ClusterError::Timeout);
+        }
+        self.status
+            .timeouts
+            .fetch_add(n, std::sync::atomic::Ordering::Relaxed);
+    }
+
     fn capturing(&self) -> bool {
         self.capture.is_some()
     }

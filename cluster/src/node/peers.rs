@@ -14,13 +14,7 @@ impl Node {
             && id == self.raw.raft.leader_id
             && !self.pending.is_empty()
         {
-            let n = self.pending.len() as u64;
-            for (_, p) in self.pending.drain() {
-                p.fail(ClusterError::Timeout);
-            }
-            self.status
-                .timeouts
-                .fetch_add(n, std::sync::atomic::Ordering::Relaxed);
+            self.fail_pending();
         }
     }
 

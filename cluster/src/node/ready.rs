@@ -35,13 +35,7 @@ impl Node {
                 // What was proposed under the old leader may or may not commit under the
                 // new one. Say so now rather than at the request timeout, so clients can
                 // retry as soon as there is a leader to retry on.
-                let n = self.pending.len() as u64;
-                for (_, p) in self.pending.drain() {
-                    p.fail(ClusterError::Timeout);
-                }
-                self.status
-                    .timeouts
-                    .fetch_add(n, std::sync::atomic::Ordering::Relaxed);
+                self.fail_pending();
             }
             self.last_leader = ss.leader_id;
             self.status.set_role(role);

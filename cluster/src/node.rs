@@ -230,7 +230,7 @@ struct Node {
     batch_hint: usize,
     batch_reqs: Vec<u64>,
     pending: HashMap<u64, Pending>,
-    /// Proposals that arrived while no leader was known.
+    /// Proposals that arrived while no leader was known or reachable.
     held: VecDeque<(Vec<u8>, Reply<Bytes>, Instant)>,
     reads_new: Vec<ReadWaiter>,
     reads_inflight: HashMap<u64, (u64, Vec<ReadWaiter>)>,
@@ -268,6 +268,9 @@ struct Node {
     follower_snapshot_permille: u64,
     /// The leader as of the last soft-state change (0: none).
     last_leader: u64,
+    /// A follower lost its connection to this leader and has heard nothing from it
+    /// since: proposals are held rather than forwarded into a link that drops them.
+    leader_unreachable: Option<u64>,
     /// When each peer was last sent an append (see `hold_probe`).
     appended_at: HashMap<u64, Instant>,
     /// This node's clock is too far from the other voters' to lead (see `clocks`).
@@ -369,8 +372,14 @@ impl Node {
     }
 
     /// Every proposal in flight gets `-TIMEOUT` (its outcome is unknown) now.
-    fn fail_pending(&mut self) {
+    fn fail_pending(&mut self, why: &str) {
         let n = self.pending.len() as u64;
+        if n > 0 {
+            info!(
+                proposals = n,
+                "{why}: the outcome of the proposals in flight is unknown"
+            );
+        }
         for (_, p) in self.pending.drain() {
             p.fail(ClusterError::Timeout);
         }
@@ -387,12 +396,18 @@ impl Node {
         self.raw.raft.leader_id != raft::INVALID_ID
     }
 
+    /// Whether a proposal can go to the leader now: one is known and, on a follower, its
+    /// link is not known to be down.
+    fn can_forward(&self) -> bool {
+        self.leader_known() && self.leader_unreachable != Some(self.raw.raft.leader_id)
+    }
+
     /// Returns false to stop.
     fn handle(&mut self, ev: Event) -> bool {
         match ev {
             Event::Propose { data, tx } => {
                 let deadline = Instant::now() + self.timeout;
-                if self.leader_known() && self.held.is_empty() {
+                if self.can_forward() && self.held.is_empty() {
                     self.add_to_batch(data, Waiter::Write(tx), deadline);
                 } else {
                     self.held.push_back((data, tx, deadline));
@@ -409,6 +424,10 @@ impl Node {
                 );
             }
             Event::Raft(mut msg) => {
+                if self.leader_unreachable == Some(msg.from) {
+                    // The leader is heard again: held proposals go at the next flush.
+                    self.leader_unreachable = None;
+                }
                 if msg.get_msg_type() == MessageType::MsgTimeoutNow {
                     // The leader hands over (and checked this node's clock if it could):
                     // campaign even before a quorum's clocks are measured here.
@@ -507,7 +526,7 @@ impl Node {
     }
 
     fn flush_proposals(&mut self) {
-        if self.leader_known() {
+        if self.can_forward() {
             while let Some((data, tx, deadline)) = self.held.pop_front() {
                 self.add_to_batch(data, Waiter::Write(tx), deadline);
             }
@@ -615,6 +634,9 @@ impl Node {
             if p.deadline <= now {
                 expired.push(req);
             }
+        }
+        if !expired.is_empty() {
+            info!(proposals = expired.len(), "proposals not applied in time");
         }
         for req in expired {
             if let Some(p) = self.pending.remove(&req) {

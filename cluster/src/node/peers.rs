@@ -7,14 +7,17 @@ impl Node {
     /// The connection to peer `id` was lost. A leader probes it again from what it has.
     /// A follower that lost its connection to the leader may have lost the proposals it
     /// forwarded on it: their outcome is unknown, and their clients hear so now rather
-    /// than at the request timeout (raft-rs drops a lost proposal without a word).
+    /// than at the request timeout (raft-rs drops a lost proposal without a word). New
+    /// proposals wait (see `can_forward`) until the leader is heard again or another
+    /// leads: a dead leader costs its clients a pause until the election, not a stream
+    /// of errors.
     pub(super) fn unreachable(&mut self, id: u64) {
         self.raw.report_unreachable(id);
-        if self.raw.raft.state != StateRole::Leader
-            && id == self.raw.raft.leader_id
-            && !self.pending.is_empty()
-        {
-            self.fail_pending();
+        if self.raw.raft.state != StateRole::Leader && id == self.raw.raft.leader_id {
+            self.leader_unreachable = Some(id);
+            if !self.pending.is_empty() {
+                self.fail_pending("the link to the leader was lost");
+            }
         }
     }
 

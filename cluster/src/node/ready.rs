@@ -35,7 +35,7 @@ impl Node {
                 // What was proposed under the old leader may or may not commit under the
                 // new one. Say so now rather than at the request timeout, so clients can
                 // retry as soon as there is a leader to retry on.
-                self.fail_pending();
+                self.fail_pending("the leader changed");
             }
             self.last_leader = ss.leader_id;
             self.status.set_role(role);

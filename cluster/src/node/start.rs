@@ -245,6 +245,7 @@ pub fn start(cfg: ClusterConfig, mut sm: Box<dyn StateMachine>) -> Result<Handle
         last_snapshot_len,
         follower_snapshot_permille: follower_snapshot_permille(),
         last_leader: 0,
+        leader_unreachable: None,
         appended_at: HashMap::new(),
         skewed: false,
         may_campaign: false,

@@ -117,6 +117,9 @@ pub struct ClusterStatus {
     /// Unix ms of the last snapshot taken or installed (0: none).
     pub snapshot_ms: AtomicU64,
     pub log_bytes: AtomicU64,
+    /// Bytes of entries the in-memory log holds (not counted against `maxmemory`, as
+    /// Redis does not count its replication buffers).
+    pub log_memory: AtomicU64,
     pub fsyncs: AtomicU64,
     /// Total microseconds spent in fsync, for the average.
     pub fsync_us: AtomicU64,

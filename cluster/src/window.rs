@@ -61,6 +61,11 @@ impl LogWindow {
         self.ents.get(n).map(|&(i, _)| i).filter(|&i| i <= floor)
     }
 
+    /// Bytes of all the entries held.
+    pub fn held(&self) -> u64 {
+        self.ents.back().map_or(0, |&(_, t)| t - self.dropped)
+    }
+
     /// The in-memory log now starts at `index`.
     pub fn compact(&mut self, index: u64) {
         while let Some(&(i, t)) = self.ents.front() {

@@ -700,14 +700,6 @@ impl Config {
 
     fn validate(&self) -> Result<(), ConfigError> {
         self.users()?;
-        if self.cluster.is_some()
-            && self.maxmemory > 0
-            && self.maxmemory_policy != MaxmemoryPolicy::Noeviction
-        {
-            return Err(ConfigError::Invalid(
-                "a cluster node supports maxmemory-policy noeviction only (eviction is not replicated yet)".into(),
-            ));
-        }
         if self.maxclients == 0 {
             return Err(ConfigError::Invalid("maxclients must be at least 1".into()));
         }

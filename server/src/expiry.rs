@@ -132,84 +132,12 @@ impl Freer {
     }
 }
 
-/// Measurements of used memory per round while over `maxmemory`; between two, keys are
-/// evicted until their estimated size covers the excess.
-const EVICT_ROUNDS: usize = 16;
-/// Bytes an entry costs beyond its key and value (table slot, allocator header, timer).
-const ENTRY_OVERHEAD: u64 = 64;
-
-/// Keep used memory under `maxmemory`: evict under the policy until it is, or set the
-/// OOM flag (writes are refused) with `noeviction` or when nothing more can go. Entries
-/// are freed here at once, so that the next measurement sees the memory back.
-fn enforce_maxmemory(shared: &Shared, pick: &mut u64) {
-    use crate::config::MaxmemoryPolicy;
-    use crate::store::EvictPolicy;
-    let limit = shared.runtime.maxmemory();
-    let mut used = crate::mem::allocated();
-    if used <= limit {
-        shared.oom.store(false, Ordering::Relaxed);
-        return;
-    }
-    let policy = match shared.runtime.policy() {
-        MaxmemoryPolicy::Noeviction => {
-            shared.oom.store(true, Ordering::Relaxed);
-            return;
-        }
-        MaxmemoryPolicy::VolatileTtl => EvictPolicy::VolatileTtl,
-        MaxmemoryPolicy::AllkeysLru => EvictPolicy::AllkeysLru,
-    };
-    let mut dead = Vec::new();
-    for _ in 0..EVICT_ROUNDS {
-        // Evict about the excess (plus 1% of the limit), then measure again.
-        let need = used - limit + limit / 100;
-        let mut freed = 0u64;
-        let mut idle_passes = 0;
-        while freed < need {
-            let mut n = 0;
-            for (_, store) in shared.dbs() {
-                for i in 0..store.shard_count() {
-                    // xorshift: which slot of each shard to sample.
-                    *pick ^= *pick << 13;
-                    *pick ^= *pick >> 7;
-                    *pick ^= *pick << 17;
-                    n += store.lock(i).evict(policy, *pick, &mut dead);
-                }
-            }
-            freed += dead
-                .iter()
-                .map(|e| e.heap_size() as u64 + ENTRY_OVERHEAD)
-                .sum::<u64>();
-            dead.clear();
-            // allkeys-lru's first pass over a slot may only clear marks.
-            idle_passes = if n == 0 { idle_passes + 1 } else { 0 };
-            if idle_passes >= 4 {
-                // Nothing (more) to evict: refuse writes until memory is freed.
-                used = crate::mem::allocated();
-                shared.oom.store(used > limit, Ordering::Relaxed);
-                return;
-            }
-        }
-        used = crate::mem::allocated();
-        if used <= limit {
-            shared.oom.store(false, Ordering::Relaxed);
-            return;
-        }
-    }
-    // Still over, but evicting: the next round goes on; writes are not refused.
-    shared.oom.store(false, Ordering::Relaxed);
-}
-
 fn run(shared: &Shared, freer: Freer) {
     let ex = &shared.expirer;
     let mut dead = Reclaimed::default();
     let mut pick = 0x9e37_79b9_7f4a_7c15u64;
     while !ex.stop.load(Ordering::Acquire) {
-        if shared.runtime.maxmemory() > 0 {
-            enforce_maxmemory(shared, &mut pick);
-        } else if shared.oom.load(Ordering::Relaxed) {
-            // maxmemory was turned off (CONFIG SET maxmemory 0).
-            shared.oom.store(false, Ordering::Relaxed);
-        }
+        crate::maxmemory::enforce(shared, &mut pick);
         let now = now_ms();
         let mut more = false;
         let mut next = now + MAX_SLEEP_MS;
@@ -288,13 +216,9 @@ fn run_cluster(shared: &Shared, cluster: &sessiond_cluster::Handle) {
             crate::replicated::Record::FieldExpire(db as u8, std::mem::take(fields)).encode();
         drop(cluster.propose(record));
     };
-    let mut pick = 0x9e37_79b9_7f4a_7c15u64;
+    let mut evictor = crate::maxmemory::ClusterEvictor::default();
     while !ex.stop.load(Ordering::Acquire) {
-        if shared.runtime.maxmemory() > 0 {
-            // A cluster node only refuses writes (noeviction): evictions would have to
-            // be replicated.
-            enforce_maxmemory(shared, &mut pick);
-        }
+        evictor.enforce(shared, cluster);
         let now = now_ms();
         let mut more = false;
         let mut next = now + MAX_SLEEP_MS;

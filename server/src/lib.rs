@@ -25,6 +25,8 @@
 //!   the invalidation messages the stores' change hook sends.
 //! - [`expiry`]: the thread that reclaims keys whose timers fire (in a cluster, the
 //!   leader's thread proposes the deletions instead).
+//! - [`maxmemory`]: eviction under `maxmemory` (in a cluster, proposed through the log)
+//!   and the `-OOM` flag.
 //! - [`clock`], [`mem`]: time in Unix ms; process memory and CPU figures for `INFO`.
 //! - [`slowlog`]: commands slower than `slowlog-log-slower-than`; [`cmdstats`]: calls,
 //!   errors and latency per command for `INFO commandstats|errorstats|latencystats`.
@@ -47,6 +49,7 @@ pub mod expiry;
 pub mod float;
 pub mod glob;
 pub mod longdouble;
+pub mod maxmemory;
 pub mod mem;
 pub mod metrics;
 #[doc(hidden)]

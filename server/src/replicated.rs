@@ -35,6 +35,7 @@ const EXEC: u8 = 2;
 const EXPIRE: u8 = 3;
 const EXEC_WATCHED: u8 = 4;
 const FIELD_EXPIRE: u8 = 5;
+const EVICT: u8 = 6;
 const FLAG_RESP3: u8 = 1;
 /// The record names the user that sent it (after the flags byte).
 const FLAG_USER: u8 = 2;
@@ -70,6 +71,9 @@ pub enum Record {
     /// Delete each (key, field) of a database's hashes if the field's deadline is still
     /// the one given (`HEXPIRE`).
     FieldExpire(u8, Vec<(Vec<u8>, Vec<u8>, u64)>),
+    /// Evict each key of a database for `maxmemory` if its content still has the
+    /// fingerprint given (see `store::Victim`).
+    Evict(u8, Vec<(Vec<u8>, u64)>),
 }
 
 #[derive(Debug, Error, PartialEq, Eq)]
@@ -178,18 +182,8 @@ impl Record {
                 cmds,
                 watched,
             } => encode_exec(*resp3, user.as_deref(), *db, 0, cmds, watched),
-            Record::Expire(db, keys) => {
-                let mut out = Vec::with_capacity(6 + keys.len() * 32);
-                out.push(EXPIRE);
-                // The flags byte of an expiry record is its database.
-                out.push(*db);
-                out.extend_from_slice(&(keys.len() as u32).to_le_bytes());
-                for (k, d) in keys {
-                    out.extend_from_slice(&d.to_le_bytes());
-                    put(&mut out, k);
-                }
-                out
-            }
+            Record::Expire(db, keys) => encode_keys(EXPIRE, *db, keys),
+            Record::Evict(db, keys) => encode_keys(EVICT, *db, keys),
             Record::FieldExpire(db, items) => {
                 let mut out = Vec::with_capacity(6 + items.len() * 48);
                 out.push(FIELD_EXPIRE);
@@ -256,15 +250,8 @@ impl Record {
                     },
                 }
             }
-            EXPIRE => {
-                let n = r.u32()? as usize;
-                let mut keys = Vec::with_capacity(n.min(1 << 16));
-                for _ in 0..n {
-                    let d = r.u64()?;
-                    keys.push((r.bytes()?.to_vec(), d));
-                }
-                Record::Expire(flags, keys)
-            }
+            EXPIRE => Record::Expire(flags, read_keys(r)?),
+            EVICT => Record::Evict(flags, read_keys(r)?),
             FIELD_EXPIRE => {
                 let n = r.u32()? as usize;
                 let mut items = Vec::with_capacity(n.min(1 << 16));
@@ -278,6 +265,30 @@ impl Record {
             k => return Some(Err(RecordError::Kind(k))),
         }))
     }
+}
+
+/// An expiry or eviction record: its kind, its database (in the flags byte's place), and
+/// (key, guard) pairs.
+fn encode_keys(kind: u8, db: u8, keys: &[(Vec<u8>, u64)]) -> Vec<u8> {
+    let mut out = Vec::with_capacity(6 + keys.len() * 32);
+    out.push(kind);
+    out.push(db);
+    out.extend_from_slice(&(keys.len() as u32).to_le_bytes());
+    for (k, d) in keys {
+        out.extend_from_slice(&d.to_le_bytes());
+        put(&mut out, k);
+    }
+    out
+}
+
+fn read_keys(r: &mut ByteReader<'_>) -> Option<Vec<(Vec<u8>, u64)>> {
+    let n = r.u32()? as usize;
+    let mut keys = Vec::with_capacity(n.min(1 << 16));
+    for _ in 0..n {
+        let d = r.u64()?;
+        keys.push((r.bytes()?.to_vec(), d));
+    }
+    Some(keys)
 }
 
 /// Read a record's commands into `cmds[..n]`, returning `n`. The vectors already in
@@ -644,24 +655,14 @@ impl ServerSm {
             }
             Record::Expire(db, keys) => {
                 self.act_as(None);
-                if usize::from(db) >= crate::server::DATABASES {
-                    tracing::warn!(db, "expiry record for an unknown database skipped");
-                    return;
-                }
-                let store = self.shared.db(usize::from(db));
-                for (key, deadline) in keys {
-                    let loc = store.locate(&key);
-                    if let Some(e) = store
-                        .lock(loc.shard)
-                        .expire_guarded(loc.hash, &key, deadline)
-                    {
-                        self.dead.push(e);
-                    }
-                    if self.dead.len() >= 1024 {
-                        self.dead.clear();
-                    }
-                }
-                self.dead.clear();
+                self.remove_guarded("expiry", db, keys, |shard, hash, key, deadline| {
+                    shard.expire_guarded(hash, key, deadline)
+                });
+            }
+            Record::Evict(db, keys) => {
+                self.remove_guarded("eviction", db, keys, |shard, hash, key, digest| {
+                    shard.evict_guarded(hash, key, digest)
+                });
             }
             Record::FieldExpire(db, items) => {
                 if usize::from(db) >= crate::server::DATABASES {
@@ -677,6 +678,34 @@ impl ServerSm {
                 }
             }
         }
+    }
+}
+
+impl ServerSm {
+    /// Apply an expiry or eviction record: `remove` each (key, guard) of database `db`
+    /// under its shard's lock; what it takes out is freed here, in batches.
+    fn remove_guarded(
+        &mut self,
+        what: &str,
+        db: u8,
+        keys: Vec<(Vec<u8>, u64)>,
+        remove: impl Fn(&mut crate::store::Shard, u64, &[u8], u64) -> Option<crate::store::Entry>,
+    ) {
+        if usize::from(db) >= crate::server::DATABASES {
+            tracing::warn!(db, "{what} record for an unknown database skipped");
+            return;
+        }
+        let store = self.shared.db(usize::from(db));
+        for (key, guard) in keys {
+            let loc = store.locate(&key);
+            if let Some(e) = remove(&mut store.lock(loc.shard), loc.hash, &key, guard) {
+                self.dead.push(e);
+            }
+            if self.dead.len() >= 1024 {
+                self.dead.clear();
+            }
+        }
+        self.dead.clear();
     }
 }
 
@@ -838,6 +867,7 @@ mod tests {
             },
             Record::Expire(0, vec![(b"sess:1".to_vec(), 1_700_000_000_000)]),
             Record::Expire(2, vec![(b"sess:2".to_vec(), 1_700_000_000_000)]),
+            Record::Evict(3, vec![(b"sess:3".to_vec(), 0x1234_5678_9abc)]),
             Record::FieldExpire(
                 1,
                 vec![(b"sess:3".to_vec(), b"csrf".to_vec(), 1_700_000_000_001)],

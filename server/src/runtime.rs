@@ -197,7 +197,7 @@ impl Runtime {
 
 /// Validate `CONFIG SET name value` for a runtime setting: `None` when `name` is not
 /// one, else the change or Redis's reason for refusing it.
-pub fn parse(name: &str, value: &str, cluster: bool) -> Option<Result<Change, String>> {
+pub fn parse(name: &str, value: &str) -> Option<Result<Change, String>> {
     Some(match name {
         "maxmemory" => parse_memory(value)
             .map(Change::Maxmemory)
@@ -207,9 +207,6 @@ pub fn parse(name: &str, value: &str, cluster: bool) -> Option<Result<Change, St
                 .iter()
                 .find(|p| p.name().eq_ignore_ascii_case(value))
             {
-                Some(MaxmemoryPolicy::Noeviction) => Ok(Change::Policy(MaxmemoryPolicy::Noeviction)),
-                // Evictions are not replicated: a cluster keeps noeviction.
-                Some(_) if cluster => Err("a cluster supports noeviction only".into()),
                 Some(p) => Ok(Change::Policy(*p)),
                 None => Err(
                     "argument must be one of the following: volatile-ttl, allkeys-lru, noeviction (sessiond's policies)"
@@ -245,13 +242,13 @@ mod tests {
     fn runtime_settings_change_and_are_checked() {
         let r = Runtime::new(&Config::default());
         assert_eq!(
-            parse("maxmemory", "10mb", false),
+            parse("maxmemory", "10mb"),
             Some(Ok(Change::Maxmemory(10 << 20)))
         );
-        assert!(parse("maxmemory", "lots", false).is_some_and(|r| r.is_err()));
-        assert!(parse("maxmemory-policy", "allkeys-lru", true).is_some_and(|r| r.is_err()));
-        assert!(parse("maxmemory-policy", "allkeys-lfu", false).is_some_and(|r| r.is_err()));
-        assert_eq!(parse("port", "1", false), None);
+        assert!(parse("maxmemory", "lots").is_some_and(|r| r.is_err()));
+        assert!(parse("maxmemory-policy", "ALLKEYS-LRU").is_some_and(|r| r.is_ok()));
+        assert!(parse("maxmemory-policy", "allkeys-lfu").is_some_and(|r| r.is_err()));
+        assert_eq!(parse("port", "1"), None);
         r.apply(Change::Policy(MaxmemoryPolicy::AllkeysLru));
         r.apply(Change::Maxmemory(5));
         r.apply(Change::Timeout(7));
@@ -268,7 +265,7 @@ mod tests {
             ("protected-mode", "maybe", false),
             ("tcp-keepalive", "60", true),
         ] {
-            let got = parse(name, value, false).expect("a runtime setting");
+            let got = parse(name, value).expect("a runtime setting");
             assert_eq!(got.is_ok(), ok, "{name} {value}");
             if let Ok(c) = got {
                 r.apply(c);

@@ -229,38 +229,57 @@ pub fn contents(c: &Cluster, i: usize) -> std::collections::BTreeMap<String, Str
 }
 
 /// Wait (bounded) until every node has applied as far as the leader has committed,
-/// then require that all hold the same keys and values.
+/// then require that all hold the same keys and values. A difference is looked at again
+/// (within the bound) after the nodes catch up once more: a write or an eviction
+/// proposed while the contents were read may land on one node before the other.
 pub fn assert_replicas_equal(c: &Cluster, leader: usize) {
     let up = c.up();
-    let ok = super::wait_until(std::time::Duration::from_secs(20), || {
-        let commit = c.raft_index(leader, "raft_commit_index");
-        up.iter()
-            .all(|&i| c.raft_index(i, "raft_applied_index") >= commit)
-    });
-    assert!(ok, "replicas did not catch up\n{}", c.logs());
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    let mut attempts = 0;
+    loop {
+        attempts += 1;
+        let left = deadline.saturating_duration_since(std::time::Instant::now());
+        let ok = super::wait_until(left, || {
+            let commit = c.raft_index(leader, "raft_commit_index");
+            up.iter()
+                .all(|&i| c.raft_index(i, "raft_applied_index") >= commit)
+        });
+        assert!(ok, "replicas did not catch up\n{}", c.logs());
+        let Some(diff) = replica_difference(c, &up) else {
+            return;
+        };
+        if attempts >= 3 || std::time::Instant::now() >= deadline {
+            panic!("{diff}");
+        }
+    }
+}
+
+/// How the first of `up` and another differ, if they do (keys, and value lengths).
+fn replica_difference(c: &Cluster, up: &[usize]) -> Option<String> {
     let first = contents(c, up[0]);
     for &i in &up[1..] {
         let other = contents(c, i);
         if other != first {
-            let only: Vec<_> = first
-                .iter()
-                .filter(|(k, v)| other.get(*k) != Some(v))
-                .take(5)
-                .collect();
-            let extra: Vec<_> = other
-                .iter()
-                .filter(|(k, v)| first.get(*k) != Some(v))
-                .take(5)
-                .collect();
-            panic!(
-                "node {} and node {} differ ({} and {} keys): {only:?} / {extra:?}",
+            let show = |a: &std::collections::BTreeMap<String, String>,
+                        b: &std::collections::BTreeMap<String, String>| {
+                a.iter()
+                    .filter(|(k, v)| b.get(*k) != Some(v))
+                    .take(5)
+                    .map(|(k, v)| format!("{k} ({} bytes)", v.len()))
+                    .collect::<Vec<_>>()
+            };
+            return Some(format!(
+                "node {} and node {} differ ({} and {} keys): {:?} / {:?}",
                 up[0] + 1,
                 i + 1,
                 first.len(),
-                other.len()
-            );
+                other.len(),
+                show(&first, &other),
+                show(&other, &first)
+            ));
         }
     }
+    None
 }
 
 /// A small tmpfs mounted for one node's data: a disk that fills up. Unmounted on drop.

@@ -123,6 +123,7 @@ impl Node {
         let st = &self.status;
         st.commit.store(self.raw.raft.raft_log.committed, Relaxed);
         st.applied.store(self.applied, Relaxed);
+        st.log_memory.store(self.window.held(), Relaxed);
         st.term.store(self.raw.raft.term, Relaxed);
         st.leader.store(self.raw.raft.leader_id, Relaxed);
         if let Ok(f) = self.storage.first_index() {

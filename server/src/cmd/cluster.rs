@@ -90,7 +90,7 @@ pub fn raft_section(cluster: Option<&Handle>, t: &mut String) {
     let fsyncs = ld(&st.fsyncs);
     let _ = write!(
         t,
-        "# Raft\r\nraft_enabled:1\r\nraft_node_id:{}\r\nraft_role:{}\r\nraft_leader_id:{}\r\nraft_leader_addr:{}\r\nraft_term:{}\r\nraft_commit_index:{}\r\nraft_applied_index:{}\r\nraft_first_index:{}\r\nraft_last_index:{}\r\nraft_snapshot_index:{}\r\nraft_snapshot_age_seconds:{}\r\nraft_log_bytes_written:{}\r\nraft_fsyncs:{}\r\nraft_fsync_avg_us:{}\r\nraft_leader_changes:{}\r\nraft_proposals:{}\r\nraft_entries_applied:{}\r\nraft_reads:{}\r\nraft_timeouts:{}\r\nraft_read_consistency:{:?}\r\nraft_invalidation_fence:{}\r\nraft_invalidation_fence_timeouts:{}\r\nraft_clock_skew_ms:{}\r\nraft_clock_too_far:{}\r\nraft_clock_leader_offset_ms:{}\r\nraft_max_clock_skew_ms:{}\r\n",
+        "# Raft\r\nraft_enabled:1\r\nraft_node_id:{}\r\nraft_role:{}\r\nraft_leader_id:{}\r\nraft_leader_addr:{}\r\nraft_term:{}\r\nraft_commit_index:{}\r\nraft_applied_index:{}\r\nraft_first_index:{}\r\nraft_last_index:{}\r\nraft_snapshot_index:{}\r\nraft_snapshot_age_seconds:{}\r\nraft_log_bytes_written:{}\r\nraft_log_memory_bytes:{}\r\nraft_fsyncs:{}\r\nraft_fsync_avg_us:{}\r\nraft_leader_changes:{}\r\nraft_proposals:{}\r\nraft_entries_applied:{}\r\nraft_reads:{}\r\nraft_timeouts:{}\r\nraft_read_consistency:{:?}\r\nraft_invalidation_fence:{}\r\nraft_invalidation_fence_timeouts:{}\r\nraft_clock_skew_ms:{}\r\nraft_clock_too_far:{}\r\nraft_clock_leader_offset_ms:{}\r\nraft_max_clock_skew_ms:{}\r\n",
         st.id,
         st.role().name(),
         st.leader_id(),
@@ -103,6 +103,7 @@ pub fn raft_section(cluster: Option<&Handle>, t: &mut String) {
         ld(&st.snapshot_index),
         snap_age,
         ld(&st.log_bytes),
+        ld(&st.log_memory),
         fsyncs,
         ld(&st.fsync_us).checked_div(fsyncs).unwrap_or(0),
         ld(&st.leader_changes),

@@ -439,8 +439,8 @@ fn config_set(ctx: &mut Ctx<'_>, pairs: &[Bytes]) {
             // Settings that already describe sessiond: accept their current value.
             "save" if value.trim().is_empty() => {}
             "appendonly" if value.eq_ignore_ascii_case("no") => {}
-            n if crate::runtime::parse(n, &value, ctx.shared.cluster().is_some()).is_some() => {
-                match crate::runtime::parse(n, &value, ctx.shared.cluster().is_some()) {
+            n if crate::runtime::parse(n, &value).is_some() => {
+                match crate::runtime::parse(n, &value) {
                     Some(Ok(c)) => runtime.push(c),
                     Some(Err(why)) => return fail(ctx, &why),
                     None => {}

@@ -20,6 +20,7 @@
 //! [`Keyspace`] (`keyspace.rs`).
 
 mod entry;
+mod evict;
 mod fields;
 pub mod hash;
 mod hooks;
@@ -40,8 +41,10 @@ use parking_lot::{Mutex, MutexGuard};
 pub use table::{prefetch, Table};
 
 use crate::wheel::{TimerId, TimerWheel, NO_TIMER};
-use entry::{fnv1a, FNV_OFFSET, REF};
+use entry::REF;
 pub use entry::{Entry, EntryMut, KeyType, Object};
+use evict::content_digest;
+pub use evict::Victim;
 pub use hash::HashValue;
 use hooks::{ExpiredHook, FieldsHook, Hooks};
 pub use hooks::{OnExpired, OnFieldsExpired, OnTouch, TouchHook};
@@ -426,75 +429,6 @@ impl Shard {
         n
     }
 
-    /// Evict a few keys to free memory, under `policy`: from one sampled slot, the keys
-    /// nearest to expiry (`volatile-ttl`: a quarter of the slot's keys with a TTL, at
-    /// least one), or those not used since the clock hand last passed (`allkeys-lru`:
-    /// each used key loses its mark and survives this pass). `pick` chooses the slot.
-    /// Returns the number evicted; the entries go to `out`, to be freed by the caller.
-    pub fn evict(&mut self, policy: EvictPolicy, pick: u64, out: &mut Vec<Entry>) -> usize {
-        let n_slots = self.slots.len();
-        let before = out.len();
-        for attempt in 0..n_slots.min(16) {
-            let slot = (pick as usize).wrapping_add(attempt * 7919) % n_slots;
-            let Shard {
-                slots,
-                wheel,
-                versions,
-                touch,
-                ..
-            } = self;
-            let table = &mut slots[slot];
-            match policy {
-                EvictPolicy::VolatileTtl => {
-                    let mut cands: Vec<(u64, TimerId)> = table
-                        .iter()
-                        .filter(|e| e.timer != NO_TIMER)
-                        .filter_map(|e| wheel.deadline(e.timer).map(|d| (d, e.timer)))
-                        .collect();
-                    if cands.is_empty() {
-                        continue;
-                    }
-                    cands.sort_unstable();
-                    cands.truncate((cands.len() / 4).max(1));
-                    let doomed: Vec<TimerId> = cands.into_iter().map(|(_, t)| t).collect();
-                    let from = out.len();
-                    table.extract_into(|e| doomed.contains(&e.timer), out);
-                    for e in &out[from..] {
-                        wheel.cancel(e.timer);
-                    }
-                }
-                EvictPolicy::AllkeysLru => {
-                    let from = out.len();
-                    table.extract_into(
-                        |e| {
-                            let used = e.key_len & REF != 0;
-                            e.key_len &= !REF;
-                            !used
-                        },
-                        out,
-                    );
-                    for e in &out[from..] {
-                        if e.timer != NO_TIMER {
-                            wheel.cancel(e.timer);
-                        }
-                    }
-                }
-            }
-            if out.len() > before {
-                versions[slot] += 1;
-                for e in &out[before..] {
-                    touch.touch(e.key(), false);
-                    fields::drop_timer(&mut self.fwheel, e);
-                }
-                break;
-            }
-        }
-        let n = out.len() - before;
-        self.len -= n;
-        self.evicted += n as u64;
-        n
-    }
-
     /// Keys evicted for memory.
     pub fn evicted(&self) -> u64 {
         self.evicted
@@ -575,14 +509,7 @@ impl Shard {
         let Some(e) = self.get(hash, key, now) else {
             return 0;
         };
-        let deadline = e.deadline().unwrap_or(0);
-        let mut d = fnv1a(FNV_OFFSET, &deadline.to_le_bytes());
-        match (e.as_str(), e.object()) {
-            (Some(v), _) => d = fnv1a(fnv1a(d, b"s"), v),
-            (None, Some(o)) => d = o.digest(d),
-            (None, None) => {}
-        }
-        d.max(1)
+        content_digest(e.deadline(), e.as_str(), e.object())
     }
 
     /// Visit the live keys of one local slot.
@@ -835,6 +762,7 @@ impl Store {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use entry::{fnv1a, FNV_OFFSET};
 
     fn hash_with(store: &Store, key: &[u8], fields: &[(&[u8], &[u8])]) -> u64 {
         let loc = store.locate(key);

@@ -211,6 +211,14 @@ impl Table {
             .map(|(_, e)| e)
     }
 
+    pub fn iter_mut(&mut self) -> impl Iterator<Item = &mut Entry> {
+        self.tags
+            .iter()
+            .zip(self.buckets.iter_mut())
+            .filter(|(t, _)| **t != 0)
+            .map(|(_, e)| e)
+    }
+
     /// Move every entry for which `pred` returns true into `out` (`pred` may change the
     /// entries it keeps). Rebuilds the table when something goes (for eviction, not for
     /// the hot path), then shrinks it if it became sparse.

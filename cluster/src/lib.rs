@@ -6,8 +6,10 @@
 //!   [`StateMachine`], replies back to the waiting clients by request id.
 //! - [`payload`]: what a normal entry holds: the leader's clock stamp and a batch of
 //!   proposals, each tagged with the proposing node and its request id.
-//! - `persist`: the log writer thread, which appends and fsyncs each ready while the
-//!   raft thread goes on.
+//! - [`raftlog`]: the log as the node sees it (a trait), its conformance checks, and the
+//!   in-memory log the simulation runs the node over; `persist`: the log writer thread,
+//!   which appends and fsyncs each ready to the WAL while the raft thread goes on.
+//! - [`net`]: the network as the node sees it (a trait), implemented by the transport.
 //! - [`wal`]: the segmented, CRC-checked write-ahead log and the snapshot files.
 //! - [`storage`]: raft-rs's `Storage` over the in-memory log, serving our snapshots.
 //! - `window`: the byte sizes of the in-memory log's entries, so that entries applied
@@ -31,10 +33,12 @@
 pub mod clocks;
 mod fence;
 mod liveness;
+pub mod net;
 pub mod node;
 pub mod payload;
 pub mod peer_auth;
 mod persist;
+pub mod raftlog;
 pub mod status;
 pub mod storage;
 pub mod transport;

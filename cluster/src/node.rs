@@ -44,8 +44,10 @@ use tokio::sync::oneshot;
 use tracing::{debug, error, info, warn};
 
 use crate::fence::Fence;
+use crate::net::Network;
 use crate::payload::{self, PayloadBuilder};
 use crate::persist::{Job, Persisted, Persister};
+use crate::raftlog::RaftLog;
 use crate::status::{ClusterStatus, PeerInfo, Progress, Role};
 use crate::storage::NodeStorage;
 use crate::transport::{Applied, Hello, Transport};
@@ -55,6 +57,7 @@ use crate::{ClusterConfig, ClusterError, ReadConsistency, StartError, StateMachi
 
 mod apply;
 mod clock;
+pub mod driven;
 mod membership;
 mod peers;
 mod ready;
@@ -75,6 +78,7 @@ const MAX_EVENTS_PER_TURN: usize = 8192;
 const READ_RETRY_TICKS: u64 = 3;
 const SNAPSHOT_MAGIC: &[u8; 4] = b"SDCM";
 /// How long a probe's answer is awaited before a heartbeat response may send it again.
+/// Counted in ticks (`hold_probe`), so that a simulation that drives the ticks drives it.
 const PROBE_AGAIN: Duration = Duration::from_millis(200);
 
 type Reply<T> = oneshot::Sender<Result<T, ClusterError>>;
@@ -215,12 +219,12 @@ struct Node {
     cfg: ClusterConfig,
     raw: RawNode<NodeStorage>,
     storage: NodeStorage,
-    /// The log writer, with `--dir`.
-    log: Option<Persister>,
+    /// The log (the WAL's writer, with `--dir`; the simulation's in-memory log).
+    log: Option<Box<dyn RaftLog>>,
     /// The writer's reports (never ready without `--dir`).
     persisted: Receiver<Persisted>,
     sm: Box<dyn StateMachine>,
-    transport: Arc<Transport>,
+    transport: Arc<dyn Network>,
     status: Arc<ClusterStatus>,
     rx: Receiver<Event>,
     tx: Sender<Event>,
@@ -271,8 +275,8 @@ struct Node {
     /// A follower lost its connection to this leader and has heard nothing from it
     /// since: proposals are held rather than forwarded into a link that drops them.
     leader_unreachable: Option<u64>,
-    /// When each peer was last sent an append (see `hold_probe`).
-    appended_at: HashMap<u64, Instant>,
+    /// The tick at which each peer was last sent an append (see `hold_probe`).
+    appended_at: HashMap<u64, u64>,
     /// This node's clock is too far from the other voters' to lead (see `clocks`).
     skewed: bool,
     /// A quorum's clocks are measured and this one is not off: vote requests may go.
@@ -336,25 +340,36 @@ impl Node {
             }
             let now = Instant::now();
             if now >= next_tick {
-                self.raw.tick();
-                self.ticks += 1;
+                self.tick(now);
                 next_tick += tick;
                 if next_tick < now {
                     next_tick = now + tick;
                 }
-                self.on_tick(now);
             }
-            self.flush_proposals();
-            self.flush_reads();
-            self.on_ready();
-            if !self.snapshot_busy && (self.storage.take_wanted() || self.snapshot_due()) {
-                self.start_snapshot();
-            }
-            if let Some((index, path)) = self.storage.take_load_wanted() {
-                self.load_snapshot(index, path);
-            }
+            self.work();
         }
         self.shutdown();
+    }
+
+    /// One raft tick.
+    fn tick(&mut self, now: Instant) {
+        self.raw.tick();
+        self.ticks += 1;
+        self.on_tick(now);
+    }
+
+    /// What follows every turn of events: propose, ask for reads, handle the ready, and
+    /// start the snapshot work that is due.
+    fn work(&mut self) {
+        self.flush_proposals();
+        self.flush_reads();
+        self.on_ready();
+        if !self.snapshot_busy && (self.storage.take_wanted() || self.snapshot_due()) {
+            self.start_snapshot();
+        }
+        if let Some((index, path)) = self.storage.take_load_wanted() {
+            self.load_snapshot(index, path);
+        }
     }
 
     fn shutdown(&mut self) {

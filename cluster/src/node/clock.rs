@@ -17,7 +17,7 @@ impl Node {
         let me = self.cfg.id;
         let voters: Vec<u64> = self.raw.raft.prs().conf().voters().ids().iter().collect();
         let max_us = self.cfg.max_clock_skew_ms as i64 * 1000;
-        let clocks = self.transport.clocks.clone();
+        let clocks = self.transport.clocks();
         let v = clocks.verdict(me, &voters, max_us);
         if let Some(s) = v.skew_us {
             self.status.clock_skew_us.store(s, Relaxed);
@@ -59,7 +59,7 @@ impl Node {
         let to_leader = match self.raw.raft.leader_id {
             0 => None,
             l if l == me => Some(0),
-            l => self.transport.clocks.offset_us(l),
+            l => self.transport.clocks().offset_us(l),
         };
         if let Some(o) = to_leader {
             self.status
@@ -97,7 +97,7 @@ impl Node {
 
     /// Why `id` may not lead, as far as this node can tell from its clock.
     pub(super) fn clock_refuses(&self, id: u64) -> Option<String> {
-        let off = self.transport.clocks.offset_us(id)?;
+        let off = self.transport.clocks().offset_us(id)?;
         let max_ms = self.cfg.max_clock_skew_ms as i64;
         (!self.skewed && off.abs() > max_ms * 1000).then(|| {
             format!(

@@ -40,10 +40,11 @@ impl Node {
         {
             return None;
         }
+        let again = (PROBE_AGAIN.as_millis() as u64 / self.cfg.tick_ms.max(1)).max(1);
         let recent = self
             .appended_at
             .get(&m.from)
-            .is_some_and(|t| t.elapsed() < PROBE_AGAIN);
+            .is_some_and(|&t| self.ticks - t < again);
         match self.raw.raft.mut_prs().get_mut(m.from) {
             Some(pr) if pr.state == raft::ProgressState::Probe && pr.paused => {
                 if recent {
@@ -52,7 +53,7 @@ impl Node {
                 }
                 // This step sends the probe (it reaches the socket at the end of the
                 // turn, with other responses still to step before then).
-                self.appended_at.insert(m.from, Instant::now());
+                self.appended_at.insert(m.from, self.ticks);
                 None
             }
             _ => None,

@@ -121,7 +121,7 @@ impl Node {
             let is_snap = m.get_msg_type() == MessageType::MsgSnapshot;
             let ok = self.transport.send(&m);
             if m.get_msg_type() == MessageType::MsgAppend {
-                self.appended_at.insert(to, Instant::now());
+                self.appended_at.insert(to, self.ticks);
             }
             if is_snap {
                 self.raw.report_snapshot(

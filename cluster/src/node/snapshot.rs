@@ -67,7 +67,7 @@ impl Node {
         self.capture_job = Some(job.clone());
         self.applied_bytes = 0;
         self.follower_snapshot_permille = follower_snapshot_permille();
-        let dir = self.log.as_ref().map(|p| p.dir().to_path_buf());
+        let dir = self.log.as_ref().and_then(|l| l.dir());
         let tx = self.tx.clone();
         let (captured_tx, captured_rx) = crossbeam::channel::bounded(1);
         debug!(index, "snapshot capture started");
@@ -131,7 +131,8 @@ impl Node {
     pub(super) fn snapshot_file(&self, index: u64) -> Option<std::path::PathBuf> {
         self.log
             .as_ref()
-            .map(|p| wal::snapshot_file(p.dir(), index))
+            .and_then(|l| l.dir())
+            .map(|d| wal::snapshot_file(&d, index))
     }
 
     /// Read the latest snapshot back from its file on another thread, for a follower
@@ -194,6 +195,7 @@ impl Node {
                         }
                         None => self.snapshot_file(index),
                     };
+                    let taken = s.clone();
                     self.storage.set_snapshot(s, file);
                     let compact = index.saturating_sub(self.cfg.snapshot_keep);
                     if compact > 1 {
@@ -202,10 +204,10 @@ impl Node {
                         }
                         self.window.compact(compact);
                     }
-                    if let Some(p) = &self.log {
-                        match p.lock().compact(index) {
-                            Ok(n) => debug!(segments = n, "log segments removed"),
-                            Err(e) => warn!(error = %e, "log segment removal"),
+                    if let Some(l) = &self.log {
+                        match l.snapshot_taken(&taken) {
+                            Ok(n) => debug!(pieces = n, "log compacted"),
+                            Err(e) => warn!(error = %e, "log compaction"),
                         }
                     }
                     let st = &self.status;
@@ -231,18 +233,10 @@ impl Node {
             Ok(x) => x,
             Err(e) => fatal("snapshot from the leader", &e),
         };
-        if let Some(p) = &self.log {
+        if let Some(l) = &self.log {
             // Everything queued before the snapshot goes to the log first.
-            p.barrier();
-            let mut w = p.lock();
-            if let Err(e) = wal::write_snapshot(w.dir(), &meta, &snap.data) {
-                fatal("writing the leader's snapshot", &e);
-            }
-            if let Err(e) = w.reset_to_snapshot(index) {
-                fatal("raft log reset", &e);
-            }
-            if let Err(e) = w.sync() {
-                fatal("raft log fsync failed", &e);
+            if let Err(e) = l.install_snapshot(&meta, &snap.data) {
+                fatal("installing the leader's snapshot in the log", &e);
             }
         }
         if let Err(e) = self.sm.restore(data) {

@@ -47,107 +47,39 @@ pub(super) fn decode_meta(data: &[u8]) -> Result<Meta<'_>, String> {
     Ok((now, peers, &data[at..]))
 }
 
+/// What a node runs over: its log (none: in memory only) with the channel the log
+/// reports on and what it recovered, its network, and its own event channel. [`start`]
+/// makes them from the WAL and TCP; the simulation makes its own (`crate::sim`).
+pub(crate) struct Parts {
+    pub log: Option<Box<dyn RaftLog>>,
+    pub persisted: Receiver<Persisted>,
+    pub recovered: wal::Recovered,
+    pub network: Arc<dyn Network>,
+    pub tx: Sender<Event>,
+    pub rx: Receiver<Event>,
+    pub status: Arc<ClusterStatus>,
+}
+
+/// The event channel every node has.
+pub(crate) fn events() -> (Sender<Event>, Receiver<Event>) {
+    crossbeam::channel::bounded(1 << 16)
+}
+
 /// Start a raft node: recover from `cfg.dir` (or bootstrap), bind the raft port, and run
 /// the raft thread.
-pub fn start(cfg: ClusterConfig, mut sm: Box<dyn StateMachine>) -> Result<Handle, StartError> {
+pub fn start(cfg: ClusterConfig, sm: Box<dyn StateMachine>) -> Result<Handle, StartError> {
     if cfg.id == 0 {
         return Err(StartError::Config("--node-id must be 1 or more".into()));
     }
-    let (tx, rx) = crossbeam::channel::bounded(1 << 16);
+    let (tx, rx) = events();
     let status = Arc::new(ClusterStatus::new(cfg.id));
-    let (wal, rec) = match &cfg.dir {
+    let (wal, recovered) = match &cfg.dir {
         Some(d) => {
             let (w, r) = Wal::open(d, cfg.segment_bytes)?;
             (Some(w), r)
         }
         None => (None, wal::Recovered::default()),
     };
-    let storage = NodeStorage::new();
-    let mut peers: BTreeMap<u64, String> = cfg.peers.iter().cloned().collect();
-    peers.insert(cfg.id, cfg.raft_advertise.clone());
-    let mut applied = 0;
-    let mut apply_now = 0;
-    let fresh = rec.snapshot.is_none() && rec.entries.is_empty() && rec.hard_state.term == 0;
-    let snapshot = match rec.snapshot {
-        Some(s) => Some(s),
-        None if fresh && !cfg.join => {
-            // Every founding member starts from the same snapshot at index 1: the empty
-            // state and the initial voters. A node added later gets a real snapshot
-            // from the leader instead of the log from index 1.
-            let mut meta = SnapshotMetadata {
-                index: 1,
-                term: 1,
-                ..Default::default()
-            };
-            meta.mut_conf_state().voters = peers.keys().copied().collect();
-            let mut data = Vec::new();
-            encode_meta(0, &peers, &mut data);
-            sm.snapshot_job().run(&mut data);
-            if let Some(w) = &wal {
-                wal::write_snapshot(w.dir(), &meta, &data)?;
-            }
-            let mut s = Snapshot::default();
-            s.set_metadata(meta);
-            s.data = Bytes::from(data);
-            Some(s)
-        }
-        None if !fresh && !cfg.join => {
-            return Err(StartError::Config(
-                "the raft log on disk has no snapshot to start from".into(),
-            ))
-        }
-        None => None,
-    };
-    let mut conf_state = ConfState::default();
-    let mut last_snapshot_len = 0;
-    if let Some(snap) = snapshot {
-        last_snapshot_len = snap.data.len() as u64;
-        let (now, snap_peers, data) = decode_meta(&snap.data).map_err(StartError::Restore)?;
-        sm.restore(data).map_err(StartError::Restore)?;
-        apply_now = now;
-        for (id, addr) in snap_peers {
-            peers.entry(id).or_insert(addr);
-        }
-        applied = snap.get_metadata().index;
-        conf_state = snap.get_metadata().get_conf_state().clone();
-        storage.mem.wl().apply_snapshot(snap.clone())?;
-        let file = wal
-            .as_ref()
-            .map(|w| wal::snapshot_file(w.dir(), snap.get_metadata().index));
-        storage.set_snapshot(snap, file);
-    }
-    let mut window = LogWindow::default();
-    if !rec.entries.is_empty() {
-        storage.mem.wl().append(&rec.entries)?;
-        window.append(&rec.entries);
-    }
-    if rec.hard_state.term > 0 {
-        let mut hs = rec.hard_state.clone();
-        let cur = storage.mem.rl().hard_state().clone();
-        hs.term = hs.term.max(cur.term);
-        hs.commit = hs.commit.max(cur.commit).min(storage.mem.last_index()?);
-        storage.mem.wl().set_hardstate(hs);
-    }
-    status.set_role(Role::Follower);
-
-    let mut rc = raft::Config {
-        id: cfg.id,
-        election_tick: cfg.election_ticks,
-        heartbeat_tick: cfg.heartbeat_ticks,
-        applied,
-        max_size_per_msg: 1 << 20,
-        max_inflight_msgs: 256,
-        check_quorum: true,
-        pre_vote: true,
-        ..Default::default()
-    };
-    if cfg.read_consistency == ReadConsistency::Lease {
-        rc.read_only_option = ReadOnlyOption::LeaseBased;
-    }
-    rc.validate()?;
-    let logger = crate::logger::logger(cfg.id);
-    let raw = RawNode::new(&rc, storage.clone(), &logger)?;
-
     let hello = Hello {
         node_id: cfg.id,
         client_addr: cfg.client_addr.clone(),
@@ -167,93 +99,29 @@ pub fn start(cfg: ClusterConfig, mut sm: Box<dyn StateMachine>) -> Result<Handle
         addr: cfg.raft_listen.clone(),
         source,
     })?;
-    {
-        let mut sp = status.peers.lock();
-        for (&id, addr) in &peers {
-            transport.set_peer(id, addr);
-            sp.insert(
-                id,
-                PeerInfo {
-                    raft_addr: addr.clone(),
-                    client_addr: (id == cfg.id).then(|| cfg.client_addr.clone()),
-                    voter: conf_state.voters.contains(&id),
-                    progress: None,
-                    clock_offset_ms: None,
-                },
-            );
-        }
-    }
-    status
-        .applied
-        .store(applied, std::sync::atomic::Ordering::Relaxed);
-    status.snapshot_index.store(
-        storage.snapshot_index(),
-        std::sync::atomic::Ordering::Relaxed,
-    );
-    let read_consistency = cfg.read_consistency;
-    let max_clock_skew_ms = cfg.max_clock_skew_ms;
-    let timeout = Duration::from_millis(cfg.request_timeout_ms);
-    let next_req = SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(1, |d| d.as_nanos() as u64);
-    let (log, persisted) = match wal {
+    let (log, persisted): (Option<Box<dyn RaftLog>>, _) = match wal {
         Some(w) => {
             let (p, rx) =
                 Persister::start(w, status.clone()).map_err(|source| StartError::Listen {
                     addr: "raft log thread".into(),
                     source,
                 })?;
-            (Some(p), rx)
+            (Some(Box::new(p)), rx)
         }
         None => (None, crossbeam::channel::never()),
     };
-    let node = Node {
-        raw,
-        storage,
+    let read_consistency = cfg.read_consistency;
+    let max_clock_skew_ms = cfg.max_clock_skew_ms;
+    let parts = Parts {
         log,
         persisted,
-        sm,
-        transport,
-        status: status.clone(),
-        rx,
+        recovered,
+        network: transport,
         tx: tx.clone(),
-        next_req,
-        batch: None,
-        batch_hint: 0,
-        batch_reqs: Vec::new(),
-        pending: HashMap::new(),
-        held: VecDeque::new(),
-        reads_new: Vec::new(),
-        reads_inflight: HashMap::new(),
-        reads_ready: Vec::new(),
-        next_ctx: next_req,
-        ticks: 0,
-        applied,
-        apply_now,
-        unapplied: VecDeque::new(),
-        window,
-        capture: None,
-        capture_job: None,
-        snapshot_busy: false,
-        snapshot_loading: false,
-        snapshot_loaded_at: None,
-        fence: Fence::default(),
-        conf_state,
-        transfer: None,
-        peers,
-        applied_bytes: 0,
-        last_snapshot_len,
-        follower_snapshot_permille: follower_snapshot_permille(),
-        last_leader: 0,
-        leader_unreachable: None,
-        appended_at: HashMap::new(),
-        skewed: false,
-        may_campaign: false,
-        handed_over: None,
-        timeout,
-        cfg,
+        rx,
+        status: status.clone(),
     };
-    info!(id = node.cfg.id, applied, "raft node starting");
+    let node = Node::build(cfg, sm, parts)?;
     let thread = std::thread::Builder::new()
         .name("raft".into())
         .spawn(move || node.run())
@@ -270,6 +138,158 @@ pub fn start(cfg: ClusterConfig, mut sm: Box<dyn StateMachine>) -> Result<Handle
     })
 }
 
+impl Node {
+    /// Recover (or bootstrap) a node over `parts`; it does nothing until driven.
+    pub(crate) fn build(
+        cfg: ClusterConfig,
+        mut sm: Box<dyn StateMachine>,
+        parts: Parts,
+    ) -> Result<Node, StartError> {
+        let Parts {
+            log,
+            persisted,
+            recovered: rec,
+            network: transport,
+            tx,
+            rx,
+            status,
+        } = parts;
+        let storage = NodeStorage::new();
+        let mut peers: BTreeMap<u64, String> = cfg.peers.iter().cloned().collect();
+        peers.insert(cfg.id, cfg.raft_advertise.clone());
+        let mut applied = 0;
+        let mut apply_now = 0;
+        let fresh = rec.snapshot.is_none() && rec.entries.is_empty() && rec.hard_state.term == 0;
+        let snapshot = match rec.snapshot {
+            Some(s) => Some(s),
+            None if fresh && !cfg.join => {
+                // Every founding member starts from the same snapshot at index 1: the empty
+                // state and the initial voters. A node added later gets a real snapshot
+                // from the leader instead of the log from index 1.
+                let mut meta = SnapshotMetadata {
+                    index: 1,
+                    term: 1,
+                    ..Default::default()
+                };
+                meta.mut_conf_state().voters = peers.keys().copied().collect();
+                let mut data = Vec::new();
+                encode_meta(0, &peers, &mut data);
+                sm.snapshot_job().run(&mut data);
+                if let Some(l) = &log {
+                    l.write_snapshot(&meta, &data)?;
+                }
+                let mut s = Snapshot::default();
+                s.set_metadata(meta);
+                s.data = Bytes::from(data);
+                Some(s)
+            }
+            None if !fresh && !cfg.join => {
+                return Err(StartError::Config(
+                    "the raft log on disk has no snapshot to start from".into(),
+                ))
+            }
+            None => None,
+        };
+        let mut conf_state = ConfState::default();
+        let mut last_snapshot_len = 0;
+        if let Some(snap) = snapshot {
+            last_snapshot_len = snap.data.len() as u64;
+            let (now, snap_peers, data) = decode_meta(&snap.data).map_err(StartError::Restore)?;
+            sm.restore(data).map_err(StartError::Restore)?;
+            apply_now = now;
+            for (id, addr) in snap_peers {
+                peers.entry(id).or_insert(addr);
+            }
+            applied = snap.get_metadata().index;
+            conf_state = snap.get_metadata().get_conf_state().clone();
+            storage.mem.wl().apply_snapshot(snap.clone())?;
+            let file = log
+                .as_ref()
+                .and_then(|l| l.dir())
+                .map(|d| wal::snapshot_file(&d, snap.get_metadata().index));
+            storage.set_snapshot(snap, file);
+        }
+        let mut window = LogWindow::default();
+        if !rec.entries.is_empty() {
+            storage.mem.wl().append(&rec.entries)?;
+            window.append(&rec.entries);
+        }
+        if rec.hard_state.term > 0 {
+            let mut hs = rec.hard_state.clone();
+            let cur = storage.mem.rl().hard_state().clone();
+            hs.term = hs.term.max(cur.term);
+            hs.commit = hs.commit.max(cur.commit).min(storage.mem.last_index()?);
+            storage.mem.wl().set_hardstate(hs);
+        }
+        status.set_role(Role::Follower);
+
+        let rc = raft_config(&cfg, applied)?;
+        let logger = crate::logger::logger(cfg.id);
+        let raw = RawNode::new(&rc, storage.clone(), &logger)?;
+
+        publish_peers(&status, &*transport, &peers, &conf_state, &cfg);
+        status
+            .applied
+            .store(applied, std::sync::atomic::Ordering::Relaxed);
+        status.snapshot_index.store(
+            storage.snapshot_index(),
+            std::sync::atomic::Ordering::Relaxed,
+        );
+        let timeout = Duration::from_millis(cfg.request_timeout_ms);
+        let next_req = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .map_or(1, |d| d.as_nanos() as u64);
+        let node = Node {
+            raw,
+            storage,
+            log,
+            persisted,
+            sm,
+            transport,
+            status: status.clone(),
+            rx,
+            tx: tx.clone(),
+            next_req,
+            batch: None,
+            batch_hint: 0,
+            batch_reqs: Vec::new(),
+            pending: HashMap::new(),
+            held: VecDeque::new(),
+            reads_new: Vec::new(),
+            reads_inflight: HashMap::new(),
+            reads_ready: Vec::new(),
+            next_ctx: next_req,
+            ticks: 0,
+            applied,
+            apply_now,
+            unapplied: VecDeque::new(),
+            window,
+            capture: None,
+            capture_job: None,
+            snapshot_busy: false,
+            snapshot_loading: false,
+            snapshot_loaded_at: None,
+            fence: Fence::default(),
+            conf_state,
+            transfer: None,
+            peers,
+            applied_bytes: 0,
+            last_snapshot_len,
+            follower_snapshot_permille: follower_snapshot_permille(),
+            last_leader: 0,
+            leader_unreachable: None,
+            appended_at: HashMap::new(),
+            skewed: false,
+            may_campaign: false,
+            handed_over: None,
+            timeout,
+            cfg,
+        };
+        info!(id = node.cfg.id, applied, "raft node starting");
+        Ok(node)
+    }
+}
+
 /// A follower's snapshot thresholds relative to the configured ones, per mille: 1000 to
 /// 1400, different on every node and every time (see `Node::snapshot_due`).
 pub(super) fn follower_snapshot_permille() -> u64 {
@@ -282,4 +302,48 @@ pub(super) fn follower_snapshot_permille() -> u64 {
             .map_or(0, |d| d.as_nanos()),
     );
     1000 + h.finish() % 401
+}
+
+/// raft-rs's configuration for a node that has applied up to `applied`.
+fn raft_config(cfg: &ClusterConfig, applied: u64) -> Result<raft::Config, StartError> {
+    let mut rc = raft::Config {
+        id: cfg.id,
+        election_tick: cfg.election_ticks,
+        heartbeat_tick: cfg.heartbeat_ticks,
+        applied,
+        max_size_per_msg: 1 << 20,
+        max_inflight_msgs: 256,
+        check_quorum: true,
+        pre_vote: true,
+        ..Default::default()
+    };
+    if cfg.read_consistency == ReadConsistency::Lease {
+        rc.read_only_option = ReadOnlyOption::LeaseBased;
+    }
+    rc.validate()?;
+    Ok(rc)
+}
+
+/// Tell the network where every peer is, and the status what is known of each.
+fn publish_peers(
+    status: &ClusterStatus,
+    network: &dyn Network,
+    peers: &BTreeMap<u64, String>,
+    conf_state: &ConfState,
+    cfg: &ClusterConfig,
+) {
+    let mut sp = status.peers.lock();
+    for (&id, addr) in peers {
+        network.set_peer(id, addr);
+        sp.insert(
+            id,
+            PeerInfo {
+                raft_addr: addr.clone(),
+                client_addr: (id == cfg.id).then(|| cfg.client_addr.clone()),
+                voter: conf_state.voters.contains(&id),
+                progress: None,
+                clock_offset_ms: None,
+            },
+        );
+    }
 }

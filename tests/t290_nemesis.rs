@@ -5,8 +5,9 @@
 //! - symmetric isolation of the leader, and of a follower;
 //! - one-way cuts, leader to follower and follower to leader;
 //! - a flapping link (cut and restored every 300 ms);
-//! - packet loss (20% of what a node receives, iptables' `statistic` match; this
-//!   kernel has no `tc netem`);
+//! - packet loss (20% of what a node receives, iptables' `statistic` match);
+//! - slow links on every node: `tc netem` delay (40 ms ± 20 ms), or where the kernel
+//!   has no netem, a congested link (`tbf`, 1 Mbit/s, up to 200 ms queued);
 //! - a busy disk (every fsync of both followers stalled 800 ms);
 //! - a CPU hog on both cores;
 //! - `kill -9` of the leader and a restart, and `SIGSTOP` of a follower.
@@ -40,6 +41,7 @@ const FAULTS: &[&str] = &[
     "cut-follower-to-leader",
     "flapping-link",
     "packet-loss",
+    "slow-links",
     "busy-disk",
     "cpu-hog",
     "kill-leader",
@@ -239,6 +241,12 @@ fn the_nemesis_finds_no_lost_write_no_stale_read_and_equal_replicas() {
                 for i in 0..3 {
                     net.lossy(i, 0.2);
                 }
+                hold(dur);
+                net.heal();
+            }
+            "slow-links" => {
+                let how: Vec<&str> = (0..3).map(|i| net.slow(i)).collect();
+                eprintln!("nemesis: slow links ({})", how[0]);
                 hold(dur);
                 net.heal();
             }

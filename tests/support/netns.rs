@@ -7,8 +7,8 @@
 //! - Faults are iptables rules inside the node namespaces, on INPUT only, so that a
 //!   sender sees no local error, only silence: [`Net::cut`] (both ways), [`Net::cut_one_way`],
 //!   [`Net::isolate`], [`Net::lossy`] (random loss with the `statistic` match), and
-//!   [`Net::heal`]. (`tc netem` is not built into every kernel: this one has no
-//!   `CONFIG_NET_SCH_NETEM`.)
+//!   [`Net::heal`]. [`Net::slow`] delays a node's traffic with `tc netem`, or, on a
+//!   kernel without it (this one has no `CONFIG_NET_SCH_NETEM`), congests it with `tbf`.
 //! - Everything is created under names unique to this process and removed on drop; a
 //!   run that was killed leaves namespaces named `sdt<pid>...`, removed by the next
 //!   run with that pid or by hand.
@@ -187,10 +187,49 @@ impl Net {
         }
     }
 
+    /// Node `i`'s link gets slow: what it sends waits 40 ms (±20 ms, reordered) with
+    /// `tc netem` where the kernel has it; where it does not (this one has no
+    /// `CONFIG_NET_SCH_NETEM`), the link is congested instead, with `tbf`: 1 Mbit/s,
+    /// packets queue for up to 200 ms and are dropped beyond. Returns which one.
+    pub fn slow(&self, i: usize) -> &'static str {
+        let dev = format!("{}v{i}", self.tag);
+        let netem = Command::new("tc")
+            .args(["-n", &self.ns[i], "qdisc", "add", "dev", &dev, "root"])
+            .args(["netem", "delay", "40ms", "20ms"])
+            .output()
+            .unwrap_or_else(|e| panic!("cannot run tc (the network tests need iproute2): {e}"));
+        if netem.status.success() {
+            return "netem delay 40ms 20ms";
+        }
+        run(&[
+            "tc",
+            "-n",
+            &self.ns[i],
+            "qdisc",
+            "add",
+            "dev",
+            &dev,
+            "root",
+            "tbf",
+            "rate",
+            "1mbit",
+            "burst",
+            "4kb",
+            "latency",
+            "200ms",
+        ]);
+        "tbf 1mbit latency 200ms"
+    }
+
     /// Every link whole again.
     pub fn heal(&self) {
         for i in 0..self.ns.len() {
             self.iptables(i, &["-F", "INPUT"]);
+            let dev = format!("{}v{i}", self.tag);
+            // No qdisc (nothing was slowed) is not an error here.
+            let _ = Command::new("tc")
+                .args(["-n", &self.ns[i], "qdisc", "del", "dev", &dev, "root"])
+                .output();
         }
     }
 }

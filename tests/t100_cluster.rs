@@ -1087,3 +1087,30 @@ fn set_atomic(con: &mut redis::Connection, prefix: &str, n: usize, value: &str) 
     }
     let _: () = p.query(con).expect("transaction");
 }
+
+/// `--cluster-fd` takes only a socket this process was handed; anything else stops the
+/// node with the reason. (Every other cluster test starts its nodes this way.)
+#[test]
+fn a_cluster_fd_that_is_not_a_bound_socket_is_refused() {
+    for (fd, reason) in [("99", "Bad file descriptor"), ("0", "not a socket")] {
+        let out = std::process::Command::new(support::bin())
+            .args([
+                "--node-id",
+                "1",
+                "--peers",
+                "1=127.0.0.1:7001",
+                "--port",
+                "0",
+            ])
+            .args(["--cluster-fd", fd])
+            .stdin(std::process::Stdio::null())
+            .output()
+            .expect("run sessiond");
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(!out.status.success(), "{err}");
+        assert!(
+            err.contains(&format!("--cluster-fd {fd}: {reason}")),
+            "{err}"
+        );
+    }
+}

@@ -79,6 +79,9 @@ pub struct ClusterConfig {
     pub id: u64,
     /// Where to listen for peers.
     pub raft_listen: String,
+    /// Listen on this inherited file descriptor instead, already bound (by a test
+    /// harness or a service manager); `raft_listen` is then only a name for it.
+    pub raft_fd: Option<i32>,
     /// The secret peers prove they hold before they are heard (`None`: no check).
     pub secret: Option<PeerSecret>,
     /// Mutual TLS between peers (`None`: plain TCP).
@@ -123,6 +126,7 @@ impl ClusterConfig {
         ClusterConfig {
             id,
             raft_listen: raft_listen.to_string(),
+            raft_fd: None,
             secret: None,
             tls: None,
             raft_advertise: raft_listen.to_string(),

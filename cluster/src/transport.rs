@@ -282,7 +282,8 @@ impl Transport {
     }
 
     /// Start the network thread on a listener already bound (a test harness binds its
-    /// ports before it starts nodes, instead of guessing free ones).
+    /// ports before it starts nodes, instead of guessing free ones; see
+    /// [`inherited_listener`]).
     pub fn start_on(
         me: u64,
         std_listener: std::net::TcpListener,
@@ -451,3 +452,35 @@ mod tests;
 
 use inbound::{accept_loop, Seen};
 use outbound::{send_loop, Peer};
+
+/// The listener a parent process handed over as file descriptor `fd`: a TCP socket
+/// already bound (listening, or made to listen here). This process owns it from now on.
+#[allow(unsafe_code)]
+pub fn inherited_listener(fd: i32) -> std::io::Result<std::net::TcpListener> {
+    use std::os::fd::FromRawFd;
+    let err = |what: &str| std::io::Error::other(format!("--cluster-fd {fd}: {what}"));
+    // SAFETY: fstat only writes the struct it is given; a closed fd is an error.
+    let mut st: libc::stat = unsafe { std::mem::zeroed() };
+    if unsafe { libc::fstat(fd, &mut st) } != 0 {
+        return Err(err(&std::io::Error::last_os_error().to_string()));
+    }
+    if st.st_mode & libc::S_IFMT != libc::S_IFSOCK {
+        return Err(err("not a socket"));
+    }
+    // SAFETY: fd is an open socket (checked above) that the parent handed to this
+    // process for this use; nothing else here owns it.
+    let listener = unsafe { std::net::TcpListener::from_raw_fd(fd) };
+    let addr = listener.local_addr().map_err(|e| err(&e.to_string()))?;
+    if addr.port() == 0 {
+        return Err(err("not bound"));
+    }
+    // SAFETY: listen on a socket this process owns; on one that already listens it
+    // only sets the backlog. FD_CLOEXEC: no child of this process inherits it.
+    unsafe {
+        if libc::listen(fd, 1024) != 0 {
+            return Err(err(&std::io::Error::last_os_error().to_string()));
+        }
+        libc::fcntl(fd, libc::F_SETFD, libc::FD_CLOEXEC);
+    }
+    Ok(listener)
+}

@@ -153,6 +153,12 @@ pub struct Args {
     #[arg(long, env = "SESSIOND_CLUSTER_ADDR", help_heading = "Cluster")]
     pub cluster_addr: Option<String>,
 
+    /// Cluster: listen for other nodes on this inherited file descriptor, a TCP socket
+    /// the parent process already bound (a test harness, a service manager);
+    /// --cluster-addr is what the other nodes dial
+    #[arg(long, help_heading = "Cluster")]
+    pub cluster_fd: Option<i32>,
+
     /// Cluster: the client address other nodes hand out for this node (redirects,
     /// ROLE, Sentinel) [default: the address the listener is bound to]
     #[arg(long, env = "SESSIOND_ADVERTISE_ADDR", help_heading = "Cluster")]
@@ -267,6 +273,8 @@ pub struct ClusterSettings {
     pub peers: Vec<(u64, String)>,
     /// Raft listen address; `None`: derive from the client port once it is bound.
     pub raft_addr: Option<String>,
+    /// An inherited, already bound raft listener (`--cluster-fd`).
+    pub raft_fd: Option<i32>,
     pub advertise_addr: Option<String>,
     pub join: bool,
     pub dir: Option<PathBuf>,
@@ -544,6 +552,7 @@ impl Config {
                 node_id,
                 peers,
                 raft_addr,
+                raft_fd: args.cluster_fd,
                 advertise_addr: args.advertise_addr.clone().or(file.advertise_addr.clone()),
                 join,
                 dir,

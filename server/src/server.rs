@@ -357,6 +357,7 @@ fn start_cluster(
         .clone()
         .unwrap_or_else(|| client_addr.to_string());
     let mut cc = sessiond_cluster::ClusterConfig::new(cs.node_id, &raft_addr, &advertise);
+    cc.raft_fd = cs.raft_fd;
     cc.peers = cs.peers.clone();
     cc.join = cs.join;
     cc.dir = cs.dir.clone();

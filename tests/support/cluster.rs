@@ -1,8 +1,14 @@
 //! A local raft cluster of real `sessiond` processes, on loopback, for the cluster
-//! tests. Each node gets a free client port, a free raft port and its own data folder
-//! under one temporary directory, which is removed when the cluster is dropped.
+//! tests. Each node gets its own data folder under one temporary directory, which is
+//! removed when the cluster is dropped, a client port the node binds itself (`--port
+//! 0`), and a raft listener this harness binds (port 0) and hands the node as an
+//! inherited descriptor (`--cluster-fd`): every node's raft address is known before any
+//! node starts, with no port guessed. A restarted node gets its old port again.
+//! Nodes in network namespaces (`launch.host` set) bind their own fixed ports.
 
+use std::net::TcpListener;
 use std::path::PathBuf;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use super::{wait_until, Launch, Server};
@@ -11,8 +17,8 @@ use super::{wait_until, Launch, Server};
 /// ephemeral range (32768 and up on Linux). A port the kernel handed out for `:0` could be
 /// handed out again, to another `--port 0` listener or to an outgoing connection, before
 /// the node binds it; these ports never are. Nor is a port handed out twice by this
-/// process: until its node binds it, it still looks free (a cluster's raft ports are all
-/// chosen before its first node starts).
+/// process. For what cannot take a bound listener (a `redis-server`); cluster nodes
+/// take one (see the module's doc).
 pub fn free_port() -> u16 {
     use std::hash::{BuildHasher, Hasher};
     static HANDED_OUT: std::sync::Mutex<Vec<u16>> = std::sync::Mutex::new(Vec::new());
@@ -34,6 +40,20 @@ pub fn free_port() -> u16 {
     panic!("no free port in 20000..32000");
 }
 
+/// A listener for node raft traffic on loopback: port 0 the first time, the node's old
+/// port again after it stopped (waiting a little for the old process to let go of it).
+fn raft_listener(port: u16) -> TcpListener {
+    if port == 0 {
+        return TcpListener::bind("127.0.0.1:0").expect("bind a raft listener");
+    }
+    let mut got = None;
+    wait_until(Duration::from_secs(10), || {
+        got = TcpListener::bind(("127.0.0.1", port)).ok();
+        got.is_some()
+    });
+    got.unwrap_or_else(|| panic!("raft port {port} is still taken after its node stopped"))
+}
+
 fn host_of(how: &Launch) -> String {
     how.host.clone().unwrap_or_else(|| "127.0.0.1".into())
 }
@@ -47,19 +67,35 @@ pub struct Cluster {
     pub extra: Vec<String>,
     /// How each node's process starts (wrapper, environment, host).
     pub launch: Vec<Launch>,
+    /// Raft listeners bound and not yet handed to their node.
+    listeners: Vec<Option<TcpListener>>,
 }
 
 impl Cluster {
     /// Start `n` founding members with `extra` flags each.
     pub fn start(n: usize, extra: &[&str]) -> Cluster {
-        let raft_ports: Vec<u16> = (0..n).map(|_| free_port()).collect();
-        Cluster::start_as(vec![Launch::default(); n], raft_ports, extra)
+        Cluster::start_as(vec![Launch::default(); n], vec![0; n], extra)
     }
 
     /// Start one founding member per entry of `launch`, node `i` with its raft port
-    /// `raft_ports[i]` on its launch's host (127.0.0.1 by default).
-    pub fn start_as(launch: Vec<Launch>, raft_ports: Vec<u16>, extra: &[&str]) -> Cluster {
+    /// `raft_ports[i]` on its launch's host; 0: a port this harness binds on loopback.
+    pub fn start_as(launch: Vec<Launch>, mut raft_ports: Vec<u16>, extra: &[&str]) -> Cluster {
+        static CLUSTERS: AtomicU64 = AtomicU64::new(0);
         let n = launch.len();
+        let mut listeners = Vec::new();
+        for (port, how) in raft_ports.iter_mut().zip(&launch) {
+            let l = (*port == 0).then(|| {
+                assert!(
+                    how.host.is_none(),
+                    "a node in a namespace needs a fixed raft port"
+                );
+                raft_listener(0)
+            });
+            if let Some(l) = &l {
+                *port = l.local_addr().expect("raft listener address").port();
+            }
+            listeners.push(l);
+        }
         let peers = raft_ports
             .iter()
             .enumerate()
@@ -69,7 +105,7 @@ impl Cluster {
         let dir = std::env::temp_dir().join(format!(
             "sessiond-cluster-{}-{}",
             std::process::id(),
-            Instant::now().elapsed().as_nanos() ^ u128::from(free_port())
+            CLUSTERS.fetch_add(1, Ordering::Relaxed)
         ));
         std::fs::create_dir_all(&dir).expect("cluster dir");
         let mut c = Cluster {
@@ -79,6 +115,7 @@ impl Cluster {
             peers,
             extra: extra.iter().map(|s| s.to_string()).collect(),
             launch,
+            listeners,
         };
         for i in 0..n {
             let s = c.spawn(i, false);
@@ -87,7 +124,7 @@ impl Cluster {
         c
     }
 
-    fn spawn(&self, i: usize, join: bool) -> Server {
+    fn spawn(&mut self, i: usize, join: bool) -> Server {
         let id = (i + 1).to_string();
         let how = self.launch.get(i).cloned().unwrap_or_default();
         let node_dir = how
@@ -113,9 +150,21 @@ impl Cluster {
             args.push("--peers".into());
             args.push(self.peers.clone());
         }
+        // A loopback node takes its raft listener from this harness.
+        let listener = match self.listeners.get_mut(i).and_then(Option::take) {
+            Some(l) => Some(l),
+            None if how.host.is_none() => Some(raft_listener(self.raft_ports[i])),
+            None => None,
+        };
+        if let Some(l) = &listener {
+            use std::os::fd::AsRawFd;
+            args.push("--cluster-fd".into());
+            args.push(l.as_raw_fd().to_string());
+        }
         args.extend(self.extra.iter().cloned());
         let refs: Vec<&str> = args.iter().map(String::as_str).collect();
-        Server::launch(&how, &refs)
+        // The node has its own copy of the listener; this one closes on return.
+        Server::launch_inheriting(&how, &refs, listener.as_ref())
     }
 
     /// Start node `i` (0-based) again, from its data folder.
@@ -126,7 +175,11 @@ impl Cluster {
 
     /// Start a new, empty node that waits to be added; returns its index.
     pub fn spawn_joiner(&mut self) -> usize {
-        self.raft_ports.push(free_port());
+        let l = raft_listener(0);
+        self.raft_ports
+            .push(l.local_addr().expect("raft listener address").port());
+        self.listeners.resize_with(self.nodes.len(), || None);
+        self.listeners.push(Some(l));
         let i = self.nodes.len();
         let s = self.spawn(i, true);
         self.nodes.push(Some(s));

@@ -64,6 +64,17 @@ impl Server {
     /// Start as `how` says: under a wrapper command (`ip netns exec NS`), with extra
     /// environment (`LD_PRELOAD`), serving clients at `how.host`.
     pub fn launch(how: &Launch, args: &[&str]) -> Server {
+        Server::launch_inheriting(how, args, None)
+    }
+
+    /// [`Server::launch`], handing the process `inherit` (a bound listener) under its
+    /// own descriptor number, which `args` name (`--cluster-fd`).
+    #[allow(unsafe_code)]
+    pub fn launch_inheriting(
+        how: &Launch,
+        args: &[&str],
+        inherit: Option<&std::net::TcpListener>,
+    ) -> Server {
         let bin = bin();
         let mut cmd = match how.wrapper.split_first() {
             Some((first, rest)) => {
@@ -83,6 +94,22 @@ impl Server {
         }
         if !args.iter().any(|a| *a == "--port" || *a == "--config") {
             cmd.args(["--port", "0"]);
+        }
+        if let Some(l) = inherit {
+            use std::os::fd::AsRawFd;
+            use std::os::unix::process::CommandExt;
+            let fd = l.as_raw_fd();
+            // SAFETY: between fork and exec, only fcntl (async-signal-safe) on a
+            // descriptor this process owns: the child keeps it across exec.
+            unsafe {
+                cmd.pre_exec(move || {
+                    if libc::fcntl(fd, libc::F_SETFD, 0) == 0 {
+                        Ok(())
+                    } else {
+                        Err(std::io::Error::last_os_error())
+                    }
+                });
+            }
         }
         cmd.args(args)
             .stdin(Stdio::null())

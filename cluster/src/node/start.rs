@@ -85,16 +85,15 @@ pub fn start(cfg: ClusterConfig, sm: Box<dyn StateMachine>) -> Result<Handle, St
         client_addr: cfg.client_addr.clone(),
         raft_addr: cfg.raft_advertise.clone(),
     };
-    let transport = Transport::start(
-        cfg.id,
-        &cfg.raft_listen,
-        hello,
-        crate::transport::Security {
-            secret: cfg.secret.as_ref().map(|s| s.0.clone().into()),
-            tls: cfg.tls.clone(),
-        },
-        tx.clone(),
-    )
+    let security = crate::transport::Security {
+        secret: cfg.secret.as_ref().map(|s| s.0.clone().into()),
+        tls: cfg.tls.clone(),
+    };
+    let transport = match cfg.raft_fd {
+        Some(fd) => crate::transport::inherited_listener(fd)
+            .and_then(|l| Transport::start_on(cfg.id, l, hello, security, tx.clone())),
+        None => Transport::start(cfg.id, &cfg.raft_listen, hello, security, tx.clone()),
+    }
     .map_err(|source| StartError::Listen {
         addr: cfg.raft_listen.clone(),
         source,

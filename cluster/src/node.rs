@@ -69,6 +69,13 @@ use start::{decode_meta, encode_meta, follower_snapshot_permille};
 
 /// Largest entry the raft thread builds from a batch of proposals.
 const MAX_ENTRY_BYTES: usize = 4 << 20;
+/// A leader holds a new batch while this many of its entries are appended and not yet
+/// committed (see `Node::hold_batch`)...
+const HOLD_WHILE_UNCOMMITTED: u64 = 1;
+/// ...unless the batch has this many bytes...
+const HOLD_BYTES: usize = 1 << 20;
+/// ...or has waited this long.
+const MAX_HOLD: Duration = Duration::from_millis(2);
 /// How long a snapshot read back for a follower waits for raft to take it.
 const LOADED_SNAPSHOT_TTL: Duration = Duration::from_secs(10);
 /// Events handled per turn before the ready is processed.
@@ -232,6 +239,10 @@ struct Node {
     batch: Option<PayloadBuilder>,
     /// The size of the last batch proposed, which the next one starts at.
     batch_hint: usize,
+    /// When the batch being built got its first proposal.
+    batch_since: Option<Instant>,
+    /// When the oldest read in `reads_new` arrived.
+    reads_since: Option<Instant>,
     batch_reqs: Vec<u64>,
     pending: HashMap<u64, Pending>,
     /// Proposals that arrived while no leader was known or reachable.
@@ -301,6 +312,9 @@ impl Node {
         let mut next_tick = Instant::now() + tick;
         loop {
             let mut wait = next_tick.saturating_duration_since(Instant::now());
+            if let Some(left) = self.hold_left() {
+                wait = wait.min(left);
+            }
             if self.help_capture() {
                 // Parts are left: look at events without waiting, then take more.
                 wait = Duration::ZERO;
@@ -428,10 +442,15 @@ impl Node {
                     self.held.push_back((data, tx, deadline));
                 }
             }
-            Event::Read { tx } => self.reads_new.push(ReadWaiter {
-                tx,
-                deadline: Instant::now() + self.timeout,
-            }),
+            Event::Read { tx } => {
+                if self.reads_new.is_empty() {
+                    self.reads_since = Some(Instant::now());
+                }
+                self.reads_new.push(ReadWaiter {
+                    tx,
+                    deadline: Instant::now() + self.timeout,
+                });
+            }
             Event::Raft(msg) if self.skewed && msg.get_msg_type() == MessageType::MsgTimeoutNow => {
                 warn!(
                     from = msg.from,
@@ -529,9 +548,12 @@ impl Node {
             .as_ref()
             .is_some_and(|b| b.bytes() + data.len() > MAX_ENTRY_BYTES)
         {
-            self.flush_proposals();
+            self.propose_batch();
         }
         let hint = (self.batch_hint + self.batch_hint / 8).min(MAX_ENTRY_BYTES);
+        if self.batch.is_none() {
+            self.batch_since = Some(Instant::now());
+        }
         let b = self
             .batch
             .get_or_insert_with(|| PayloadBuilder::with_capacity(unix_ms(), hint));
@@ -546,9 +568,50 @@ impl Node {
                 self.add_to_batch(data, Waiter::Write(tx), deadline);
             }
         }
+        if !self.hold_batch() {
+            self.propose_batch();
+        }
+    }
+
+    /// Whether to keep the batch open a little longer. While an entry is on its way to a
+    /// quorum (on a leader: one of its entries is not committed; on a follower: a batch
+    /// it forwarded is not applied), proposals that arrive join the next entry instead of
+    /// each making one of their own: with clients that each wait for their reply (web
+    /// traffic, no pipelining), one entry, one append per follower and one fsync per node
+    /// then carry all of them, instead of a few each. The batch goes as soon as that
+    /// entry is through, when it is big, or after [`MAX_HOLD`].
+    fn hold_batch(&self) -> bool {
+        let Some(b) = &self.batch else {
+            return false;
+        };
+        let r = &self.raw.raft;
+        let in_flight = match r.state {
+            StateRole::Leader => {
+                r.raft_log.last_index() - r.raft_log.committed >= HOLD_WHILE_UNCOMMITTED
+            }
+            // Proposals of earlier batches still wait for their entries.
+            _ => self.pending.len() > self.batch_reqs.len(),
+        };
+        in_flight
+            && b.bytes() < HOLD_BYTES
+            && self.batch_since.is_some_and(|t| t.elapsed() < MAX_HOLD)
+    }
+
+    /// How long the loop may wait for events before held proposals or reads must go.
+    fn hold_left(&self) -> Option<Duration> {
+        let reads = self.reads_since.filter(|_| !self.reads_new.is_empty());
+        [self.batch.as_ref().and(self.batch_since), reads]
+            .into_iter()
+            .flatten()
+            .map(|t| MAX_HOLD.saturating_sub(t.elapsed()))
+            .min()
+    }
+
+    fn propose_batch(&mut self) {
         let Some(b) = self.batch.take() else {
             return;
         };
+        self.batch_since = None;
         let n = b.len() as u64;
         self.batch_hint = b.bytes();
         let reqs = std::mem::take(&mut self.batch_reqs);
@@ -573,6 +636,14 @@ impl Node {
         if self.reads_new.is_empty() || !self.leader_known() {
             return;
         }
+        // As with writes (`hold_batch`): while a read barrier is out, new reads wait to
+        // share the next one, for at most `MAX_HOLD`.
+        if !self.reads_inflight.is_empty()
+            && self.reads_since.is_some_and(|t| t.elapsed() < MAX_HOLD)
+        {
+            return;
+        }
+        self.reads_since = None;
         let ctx = self.next_ctx;
         self.next_ctx = self.next_ctx.wrapping_add(1);
         let waiters = std::mem::take(&mut self.reads_new);

@@ -251,6 +251,8 @@ impl Node {
             next_req,
             batch: None,
             batch_hint: 0,
+            batch_since: None,
+            reads_since: None,
             batch_reqs: Vec::new(),
             pending: HashMap::new(),
             held: VecDeque::new(),

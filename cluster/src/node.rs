@@ -18,6 +18,7 @@
 //! and ticks; its behaviours are `impl Node` blocks in their own files, as raftstore-v2
 //! lays out a peer:
 //! - `start`: recovery from `--dir` or bootstrap, and the raft thread's start;
+//! - `propose`: batching proposals into entries and reads into read barriers;
 //! - `ready`: raft-rs's ready in its documented order, and sending messages;
 //! - `apply`: committed entries into the state machine, and the published status;
 //! - `snapshot`: capture, files, reading back for followers, installing the leader's;
@@ -60,6 +61,7 @@ mod clock;
 pub mod driven;
 mod membership;
 mod peers;
+mod propose;
 mod ready;
 mod snapshot;
 mod start;
@@ -538,121 +540,6 @@ impl Node {
             Event::Stop => return false,
         }
         true
-    }
-
-    fn add_to_batch(&mut self, data: Vec<u8>, waiter: Waiter, deadline: Instant) {
-        let req = self.next_req;
-        self.next_req = self.next_req.wrapping_add(1);
-        if self
-            .batch
-            .as_ref()
-            .is_some_and(|b| b.bytes() + data.len() > MAX_ENTRY_BYTES)
-        {
-            self.propose_batch();
-        }
-        let hint = (self.batch_hint + self.batch_hint / 8).min(MAX_ENTRY_BYTES);
-        if self.batch.is_none() {
-            self.batch_since = Some(Instant::now());
-        }
-        let b = self
-            .batch
-            .get_or_insert_with(|| PayloadBuilder::with_capacity(unix_ms(), hint));
-        b.push(self.cfg.id, req, &data);
-        self.batch_reqs.push(req);
-        self.pending.insert(req, Pending { waiter, deadline });
-    }
-
-    fn flush_proposals(&mut self) {
-        if self.can_forward() {
-            while let Some((data, tx, deadline)) = self.held.pop_front() {
-                self.add_to_batch(data, Waiter::Write(tx), deadline);
-            }
-        }
-        if !self.hold_batch() {
-            self.propose_batch();
-        }
-    }
-
-    /// Whether to keep the batch open a little longer. While an entry is on its way to a
-    /// quorum (on a leader: one of its entries is not committed; on a follower: a batch
-    /// it forwarded is not applied), proposals that arrive join the next entry instead of
-    /// each making one of their own: with clients that each wait for their reply (web
-    /// traffic, no pipelining), one entry, one append per follower and one fsync per node
-    /// then carry all of them, instead of a few each. The batch goes as soon as that
-    /// entry is through, when it is big, or after [`MAX_HOLD`].
-    fn hold_batch(&self) -> bool {
-        let Some(b) = &self.batch else {
-            return false;
-        };
-        let r = &self.raw.raft;
-        let in_flight = match r.state {
-            StateRole::Leader => {
-                r.raft_log.last_index() - r.raft_log.committed >= HOLD_WHILE_UNCOMMITTED
-            }
-            // Proposals of earlier batches still wait for their entries.
-            _ => self.pending.len() > self.batch_reqs.len(),
-        };
-        in_flight
-            && b.bytes() < HOLD_BYTES
-            && self.batch_since.is_some_and(|t| t.elapsed() < MAX_HOLD)
-    }
-
-    /// How long the loop may wait for events before held proposals or reads must go.
-    fn hold_left(&self) -> Option<Duration> {
-        let reads = self.reads_since.filter(|_| !self.reads_new.is_empty());
-        [self.batch.as_ref().and(self.batch_since), reads]
-            .into_iter()
-            .flatten()
-            .map(|t| MAX_HOLD.saturating_sub(t.elapsed()))
-            .min()
-    }
-
-    fn propose_batch(&mut self) {
-        let Some(b) = self.batch.take() else {
-            return;
-        };
-        self.batch_since = None;
-        let n = b.len() as u64;
-        self.batch_hint = b.bytes();
-        let reqs = std::mem::take(&mut self.batch_reqs);
-        match self.raw.propose(Vec::new(), b.finish()) {
-            Ok(()) => {
-                self.status
-                    .proposals
-                    .fetch_add(n, std::sync::atomic::Ordering::Relaxed);
-            }
-            Err(e) => {
-                debug!(error = %e, "proposal dropped");
-                for r in reqs {
-                    if let Some(p) = self.pending.remove(&r) {
-                        p.fail(ClusterError::NoLeader);
-                    }
-                }
-            }
-        }
-    }
-
-    fn flush_reads(&mut self) {
-        if self.reads_new.is_empty() || !self.leader_known() {
-            return;
-        }
-        // As with writes (`hold_batch`): while a read barrier is out, new reads wait to
-        // share the next one, for at most `MAX_HOLD`.
-        if !self.reads_inflight.is_empty()
-            && self.reads_since.is_some_and(|t| t.elapsed() < MAX_HOLD)
-        {
-            return;
-        }
-        self.reads_since = None;
-        let ctx = self.next_ctx;
-        self.next_ctx = self.next_ctx.wrapping_add(1);
-        let waiters = std::mem::take(&mut self.reads_new);
-        // The leader keys pending reads by context, so it must be unique in the group.
-        let mut rctx = Vec::with_capacity(16);
-        rctx.extend_from_slice(&self.cfg.id.to_le_bytes());
-        rctx.extend_from_slice(&ctx.to_le_bytes());
-        self.raw.read_index(rctx);
-        self.reads_inflight.insert(ctx, (self.ticks, waiters));
     }
 
     /// The invalidation fence after applying, on a peer's word, and every tick: the

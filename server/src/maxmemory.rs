@@ -204,9 +204,11 @@ impl ClusterEvictor {
                         break;
                     }
                 }
-                picked += self.send(cluster, db, &mut victims);
-                records += 1;
-                if picked >= need {
+                if !victims.is_empty() {
+                    picked += self.send(cluster, db, &mut victims);
+                    records += 1;
+                }
+                if picked >= need || records >= RECORDS_PER_ROUND {
                     break;
                 }
             }

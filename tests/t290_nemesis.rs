@@ -127,15 +127,7 @@ fn the_nemesis_finds_no_lost_write_no_stale_read_and_equal_replicas() {
         .ok()
         .and_then(|s| s.parse().ok())
         .unwrap_or(90);
-    let seed: u64 = std::env::var("NEMESIS_SEED")
-        .ok()
-        .and_then(|s| s.parse().ok())
-        .unwrap_or_else(|| {
-            std::time::SystemTime::now()
-                .duration_since(std::time::UNIX_EPOCH)
-                .map_or(1, |d| d.as_nanos() as u64)
-                | 1
-        });
+    let seed = support::seed_from_env("NEMESIS_SEED");
     eprintln!("nemesis: NEMESIS_SEED={seed} NEMESIS_SECS={secs}");
     let mut rng = Rng(seed);
 

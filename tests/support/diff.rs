@@ -248,14 +248,7 @@ impl std::fmt::Debug for Reply {
 /// `DIFF_SEED` (or one from the clock) and `DIFF_COMMANDS` (or `default`): a
 /// differential run's seed and length.
 pub fn seed_and_len(default: usize) -> (u64, usize) {
-    let seed: u64 = std::env::var("DIFF_SEED")
-        .ok()
-        .and_then(|s| s.parse().ok())
-        .unwrap_or_else(|| {
-            std::time::SystemTime::now()
-                .duration_since(std::time::UNIX_EPOCH)
-                .map_or(1, |d| d.as_nanos() as u64)
-        });
+    let seed = super::seed_from_env("DIFF_SEED");
     let n = std::env::var("DIFF_COMMANDS")
         .ok()
         .and_then(|s| s.parse().ok())

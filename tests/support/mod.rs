@@ -25,6 +25,19 @@ pub fn bin() -> String {
     std::env::var("SESSIOND_BIN").unwrap_or_else(|_| BIN.to_string())
 }
 
+/// A randomized test's seed: `$var` when set, else one from the clock (never 0).
+pub fn seed_from_env(var: &str) -> u64 {
+    std::env::var(var)
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or_else(|| {
+            std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map_or(1, |d| d.as_nanos() as u64)
+                | 1
+        })
+}
+
 /// A running `sessiond` process; killed when dropped.
 /// How to start a server process beyond its flags.
 #[derive(Clone, Default)]

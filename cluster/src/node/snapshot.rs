@@ -210,11 +210,7 @@ impl Node {
                             Err(e) => warn!(error = %e, "log compaction"),
                         }
                     }
-                    let st = &self.status;
-                    st.snapshot_index
-                        .store(index, std::sync::atomic::Ordering::Relaxed);
-                    st.snapshot_ms
-                        .store(unix_ms(), std::sync::atomic::Ordering::Relaxed);
+                    self.publish_snapshot(index);
                     info!(index, "snapshot taken");
                 }
             }
@@ -268,11 +264,14 @@ impl Node {
                 p.voter = self.conf_state.voters.contains(&id);
             }
         }
-        let st = &self.status;
-        st.snapshot_index
-            .store(index, std::sync::atomic::Ordering::Relaxed);
-        st.snapshot_ms
-            .store(unix_ms(), std::sync::atomic::Ordering::Relaxed);
+        self.publish_snapshot(index);
         info!(index, "installed the leader's snapshot");
+    }
+
+    /// The status shows the snapshot at `index` as the latest, taken now.
+    fn publish_snapshot(&self, index: u64) {
+        use std::sync::atomic::Ordering::Relaxed;
+        self.status.snapshot_index.store(index, Relaxed);
+        self.status.snapshot_ms.store(unix_ms(), Relaxed);
     }
 }

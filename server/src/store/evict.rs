@@ -155,18 +155,8 @@ impl Shard {
         if content_digest(self.wheel.deadline(e.timer), e.as_str(), e.object()) != digest {
             return None;
         }
-        let entry = self.slots[slot].remove(i);
-        fields::drop_timer(&mut self.fwheel, &entry);
-        if entry.timer != NO_TIMER {
-            self.wheel.cancel(entry.timer);
-        }
-        self.touch.touch(entry.key(), false);
-        self.len -= 1;
+        let entry = self.unlink_at(slot, i);
         self.evicted += 1;
-        self.versions[slot] += 1;
-        if self.slots[slot].is_empty() {
-            self.slots[slot].maybe_shrink();
-        }
         Some(entry)
     }
 }

@@ -475,18 +475,28 @@ impl Shard {
         if self.wheel.deadline(timer) != Some(deadline) {
             return None;
         }
+        let entry = self.unlink_at(slot, i);
+        Self::expired_key(&self.on_expired, entry.key());
+        self.expired += 1;
+        Some(entry)
+    }
+
+    /// Take the entry in bucket `i` of local slot `slot` out of the shard, with its
+    /// timers, for a replicated expiry or eviction: tracking hears of it, `WATCH` sees
+    /// the slot change, and a table left empty is freed.
+    fn unlink_at(&mut self, slot: usize, i: usize) -> Entry {
         let entry = self.slots[slot].remove(i);
         fields::drop_timer(&mut self.fwheel, &entry);
-        Self::expired_key(&self.on_expired, entry.key());
+        if entry.timer != NO_TIMER {
+            self.wheel.cancel(entry.timer);
+        }
         self.touch.touch(entry.key(), false);
-        self.wheel.cancel(timer);
         self.len -= 1;
-        self.expired += 1;
         self.versions[slot] += 1;
         if self.slots[slot].is_empty() {
             self.slots[slot].maybe_shrink();
         }
-        Some(entry)
+        entry
     }
 
     /// The earliest pending deadline in this shard.

@@ -119,6 +119,11 @@ pub struct ClusterConfig {
     /// lead (see `clocks`).
     pub max_clock_skew_ms: u64,
     pub read_consistency: ReadConsistency,
+    /// The longest a batch of proposals (or reads) waits for the entry (or read barrier)
+    /// in flight before it goes anyway (see `Node::hold_batch`). Not a flag: the
+    /// simulation sets it to hold for no time, or until the entry in flight is through,
+    /// so that what it does never depends on how fast the machine runs it.
+    pub max_hold: std::time::Duration,
 }
 
 impl ClusterConfig {
@@ -145,6 +150,7 @@ impl ClusterConfig {
             request_timeout_ms: 3_000,
             max_clock_skew_ms: 500,
             read_consistency: ReadConsistency::Linearizable,
+            max_hold: std::time::Duration::from_millis(2),
         }
     }
 }

@@ -55,10 +55,12 @@ use crate::transport::{Applied, Hello, Transport};
 use crate::wal::{self, Wal};
 use crate::window::LogWindow;
 use crate::{ClusterConfig, ClusterError, ReadConsistency, StartError, StateMachine};
+use inbox::Pushed;
 
 mod apply;
 mod clock;
 pub mod driven;
+mod inbox;
 mod membership;
 mod peers;
 mod propose;
@@ -76,8 +78,7 @@ const MAX_ENTRY_BYTES: usize = 4 << 20;
 const HOLD_WHILE_UNCOMMITTED: u64 = 1;
 /// ...unless the batch has this many bytes...
 const HOLD_BYTES: usize = 1 << 20;
-/// ...or has waited this long.
-const MAX_HOLD: Duration = Duration::from_millis(2);
+/// ...or has waited `cfg.max_hold`.
 /// How long a snapshot read back for a follower waits for raft to take it.
 const LOADED_SNAPSHOT_TTL: Duration = Duration::from_secs(10);
 /// Events handled per turn before the ready is processed.
@@ -94,13 +95,8 @@ type Reply<T> = oneshot::Sender<Result<T, ClusterError>>;
 
 /// Everything the raft thread reacts to.
 pub enum Event {
-    Propose {
-        data: Vec<u8>,
-        tx: Reply<Bytes>,
-    },
-    Read {
-        tx: Reply<()>,
-    },
+    /// A proposal or a read the raft thread asked to hear of is in the inbox.
+    Wake,
     Raft(Box<Message>),
     Hello(Hello),
     /// The connection to a peer was lost (closed, timed out or stuck): what was in
@@ -138,6 +134,7 @@ pub enum Admin {
 /// How the server talks to its raft node.
 pub struct Handle {
     tx: Sender<Event>,
+    inbox: Arc<inbox::Inbox>,
     pub status: Arc<ClusterStatus>,
     pub read_consistency: ReadConsistency,
     max_clock_skew_ms: u64,
@@ -149,8 +146,13 @@ impl Handle {
     /// committed and applied on this node.
     pub fn propose(&self, data: Vec<u8>) -> oneshot::Receiver<Result<Bytes, ClusterError>> {
         let (tx, rx) = oneshot::channel();
-        if let Err(e) = self.tx.try_send(Event::Propose { data, tx }) {
-            if let Event::Propose { tx, .. } = e.into_inner() {
+        match self.inbox.propose(data, tx) {
+            Pushed::Wake => {
+                // A full channel means the thread has events to take anyway.
+                let _ = self.tx.try_send(Event::Wake);
+            }
+            Pushed::Queued => {}
+            Pushed::Full(tx) => {
                 let _ = tx.send(Err(ClusterError::Timeout));
             }
         }
@@ -165,8 +167,12 @@ impl Handle {
             let _ = tx.send(Ok(()));
             return rx;
         }
-        if let Err(e) = self.tx.try_send(Event::Read { tx }) {
-            if let Event::Read { tx } = e.into_inner() {
+        match self.inbox.read(tx) {
+            Pushed::Wake => {
+                let _ = self.tx.try_send(Event::Wake);
+            }
+            Pushed::Queued => {}
+            Pushed::Full(tx) => {
                 let _ = tx.send(Err(ClusterError::Timeout));
             }
         }
@@ -237,6 +243,8 @@ struct Node {
     status: Arc<ClusterStatus>,
     rx: Receiver<Event>,
     tx: Sender<Event>,
+    /// Proposals and reads from the server (see `inbox`).
+    inbox: Arc<inbox::Inbox>,
     next_req: u64,
     batch: Option<PayloadBuilder>,
     /// The size of the last batch proposed, which the next one starts at.
@@ -321,6 +329,13 @@ impl Node {
                 // Parts are left: look at events without waiting, then take more.
                 wait = Duration::ZERO;
             }
+            let (proposals, reads) = (!self.holds_new_proposals(), self.reads_inflight.is_empty());
+            if self.inbox.arm(proposals, reads) {
+                wait = Duration::ZERO;
+            } else if !(proposals && reads) {
+                // What waits unannounced in the inbox waits no longer than a hold.
+                wait = wait.min(self.cfg.max_hold);
+            }
             let got = crossbeam::channel::select! {
                 recv(self.rx) -> ev => ev.map_err(|_| RecvTimeoutError::Disconnected),
                 recv(self.persisted) -> p => {
@@ -377,6 +392,7 @@ impl Node {
     /// What follows every turn of events: propose, ask for reads, handle the ready, and
     /// start the snapshot work that is due.
     fn work(&mut self) {
+        self.take_inbox();
         self.flush_proposals();
         self.flush_reads();
         self.on_ready();
@@ -436,23 +452,7 @@ impl Node {
     /// Returns false to stop.
     fn handle(&mut self, ev: Event) -> bool {
         match ev {
-            Event::Propose { data, tx } => {
-                let deadline = Instant::now() + self.timeout;
-                if self.can_forward() && self.held.is_empty() {
-                    self.add_to_batch(data, Waiter::Write(tx), deadline);
-                } else {
-                    self.held.push_back((data, tx, deadline));
-                }
-            }
-            Event::Read { tx } => {
-                if self.reads_new.is_empty() {
-                    self.reads_since = Some(Instant::now());
-                }
-                self.reads_new.push(ReadWaiter {
-                    tx,
-                    deadline: Instant::now() + self.timeout,
-                });
-            }
+            Event::Wake => {}
             Event::Raft(msg) if self.skewed && msg.get_msg_type() == MessageType::MsgTimeoutNow => {
                 warn!(
                     from = msg.from,

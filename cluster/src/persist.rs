@@ -54,7 +54,7 @@ enum Work {
 }
 
 pub struct Persister {
-    work: Option<Sender<Work>>,
+    work: Option<std::sync::mpsc::Sender<Work>>,
     wal: Arc<Mutex<Wal>>,
     dir: PathBuf,
     thread: Option<JoinHandle<()>>,
@@ -68,7 +68,10 @@ impl Persister {
     ) -> std::io::Result<(Persister, Receiver<Persisted>)> {
         let dir = wal.dir().to_path_buf();
         let wal = Arc::new(Mutex::new(wal));
-        let (work, work_rx) = crossbeam::channel::unbounded();
+        // std's channel, not crossbeam's: crossbeam's `recv` spins and then calls
+        // `sched_yield` a few times before it blocks, and on a busy machine each yield
+        // is a context switch; the writer blocks once per fsync.
+        let (work, work_rx) = std::sync::mpsc::channel();
         // Unbounded: the raft thread may wait in `barrier` while the writer answers.
         let (done_tx, done) = crossbeam::channel::unbounded();
         let w = wal.clone();
@@ -135,7 +138,7 @@ impl Drop for Persister {
 
 fn write_loop(
     wal: &Mutex<Wal>,
-    work: &Receiver<Work>,
+    work: &std::sync::mpsc::Receiver<Work>,
     done: &Sender<Persisted>,
     status: &ClusterStatus,
 ) {

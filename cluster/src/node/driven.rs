@@ -25,8 +25,10 @@ impl DrivenNode {
         let (tx, rx) = events();
         let status = Arc::new(ClusterStatus::new(cfg.id));
         let (log, persisted, recovered) = disk.open();
+        let inbox = Arc::new(super::inbox::Inbox::new());
         let handle = Handle {
             tx: tx.clone(),
+            inbox: inbox.clone(),
             status: status.clone(),
             read_consistency: cfg.read_consistency,
             max_clock_skew_ms: cfg.max_clock_skew_ms,
@@ -39,6 +41,7 @@ impl DrivenNode {
             network,
             tx,
             rx,
+            inbox,
             status,
         };
         Ok(DrivenNode {

@@ -5,7 +5,36 @@
 use super::*;
 
 impl Node {
-    pub(super) fn add_to_batch(&mut self, data: Vec<u8>, waiter: Waiter, deadline: Instant) {
+    /// Take what the server left in the inbox.
+    pub(super) fn take_inbox(&mut self) {
+        let q = self.inbox.take();
+        for (data, tx, at) in q.proposals {
+            let deadline = at + self.timeout;
+            if self.can_forward() && self.held.is_empty() {
+                self.add_to_batch(data, Waiter::Write(tx), at, deadline);
+            } else {
+                self.held.push_back((data, tx, deadline));
+            }
+        }
+        for (tx, at) in q.reads {
+            if self.reads_new.is_empty() {
+                self.reads_since = Some(at);
+            }
+            self.reads_new.push(ReadWaiter {
+                tx,
+                deadline: at + self.timeout,
+            });
+        }
+    }
+
+    /// `at`: when the proposal arrived, from which its batch's hold is counted.
+    pub(super) fn add_to_batch(
+        &mut self,
+        data: Vec<u8>,
+        waiter: Waiter,
+        at: Instant,
+        deadline: Instant,
+    ) {
         let req = self.next_req;
         self.next_req = self.next_req.wrapping_add(1);
         if self
@@ -17,7 +46,7 @@ impl Node {
         }
         let hint = (self.batch_hint + self.batch_hint / 8).min(MAX_ENTRY_BYTES);
         if self.batch.is_none() {
-            self.batch_since = Some(Instant::now());
+            self.batch_since = Some(at);
         }
         let b = self
             .batch
@@ -30,7 +59,7 @@ impl Node {
     pub(super) fn flush_proposals(&mut self) {
         if self.can_forward() {
             while let Some((data, tx, deadline)) = self.held.pop_front() {
-                self.add_to_batch(data, Waiter::Write(tx), deadline);
+                self.add_to_batch(data, Waiter::Write(tx), Instant::now(), deadline);
             }
         }
         if !self.hold_batch() {
@@ -44,22 +73,36 @@ impl Node {
     /// each making one of their own: with clients that each wait for their reply (web
     /// traffic, no pipelining), one entry, one append per follower and one fsync per node
     /// then carry all of them, instead of a few each. The batch goes as soon as that
-    /// entry is through, when it is big, or after [`MAX_HOLD`].
+    /// entry is through, when it is big, or after `cfg.max_hold`.
     fn hold_batch(&self) -> bool {
         let Some(b) = &self.batch else {
             return false;
         };
+        self.entry_in_flight()
+            && b.bytes() < HOLD_BYTES
+            && self
+                .batch_since
+                .is_some_and(|t| t.elapsed() < self.cfg.max_hold)
+    }
+
+    fn entry_in_flight(&self) -> bool {
         let r = &self.raw.raft;
-        let in_flight = match r.state {
+        match r.state {
             StateRole::Leader => {
                 r.raft_log.last_index() - r.raft_log.committed >= HOLD_WHILE_UNCOMMITTED
             }
             // Proposals of earlier batches still wait for their entries.
             _ => self.pending.len() > self.batch_reqs.len(),
-        };
-        in_flight
-            && b.bytes() < HOLD_BYTES
-            && self.batch_since.is_some_and(|t| t.elapsed() < MAX_HOLD)
+        }
+    }
+
+    /// Whether a proposal arriving now would only join a held batch: then it need not
+    /// wake the raft thread (see `inbox`).
+    pub(super) fn holds_new_proposals(&self) -> bool {
+        self.can_forward()
+            && self.held.is_empty()
+            && self.entry_in_flight()
+            && self.batch.as_ref().map_or(0, |b| b.bytes()) < HOLD_BYTES
     }
 
     /// How long the loop may wait for events before held proposals or reads must go.
@@ -68,7 +111,7 @@ impl Node {
         [self.batch.as_ref().and(self.batch_since), reads]
             .into_iter()
             .flatten()
-            .map(|t| MAX_HOLD.saturating_sub(t.elapsed()))
+            .map(|t| self.cfg.max_hold.saturating_sub(t.elapsed()))
             .min()
     }
 
@@ -102,9 +145,11 @@ impl Node {
             return;
         }
         // As with writes (`hold_batch`): while a read barrier is out, new reads wait to
-        // share the next one, for at most `MAX_HOLD`.
+        // share the next one, for at most `cfg.max_hold`.
         if !self.reads_inflight.is_empty()
-            && self.reads_since.is_some_and(|t| t.elapsed() < MAX_HOLD)
+            && self
+                .reads_since
+                .is_some_and(|t| t.elapsed() < self.cfg.max_hold)
         {
             return;
         }

@@ -57,6 +57,7 @@ pub(crate) struct Parts {
     pub network: Arc<dyn Network>,
     pub tx: Sender<Event>,
     pub rx: Receiver<Event>,
+    pub inbox: Arc<super::inbox::Inbox>,
     pub status: Arc<ClusterStatus>,
 }
 
@@ -111,6 +112,7 @@ pub fn start(cfg: ClusterConfig, sm: Box<dyn StateMachine>) -> Result<Handle, St
     };
     let read_consistency = cfg.read_consistency;
     let max_clock_skew_ms = cfg.max_clock_skew_ms;
+    let inbox = Arc::new(super::inbox::Inbox::new());
     let parts = Parts {
         log,
         persisted,
@@ -118,6 +120,7 @@ pub fn start(cfg: ClusterConfig, sm: Box<dyn StateMachine>) -> Result<Handle, St
         network: transport,
         tx: tx.clone(),
         rx,
+        inbox: inbox.clone(),
         status: status.clone(),
     };
     let node = Node::build(cfg, sm, parts)?;
@@ -130,6 +133,7 @@ pub fn start(cfg: ClusterConfig, sm: Box<dyn StateMachine>) -> Result<Handle, St
         })?;
     Ok(Handle {
         tx,
+        inbox,
         status,
         read_consistency,
         max_clock_skew_ms,
@@ -151,6 +155,7 @@ impl Node {
             network: transport,
             tx,
             rx,
+            inbox,
             status,
         } = parts;
         let storage = NodeStorage::new();
@@ -248,6 +253,7 @@ impl Node {
             status: status.clone(),
             rx,
             tx: tx.clone(),
+            inbox,
             next_req,
             batch: None,
             batch_hint: 0,

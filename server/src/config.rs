@@ -5,6 +5,7 @@
 
 use std::path::{Path, PathBuf};
 
+use crate::park::Coalesce;
 use clap::Parser;
 use thiserror::Error;
 
@@ -114,9 +115,10 @@ pub struct Args {
     pub runtime: Option<RuntimeKind>,
 
     /// Under load, microseconds an event loop waits before it sleeps, so that one wake-up
-    /// serves many clients; 0 turns this off [default: 20; 0 for a cluster node]
+    /// serves many clients; `auto` finds the wait by trial, 0 turns this off
+    /// [default: auto; 0 for a cluster node]
     #[arg(long, env = "SESSIOND_COALESCE_US")]
-    pub coalesce_us: Option<u64>,
+    pub coalesce_us: Option<Coalesce>,
 
     /// Log filter: error, warn, info, debug, trace, or a tracing directive [default: info]
     #[arg(long, env = "SESSIOND_LOG_LEVEL")]
@@ -424,7 +426,7 @@ pub struct Config {
     pub threads: usize,
     pub runtime: RuntimeKind,
     /// `--coalesce-us`: see [`crate::park`].
-    pub coalesce_us: u64,
+    pub coalesce_us: Coalesce,
     pub log_level: String,
     /// `--log-format json`.
     pub log_json: bool,
@@ -459,7 +461,7 @@ impl Default for Config {
             shards: 64,
             threads: 1,
             runtime: RuntimeKind::PerThread,
-            coalesce_us: 20,
+            coalesce_us: Coalesce::Auto,
             log_level: "info".into(),
             log_json: false,
             proto_max_bulk_len: 512 * 1024 * 1024,
@@ -616,7 +618,11 @@ impl Config {
         };
         // A cluster node waits on raft as well as on clients; there the wait measured
         // slower (see `crate::park`), so it is off unless asked for.
-        let default_coalesce = if cluster.is_some() { 0 } else { d.coalesce_us };
+        let default_coalesce = if cluster.is_some() {
+            Coalesce::Fixed(0)
+        } else {
+            d.coalesce_us
+        };
         let cfg = Config {
             cluster,
             bind: args.bind.or(file.bind).unwrap_or(d.bind),
@@ -728,10 +734,9 @@ impl Config {
                 self.threads
             )));
         }
-        if self.coalesce_us > 10_000 {
+        if let Coalesce::Fixed(us @ 10_001..) = self.coalesce_us {
             return Err(ConfigError::Invalid(format!(
-                "coalesce-us must be at most 10000, got {}",
-                self.coalesce_us
+                "coalesce-us must be at most 10000, got {us}"
             )));
         }
         if self.proto_max_bulk_len < 1024 * 1024 {
@@ -839,7 +844,7 @@ pub fn parse_file(path: &Path, text: &str) -> Result<Args, ConfigError> {
                     Some(u16::try_from(p).map_err(|_| err(format!("port {p} out of range")))?);
             }
             "shards" => a.shards = Some(num(one()?)? as usize),
-            "coalesce-us" => a.coalesce_us = Some(num(one()?)?),
+            "coalesce-us" => a.coalesce_us = Some(one()?.parse().map_err(err)?),
             "threads" | "io-threads" => a.threads = Some(num(one()?)? as usize),
             "runtime" => {
                 let v = one()?;
@@ -1051,13 +1056,22 @@ mod tests {
 
     #[test]
     fn coalesce_us_default_flag_file_and_limit() {
-        assert!(args(&[]).is_ok_and(|c| c.coalesce_us == 20));
-        assert!(args(&["--node-id", "1"]).is_ok_and(|c| c.coalesce_us == 0));
-        assert!(args(&["--node-id", "1", "--coalesce-us", "5"]).is_ok_and(|c| c.coalesce_us == 5));
-        assert!(args(&["--coalesce-us", "0"]).is_ok_and(|c| c.coalesce_us == 0));
+        use Coalesce::{Auto, Fixed};
+        assert!(args(&[]).is_ok_and(|c| c.coalesce_us == Auto));
+        assert!(args(&["--node-id", "1"]).is_ok_and(|c| c.coalesce_us == Fixed(0)));
+        assert!(args(&["--node-id", "1", "--coalesce-us", "5"])
+            .is_ok_and(|c| c.coalesce_us == Fixed(5)));
+        assert!(
+            args(&["--node-id", "1", "--coalesce-us", "AUTO"]).is_ok_and(|c| c.coalesce_us == Auto)
+        );
+        assert!(args(&["--coalesce-us", "0"]).is_ok_and(|c| c.coalesce_us == Fixed(0)));
+        assert!(Args::try_parse_from(["sessiond", "--coalesce-us", "soon"]).is_err());
         let file =
             parse_file(Path::new("t.conf"), "coalesce-us 75\n").unwrap_or_else(|e| panic!("{e}"));
-        assert_eq!(file.coalesce_us, Some(75));
+        assert_eq!(file.coalesce_us, Some(Fixed(75)));
+        let file =
+            parse_file(Path::new("t.conf"), "coalesce-us auto\n").unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(file.coalesce_us, Some(Auto));
         match args(&["--coalesce-us", "10001"]) {
             Err(ConfigError::Invalid(m)) => {
                 assert_eq!(m, "coalesce-us must be at most 10000, got 10001")

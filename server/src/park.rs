@@ -30,11 +30,45 @@
 //! wait against 281–315k without it, at more CPU per request.
 //!
 //! The counts are per thread, because each event loop parks on its own.
+//!
+//! How long to wait is found by trial unless it is given (`--coalesce-us auto`, the
+//! default for a single node): see [`adapt`].
 
-use std::cell::Cell;
+pub mod adapt;
+
+use std::cell::{Cell, RefCell};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering::Relaxed};
 use std::time::Duration;
 
 use crate::clock::now_us;
+
+/// `--coalesce-us`: a fixed wait in microseconds (0: none), or `auto`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Coalesce {
+    Fixed(u64),
+    Auto,
+}
+
+impl std::str::FromStr for Coalesce {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        if s.eq_ignore_ascii_case("auto") {
+            return Ok(Coalesce::Auto);
+        }
+        s.parse::<u64>()
+            .map(Coalesce::Fixed)
+            .map_err(|_| format!("'{s}' is neither a number of microseconds nor 'auto'"))
+    }
+}
+
+impl std::fmt::Display for Coalesce {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Coalesce::Fixed(us) => write!(f, "{us}"),
+            Coalesce::Auto => f.write_str("auto"),
+        }
+    }
+}
 
 /// Connections answered in one pass that make it a busy pass.
 pub const BUSY_BATCHES: u32 = 4;
@@ -56,6 +90,9 @@ struct Counts {
     /// The same count for the window before.
     active_before: Cell<u32>,
     slack_set: Cell<bool>,
+    climber: RefCell<adapt::Climber>,
+    /// This loop's place in `SETTLED`, once it has one.
+    slot: Cell<Option<usize>>,
 }
 
 thread_local! {
@@ -67,6 +104,8 @@ thread_local! {
             active: Cell::new(0),
             active_before: Cell::new(0),
             slack_set: Cell::new(false),
+            climber: RefCell::new(adapt::Climber::new()),
+            slot: Cell::new(None),
         }
     };
 }
@@ -85,12 +124,25 @@ pub fn served_batch(seen: &mut u32) {
     });
 }
 
-/// The hook for tokio's `on_thread_park`: waits `wait_us` microseconds when the loop is
-/// busy. `wait_us == 0` turns coalescing off.
-pub fn hook(wait_us: u64) -> impl Fn() + Send + Sync + 'static {
-    let wait = Duration::from_micros(wait_us);
+/// The hook for tokio's `on_thread_park`: when the loop is busy, waits the fixed time, or
+/// the time this loop's [`adapt::Climber`] chose. `Fixed(0)` turns coalescing off.
+pub fn hook(coalesce: Coalesce) -> impl Fn() + Send + Sync + 'static {
     move || {
-        if !end_pass(now_us()) || wait.is_zero() {
+        let now = now_us();
+        let (busy, pass) = end_pass(now);
+        if !busy {
+            return;
+        }
+        let wait_us = match coalesce {
+            Coalesce::Fixed(us) => us,
+            Coalesce::Auto => COUNTS.with(|c| {
+                let mut climber = c.climber.borrow_mut();
+                let wait = climber.next(now, pass);
+                publish(c, climber.current_us());
+                wait
+            }),
+        };
+        if wait_us == 0 {
             return;
         }
         COUNTS.with(|c| {
@@ -98,13 +150,44 @@ pub fn hook(wait_us: u64) -> impl Fn() + Send + Sync + 'static {
                 tighten_timer_slack();
             }
         });
-        std::thread::sleep(wait);
+        std::thread::sleep(Duration::from_micros(wait_us));
+    }
+}
+
+/// Event loops whose settled wait `INFO` shows.
+const SHOWN: usize = 64;
+/// Each `auto` loop's settled wait plus one (0: no such loop), for `INFO`.
+static SETTLED: [AtomicU64; SHOWN] = [const { AtomicU64::new(0) }; SHOWN];
+static NEXT_SLOT: AtomicUsize = AtomicUsize::new(0);
+
+/// The waits the `auto` loops have settled on so far, in microseconds, one per loop that
+/// has been busy.
+pub fn settled_us() -> Vec<u64> {
+    SETTLED
+        .iter()
+        .map(|s| s.load(Relaxed))
+        .take_while(|&v| v != 0)
+        .map(|v| v - 1)
+        .collect()
+}
+
+fn publish(c: &Counts, us: u64) {
+    let slot = match c.slot.get() {
+        Some(s) => s,
+        None => {
+            let s = NEXT_SLOT.fetch_add(1, Relaxed);
+            c.slot.set(Some(s));
+            s
+        }
+    };
+    if let Some(a) = SETTLED.get(slot) {
+        a.store(us + 1, Relaxed);
     }
 }
 
 /// Ends a pass at `now_us`: rolls the window if it is over, starts the pass count over,
-/// and says whether the loop is busy.
-fn end_pass(now_us: u64) -> bool {
+/// and says whether the loop is busy, with the connections the pass answered.
+fn end_pass(now_us: u64) -> (bool, u32) {
     COUNTS.with(|c| {
         let pass = c.pass.replace(0);
         let busy = pass >= BUSY_BATCHES && c.active.get().max(c.active_before.get()) >= MIN_ACTIVE;
@@ -113,7 +196,7 @@ fn end_pass(now_us: u64) -> bool {
             c.window.set(c.window.get().wrapping_add(1).max(1));
             c.active_before.set(c.active.replace(0));
         }
-        busy
+        (busy, pass)
     })
 }
 
@@ -159,7 +242,7 @@ mod tests {
             let mut few = [0u32; (MIN_ACTIVE - 1) as usize];
             for pass in 0..20 {
                 serve(&mut few);
-                assert!(!end_pass(T0 + pass * WINDOW_US / 4), "pass {pass}");
+                assert!(!end_pass(T0 + pass * WINDOW_US / 4).0, "pass {pass}");
             }
         });
     }
@@ -169,12 +252,12 @@ mod tests {
         fresh(|| {
             let mut conns = [0u32; MIN_ACTIVE as usize];
             serve(&mut conns);
-            assert!(end_pass(T0));
+            assert!(end_pass(T0).0);
             // A short pass is not busy, even with many connections active.
             serve(&mut conns[..(BUSY_BATCHES - 1) as usize]);
-            assert!(!end_pass(T0 + 1));
+            assert!(!end_pass(T0 + 1).0);
             serve(&mut conns[..BUSY_BATCHES as usize]);
-            assert!(end_pass(T0 + 2));
+            assert!(end_pass(T0 + 2).0);
         });
     }
 
@@ -186,7 +269,7 @@ mod tests {
                 for _ in 0..MIN_ACTIVE {
                     served_batch(&mut one);
                 }
-                assert!(!end_pass(T0 + pass * WINDOW_US), "pass {pass}");
+                assert!(!end_pass(T0 + pass * WINDOW_US).0, "pass {pass}");
             }
         });
     }
@@ -196,14 +279,14 @@ mod tests {
         fresh(|| {
             let mut conns = [0u32; MIN_ACTIVE as usize];
             serve(&mut conns);
-            assert!(end_pass(T0));
+            assert!(end_pass(T0).0);
             // The next window: a few of the same connections; the window before carries
             // the rest.
             serve(&mut conns[..BUSY_BATCHES as usize]);
-            assert!(end_pass(T0 + WINDOW_US));
+            assert!(end_pass(T0 + WINDOW_US).0);
             // Two windows on, only the last window's connections count.
             serve(&mut conns[..BUSY_BATCHES as usize]);
-            assert!(!end_pass(T0 + 2 * WINDOW_US));
+            assert!(!end_pass(T0 + 2 * WINDOW_US).0);
         });
     }
 
@@ -213,7 +296,7 @@ mod tests {
             let mut conns = [0u32; MIN_ACTIVE as usize];
             serve(&mut conns);
             let t = Instant::now();
-            hook(20_000)();
+            hook(Coalesce::Fixed(20_000))();
             assert!(
                 t.elapsed() >= Duration::from_millis(20),
                 "a busy loop did not wait"
@@ -221,8 +304,8 @@ mod tests {
             // With 0 the hook still ends the pass; whether it slept cannot be asserted on
             // a shared machine, so check the pass was consumed.
             serve(&mut conns);
-            hook(0)();
-            assert!(!end_pass(now_us()), "hook(0) did not end the pass");
+            hook(Coalesce::Fixed(0))();
+            assert!(!end_pass(now_us()).0, "hook(0) did not end the pass");
         });
     }
 }

@@ -304,7 +304,7 @@ pub async fn run(
         shards = shared.config.shards,
         threads = shared.config.threads,
         runtime = ?shared.config.runtime,
-        coalesce_us = shared.config.coalesce_us,
+        coalesce_us = %shared.config.coalesce_us,
         proto_max_bulk_len = shared.config.proto_max_bulk_len,
         pid = std::process::id(),
         version = env!("CARGO_PKG_VERSION"),

@@ -84,7 +84,7 @@ fn write_section(ctx: &mut Ctx<'_>, section: &str, t: &mut String) {
     let _ = match section {
         "server" => write!(
             t,
-            "# Server\r\nredis_version:{REDIS_VERSION}\r\nredis_git_sha1:00000000\r\nredis_git_dirty:0\r\nredis_build_id:0\r\nredis_mode:standalone\r\nos:{} {}\r\narch_bits:64\r\nmonotonic_clock:POSIX clock_gettime\r\nmultiplexing_api:epoll\r\natomicvar_api:c11-builtin\r\ngcc_version:0.0.0\r\nprocess_id:{}\r\nprocess_supervised:no\r\nrun_id:{}\r\ntcp_port:{}\r\nserver_time_usec:{}\r\nuptime_in_seconds:{}\r\nuptime_in_days:{}\r\nhz:10\r\nconfigured_hz:10\r\nlru_clock:{}\r\nexecutable:{}\r\nconfig_file:{}\r\nio_threads_active:0\r\nsessiond_version:{}\r\nsessiond_shards:{}\r\nsessiond_threads:{}\r\nsessiond_coalesce_us:{}\r\n",
+            "# Server\r\nredis_version:{REDIS_VERSION}\r\nredis_git_sha1:00000000\r\nredis_git_dirty:0\r\nredis_build_id:0\r\nredis_mode:standalone\r\nos:{} {}\r\narch_bits:64\r\nmonotonic_clock:POSIX clock_gettime\r\nmultiplexing_api:epoll\r\natomicvar_api:c11-builtin\r\ngcc_version:0.0.0\r\nprocess_id:{}\r\nprocess_supervised:no\r\nrun_id:{}\r\ntcp_port:{}\r\nserver_time_usec:{}\r\nuptime_in_seconds:{}\r\nuptime_in_days:{}\r\nhz:10\r\nconfigured_hz:10\r\nlru_clock:{}\r\nexecutable:{}\r\nconfig_file:{}\r\nio_threads_active:0\r\nsessiond_version:{}\r\nsessiond_shards:{}\r\nsessiond_threads:{}\r\nsessiond_coalesce_us:{}\r\nsessiond_coalesce_settled_us:{}\r\n",
             std::env::consts::OS,
             std::env::consts::ARCH,
             std::process::id(),
@@ -100,6 +100,11 @@ fn write_section(ctx: &mut Ctx<'_>, section: &str, t: &mut String) {
             sh.config.shards,
             sh.config.threads,
             sh.config.coalesce_us,
+            crate::park::settled_us()
+                .iter()
+                .map(u64::to_string)
+                .collect::<Vec<_>>()
+                .join(","),
         ),
         "clients" => write!(
             t,

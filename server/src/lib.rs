@@ -8,8 +8,7 @@
 //! - [`connection`]: per-client loop: read, decode every complete command (the
 //!   `sessiond-protocol` crate), dispatch each, write all replies at once.
 //! - [`park`]: what an event loop does before it blocks: under load, a short wait (found by
-//!   trial in `park::adapt`) so that
-//!   one wake-up serves many clients.
+//!   trial in `park::adapt`) so that one wake-up serves many clients.
 //! - [`replicated`]: in a cluster, how a connection sends writes through raft (the
 //!   `sessiond-cluster` crate) and waits on read barriers, and [`replicated::ServerSm`],
 //!   which applies committed records to the store on every replica.

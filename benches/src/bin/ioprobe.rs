@@ -9,8 +9,10 @@
 //!   submitted with one `io_uring_enter` per pass that also waits for the next
 //!   completion; no readiness step and no per-request system call.
 //!
-//!     ioprobe epoll 0     # prints the port, serves until killed
-//!     ioprobe uring 0
+//! ```text
+//! ioprobe epoll 0     # prints the port, serves until killed
+//! ioprobe uring 0
+//! ```
 //!
 //! `scripts/ioprobe` runs both beside Redis under redis-benchmark and reports each one's
 //! CPU per request (utime + stime from /proc).

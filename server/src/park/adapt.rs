@@ -84,7 +84,7 @@ impl Climber {
             self.window_start = now_us;
             self.served = 0;
         }
-        if self.window % 2 == 0 {
+        if self.window.is_multiple_of(2) {
             STEPS_US[self.at]
         } else {
             STEPS_US[self.trial]
@@ -98,7 +98,7 @@ impl Climber {
             return;
         }
         let rate = self.served as f64 / elapsed as f64;
-        if self.window % 2 == 0 {
+        if self.window.is_multiple_of(2) {
             self.pair_current = rate;
         } else {
             self.sum_current += self.pair_current;

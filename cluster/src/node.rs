@@ -245,6 +245,10 @@ struct Node {
     tx: Sender<Event>,
     /// Proposals and reads from the server (see `inbox`).
     inbox: Arc<inbox::Inbox>,
+    /// The highest commit index the followers have been sent (see `tell_commit`).
+    commit_told: u64,
+    /// A batch was proposed this turn (its appends carry the commit index).
+    appended_this_turn: bool,
     next_req: u64,
     batch: Option<PayloadBuilder>,
     /// The size of the last batch proposed, which the next one starts at.
@@ -396,6 +400,9 @@ impl Node {
         self.flush_proposals();
         self.flush_reads();
         self.on_ready();
+        if self.tell_commit() {
+            self.on_ready();
+        }
         if !self.snapshot_busy && (self.storage.take_wanted() || self.snapshot_due()) {
             self.start_snapshot();
         }

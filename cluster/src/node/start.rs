@@ -254,6 +254,8 @@ impl Node {
             rx,
             tx: tx.clone(),
             inbox,
+            commit_told: 0,
+            appended_this_turn: false,
             next_req,
             batch: None,
             batch_hint: 0,
@@ -322,6 +324,9 @@ fn raft_config(cfg: &ClusterConfig, applied: u64) -> Result<raft::Config, StartE
         max_inflight_msgs: 256,
         check_quorum: true,
         pre_vote: true,
+        // A new commit index rides on the next append instead of an empty append of its
+        // own; `Node::tell_commit` sends one only when no append went this turn.
+        skip_bcast_commit: true,
         ..Default::default()
     };
     if cfg.read_consistency == ReadConsistency::Lease {

@@ -76,9 +76,8 @@ const MAX_ENTRY_BYTES: usize = 4 << 20;
 /// A leader holds a new batch while this many of its entries are appended and not yet
 /// committed (see `Node::hold_batch`)...
 const HOLD_WHILE_UNCOMMITTED: u64 = 1;
-/// ...unless the batch has this many bytes...
+/// ...unless the batch has this many bytes, or has waited `cfg.max_hold`.
 const HOLD_BYTES: usize = 1 << 20;
-/// ...or has waited `cfg.max_hold`.
 /// How long a snapshot read back for a follower waits for raft to take it.
 const LOADED_SNAPSHOT_TTL: Duration = Duration::from_secs(10);
 /// Events handled per turn before the ready is processed.

@@ -140,6 +140,8 @@ struct UConn {
     sending: Vec<u8>,
     /// Replies made while a send is in flight.
     next: Vec<u8>,
+    /// The peer closed (or sent garbage) while a send was in flight: close after it.
+    closing: bool,
 }
 
 fn push(ring: &mut IoUring, e: &squeue::Entry) -> std::io::Result<()> {
@@ -206,6 +208,7 @@ fn run_uring(listener: TcpListener) -> std::io::Result<()> {
                         input: BytesMut::with_capacity(READ_CHUNK),
                         sending: Vec::with_capacity(1024),
                         next: Vec::with_capacity(1024),
+                        closing: false,
                     });
                     recv(&mut ring, &mut c)?;
                     conns.insert(res, c);
@@ -222,12 +225,14 @@ fn run_uring(listener: TcpListener) -> std::io::Result<()> {
                         answer(dec, input, next)
                     };
                     if !ok {
-                        // A send may still be in flight: keep the connection until the
-                        // peer's close makes it fail, then let it go.
+                        // A send may still be in flight: the kernel holds a pointer
+                        // into this connection until it completes.
                         if c.sending.is_empty() {
                             // SAFETY: the descriptor is ours and nothing else is queued.
                             unsafe { libc::close(fd) };
                             conns.remove(&fd);
+                        } else {
+                            c.closing = true;
                         }
                         continue;
                     }
@@ -242,9 +247,12 @@ fn run_uring(listener: TcpListener) -> std::io::Result<()> {
                         continue;
                     };
                     if res < 0 {
-                        // SAFETY: as above.
-                        unsafe { libc::close(fd) };
-                        conns.remove(&fd);
+                        // A recv is still queued into this connection's buffer: end it
+                        // with a shutdown, and let its completion close and free.
+                        c.sending.clear();
+                        c.next.clear();
+                        // SAFETY: shutdown on a descriptor we own touches no memory.
+                        unsafe { libc::shutdown(fd, libc::SHUT_RDWR) };
                         continue;
                     }
                     c.sending.drain(..res as usize);
@@ -253,6 +261,10 @@ fn run_uring(listener: TcpListener) -> std::io::Result<()> {
                     }
                     if !c.sending.is_empty() {
                         send(&mut ring, c)?;
+                    } else if c.closing {
+                        // SAFETY: as above; the last send is done.
+                        unsafe { libc::close(fd) };
+                        conns.remove(&fd);
                     }
                 }
                 _ => {}

@@ -130,11 +130,10 @@ pub fn hook(coalesce: Coalesce) -> impl Fn() + Send + Sync + 'static {
     move || {
         let now = now_us();
         let (busy, pass) = end_pass(now);
-        if !busy {
-            return;
-        }
         let wait_us = match coalesce {
             Coalesce::Fixed(us) => us,
+            // Every pass counts toward the climber's windows, busy or not: counting only
+            // busy ones would favour longer waits, which make more passes busy.
             Coalesce::Auto => COUNTS.with(|c| {
                 let mut climber = c.climber.borrow_mut();
                 let wait = climber.next(now, pass);
@@ -142,7 +141,7 @@ pub fn hook(coalesce: Coalesce) -> impl Fn() + Send + Sync + 'static {
                 wait
             }),
         };
-        if wait_us == 0 {
+        if !busy || wait_us == 0 {
             return;
         }
         COUNTS.with(|c| {

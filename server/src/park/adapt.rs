@@ -7,9 +7,10 @@
 //! which the server knows. It can see the outcome, though: how many connections it
 //! answers per second.
 //!
-//! So a busy loop compares its current wait with a neighbour on the ladder [`STEPS_US`]
-//! (the next one up or down, in turn) over [`PAIRS`] pairs of alternating
-//! [`WINDOW_US`] windows, and moves when the neighbour answered more. Alternating short
+//! So a loop compares its current wait (the one it sleeps when busy) with a neighbour on
+//! the ladder [`STEPS_US`] (the next one up or down, in turn) over [`PAIRS`] pairs of
+//! alternating [`WINDOW_US`] windows, counting every connection it answers, and moves
+//! when the neighbour answered more. Alternating short
 //! windows makes a change in the load itself fall on both sides alike. A longer wait must
 //! win by [`MARGIN`] to be taken, a shorter one only must not lose by as much: when the
 //! wait makes no difference to throughput (the clients do not wait on the server, or the
@@ -71,8 +72,8 @@ impl Climber {
         STEPS_US[self.at]
     }
 
-    /// A busy loop is about to wait, at `now_us`, having answered `served` connections
-    /// since the last call. Returns the wait to use.
+    /// The loop is about to park, at `now_us`, having answered `served` connections since
+    /// the last call. Returns the wait to use if the loop is busy.
     pub fn next(&mut self, now_us: u64, served: u32) -> u64 {
         if self.window_start == 0 {
             self.window_start = now_us;

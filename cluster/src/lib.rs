@@ -3,7 +3,9 @@
 //! Module map:
 //! - [`node`]: the raft thread. It owns raft-rs's `RawNode` and runs the ready loop:
 //!   proposals in, group commit to the log, messages out, committed entries into the
-//!   [`StateMachine`], replies back to the waiting clients by request id.
+//!   [`StateMachine`], replies back to the waiting clients by request id. Proposals
+//!   and reads reach it through an inbox (`node/inbox.rs`) that wakes it only when it
+//!   would act on them at once.
 //! - [`payload`]: what a normal entry holds: the leader's clock stamp and a batch of
 //!   proposals, each tagged with the proposing node and its request id.
 //! - [`raftlog`]: the log as the node sees it (a trait), its conformance checks, and the

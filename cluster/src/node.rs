@@ -145,16 +145,7 @@ impl Handle {
     /// committed and applied on this node.
     pub fn propose(&self, data: Vec<u8>) -> oneshot::Receiver<Result<Bytes, ClusterError>> {
         let (tx, rx) = oneshot::channel();
-        match self.inbox.propose(data, tx) {
-            Pushed::Wake => {
-                // A full channel means the thread has events to take anyway.
-                let _ = self.tx.try_send(Event::Wake);
-            }
-            Pushed::Queued => {}
-            Pushed::Full(tx) => {
-                let _ = tx.send(Err(ClusterError::Timeout));
-            }
-        }
+        self.pushed(self.inbox.propose(data, tx));
         rx
     }
 
@@ -166,7 +157,14 @@ impl Handle {
             let _ = tx.send(Ok(()));
             return rx;
         }
-        match self.inbox.read(tx) {
+        self.pushed(self.inbox.read(tx));
+        rx
+    }
+
+    /// What follows a push into the inbox: wake the raft thread if asked, or refuse.
+    fn pushed<T>(&self, p: Pushed<Reply<T>>) {
+        match p {
+            // A full channel means the thread has events to take anyway.
             Pushed::Wake => {
                 let _ = self.tx.try_send(Event::Wake);
             }
@@ -175,7 +173,6 @@ impl Handle {
                 let _ = tx.send(Err(ClusterError::Timeout));
             }
         }
-        rx
     }
 
     pub fn admin(&self, cmd: Admin) -> oneshot::Receiver<Result<String, ClusterError>> {
@@ -242,8 +239,10 @@ struct Node {
     status: Arc<ClusterStatus>,
     rx: Receiver<Event>,
     tx: Sender<Event>,
-    /// Proposals and reads from the server (see `inbox`).
+    /// Proposals and reads from the server (see `inbox`), and the emptied queue the next
+    /// take hands back.
     inbox: Arc<inbox::Inbox>,
+    inbox_spare: inbox::Queued,
     /// The highest commit index the followers have been sent (see `tell_commit`).
     commit_told: u64,
     /// A batch was proposed this turn (its appends carry the commit index).

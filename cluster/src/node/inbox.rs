@@ -32,7 +32,6 @@ pub(crate) struct Queued {
     bytes: usize,
 }
 
-#[derive(Default)]
 pub(crate) struct Inbox {
     q: Mutex<Queued>,
     wake_proposals: AtomicBool,
@@ -94,9 +93,19 @@ impl Inbox {
         }
     }
 
-    /// Everything queued, oldest first.
-    pub(crate) fn take(&self) -> Queued {
-        std::mem::take(&mut *self.q.lock())
+    /// Everything queued, oldest first, in exchange for `spare` (emptied by the caller),
+    /// so that both sides keep their vectors' room instead of growing new ones per turn.
+    pub(crate) fn swap(&self, spare: &mut Queued) {
+        debug_assert!(spare.proposals.is_empty() && spare.reads.is_empty());
+        spare.bytes = 0;
+        std::mem::swap(&mut *self.q.lock(), spare);
+    }
+
+    #[cfg(test)]
+    fn take(&self) -> Queued {
+        let mut q = Queued::default();
+        self.swap(&mut q);
+        q
     }
 
     /// The raft thread, before it sleeps: which new items should wake it. Returns whether

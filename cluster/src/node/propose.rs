@@ -7,8 +7,9 @@ use super::*;
 impl Node {
     /// Take what the server left in the inbox.
     pub(super) fn take_inbox(&mut self) {
-        let q = self.inbox.take();
-        for (data, tx, at) in q.proposals {
+        let mut q = std::mem::take(&mut self.inbox_spare);
+        self.inbox.swap(&mut q);
+        for (data, tx, at) in q.proposals.drain(..) {
             let deadline = at + self.timeout;
             if self.can_forward() && self.held.is_empty() {
                 self.add_to_batch(data, Waiter::Write(tx), at, deadline);
@@ -16,7 +17,7 @@ impl Node {
                 self.held.push_back((data, tx, deadline));
             }
         }
-        for (tx, at) in q.reads {
+        for (tx, at) in q.reads.drain(..) {
             if self.reads_new.is_empty() {
                 self.reads_since = Some(at);
             }
@@ -25,6 +26,7 @@ impl Node {
                 deadline: at + self.timeout,
             });
         }
+        self.inbox_spare = q;
     }
 
     /// `at`: when the proposal arrived, from which its batch's hold is counted.

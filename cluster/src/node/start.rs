@@ -254,6 +254,7 @@ impl Node {
             rx,
             tx: tx.clone(),
             inbox,
+            inbox_spare: Default::default(),
             commit_told: 0,
             appended_this_turn: false,
             next_req,

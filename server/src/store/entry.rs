@@ -2,7 +2,7 @@
 //! the other types, and [`EntryMut`], a live entry with what changing it needs.
 
 use super::{HashValue, SetValue, ZSetValue};
-use crate::wheel::{TimerId, TimerWheel, NO_TIMER};
+use crate::wheel::{TimerWheel, NO_TIMER};
 
 /// The type of a key, as `TYPE` reports it.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -97,95 +97,38 @@ impl Object {
     }
 }
 
-/// "Used since the last clock sweep" (top bit of `Entry::key_len`).
-pub(super) const REF: u32 = 1 << 31;
-
-/// One key and its value. The default is an empty bucket's placeholder (no heap).
-#[derive(Debug, Default)]
-pub struct Entry {
-    /// The key bytes, followed by the value bytes for a string.
-    pub(super) data: Box<[u8]>,
-    /// The key's length; the top bit ([`REF`]) marks a recently used key (for
-    /// `allkeys-lru`'s clock sweep).
-    pub(super) key_len: u32,
-    /// The key's timer in the shard's wheel, or `NO_TIMER` when the key has no TTL.
-    pub(super) timer: TimerId,
-    /// `Some` for a key that is not a string.
-    pub(super) obj: Option<Box<Object>>,
-}
+pub use super::thin::Entry;
 
 impl Entry {
     pub(super) fn string(key: &[u8], value: &[u8]) -> Entry {
-        let mut data = Vec::with_capacity(key.len() + value.len());
-        data.extend_from_slice(key);
-        data.extend_from_slice(value);
-        Entry {
-            data: data.into_boxed_slice(),
-            key_len: key.len() as u32 | REF,
-            timer: NO_TIMER,
-            obj: None,
-        }
-    }
-
-    pub(super) fn with_object(key: &[u8], obj: Object) -> Entry {
-        Entry {
-            data: key.into(),
-            key_len: key.len() as u32 | REF,
-            timer: NO_TIMER,
-            obj: Some(Box::new(obj)),
-        }
-    }
-
-    /// Bytes this entry holds on the heap (key, value, object).
-    pub fn heap_size(&self) -> usize {
-        self.data.len() + self.obj.as_ref().map_or(0, |o| o.heap_size())
-    }
-
-    pub(super) fn klen(&self) -> usize {
-        (self.key_len & !REF) as usize
-    }
-
-    pub fn key(&self) -> &[u8] {
-        &self.data[..self.klen()]
+        Entry::from_parts(key, &[value])
     }
 
     pub fn key_type(&self) -> KeyType {
-        self.obj.as_ref().map_or(KeyType::String, |o| o.key_type())
+        self.object().map_or(KeyType::String, |o| o.key_type())
     }
 
     /// A hash with at least one field deadline (or a field timer still set).
     pub(super) fn has_field_deadlines(&self) -> bool {
-        matches!(self.obj.as_deref(), Some(Object::Hash(h)) if h.min_deadline().is_some())
-    }
-
-    /// The string value, or `None` for another type.
-    pub fn as_str(&self) -> Option<&[u8]> {
-        match self.obj {
-            None => Some(&self.data[self.klen()..]),
-            Some(_) => None,
-        }
-    }
-
-    pub fn object(&self) -> Option<&Object> {
-        self.obj.as_deref()
+        matches!(self.object(), Some(Object::Hash(h)) if h.min_deadline().is_some())
     }
 
     pub fn as_hash(&self) -> Option<&HashValue> {
-        match self.obj.as_deref() {
+        match self.object() {
             Some(Object::Hash(h)) => Some(h),
             _ => None,
         }
     }
 
     pub fn as_set(&self) -> Option<&SetValue> {
-        match self.obj.as_deref() {
+        match self.object() {
             Some(Object::Set(s)) => Some(s),
             _ => None,
         }
     }
 
     pub fn as_zset(&self) -> Option<&ZSetValue> {
-        match self.obj.as_deref() {
+        match self.object() {
             Some(Object::ZSet(z)) => Some(z),
             _ => None,
         }
@@ -238,7 +181,7 @@ impl<'a> EntryMut<'a> {
     /// The object, to change (bumps the slot's version, for `WATCH`).
     pub fn object_mut(&mut self) -> Option<&mut Object> {
         self.changed();
-        self.entry.obj.as_deref_mut()
+        self.entry.object_mut()
     }
 
     pub fn hash_mut(&mut self) -> Option<&mut HashValue> {
@@ -270,7 +213,7 @@ impl<'a> EntryMut<'a> {
         }
         self.changed();
         let hash = self.hash;
-        if let Some(Object::Hash(h)) = self.entry.obj.as_deref_mut() {
+        if let Some(Object::Hash(h)) = self.entry.object_mut() {
             h.put_deadline(field, deadline);
             super::fields::rearm(self.fwheel, h, hash, false);
         }
@@ -304,19 +247,13 @@ impl<'a> EntryMut<'a> {
     /// Replace the value with a string, keeping the key and its TTL.
     pub fn set_str(&mut self, value: &[u8]) {
         self.changed();
-        let timer = self.entry.timer;
-        *self.entry = Entry::string(self.entry.key(), value);
-        self.entry.timer = timer;
+        self.entry.set_value(value);
     }
 
     /// Append to a string value, returning the new length. The caller checks the type.
     pub fn append(&mut self, tail: &[u8]) -> usize {
         self.changed();
-        let mut data = Vec::with_capacity(self.entry.data.len() + tail.len());
-        data.extend_from_slice(&self.entry.data);
-        data.extend_from_slice(tail);
-        self.entry.data = data.into_boxed_slice();
-        self.entry.data.len() - self.entry.klen()
+        self.entry.append_str(tail)
     }
 }
 

@@ -9,7 +9,7 @@
 //!   fingerprint. A session written again after it was picked survives, the same way on
 //!   every replica, as a key re-set after its timer fired survives a replicated expiry.
 
-use super::entry::{fnv1a, FNV_OFFSET, REF};
+use super::entry::{fnv1a, FNV_OFFSET};
 use super::{fields, EvictPolicy, Object, Shard};
 use crate::store::Entry;
 use crate::wheel::{TimerId, NO_TIMER};
@@ -179,9 +179,7 @@ fn nearest_deadlines<'a>(
 /// The clock hand passes a key: whether it was used since the last pass; its mark is
 /// cleared either way.
 fn clear_mark(e: &mut Entry) -> bool {
-    let used = e.key_len & REF != 0;
-    e.key_len &= !REF;
-    used
+    e.take_used()
 }
 
 #[cfg(test)]
@@ -231,7 +229,7 @@ mod tests {
             .all(|v| v.key != b"plain"));
         let picked = candidates(&store, b"sess", EvictPolicy::VolatileTtl);
         let v = picked.iter().find(|v| v.key == b"sess").expect("picked");
-        assert_eq!(v.bytes, 5, "key and value");
+        assert_eq!(v.bytes, 6, "key, value and the byte of the key's length");
         assert_eq!(store.lock(0).len(), 2, "picking removes nothing");
         // Written again with a new TTL after it was picked: it survives.
         set(&store, b"sess", Ttl::At(30_000));

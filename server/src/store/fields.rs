@@ -41,7 +41,7 @@ pub(super) fn rearm(fwheel: &mut TimerWheel, h: &mut HashValue, hash: u64, fresh
 
 /// The hash of an entry, if it is one.
 fn hash_of(e: &mut Entry) -> Option<&mut HashValue> {
-    match e.obj.as_deref_mut() {
+    match e.object_mut() {
         Some(Object::Hash(h)) => Some(h),
         _ => None,
     }
@@ -49,7 +49,7 @@ fn hash_of(e: &mut Entry) -> Option<&mut HashValue> {
 
 /// Stop the field timer of an entry leaving its shard.
 pub(super) fn drop_timer(fwheel: &mut TimerWheel, e: &Entry) {
-    if let Some(Object::Hash(h)) = e.obj.as_deref() {
+    if let Some(Object::Hash(h)) = e.object() {
         fwheel.cancel(h.timer());
     }
 }
@@ -216,7 +216,7 @@ impl Shard {
 
 /// The field timer of an entry (`NO_TIMER` for all but hashes with deadlines).
 fn field_timer(e: &Entry) -> TimerId {
-    match e.obj.as_deref() {
+    match e.object() {
         Some(Object::Hash(h)) => h.timer(),
         _ => NO_TIMER,
     }

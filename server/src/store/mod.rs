@@ -29,6 +29,7 @@ mod reclaim;
 pub mod set;
 pub mod snapshot;
 mod table;
+mod thin;
 pub mod zset;
 
 use std::hash::BuildHasher;
@@ -41,7 +42,6 @@ use parking_lot::{Mutex, MutexGuard};
 pub use table::{prefetch, Table};
 
 use crate::wheel::{TimerId, TimerWheel, NO_TIMER};
-use entry::REF;
 pub use entry::{Entry, EntryMut, KeyType, Object};
 use evict::content_digest;
 pub use evict::Victim;
@@ -217,9 +217,7 @@ impl Shard {
             return None;
         }
         let entry = table.get_mut(i);
-        if entry.key_len & REF == 0 {
-            entry.key_len |= REF;
-        }
+        entry.mark_used();
         Some(EntryMut {
             entry,
             wheel,
@@ -300,11 +298,9 @@ impl Shard {
                     Ttl::At(d) if old_timer != NO_TIMER => wheel.reschedule(old_timer, d),
                     Ttl::At(d) => wheel.insert(d, hash),
                 };
-                if e.obj.is_none() && e.data.len() == key.len() + value.len() {
-                    // A session rewritten with a value of the same size (the common
-                    // case): overwrite in place, no allocation.
-                    e.data[key.len()..].copy_from_slice(value);
-                } else {
+                // A session rewritten with a value of the same size (the common case)
+                // is overwritten in place, with no allocation.
+                if !e.overwrite_str(value) {
                     *e = Entry::string(key, value);
                 }
                 e.timer = timer;
@@ -371,11 +367,7 @@ impl Shard {
             Self::expired_key(&self.on_new, key);
         }
         let slot = self.local_slot(hash);
-        let mut data = Vec::with_capacity(key.len() + entry.data.len() - entry.klen());
-        data.extend_from_slice(key);
-        data.extend_from_slice(&entry.data[entry.klen()..]);
-        entry.data = data.into_boxed_slice();
-        entry.key_len = key.len() as u32 | REF;
+        entry.rekey(key);
         entry.timer = match deadline {
             Some(d) => self.wheel.insert(d, hash),
             None => NO_TIMER,

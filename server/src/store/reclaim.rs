@@ -1,15 +1,12 @@
 //! Entries taken out of the store under a shard lock, freed after it is released, in
 //! address order.
 
-use super::{table, Entry, Object, Table};
+use super::{table, Entry, Table};
 
 /// Entries taken out of the store, to be freed once the shard lock is released.
 #[derive(Default)]
 pub struct Reclaimed {
-    data: Vec<Box<[u8]>>,
-    /// Kept boxed: moving the box is cheaper than moving the value out of it.
-    #[allow(clippy::vec_box)]
-    objects: Vec<Box<Object>>,
+    entries: Vec<Entry>,
     /// Tables emptied by the expiry: their arrays are freed with the rest.
     pub(super) tables: Vec<Table>,
     /// [`address_order`]'s output and its scratch space.
@@ -22,19 +19,16 @@ impl Reclaimed {
     const KEEP: usize = 4096;
 
     pub(super) fn push(&mut self, entry: Entry) {
-        self.data.push(entry.data);
-        if let Some(o) = entry.obj {
-            self.objects.push(o);
-        }
+        self.entries.push(entry);
     }
 
     /// How many entries wait to be freed.
     pub fn len(&self) -> usize {
-        self.data.len()
+        self.entries.len()
     }
 
     pub fn is_empty(&self) -> bool {
-        self.data.is_empty()
+        self.entries.is_empty()
     }
 
     /// Free everything, in address order: each freed chunk then merges with a
@@ -43,36 +37,34 @@ impl Reclaimed {
     /// comes from a radix sort of the addresses, which cost a quarter of what a
     /// comparison sort did.
     pub fn free(&mut self) {
-        let data = &self.data;
+        let entries = &self.entries;
         address_order(
-            data.len(),
-            |i| (!data[i].is_empty()).then(|| data[i].as_ptr() as u64 >> 4),
+            entries.len(),
+            |i| entries[i].allocation().map(|(p, _)| p as u64 >> 4),
             &mut self.order,
             &mut self.scratch,
         );
-        // Two loads per free would miss the cache: the box in `data` (the order is
+        // Two loads per free would miss the cache: the entry in `entries` (the order is
         // random there), and the allocator's chunk headers around the allocation (a
         // batch holds about one allocation in eight of its region, so each free lands
         // on new cache lines). Both are prefetched a few frees ahead.
         let order = &self.order;
-        let data = &mut self.data;
+        let entries = &mut self.entries;
         for (k, &x) in order.iter().enumerate() {
             if let Some(&y) = order.get(k + 2 * FREE_AHEAD) {
-                table::prefetch(&data[index_of(y)]);
+                table::prefetch(&entries[index_of(y)]);
             }
             if let Some(&y) = order.get(k + FREE_AHEAD) {
-                let b = &data[index_of(y)];
-                if !b.is_empty() {
+                if let Some((p, len)) = entries[index_of(y)].allocation() {
                     // The allocation's own header lies just before it, the next
                     // chunk's header just after its end.
-                    table::prefetch(b.as_ptr().wrapping_sub(8));
-                    table::prefetch(b.as_ptr().wrapping_add(b.len()));
+                    table::prefetch(p.wrapping_sub(8));
+                    table::prefetch(p.wrapping_add(len));
                 }
             }
-            drop(std::mem::take(&mut data[index_of(x)]));
+            drop(std::mem::take(&mut entries[index_of(x)]));
         }
-        self.data.clear();
-        self.objects.clear();
+        self.entries.clear();
         // The tables a burst empties are freed in address order too, without walking
         // their (empty) buckets.
         self.tables.sort_unstable_by_key(|t| t.address());
@@ -80,8 +72,7 @@ impl Reclaimed {
             t.free_empty();
         }
         // A burst grows the lists to a round's worth; do not keep that memory.
-        self.data.shrink_to(Self::KEEP);
-        self.objects.shrink_to(Self::KEEP);
+        self.entries.shrink_to(Self::KEEP);
         self.tables.shrink_to(Self::KEEP);
         self.order.clear();
         self.order.shrink_to(Self::KEEP);
@@ -194,11 +185,17 @@ mod tests {
             let sorted: Vec<u64> = idx.iter().filter_map(|&i| keys[i]).collect();
             assert!(sorted.windows(2).all(|w| w[0] <= w[1]), "in key order");
         }
-        // Freeing through `Reclaimed` takes every box, empty ones included.
+        // Freeing through `Reclaimed` takes every entry, strings, objects and empty
+        // placeholders alike.
         let mut r = Reclaimed::default();
         for i in 0..5000usize {
-            r.data.push(vec![1u8; i % 7].into_boxed_slice());
+            r.push(match i % 3 {
+                0 => Entry::string(&i.to_le_bytes(), &vec![1u8; i % 7]),
+                1 => Entry::with_object(b"k", super::super::Object::Set(Default::default())),
+                _ => Entry::default(),
+            });
         }
+        assert_eq!(r.len(), 5000);
         r.free();
         assert!(r.is_empty());
     }

@@ -82,7 +82,7 @@ pub fn dump_shard(shard: &Shard, out: &mut Vec<u8>) {
         // Every entry's bytes and timer are a miss of their own: ask for all of a
         // table's at once, then read them (applying waits while this runs).
         for e in table.iter() {
-            super::prefetch(e.data.as_ptr());
+            super::prefetch(e.heap_ptr());
             shard.wheel.prefetch(e.timer);
         }
         for e in table.iter() {

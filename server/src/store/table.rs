@@ -317,7 +317,7 @@ impl Table {
         let i = self.find(hash, |_| true)?;
         debug_assert_eq!(self.tags[i], tag);
         let e = &self.buckets[i];
-        prefetch(e.data.as_ptr());
+        prefetch(e.heap_ptr());
         Some(e)
     }
 }

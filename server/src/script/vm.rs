@@ -825,22 +825,4 @@ fn command(
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    /// `math.random(100)` as redis-server 7.0 draws it: 40, 85, 36 from its initial
-    /// state, and 18, 75 after `math.randomseed(0)`.
-    #[test]
-    fn rand48_follows_redis() {
-        let g = Rand48(Cell::new(0));
-        let draw = |g: &Rand48| {
-            let r = f64::from(g.next().rem_euclid(i32::MAX)) / f64::from(i32::MAX);
-            (r * 100.0).floor() + 1.0
-        };
-        g.reset();
-        assert_eq!([draw(&g), draw(&g), draw(&g)], [40.0, 85.0, 36.0]);
-        g.seed(0);
-        assert_eq!([draw(&g), draw(&g)], [18.0, 75.0]);
-        assert_eq!(version_num("7.0.15"), 0x07000f);
-    }
-}
+mod tests;

@@ -25,7 +25,7 @@ impl KeyType {
 }
 
 /// A value that is not a string: one boxed object behind the entry, so an entry stays
-/// 32 bytes whatever the type.
+/// 16 bytes whatever the type.
 #[derive(Debug, Clone)]
 pub enum Object {
     Hash(HashValue),

@@ -11,6 +11,9 @@
 //!
 //! Timers live in a slab (`Vec<Node>`, 24 bytes a node: deadline, key hash, prev, next)
 //! whose free nodes form an intrusive free list, so ids are slab indices and are reused.
+//! A node keeps [`HASH_BITS`] bits of its key's hash, and above them the list it is in,
+//! so that moving a timer to a deadline of the same slot (a session written again with
+//! its TTL, the common case) only changes the deadline and touches no other node.
 //! Each slot is an intrusive doubly-linked list; the first node of a list stores
 //! `HEAD | list` in `prev`, which is how it is unlinked without a level/slot field. So
 //! insert, cancel and reschedule are O(1). A `u64` occupancy bitmap per level (and a
@@ -51,6 +54,10 @@ const NIL: u32 = u32::MAX;
 const HEAD: u32 = 1 << 31;
 /// `Node::prev` of a free node.
 const FREE: u32 = u32::MAX;
+/// Bits of a key's hash a timer keeps and gives back (the store reads 46 of them).
+pub const HASH_BITS: u32 = 52;
+const HASH_MASK: u64 = (1 << HASH_BITS) - 1;
+const _: () = assert!(LISTS <= 1 << (64 - HASH_BITS));
 /// Not-yet-due timers a poll may cascade per unit of budget.
 const CASCADE_PER_BUDGET: usize = 16;
 
@@ -58,7 +65,9 @@ const CASCADE_PER_BUDGET: usize = 16;
 #[derive(Clone, Copy)]
 struct Node {
     deadline: u64,
-    key_hash: u64,
+    /// The low [`HASH_BITS`] of the key's hash; above them, the list the node is in (set
+    /// when it is linked).
+    hash_list: u64,
     /// Previous node in the list; `HEAD | list` for the first; `FREE` when not a timer.
     prev: u32,
     /// Next node in the list (or in the free list); `NIL` at the end.
@@ -127,7 +136,7 @@ impl TimerWheel {
     pub fn insert(&mut self, deadline_ms: u64, key_hash: u64) -> TimerId {
         let node = Node {
             deadline: deadline_ms,
-            key_hash,
+            hash_list: key_hash & HASH_MASK,
             prev: FREE,
             next: NIL,
         };
@@ -163,6 +172,13 @@ impl TimerWheel {
             debug_assert!(false, "reschedule of timer {id}, which is not live");
             return NO_TIMER;
         }
+        let list = (self.nodes[id as usize].hash_list >> HASH_BITS) as usize;
+        if list < DUE && deadline_ms >= self.cur && self.level_list(deadline_ms) == list {
+            // The new deadline belongs to the slot the timer is in: the list stays as
+            // it is (the due list and the parked one always take the long way).
+            self.nodes[id as usize].deadline = deadline_ms;
+            return id;
+        }
         self.unlink(id);
         self.nodes[id as usize].deadline = deadline_ms;
         self.link(id);
@@ -184,7 +200,7 @@ impl TimerWheel {
             .map(|n| n.deadline)
     }
 
-    /// Append `(id, key_hash)` of up to `budget` timers with deadline `<= now_ms` to `out`,
+    /// Append `(id, key_hash)` (its low [`HASH_BITS`]) of up to `budget` timers with deadline `<= now_ms` to `out`,
     /// removing them from the wheel (their ids become free for reuse). Returns how many
     /// were appended. Never reports a timer before its deadline.
     ///
@@ -339,6 +355,19 @@ impl TimerWheel {
         self.nodes.get(id as usize).is_some_and(|n| n.prev != FREE)
     }
 
+    /// The level list a deadline at or after `cur` belongs to: its level is that of the
+    /// highest 6-bit digit in which it differs from `cur`, its slot that digit.
+    fn level_list(&self, d: u64) -> usize {
+        let diff = d ^ self.cur;
+        let level = if diff == 0 {
+            0
+        } else {
+            ((63 - diff.leading_zeros()) / SLOT_BITS) as usize
+        };
+        let slot = ((d >> (level as u32 * SLOT_BITS)) as usize) & (SLOTS - 1);
+        level * SLOTS + slot
+    }
+
     /// Put a live node (not in any list) into the list its deadline belongs to.
     fn link(&mut self, id: TimerId) {
         let d = self.nodes[id as usize].deadline;
@@ -346,16 +375,11 @@ impl TimerWheel {
             self.due_min = self.due_min.min(d);
             DUE
         } else {
-            let diff = d ^ self.cur;
-            let level = if diff == 0 {
-                0
-            } else {
-                ((63 - diff.leading_zeros()) / SLOT_BITS) as usize
-            };
-            let slot = ((d >> (level as u32 * SLOT_BITS)) as usize) & (SLOTS - 1);
+            let list = self.level_list(d);
+            let (level, slot) = (list / SLOTS, list % SLOTS);
             self.occupied[level] |= 1 << slot;
             self.levels |= 1 << level;
-            level * SLOTS + slot
+            list
         };
         self.push_front(list, id);
     }
@@ -368,6 +392,7 @@ impl TimerWheel {
         let node = &mut self.nodes[id as usize];
         node.prev = HEAD | list as u32;
         node.next = head;
+        node.hash_list = node.hash_list & HASH_MASK | (list as u64) << HASH_BITS;
         self.heads[list] = id;
     }
 
@@ -408,7 +433,7 @@ impl TimerWheel {
 
     fn take(&mut self, id: TimerId, out: &mut Vec<(TimerId, u64)>, park: bool) {
         self.unlink(id);
-        out.push((id, self.nodes[id as usize].key_hash));
+        out.push((id, self.nodes[id as usize].hash_list & HASH_MASK));
         if park {
             self.push_front(PARKED, id);
         } else {

@@ -564,6 +564,10 @@ pub fn slot_of(hash: u64) -> usize {
     ((hash >> 32) as usize) & (SLOTS - 1)
 }
 
+// A timer gives back only the low `HASH_BITS` of its key's hash: enough for the slot and
+// the tag.
+const _: () = assert!(32 + SLOT_BITS <= crate::wheel::HASH_BITS);
+
 /// How far ahead of the key it removes the expiry loop prefetches.
 const EXPIRE_AHEAD: usize = 16;
 

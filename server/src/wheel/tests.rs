@@ -157,7 +157,14 @@ fn matches_model() {
                 11..=13 => {
                     let id = rng.below(u64::from(max_id) + 1) as TimerId;
                     if let Some(&(old, k)) = live.get(&id) {
-                        let d = random_deadline(&mut rng, clock);
+                        // Half of the moves stay near the old deadline, mostly in its slot
+                        // (a session written again with its TTL).
+                        let d = if rng.below(2) == 0 {
+                            random_deadline(&mut rng, clock)
+                        } else {
+                            old.saturating_add(rng.below(2_000))
+                                .saturating_sub(rng.below(500))
+                        };
                         let new = w.reschedule(id, d);
                         assert!(model.remove(&(old, id)));
                         live.remove(&id);
@@ -439,4 +446,29 @@ fn budget_stops_mid_cascade_and_resumes() {
     }
     assert_eq!(fired, 5_000);
     assert!(w.is_empty());
+}
+
+/// A timer moved within its slot stays where it is (no neighbour is touched), fires at its
+/// new deadline, and gives back the low `HASH_BITS` of its key's hash.
+#[test]
+fn reschedule_within_a_slot_keeps_the_list() {
+    let mut w = TimerWheel::new(START);
+    let d = START + 30 * 60_000;
+    let ids: Vec<TimerId> = (0..3).map(|k| w.insert(d + k, u64::MAX - k)).collect();
+    let list = |w: &TimerWheel, id: TimerId| w.nodes[id as usize].hash_list >> HASH_BITS;
+    let before: Vec<_> = ids.iter().map(|&id| w.nodes[id as usize].prev).collect();
+    assert_eq!(w.reschedule(ids[1], d + 5), ids[1]);
+    assert_eq!(list(&w, ids[1]), list(&w, ids[0]), "same slot, same list");
+    let after: Vec<_> = ids.iter().map(|&id| w.nodes[id as usize].prev).collect();
+    assert_eq!(before, after, "no node relinked");
+    assert_eq!(w.deadline(ids[1]), Some(d + 5));
+    // Far enough to leave the slot: it moves.
+    w.reschedule(ids[2], d + 10 * HOUR);
+    assert_ne!(list(&w, ids[2]), list(&w, ids[0]));
+    let out = poll(&mut w, d + 4, usize::MAX);
+    assert_eq!(out.len(), 1, "only the first is due at d + 4");
+    assert_eq!(out[0], (ids[0], u64::MAX & ((1 << HASH_BITS) - 1)));
+    let out = poll(&mut w, d + 5, usize::MAX);
+    assert_eq!(out, vec![(ids[1], (u64::MAX - 1) & ((1 << HASH_BITS) - 1))]);
+    assert_eq!(w.len(), 1);
 }

@@ -467,8 +467,8 @@ fn reschedule_within_a_slot_keeps_the_list() {
     assert_ne!(list(&w, ids[2]), list(&w, ids[0]));
     let out = poll(&mut w, d + 4, usize::MAX);
     assert_eq!(out.len(), 1, "only the first is due at d + 4");
-    assert_eq!(out[0], (ids[0], u64::MAX & ((1 << HASH_BITS) - 1)));
+    assert_eq!(out[0], (ids[0], HASH_MASK));
     let out = poll(&mut w, d + 5, usize::MAX);
-    assert_eq!(out, vec![(ids[1], (u64::MAX - 1) & ((1 << HASH_BITS) - 1))]);
+    assert_eq!(out, vec![(ids[1], (u64::MAX - 1) & HASH_MASK)]);
     assert_eq!(w.len(), 1);
 }

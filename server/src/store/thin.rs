@@ -57,8 +57,16 @@ pub struct Entry {
 
 const _: () = assert!(std::mem::size_of::<Entry>() == 16);
 
+// What the two impls below stand on: the object an entry may own is itself `Send` and
+// `Sync`, as it was when an entry held it in a `Box`.
+const _: fn() = || {
+    fn send_sync<T: Send + Sync>() {}
+    send_sync::<Object>();
+};
+
 // SAFETY: an entry owns its block alone, as a `Box` would, and has no interior
-// mutability: sending or sharing it is sending or sharing that owned data.
+// mutability: sending or sharing it is sending or sharing that owned data (bytes, or an
+// `Object`, which is `Send` and `Sync`: asserted above).
 #[allow(unsafe_code)]
 unsafe impl Send for Entry {}
 // SAFETY: as above; `&Entry` only reads.

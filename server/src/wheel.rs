@@ -200,9 +200,10 @@ impl TimerWheel {
             .map(|n| n.deadline)
     }
 
-    /// Append `(id, key_hash)` (its low [`HASH_BITS`]) of up to `budget` timers with deadline `<= now_ms` to `out`,
-    /// removing them from the wheel (their ids become free for reuse). Returns how many
-    /// were appended. Never reports a timer before its deadline.
+    /// Append `(id, key_hash)` (the hash's low [`HASH_BITS`]) of up to `budget` timers
+    /// with deadline `<= now_ms` to `out`, removing them from the wheel (their ids become
+    /// free for reuse). Returns how many were appended. Never reports a timer before its
+    /// deadline.
     ///
     /// Work is bounded: besides the `budget` reported timers, at most `16 * budget`
     /// not-yet-due timers are cascaded to lower levels. Whenever a call stops early (the

@@ -9,8 +9,8 @@
 //! An [`Entry`] (`entry.rs`, its representation in `thin.rs`) is 16 bytes: a thin
 //! pointer to one block holding the key's length, the key and the string value (or to a
 //! box with the key and an [`Object`] for the other types: `hash.rs`, `set.rs`,
-//! `zset.rs`), the block's length, and the id of the key's timer. Entries taken out under a lock
-//! are freed after it (`reclaim.rs`). The numbered databases are stores of their own
+//! `zset.rs`), the block's length, and the id of the key's timer. Entries taken out
+//! under a lock are freed after it (`reclaim.rs`). The numbered databases are stores of their own
 //! (`Store::sibling`), sharing the hasher, so a key has the same shard in every one.
 //! The expiry deadline lives only in the timer (absolute Unix milliseconds), so keys
 //! without a TTL pay nothing for it. Every read checks the deadline (lazy expiry); the

@@ -47,7 +47,7 @@ use tracing::{debug, error, info, warn};
 use crate::fence::Fence;
 use crate::net::Network;
 use crate::payload::{self, PayloadBuilder};
-use crate::persist::{Job, Persisted, Persister};
+use crate::persist::{Job, Persisted, Persister, Quiet};
 use crate::raftlog::RaftLog;
 use crate::status::{ClusterStatus, PeerInfo, Progress, Role};
 use crate::storage::NodeStorage;
@@ -234,6 +234,10 @@ struct Node {
     log: Option<Box<dyn RaftLog>>,
     /// The writer's reports (never ready without `--dir`).
     persisted: Receiver<Persisted>,
+    /// Where the log records readies made durable without waking this thread
+    /// (`persist::Reporter`), and the last of them taken.
+    quiet: Option<Arc<Quiet>>,
+    quiet_seen: u64,
     sm: Box<dyn StateMachine>,
     transport: Arc<dyn Network>,
     status: Arc<ClusterStatus>,
@@ -332,7 +336,7 @@ impl Node {
                 wait = Duration::ZERO;
             }
             let (proposals, reads) = (!self.holds_new_proposals(), self.reads_inflight.is_empty());
-            if self.inbox.arm(proposals, reads) {
+            if self.inbox.arm(proposals, reads) | self.arm_quiet() {
                 wait = Duration::ZERO;
             } else if !(proposals && reads) {
                 // What waits unannounced in the inbox waits no longer than a hold.
@@ -351,6 +355,7 @@ impl Node {
             while let Ok(p) = self.persisted.try_recv() {
                 self.on_persisted(p);
             }
+            self.on_quietly_persisted();
             match got {
                 Ok(ev) => {
                     if !self.handle(ev) {
@@ -414,13 +419,6 @@ impl Node {
             p.stop();
         }
         info!("raft node stopped");
-    }
-
-    /// The log writer made readies durable: send what waited for that, and let raft-rs
-    /// count the entries as persisted (which may commit them).
-    fn on_persisted(&mut self, p: Persisted) {
-        self.send(p.msgs);
-        self.raw.on_persist_ready(p.number);
     }
 
     /// Every proposal in flight gets `-TIMEOUT` (its outcome is unknown) now.

@@ -4,9 +4,14 @@
 //! The raft thread hands every ready over as a [`Job`] (after putting its entries into the
 //! in-memory log, where raft-rs reads them) and goes on with `advance_append_async`. The
 //! writer takes every job that has queued up, writes them in order, fsyncs once, and
-//! answers with the number of the last ready it made durable and the messages that had
-//! to wait for that (a follower's append responses, a candidate's votes). The raft thread
-//! then sends those and calls `on_persist_ready`. While one fsync runs, the raft thread
+//! reports the number of the last ready it made durable (a [`Reporter`]). The messages
+//! that had to wait for that go with it: a follower's append responses are sent from the
+//! writer itself, anything else (a candidate's votes) goes back to the raft thread, which
+//! sends it and calls `on_persist_ready`. A report with nothing for the raft thread to
+//! send does not wake it unless it asked (its own fsync holds up a commit or an apply):
+//! per entry, that is one wake-up less on each follower and on the leader,
+//! and the follower's acknowledgement leaves without waiting for its raft thread to be
+//! scheduled. While one fsync runs, the raft thread
 //! keeps taking proposals, replicating and applying, and the next fsync covers all of
 //! them: on a 3-node cluster on one machine this took the leader's raft thread from
 //! spending over half its time waiting in fsync to not waiting at all.
@@ -16,16 +21,18 @@
 //! with [`Persister::barrier`] for everything queued before it.
 
 use std::path::{Path, PathBuf};
-use std::sync::atomic::Ordering;
+use std::sync::atomic::Ordering::{self, SeqCst};
+use std::sync::atomic::{AtomicBool, AtomicU64};
 use std::sync::Arc;
 use std::thread::JoinHandle;
 use std::time::Instant;
 
 use crossbeam::channel::{Receiver, Sender};
 use parking_lot::{Mutex, MutexGuard};
-use raft::prelude::{Entry, HardState, Message};
+use raft::prelude::{Entry, HardState, Message, MessageType};
 use tracing::error;
 
+use crate::net::Network;
 use crate::status::ClusterStatus;
 use crate::wal::Wal;
 
@@ -47,6 +54,97 @@ pub struct Persisted {
     pub msgs: Vec<Message>,
 }
 
+/// How a log reports readies made durable (the WAL's writer here, the simulation's disk
+/// in `raftlog::mem`). Given the network, a follower's append responses are sent from
+/// the log's thread as soon as they may be, and a report with nothing else to send is
+/// quiet: it is recorded in [`Quiet`], and the raft thread is woken for it only if it
+/// asked to be, which it does when its own fsync holds something up: entries the others
+/// committed, which it may apply only once they are durable here too, or, on a leader,
+/// entries whose durability here would complete a quorum (a follower's acknowledgement
+/// overtook the leader's fsync). Otherwise the news can wait: a follower learns of the
+/// commit of what it acknowledged from the leader's answer to it, and it reads the
+/// report then.
+pub struct Reporter {
+    done: Sender<Persisted>,
+    pub(crate) quiet: Arc<Quiet>,
+    network: Option<Arc<dyn Network>>,
+}
+
+/// What a log and its raft thread share about quiet reports.
+pub struct Quiet {
+    /// The last ready made durable.
+    durable: AtomicU64,
+    /// The raft thread wants every report to wake it.
+    wake: AtomicBool,
+}
+
+impl Quiet {
+    fn new() -> Quiet {
+        Quiet {
+            durable: AtomicU64::new(0),
+            // Until the raft thread first says otherwise, every report wakes it.
+            wake: AtomicBool::new(true),
+        }
+    }
+
+    /// The log: ready `number` is durable. True when the raft thread must be woken.
+    fn record(&self, number: u64) -> bool {
+        // Both sides are sequentially consistent: a thread that arms and then reads
+        // finds the number, or this finds its flag.
+        self.durable.fetch_max(number, SeqCst);
+        self.wake.load(SeqCst)
+    }
+
+    /// The raft thread, before it sleeps: whether reports should wake it. Returns the
+    /// last ready made durable, read after the flag is set.
+    pub fn arm(&self, wake: bool) -> u64 {
+        self.wake.store(wake, SeqCst);
+        self.durable.load(SeqCst)
+    }
+
+    /// The last ready made durable.
+    pub fn durable(&self) -> u64 {
+        self.durable.load(SeqCst)
+    }
+}
+
+impl Reporter {
+    /// A reporter, and the channel its loud reports arrive on.
+    pub fn new(network: Option<Arc<dyn Network>>) -> (Reporter, Receiver<Persisted>) {
+        // Unbounded: the raft thread may wait in `barrier` while the writer answers.
+        let (done, rx) = crossbeam::channel::unbounded();
+        (
+            Reporter {
+                done,
+                quiet: Arc::new(Quiet::new()),
+                network,
+            },
+            rx,
+        )
+    }
+
+    /// Every ready up to `number` is durable, and `msgs` waited for that. False once the
+    /// raft thread has stopped listening.
+    pub fn durable(&self, number: u64, mut msgs: Vec<Message>) -> bool {
+        let Some(net) = &self.network else {
+            return self.done.send(Persisted { number, msgs }).is_ok();
+        };
+        let (responses, rest): (Vec<Message>, Vec<Message>) = msgs
+            .drain(..)
+            .partition(|m| m.get_msg_type() == MessageType::MsgAppendResponse);
+        // Recorded before the responses go: the leader's answer to them finds it.
+        let woken = self.quiet.record(number);
+        for m in &responses {
+            // One that finds no link is lost, as raft allows; the leader sends again.
+            net.send(m);
+        }
+        if rest.is_empty() && !woken {
+            return true;
+        }
+        self.done.send(Persisted { number, msgs: rest }).is_ok()
+    }
+}
+
 enum Work {
     Job(Job),
     /// Answered once everything queued before it is durable.
@@ -57,6 +155,7 @@ pub struct Persister {
     work: Option<std::sync::mpsc::Sender<Work>>,
     wal: Arc<Mutex<Wal>>,
     dir: PathBuf,
+    quiet: Arc<Quiet>,
     thread: Option<JoinHandle<()>>,
 }
 
@@ -65,6 +164,7 @@ impl Persister {
     pub fn start(
         wal: Wal,
         status: Arc<ClusterStatus>,
+        network: Option<Arc<dyn Network>>,
     ) -> std::io::Result<(Persister, Receiver<Persisted>)> {
         let dir = wal.dir().to_path_buf();
         let wal = Arc::new(Mutex::new(wal));
@@ -72,17 +172,18 @@ impl Persister {
         // `sched_yield` a few times before it blocks, and on a busy machine each yield
         // is a context switch; the writer blocks once per fsync.
         let (work, work_rx) = std::sync::mpsc::channel();
-        // Unbounded: the raft thread may wait in `barrier` while the writer answers.
-        let (done_tx, done) = crossbeam::channel::unbounded();
+        let (report, done) = Reporter::new(network);
+        let quiet = report.quiet.clone();
         let w = wal.clone();
         let thread = std::thread::Builder::new()
             .name("raft-log".into())
-            .spawn(move || write_loop(&w, &work_rx, &done_tx, &status))?;
+            .spawn(move || write_loop(&w, &work_rx, &report, &status))?;
         Ok((
             Persister {
                 work: Some(work),
                 wal,
                 dir,
+                quiet,
                 thread: Some(thread),
             },
             done,
@@ -105,6 +206,11 @@ impl Persister {
                 crate::node::fatal("raft log writer", &"the writer thread is gone");
             }
         }
+    }
+
+    /// What the writer and the raft thread share about quiet reports.
+    pub fn quiet(&self) -> Arc<Quiet> {
+        self.quiet.clone()
     }
 
     /// The log itself, for operations that change its shape.
@@ -139,7 +245,7 @@ impl Drop for Persister {
 fn write_loop(
     wal: &Mutex<Wal>,
     work: &std::sync::mpsc::Receiver<Work>,
-    done: &Sender<Persisted>,
+    report: &Reporter,
     status: &ClusterStatus,
 ) {
     let mut batch = Vec::new();
@@ -189,11 +295,91 @@ fn write_loop(
             }
             status.log_bytes.store(w.written, Ordering::Relaxed);
         }
-        if number != 0 && done.send(Persisted { number, msgs }).is_err() {
+        if number != 0 && !report.durable(number, msgs) {
             return; // the raft thread has stopped
         }
         for b in barriers {
             let _ = b.send(());
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::clocks::Clocks;
+    use crate::transport::Applied;
+
+    #[derive(Default)]
+    struct Recorder(Mutex<Vec<(u64, MessageType)>>);
+
+    impl Network for Recorder {
+        fn send(&self, m: &Message) -> bool {
+            self.0.lock().push((m.to, m.get_msg_type()));
+            true
+        }
+        fn send_applied(&self, _: u64, _: Applied) -> bool {
+            true
+        }
+        fn set_peer(&self, _: u64, _: &str) {}
+        fn remove_peer(&self, _: u64) {}
+        fn peer_addr(&self, _: u64) -> Option<String> {
+            None
+        }
+        fn clocks(&self) -> Arc<Clocks> {
+            Arc::new(Clocks::default())
+        }
+    }
+
+    fn msg(to: u64, t: MessageType) -> Message {
+        let mut m = Message {
+            to,
+            ..Default::default()
+        };
+        m.set_msg_type(t);
+        m
+    }
+
+    /// A follower's append responses leave from the log's side, and the report wakes
+    /// the raft thread only when it asked for that or something else waits for it.
+    #[test]
+    fn append_responses_leave_from_the_log_and_reports_wake_only_when_asked() {
+        use MessageType::{MsgAppendResponse, MsgRequestVoteResponse};
+        let net = Arc::new(Recorder::default());
+        let (r, rx) = Reporter::new(Some(net.clone()));
+        // Until the raft thread says otherwise, every report wakes it.
+        assert!(r.durable(1, vec![msg(1, MsgAppendResponse)]));
+        assert_eq!(rx.try_recv().expect("reported").msgs.len(), 0);
+        assert_eq!(r.quiet.arm(false), 1);
+
+        assert!(r.durable(3, vec![msg(1, MsgAppendResponse)]));
+        assert_eq!(net.0.lock().len(), 2, "the responses were sent here");
+        assert!(rx.try_recv().is_err(), "no wake-up for a quiet report");
+        assert_eq!(r.quiet.durable(), 3);
+
+        // A vote's answer is the raft thread's to send: that report wakes it.
+        let batch = vec![msg(2, MsgAppendResponse), msg(3, MsgRequestVoteResponse)];
+        assert!(r.durable(5, batch));
+        assert_eq!(net.0.lock().len(), 3);
+        let p = rx.try_recv().expect("a loud report");
+        assert_eq!((p.number, p.msgs.len()), (5, 1));
+        assert_eq!(p.msgs[0].get_msg_type(), MsgRequestVoteResponse);
+
+        // A leader's own entries, nothing to send: quiet, unless it asked.
+        assert!(r.durable(6, Vec::new()));
+        assert!(rx.try_recv().is_err());
+        assert_eq!(r.quiet.arm(true), 6, "arming reads what came meanwhile");
+        assert!(r.durable(7, Vec::new()));
+        assert_eq!(rx.try_recv().expect("asked for").number, 7);
+        assert!(r.durable(4, Vec::new()));
+        assert_eq!(r.quiet.durable(), 7, "only moves forward");
+
+        // Without the network, everything is reported as before.
+        let (r, rx) = Reporter::new(None);
+        r.quiet.arm(false);
+        assert!(r.durable(1, vec![msg(1, MsgAppendResponse)]));
+        assert_eq!(rx.try_recv().expect("reported").msgs.len(), 1);
+        drop(rx);
+        assert!(!r.durable(2, Vec::new()), "the raft thread is gone");
     }
 }

@@ -14,10 +14,11 @@ pub mod conformance;
 pub mod mem;
 
 use std::path::PathBuf;
+use std::sync::Arc;
 
 use raft::prelude::{Snapshot, SnapshotMetadata};
 
-pub use crate::persist::{Job, Persisted, Persister};
+pub use crate::persist::{Job, Persisted, Persister, Quiet};
 use crate::wal::{self, WalError};
 
 /// What the raft thread needs of its log.
@@ -26,6 +27,11 @@ pub trait RaftLog: Send {
     fn submit(&self, job: Job);
     /// Wait until everything submitted so far is durable.
     fn barrier(&self);
+    /// Where the log records readies made durable without a report on the channel
+    /// (`persist::Reporter`); `None` when every report comes on the channel.
+    fn quiet(&self) -> Option<Arc<Quiet>> {
+        None
+    }
     /// Store a snapshot without touching the log (a founding member's first one).
     fn write_snapshot(&self, meta: &SnapshotMetadata, data: &[u8]) -> Result<(), WalError>;
     /// Replace the log with the leader's snapshot, durably: what was submitted before
@@ -47,6 +53,10 @@ impl RaftLog for Persister {
 
     fn barrier(&self) {
         Persister::barrier(self);
+    }
+
+    fn quiet(&self) -> Option<Arc<Quiet>> {
+        Some(Persister::quiet(self))
     }
 
     fn write_snapshot(&self, meta: &SnapshotMetadata, data: &[u8]) -> Result<(), WalError> {
@@ -91,7 +101,7 @@ mod tests {
 
     impl Subject for Mem {
         fn open(&mut self) -> (Box<dyn RaftLog>, Receiver<Persisted>, Recovered) {
-            let (log, rx, rec) = self.0.open();
+            let (log, rx, rec) = self.0.open(None);
             (Box::new(log), rx, rec)
         }
 
@@ -105,7 +115,8 @@ mod tests {
     impl Subject for OnDisk {
         fn open(&mut self) -> (Box<dyn RaftLog>, Receiver<Persisted>, Recovered) {
             let (wal, rec) = Wal::open(&self.0, 1 << 20).expect("open the WAL");
-            let (p, rx) = Persister::start(wal, Arc::new(ClusterStatus::new(1))).expect("writer");
+            let (p, rx) =
+                Persister::start(wal, Arc::new(ClusterStatus::new(1)), None).expect("writer");
             (Box::new(p), rx, rec)
         }
     }
@@ -127,7 +138,7 @@ mod tests {
     #[test]
     fn a_crash_of_the_in_memory_disk_keeps_a_prefix_of_what_was_not_synced() {
         let disk = MemDisk::new();
-        let (log, _rx, _) = disk.open();
+        let (log, _rx, _) = disk.open(None);
         let entry = |index| raft::prelude::Entry {
             index,
             term: 1,
@@ -149,7 +160,7 @@ mod tests {
         assert_eq!(disk.sync(), 0, "stalled");
         disk.crash(1, 2);
         assert_eq!(disk.bounds(), Some((1, 6)));
-        let (_log, _rx, rec) = disk.open();
+        let (_log, _rx, rec) = disk.open(None);
         assert_eq!(rec.entries.len(), 6);
     }
 }

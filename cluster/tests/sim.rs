@@ -556,3 +556,98 @@ fn five_nodes_under_drops_reordering_partitions_stalls_and_torn_crashes() {
         run(seed, 5, 3_000);
     }
 }
+
+/// A log's report wakes a node only when the node's own fsync holds something up: a
+/// leader that has one acknowledgement and needs its own to commit, a follower that
+/// learnt of a commit before its fsync ended. Any other report is read on the node's
+/// next turn, and a follower's acknowledgement leaves from the log's side.
+#[test]
+fn a_report_wakes_a_node_only_when_its_own_fsync_holds_something_up() {
+    use raft::prelude::MessageType::MsgAppendResponse;
+    let mut sim = Sim::new(2, 3);
+    sim.settle();
+    let leader = (0..3)
+        .find(|&i| sim.members[i].node.as_ref().is_some_and(|n| n.raft().0))
+        .expect("a leader after settling");
+    let (f1, f2) = ((leader + 1) % 3, (leader + 2) % 3);
+    fn node(sim: &Sim, i: usize) -> &DrivenNode {
+        sim.members[i].node.as_ref().expect("running")
+    }
+    // Turn node i and put what it sent on the network.
+    let turn = |sim: &mut Sim, i: usize| {
+        sim.members[i].node.as_mut().expect("running").turn();
+        let out = std::mem::take(&mut *sim.members[i].net.outbox.lock());
+        sim.net.extend(out);
+    };
+    // Deliver everything on the network addressed to node i.
+    let deliver_to = |sim: &mut Sim, i: usize| {
+        let id = sim.members[i].id;
+        let (mine, rest) = std::mem::take(&mut sim.net)
+            .into_iter()
+            .partition(|m: &Message| m.to == id);
+        sim.net = rest;
+        for m in mine {
+            sim.deliver(m);
+        }
+    };
+
+    sim.members[leader].disk.stall(true);
+    let mut ack = node(&sim, leader).handle().propose(b"w".to_vec());
+    turn(&mut sim, leader);
+    assert!(
+        !node(&sim, leader).waits_on_own_fsync(),
+        "no follower has acknowledged the entry yet"
+    );
+
+    // The first follower syncs: its acknowledgement goes out from the log, no wake-up.
+    deliver_to(&mut sim, f1);
+    turn(&mut sim, f1);
+    assert!(!node(&sim, f1).waits_on_own_fsync());
+    assert_eq!(sim.members[f1].disk.sync(), 1);
+    assert_eq!(node(&sim, f1).reports_waiting(), 0, "a quiet report");
+    let sent = std::mem::take(&mut *sim.members[f1].net.outbox.lock());
+    assert!(
+        sent.iter().any(|m| m.get_msg_type() == MsgAppendResponse),
+        "the log sent the acknowledgement: {sent:?}"
+    );
+    sim.net.extend(sent);
+
+    // With that acknowledgement, the leader's own fsync completes a quorum.
+    deliver_to(&mut sim, leader);
+    turn(&mut sim, leader);
+    assert!(node(&sim, leader).waits_on_own_fsync());
+    assert!(
+        ack.try_recv().is_err(),
+        "not committed before the leader's fsync"
+    );
+    sim.members[leader].disk.stall(false);
+    assert_eq!(sim.members[leader].disk.sync(), 1);
+    assert_eq!(
+        node(&sim, leader).reports_waiting(),
+        1,
+        "a report that wakes"
+    );
+    turn(&mut sim, leader);
+    assert!(matches!(ack.try_recv(), Ok(Ok(_))), "committed and applied");
+
+    // The second follower hears of the commit before its own fsync: it asks to be woken.
+    deliver_to(&mut sim, f2);
+    turn(&mut sim, f2);
+    assert!(node(&sim, f2).waits_on_own_fsync());
+    sim.members[f2].disk.sync();
+    assert_eq!(node(&sim, f2).reports_waiting(), 1, "a report that wakes");
+    turn(&mut sim, f2);
+    assert_eq!(
+        sim.members[f2].applied.lock().last().map(Vec::as_slice),
+        Some(&b"w"[..])
+    );
+
+    // The first follower applies on the leader's next append, from its quiet report.
+    deliver_to(&mut sim, f1);
+    turn(&mut sim, f1);
+    assert_eq!(
+        sim.members[f1].applied.lock().last().map(Vec::as_slice),
+        Some(&b"w"[..])
+    );
+    assert!(!node(&sim, f1).waits_on_own_fsync());
+}

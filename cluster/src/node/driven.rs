@@ -24,7 +24,7 @@ impl DrivenNode {
     ) -> Result<DrivenNode, StartError> {
         let (tx, rx) = events();
         let status = Arc::new(ClusterStatus::new(cfg.id));
-        let (log, persisted, recovered) = disk.open();
+        let (log, persisted, recovered) = disk.open(Some(network.clone()));
         let inbox = Arc::new(super::inbox::Inbox::new());
         let handle = Handle {
             tx: tx.clone(),
@@ -77,6 +77,7 @@ impl DrivenNode {
         while let Ok(p) = self.node.persisted.try_recv() {
             self.node.on_persisted(p);
         }
+        self.node.on_quietly_persisted();
         for _ in 0..MAX_EVENTS_PER_TURN {
             match self.node.rx.try_recv() {
                 Ok(ev) => {
@@ -86,6 +87,19 @@ impl DrivenNode {
             }
         }
         self.node.work();
+        // What the thread does before it sleeps: say whether the log's reports wake it.
+        self.node.arm_quiet();
+    }
+
+    /// Whether this node's own fsync holds something up, so that the log's next report
+    /// wakes it (see `persist::Reporter`).
+    pub fn waits_on_own_fsync(&self) -> bool {
+        self.node.waits_on_own_fsync()
+    }
+
+    /// Reports from the log that would wake the node's thread, not yet taken.
+    pub fn reports_waiting(&self) -> usize {
+        self.node.persisted.len()
     }
 
     pub fn status(&self) -> &ClusterStatus {

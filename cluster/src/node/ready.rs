@@ -1,6 +1,7 @@
 //! The ready loop's core: raft-rs's ready handled in the order it documents, and the
 //! messages it produces sent (some at once, the rest once the log writer has made
-//! their ready durable).
+//! their ready durable); the log writer's reports taken, and when the thread wants to
+//! be woken by them.
 
 use super::*;
 
@@ -104,6 +105,54 @@ impl Node {
         self.apply();
         self.compact_memory();
         self.publish();
+    }
+
+    /// The log writer made readies durable: send what waited for that, and let raft-rs
+    /// count the entries as persisted (which may commit them).
+    pub(super) fn on_persisted(&mut self, p: Persisted) {
+        self.send(p.msgs);
+        self.raw.on_persist_ready(p.number);
+    }
+
+    /// Readies the writer made durable without waking this thread.
+    pub(super) fn on_quietly_persisted(&mut self) {
+        let n = self.quiet.as_ref().map_or(0, |q| q.durable());
+        if n > self.quiet_seen {
+            self.quiet_seen = n;
+            self.raw.on_persist_ready(n);
+        }
+    }
+
+    /// Before the thread sleeps: asks the log to wake it for its reports when its own
+    /// fsync is what something waits for. True when one came meanwhile.
+    pub(super) fn arm_quiet(&mut self) -> bool {
+        let Some(q) = &self.quiet else {
+            return false;
+        };
+        q.arm(self.waits_on_own_fsync()) > self.quiet_seen
+    }
+
+    /// Whether entries not yet durable here hold something up: entries committed (by
+    /// the others) that this node may apply only once they are durable here too, or, on
+    /// a leader, entries that would commit once they are durable here (the followers
+    /// that acknowledged beyond what this node has synced make a quorum with it).
+    pub(super) fn waits_on_own_fsync(&self) -> bool {
+        let r = &self.raw.raft;
+        let persisted = r.raft_log.persisted;
+        if r.raft_log.committed > persisted {
+            return true;
+        }
+        if r.state != StateRole::Leader || r.raft_log.last_index() <= persisted {
+            return false;
+        }
+        let mut acked = std::collections::HashSet::default();
+        acked.insert(r.id);
+        for (id, pr) in r.prs().iter() {
+            if pr.matched > persisted {
+                acked.insert(*id);
+            }
+        }
+        r.prs().has_quorum(&acked)
     }
 
     pub(super) fn send(&mut self, msgs: Vec<Message>) {

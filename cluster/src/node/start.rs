@@ -101,11 +101,15 @@ pub fn start(cfg: ClusterConfig, sm: Box<dyn StateMachine>) -> Result<Handle, St
     })?;
     let (log, persisted): (Option<Box<dyn RaftLog>>, _) = match wal {
         Some(w) => {
-            let (p, rx) =
-                Persister::start(w, status.clone()).map_err(|source| StartError::Listen {
-                    addr: "raft log thread".into(),
-                    source,
-                })?;
+            let (p, rx) = Persister::start(
+                w,
+                status.clone(),
+                Some(transport.clone() as Arc<dyn crate::net::Network>),
+            )
+            .map_err(|source| StartError::Listen {
+                addr: "raft log thread".into(),
+                source,
+            })?;
             (Some(Box::new(p)), rx)
         }
         None => (None, crossbeam::channel::never()),
@@ -243,11 +247,14 @@ impl Node {
         let next_req = SystemTime::now()
             .duration_since(UNIX_EPOCH)
             .map_or(1, |d| d.as_nanos() as u64);
+        let quiet = log.as_ref().and_then(|l| l.quiet());
         let node = Node {
             raw,
             storage,
             log,
             persisted,
+            quiet,
+            quiet_seen: 0,
             sm,
             transport,
             status: status.clone(),

@@ -8,11 +8,13 @@
 use std::path::PathBuf;
 use std::sync::Arc;
 
-use crossbeam::channel::{Receiver, Sender};
+use crossbeam::channel::Receiver;
 use parking_lot::Mutex;
 use raft::prelude::{Entry, HardState, Snapshot, SnapshotMetadata};
 
-use super::{Job, Persisted, RaftLog};
+use super::{Job, Persisted, Quiet, RaftLog};
+use crate::net::Network;
+use crate::persist::Reporter;
 use crate::wal::{Recovered, WalError};
 
 #[derive(Default)]
@@ -22,8 +24,8 @@ struct State {
     hard_state: HardState,
     queued: Vec<Job>,
     stalled: bool,
-    /// The running node's channel.
-    done: Option<Sender<Persisted>>,
+    /// How the running node hears of syncs.
+    done: Option<Reporter>,
 }
 
 impl State {
@@ -51,7 +53,7 @@ impl State {
         }
         if let (Some(number), Some(done)) = (last, &self.done) {
             // A node that has stopped hears nothing.
-            let _ = done.send(Persisted { number, msgs });
+            let _ = done.durable(number, msgs);
         }
         n
     }
@@ -69,19 +71,31 @@ impl MemDisk {
     }
 
     /// A log on this disk for a node starting now, with the channel its reports come on,
-    /// and what the node recovers. Jobs left queued by an earlier node are lost.
-    pub fn open(self: &Arc<Self>) -> (MemLog, Receiver<Persisted>, Recovered) {
-        let (tx, rx) = crossbeam::channel::unbounded();
+    /// and what the node recovers. Jobs left queued by an earlier node are lost. Given
+    /// the node's network, it sends append responses itself (see `persist::Reporter`).
+    pub fn open(
+        self: &Arc<Self>,
+        network: Option<Arc<dyn Network>>,
+    ) -> (MemLog, Receiver<Persisted>, Recovered) {
+        let (report, rx) = Reporter::new(network);
+        let quiet = report.quiet.clone();
         let mut s = self.state.lock();
         s.queued.clear();
-        s.done = Some(tx);
+        s.done = Some(report);
         let rec = Recovered {
             snapshot: s.snapshot.clone(),
             entries: s.entries.clone(),
             hard_state: s.hard_state.clone(),
         };
         drop(s);
-        (MemLog { disk: self.clone() }, rx, rec)
+        (
+            MemLog {
+                disk: self.clone(),
+                quiet,
+            },
+            rx,
+            rec,
+        )
     }
 
     /// Make what was submitted durable and report it, unless stalled. Returns the number
@@ -133,11 +147,16 @@ impl MemDisk {
 /// A running node's handle on its [`MemDisk`].
 pub struct MemLog {
     disk: Arc<MemDisk>,
+    quiet: Arc<Quiet>,
 }
 
 impl RaftLog for MemLog {
     fn submit(&self, job: Job) {
         self.disk.state.lock().queued.push(job);
+    }
+
+    fn quiet(&self) -> Option<Arc<Quiet>> {
+        Some(self.quiet.clone())
     }
 
     fn barrier(&self) {

@@ -5,7 +5,8 @@
 //! follower proxies) while the test kills the leader with -9 and restarts it, pauses a
 //! follower with SIGSTOP/SIGCONT, and adds and removes a member. Each client records
 //! when it invoked every operation and when (and what) it was answered. Any history that
-//! cannot be linearized fails the test.
+//! cannot be linearized fails the test. It runs with linearizable reads (the default)
+//! and with lease reads.
 
 mod support;
 
@@ -19,7 +20,20 @@ use support::wait_until;
 
 #[test]
 fn t111_get_set_del_stay_linearizable_through_kills_pauses_and_membership_changes() {
-    let mut c = Cluster::start(3, &["--request-timeout-ms", "1500"]);
+    under_faults(&[]);
+}
+
+/// The same with lease reads (`node/lease.rs`): the leader answers reads without a
+/// quorum round while its lease holds.
+#[test]
+fn t112_lease_reads_stay_linearizable_through_kills_pauses_and_membership_changes() {
+    under_faults(&["--read-consistency", "lease"]);
+}
+
+fn under_faults(extra: &[&str]) {
+    let mut args = vec!["--request-timeout-ms", "1500"];
+    args.extend_from_slice(extra);
+    let mut c = Cluster::start(3, &args);
     c.wait_leader(Duration::from_secs(15));
     let urls: Vec<String> = (0..3).map(|i| c.node(i).url()).collect();
     let start = Instant::now();

@@ -39,7 +39,7 @@ use raft::prelude::{
     ConfChange, ConfChangeSingle, ConfChangeType, ConfChangeV2, ConfState, Entry, EntryType,
     Message, MessageType, Snapshot, SnapshotMetadata,
 };
-use raft::{RawNode, ReadOnlyOption, SnapshotStatus, StateRole, Storage};
+use raft::{RawNode, SnapshotStatus, StateRole, Storage};
 use raft_proto::ConfChangeI;
 use tokio::sync::oneshot;
 use tracing::{debug, error, info, warn};
@@ -61,6 +61,7 @@ mod apply;
 mod clock;
 pub mod driven;
 mod inbox;
+mod lease;
 mod membership;
 mod peers;
 mod propose;
@@ -264,7 +265,8 @@ struct Node {
     /// Proposals that arrived while no leader was known or reachable.
     held: VecDeque<(Vec<u8>, Reply<Bytes>, Instant)>,
     reads_new: Vec<ReadWaiter>,
-    reads_inflight: HashMap<u64, (u64, Vec<ReadWaiter>)>,
+    /// Read barriers out: the tick and the time each was sent, and who waits for it.
+    reads_inflight: HashMap<u64, (u64, Instant, Vec<ReadWaiter>)>,
     reads_ready: Vec<(u64, Vec<ReadWaiter>)>,
     next_ctx: u64,
     ticks: u64,
@@ -306,6 +308,10 @@ struct Node {
     appended_at: HashMap<u64, u64>,
     /// This node's clock is too far from the other voters' to lead (see `clocks`).
     skewed: bool,
+    /// The leader's read lease (`--read-consistency lease`), and the last term in which a
+    /// leadership transfer ended it for good (see `lease`).
+    lease: Option<lease::Lease>,
+    lease_barred: u64,
     /// A quorum's clocks are measured and this one is not off: vote requests may go.
     may_campaign: bool,
     /// When this node, leading with a clock that is off, last handed leadership over.
@@ -335,7 +341,8 @@ impl Node {
                 // Parts are left: look at events without waiting, then take more.
                 wait = Duration::ZERO;
             }
-            let (proposals, reads) = (!self.holds_new_proposals(), self.reads_inflight.is_empty());
+            let reads = self.reads_inflight.is_empty() || self.lease_now().is_some();
+            let proposals = !self.holds_new_proposals();
             if self.inbox.arm(proposals, reads) | self.arm_quiet() {
                 wait = Duration::ZERO;
             } else if !(proposals && reads) {
@@ -391,7 +398,9 @@ impl Node {
 
     /// One raft tick.
     fn tick(&mut self, now: Instant) {
-        self.raw.tick();
+        if !self.snapshot_unreported() {
+            self.raw.tick();
+        }
         self.ticks += 1;
         self.on_tick(now);
     }
@@ -399,6 +408,7 @@ impl Node {
     /// What follows every turn of events: propose, ask for reads, handle the ready, and
     /// start the snapshot work that is due.
     fn work(&mut self) {
+        self.watch_lease();
         self.take_inbox();
         self.flush_proposals();
         self.flush_reads();
@@ -462,6 +472,19 @@ impl Node {
                     "refusing leadership: this node's clock is off the other voters'"
                 );
             }
+            Event::Raft(msg)
+                if msg.get_msg_type() == MessageType::MsgTimeoutNow
+                    && self.snapshot_unreported() =>
+            {
+                debug!("leadership offered while a snapshot's persistence is unreported");
+            }
+            Event::Raft(msg) if self.refuses_vote(&msg) => {
+                debug!(
+                    from = msg.from,
+                    "no vote in this node's first election timeout"
+                );
+            }
+            Event::Raft(msg) if self.lease_answers(&msg) => {}
             Event::Raft(mut msg) => {
                 if self.leader_unreachable == Some(msg.from) {
                     // The leader is heard again: held proposals go at the next flush.
@@ -633,11 +656,11 @@ impl Node {
         let stale: Vec<u64> = self
             .reads_inflight
             .iter()
-            .filter(|(_, (at, _))| ticks - at >= READ_RETRY_TICKS)
+            .filter(|(_, (at, _, _))| ticks - at >= READ_RETRY_TICKS)
             .map(|(&c, _)| c)
             .collect();
         for c in stale {
-            if let Some((_, ws)) = self.reads_inflight.remove(&c) {
+            if let Some((_, _, ws)) = self.reads_inflight.remove(&c) {
                 self.reads_new.extend(ws);
             }
         }

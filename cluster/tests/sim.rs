@@ -26,13 +26,15 @@ use std::time::Duration;
 use bytes::Bytes;
 use parking_lot::Mutex;
 use protobuf::Message as PbMessage;
-use raft::prelude::Message;
+use raft::prelude::{Message, MessageType};
 use sessiond_cluster::clocks::{wall_us, ClockStamp, Clocks};
 use sessiond_cluster::net::Network;
 use sessiond_cluster::node::driven::DrivenNode;
 use sessiond_cluster::raftlog::mem::MemDisk;
 use sessiond_cluster::transport::Applied;
-use sessiond_cluster::{ClusterConfig, ClusterError, SnapshotCapture, SnapshotJob, StateMachine};
+use sessiond_cluster::{
+    ClusterConfig, ClusterError, ReadConsistency, SnapshotCapture, SnapshotJob, StateMachine,
+};
 use tokio::sync::oneshot;
 
 /// xorshift64*: small, seedable, good enough for schedules.
@@ -198,6 +200,7 @@ struct Member {
     applied: Applied_,
     node: Option<DrivenNode>,
     max_hold: Duration,
+    reads: ReadConsistency,
 }
 
 impl Member {
@@ -218,6 +221,7 @@ impl Member {
         // speed: hold none on some seeds, on the others until the entry in flight is
         // through (a node that never hears back still sends at the byte limit).
         c.max_hold = self.max_hold;
+        c.read_consistency = self.reads;
         c
     }
 
@@ -275,6 +279,7 @@ impl Sim {
                 } else {
                     Duration::from_secs(3600)
                 },
+                reads: ReadConsistency::Linearizable,
             })
             .collect();
         for m in &mut members {
@@ -359,6 +364,40 @@ impl Sim {
                 Err(oneshot::error::TryRecvError::Empty) => self.acks.push((data, rx)),
             }
         }
+    }
+
+    fn node(&self, i: usize) -> &DrivenNode {
+        self.members[i].node.as_ref().expect("running")
+    }
+
+    /// Turn node `i` alone and put what it sent on the network.
+    fn turn_one(&mut self, i: usize) {
+        self.members[i].node.as_mut().expect("running").turn();
+        let out = std::mem::take(&mut *self.members[i].net.outbox.lock());
+        self.net.extend(out);
+    }
+
+    /// Deliver everything on the network addressed to node `i`.
+    fn deliver_to(&mut self, i: usize) {
+        let id = self.members[i].id;
+        let (mine, rest) = std::mem::take(&mut self.net)
+            .into_iter()
+            .partition(|m: &Message| m.to == id);
+        self.net = rest;
+        for m in mine {
+            self.deliver(m);
+        }
+    }
+
+    /// The messages of type `t` on the network.
+    fn on_net(&self, t: MessageType) -> usize {
+        self.net.iter().filter(|m| m.get_msg_type() == t).count()
+    }
+
+    fn leader_index(&self) -> usize {
+        (0..self.members.len())
+            .find(|&i| self.members[i].node.as_ref().is_some_and(|n| n.raft().0))
+            .expect("a leader")
     }
 
     fn deliver(&mut self, m: Message) {
@@ -563,51 +602,34 @@ fn five_nodes_under_drops_reordering_partitions_stalls_and_torn_crashes() {
 /// next turn, and a follower's acknowledgement leaves from the log's side.
 #[test]
 fn a_report_wakes_a_node_only_when_its_own_fsync_holds_something_up() {
-    use raft::prelude::MessageType::MsgAppendResponse;
     let mut sim = Sim::new(2, 3);
     sim.settle();
-    let leader = (0..3)
-        .find(|&i| sim.members[i].node.as_ref().is_some_and(|n| n.raft().0))
-        .expect("a leader after settling");
+    let leader = sim.leader_index();
     let (f1, f2) = ((leader + 1) % 3, (leader + 2) % 3);
-    fn node(sim: &Sim, i: usize) -> &DrivenNode {
-        sim.members[i].node.as_ref().expect("running")
-    }
-    // Turn node i and put what it sent on the network.
-    let turn = |sim: &mut Sim, i: usize| {
-        sim.members[i].node.as_mut().expect("running").turn();
-        let out = std::mem::take(&mut *sim.members[i].net.outbox.lock());
-        sim.net.extend(out);
-    };
-    // Deliver everything on the network addressed to node i.
-    let deliver_to = |sim: &mut Sim, i: usize| {
-        let id = sim.members[i].id;
-        let (mine, rest) = std::mem::take(&mut sim.net)
-            .into_iter()
-            .partition(|m: &Message| m.to == id);
-        sim.net = rest;
-        for m in mine {
-            sim.deliver(m);
-        }
-    };
+    let node = |sim: &Sim, i: usize| sim.node(i).waits_on_own_fsync();
+    let reports = |sim: &Sim, i: usize| sim.node(i).reports_waiting();
+    let turn = |sim: &mut Sim, i: usize| sim.turn_one(i);
+    let deliver_to = |sim: &mut Sim, i: usize| sim.deliver_to(i);
 
     sim.members[leader].disk.stall(true);
-    let mut ack = node(&sim, leader).handle().propose(b"w".to_vec());
+    let mut ack = sim.node(leader).handle().propose(b"w".to_vec());
     turn(&mut sim, leader);
     assert!(
-        !node(&sim, leader).waits_on_own_fsync(),
+        !node(&sim, leader),
         "no follower has acknowledged the entry yet"
     );
 
     // The first follower syncs: its acknowledgement goes out from the log, no wake-up.
     deliver_to(&mut sim, f1);
     turn(&mut sim, f1);
-    assert!(!node(&sim, f1).waits_on_own_fsync());
-    assert_eq!(sim.members[f1].disk.sync(), 1);
-    assert_eq!(node(&sim, f1).reports_waiting(), 0, "a quiet report");
+    assert!(!node(&sim, f1));
+    let synced = sim.members[f1].disk.sync();
+    assert!(synced >= 1, "{synced}");
+    assert_eq!(reports(&sim, f1), 0, "a quiet report");
     let sent = std::mem::take(&mut *sim.members[f1].net.outbox.lock());
     assert!(
-        sent.iter().any(|m| m.get_msg_type() == MsgAppendResponse),
+        sent.iter()
+            .any(|m| m.get_msg_type() == MessageType::MsgAppendResponse),
         "the log sent the acknowledgement: {sent:?}"
     );
     sim.net.extend(sent);
@@ -615,27 +637,23 @@ fn a_report_wakes_a_node_only_when_its_own_fsync_holds_something_up() {
     // With that acknowledgement, the leader's own fsync completes a quorum.
     deliver_to(&mut sim, leader);
     turn(&mut sim, leader);
-    assert!(node(&sim, leader).waits_on_own_fsync());
+    assert!(node(&sim, leader));
     assert!(
         ack.try_recv().is_err(),
         "not committed before the leader's fsync"
     );
     sim.members[leader].disk.stall(false);
-    assert_eq!(sim.members[leader].disk.sync(), 1);
-    assert_eq!(
-        node(&sim, leader).reports_waiting(),
-        1,
-        "a report that wakes"
-    );
+    assert!(sim.members[leader].disk.sync() >= 1);
+    assert_eq!(reports(&sim, leader), 1, "a report that wakes");
     turn(&mut sim, leader);
     assert!(matches!(ack.try_recv(), Ok(Ok(_))), "committed and applied");
 
     // The second follower hears of the commit before its own fsync: it asks to be woken.
     deliver_to(&mut sim, f2);
     turn(&mut sim, f2);
-    assert!(node(&sim, f2).waits_on_own_fsync());
+    assert!(node(&sim, f2));
     sim.members[f2].disk.sync();
-    assert_eq!(node(&sim, f2).reports_waiting(), 1, "a report that wakes");
+    assert_eq!(reports(&sim, f2), 1, "a report that wakes");
     turn(&mut sim, f2);
     assert_eq!(
         sim.members[f2].applied.lock().last().map(Vec::as_slice),
@@ -649,5 +667,93 @@ fn a_report_wakes_a_node_only_when_its_own_fsync_holds_something_up() {
         sim.members[f1].applied.lock().last().map(Vec::as_slice),
         Some(&b"w"[..])
     );
-    assert!(!node(&sim, f1).waits_on_own_fsync());
+    assert!(!node(&sim, f1));
+}
+
+/// `--read-consistency lease`: once a quorum has answered a read barrier, the leader
+/// answers reads, its own and those followers forward, without a round; a leadership
+/// transfer ends that for the term; a node that has just started gives no vote.
+#[test]
+fn a_lease_answers_reads_without_a_round_until_a_transfer_ends_it() {
+    use MessageType::*;
+    let mut sim = Sim::new(2, 3);
+    for m in &mut sim.members {
+        m.reads = ReadConsistency::Lease;
+        m.boot();
+    }
+    sim.settle();
+    let l = sim.leader_index();
+    let (f1, f2) = ((l + 1) % 3, (l + 2) % 3);
+    sim.net.clear();
+
+    // The first read takes a round, which gives the lease.
+    let mut first = sim.node(l).handle().read_barrier();
+    sim.turn_one(l);
+    assert_eq!(sim.on_net(MsgHeartbeat), 2, "a barrier's heartbeats");
+    for f in [f1, f2] {
+        sim.deliver_to(f);
+        sim.turn_one(f);
+    }
+    sim.deliver_to(l);
+    sim.turn_one(l);
+    assert!(
+        matches!(first.try_recv(), Ok(Ok(()))),
+        "answered after the round"
+    );
+    sim.net.clear();
+
+    // The next ones, the leader's own and a follower's, take none.
+    let mut own = sim.node(l).handle().read_barrier();
+    sim.turn_one(l);
+    assert!(
+        matches!(own.try_recv(), Ok(Ok(()))),
+        "answered from the lease"
+    );
+    assert_eq!(sim.on_net(MsgHeartbeat), 0);
+    let mut forwarded = sim.node(f1).handle().read_barrier();
+    sim.turn_one(f1);
+    sim.deliver_to(l);
+    sim.turn_one(l);
+    assert_eq!(sim.on_net(MsgReadIndexResp), 1, "answered from the lease");
+    assert_eq!(sim.on_net(MsgHeartbeat), 0);
+    sim.deliver_to(f1);
+    sim.turn_one(f1);
+    assert!(matches!(forwarded.try_recv(), Ok(Ok(()))));
+    sim.net.clear();
+
+    // A transfer to f1 starts: from then on, reads take rounds again.
+    let mut transfer = Message {
+        from: sim.members[f1].id,
+        to: sim.members[l].id,
+        ..Default::default()
+    };
+    transfer.set_msg_type(MsgTransferLeader);
+    sim.deliver(transfer);
+    sim.turn_one(l);
+    sim.net.clear();
+    let mut after = sim.node(l).handle().read_barrier();
+    sim.turn_one(l);
+    assert!(after.try_recv().is_err(), "no answer without a round");
+    assert_eq!(sim.on_net(MsgHeartbeat), 2);
+
+    // A node that has just started refuses to vote, whatever the candidate's term.
+    sim.members[f2].boot();
+    sim.net.clear();
+    let mut vote = Message {
+        from: sim.members[f1].id,
+        to: sim.members[f2].id,
+        term: 1 << 20,
+        log_term: 1 << 20,
+        index: 1 << 20,
+        ..Default::default()
+    };
+    vote.set_msg_type(MsgRequestVote);
+    sim.deliver(vote);
+    sim.turn_one(f2);
+    assert_eq!(sim.on_net(MsgRequestVoteResponse), 0, "no answer at all");
+    assert_eq!(
+        sim.node(f2).raft().1,
+        sim.node(l).raft().1,
+        "its term is unchanged"
+    );
 }

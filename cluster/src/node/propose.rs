@@ -168,7 +168,7 @@ impl Node {
     }
 
     pub(super) fn flush_reads(&mut self) {
-        if self.reads_new.is_empty() || !self.leader_known() {
+        if self.reads_new.is_empty() || !self.leader_known() || self.lease_reads() {
             return;
         }
         // As with writes (`hold_batch`): while a read barrier is out, new reads wait to
@@ -181,14 +181,20 @@ impl Node {
             return;
         }
         self.reads_since = None;
+        let waiters = std::mem::take(&mut self.reads_new);
+        self.send_read_barrier(waiters);
+    }
+
+    /// Ask raft for a read index (a quorum round on the leader) for `waiters`.
+    pub(super) fn send_read_barrier(&mut self, waiters: Vec<ReadWaiter>) {
         let ctx = self.next_ctx;
         self.next_ctx = self.next_ctx.wrapping_add(1);
-        let waiters = std::mem::take(&mut self.reads_new);
         // The leader keys pending reads by context, so it must be unique in the group.
         let mut rctx = Vec::with_capacity(16);
         rctx.extend_from_slice(&self.cfg.id.to_le_bytes());
         rctx.extend_from_slice(&ctx.to_le_bytes());
         self.raw.read_index(rctx);
-        self.reads_inflight.insert(ctx, (self.ticks, waiters));
+        self.reads_inflight
+            .insert(ctx, (self.ticks, Instant::now(), waiters));
     }
 }

@@ -65,7 +65,8 @@ impl Node {
             }
             let mut a = [0u8; 8];
             a.copy_from_slice(&rs.request_ctx[8..]);
-            if let Some((_, ws)) = self.reads_inflight.remove(&u64::from_le_bytes(a)) {
+            if let Some((_, sent, ws)) = self.reads_inflight.remove(&u64::from_le_bytes(a)) {
+                self.lease_renewed(sent);
                 self.reads_ready.push((rs.index, ws));
             }
         }
@@ -112,6 +113,7 @@ impl Node {
     pub(super) fn on_persisted(&mut self, p: Persisted) {
         self.send(p.msgs);
         self.raw.on_persist_ready(p.number);
+        self.applied_snapshot_persisted();
     }
 
     /// Readies the writer made durable without waking this thread.
@@ -120,6 +122,7 @@ impl Node {
         if n > self.quiet_seen {
             self.quiet_seen = n;
             self.raw.on_persist_ready(n);
+            self.applied_snapshot_persisted();
         }
     }
 

@@ -297,6 +297,8 @@ impl Node {
             leader_unreachable: None,
             appended_at: HashMap::new(),
             skewed: false,
+            lease: None,
+            lease_barred: 0,
             may_campaign: false,
             handed_over: None,
             timeout,
@@ -323,7 +325,7 @@ pub(super) fn follower_snapshot_permille() -> u64 {
 
 /// raft-rs's configuration for a node that has applied up to `applied`.
 fn raft_config(cfg: &ClusterConfig, applied: u64) -> Result<raft::Config, StartError> {
-    let mut rc = raft::Config {
+    let rc = raft::Config {
         id: cfg.id,
         election_tick: cfg.election_ticks,
         heartbeat_tick: cfg.heartbeat_ticks,
@@ -337,9 +339,8 @@ fn raft_config(cfg: &ClusterConfig, applied: u64) -> Result<raft::Config, StartE
         skip_bcast_commit: true,
         ..Default::default()
     };
-    if cfg.read_consistency == ReadConsistency::Lease {
-        rc.read_only_option = ReadOnlyOption::LeaseBased;
-    }
+    // Lease reads are the node's own (`node/lease.rs`): raft-rs's lease mode trusts
+    // check-quorum's ticks, which a paused leader does not count.
     rc.validate()?;
     Ok(rc)
 }

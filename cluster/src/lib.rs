@@ -5,12 +5,15 @@
 //!   proposals in, group commit to the log, messages out, committed entries into the
 //!   [`StateMachine`], replies back to the waiting clients by request id. Proposals
 //!   and reads reach it through an inbox (`node/inbox.rs`) that wakes it only when it
-//!   would act on them at once.
+//!   would act on them at once. In lease mode a leader answers reads from a lease its
+//!   read barriers earn (`node/lease.rs`).
 //! - [`payload`]: what a normal entry holds: the leader's clock stamp and a batch of
 //!   proposals, each tagged with the proposing node and its request id.
 //! - [`raftlog`]: the log as the node sees it (a trait), its conformance checks, and the
 //!   in-memory log the simulation runs the node over; `persist`: the log writer thread,
-//!   which appends and fsyncs each ready to the WAL while the raft thread goes on.
+//!   which appends and fsyncs each ready to the WAL while the raft thread goes on, sends
+//!   a follower's acknowledgements itself, and wakes the raft thread only when its
+//!   report is awaited.
 //! - [`net`]: the network as the node sees it (a trait), implemented by the transport.
 //! - [`wal`]: the segmented, CRC-checked write-ahead log and the snapshot files.
 //! - [`storage`]: raft-rs's `Storage` over the in-memory log, serving our snapshots.
@@ -67,8 +70,9 @@ pub enum ReadConsistency {
     /// ReadIndex: the leader confirms with a quorum that it still leads, then the read
     /// waits until the serving node has applied that far. Never stale.
     Linearizable,
-    /// The leader trusts its lease (no quorum round trip). Stale only if clocks drift
-    /// more than the election timeout allows.
+    /// The leader answers from a lease that its read barriers earn (no quorum round
+    /// per read), on the monotonic clock, so that a pause outlives it. Stale only if a
+    /// node's clock runs a quarter faster than another's (see `node/lease.rs`).
     Lease,
     /// Serve from the local state at once. A follower may lag, and a deposed leader
     /// may serve old data.

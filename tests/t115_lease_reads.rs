@@ -15,7 +15,7 @@ use std::time::Duration;
 
 use support::cluster::Cluster;
 use support::netns::Net;
-use support::{resp, wait_until};
+use support::resp;
 
 const LEASE: &[&str] = &["--read-consistency", "lease"];
 
@@ -72,19 +72,10 @@ fn a_leader_paused_past_its_lease_answers_no_stale_read() {
     for &i in &others {
         net.cut_one_way(i, old);
     }
-    let mut new = None;
-    let elected = wait_until(Duration::from_secs(15), || {
-        new = others
-            .iter()
-            .copied()
-            .find(|&i| c.raft_field(i, "raft_role").as_deref() == Some("leader"));
-        new.is_some()
-    });
-    if !elected {
+    let Some(new) = c.wait_leader_among(&others, Duration::from_secs(15)) else {
         c.node(old).signal("CONT");
         panic!("no new leader while the old one was stopped\n{}", c.logs());
-    }
-    let new = new.unwrap_or(others[0]);
+    };
     let _: () = redis::cmd("SET")
         .arg("k")
         .arg("new")

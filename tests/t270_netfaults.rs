@@ -127,16 +127,9 @@ fn an_isolated_leader_rejoins_quickly_after_the_partition_heals() {
     let cut = Instant::now();
     net.isolate(old);
     let others: Vec<usize> = (0..3).filter(|&i| i != old).collect();
-    let mut new = None;
-    let elected = wait_until(Duration::from_secs(10), || {
-        new = others
-            .iter()
-            .copied()
-            .find(|&i| c.raft_field(i, "raft_role").as_deref() == Some("leader"));
-        new.is_some()
-    });
+    let new = c.wait_leader_among(&others, Duration::from_secs(10));
     assert!(
-        elected,
+        new.is_some(),
         "no new leader while the old one was cut off\n{}",
         c.logs()
     );

@@ -251,6 +251,20 @@ impl Cluster {
         found.unwrap_or(0)
     }
 
+    /// Wait (bounded) for one of `among` to say it leads (the others may not know yet,
+    /// or may be cut off); `None` if none did in time.
+    pub fn wait_leader_among(&self, among: &[usize], limit: Duration) -> Option<usize> {
+        let mut found = None;
+        wait_until(limit, || {
+            found = among
+                .iter()
+                .copied()
+                .find(|&i| self.raft_field(i, "raft_role").as_deref() == Some("leader"));
+            found.is_some()
+        });
+        found
+    }
+
     /// Every node's log, for failure messages.
     pub fn logs(&self) -> String {
         let mut t = String::new();

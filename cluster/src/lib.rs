@@ -6,7 +6,8 @@
 //!   [`StateMachine`], replies back to the waiting clients by request id. Proposals
 //!   and reads reach it through an inbox (`node/inbox.rs`) that wakes it only when it
 //!   would act on them at once. In lease mode a leader answers reads from a lease its
-//!   read barriers earn (`node/lease.rs`).
+//!   read barriers earn (`node/lease.rs`), which it publishes so that its own reads are
+//!   answered on the client's thread.
 //! - [`payload`]: what a normal entry holds: the leader's clock stamp and a batch of
 //!   proposals, each tagged with the proposing node and its request id.
 //! - [`raftlog`]: the log as the node sees it (a trait), its conformance checks, and the
@@ -71,8 +72,9 @@ pub enum ReadConsistency {
     /// waits until the serving node has applied that far. Never stale.
     Linearizable,
     /// The leader answers from a lease that its read barriers earn (no quorum round
-    /// per read), on the monotonic clock, so that a pause outlives it. Stale only if a
-    /// node's clock runs a quarter faster than another's (see `node/lease.rs`).
+    /// per read), on the monotonic clock, so that a pause outlives it; the leader's own
+    /// reads are answered on the client's thread. Stale only if a node's clock runs a
+    /// quarter faster than another's (see `node/lease.rs`).
     Lease,
     /// Serve from the local state at once. A follower may lag, and a deposed leader
     /// may serve old data.

@@ -69,6 +69,7 @@ mod ready;
 mod snapshot;
 mod start;
 
+pub(crate) use lease::LeaseView;
 pub use start::start;
 use start::{decode_meta, encode_meta, follower_snapshot_permille};
 
@@ -155,6 +156,13 @@ impl Handle {
     pub fn read_barrier(&self) -> oneshot::Receiver<Result<(), ClusterError>> {
         let (tx, rx) = oneshot::channel();
         if self.read_consistency == ReadConsistency::Stale {
+            let _ = tx.send(Ok(()));
+            return rx;
+        }
+        if self.read_consistency == ReadConsistency::Lease && self.status.lease.read_now() {
+            self.status
+                .reads
+                .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
             let _ = tx.send(Ok(()));
             return rx;
         }
@@ -613,6 +621,8 @@ impl Node {
     }
 
     fn on_tick(&mut self, now: Instant) {
+        self.publish_lease();
+        self.renew_lease();
         self.fence_step(true);
         self.follow_leader_clock();
         if self.ticks.is_multiple_of(10) {

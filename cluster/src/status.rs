@@ -142,6 +142,9 @@ pub struct ClusterStatus {
     /// deadlines by the leader's clock.
     pub leader_offset_us: std::sync::atomic::AtomicI64,
     pub peers: Mutex<BTreeMap<u64, PeerInfo>>,
+    /// The leader's read lease, for reads served on the client's thread
+    /// (`Handle::read_barrier`).
+    pub(crate) lease: crate::node::LeaseView,
 }
 
 impl ClusterStatus {
@@ -182,5 +185,11 @@ impl ClusterStatus {
 
     pub fn peers(&self) -> BTreeMap<u64, PeerInfo> {
         self.peers.lock().clone()
+    }
+
+    /// Whether this node's client threads may serve reads from a leader's lease now
+    /// (`--read-consistency lease`), and the commit index published with it.
+    pub fn lease_view(&self) -> (bool, u64) {
+        (self.lease.holds(), self.lease.committed())
     }
 }

@@ -33,7 +33,8 @@ use sessiond_cluster::node::driven::DrivenNode;
 use sessiond_cluster::raftlog::mem::MemDisk;
 use sessiond_cluster::transport::Applied;
 use sessiond_cluster::{
-    ClusterConfig, ClusterError, ReadConsistency, SnapshotCapture, SnapshotJob, StateMachine,
+    ClusterConfig, ClusterError, ClusterStatus, ReadConsistency, SnapshotCapture, SnapshotJob,
+    StateMachine,
 };
 use tokio::sync::oneshot;
 
@@ -142,6 +143,13 @@ struct SimNet {
     outbox: Mutex<Vec<Message>>,
     clocks: Arc<Clocks>,
     peers: Mutex<BTreeMap<u64, String>>,
+    /// The node's status, and each time it sent `MsgTimeoutNow`, whether its client
+    /// threads could still read from its lease (they must not: the transferee may be
+    /// elected at once); and the commits it sent ahead of the one its lease published
+    /// (there must be none: a follower could acknowledge a write a lease read misses).
+    status: Mutex<Option<Arc<ClusterStatus>>>,
+    lease_at_timeout_now: Mutex<Vec<bool>>,
+    commits_ahead: Mutex<Vec<(u64, u64)>>,
 }
 
 impl SimNet {
@@ -150,6 +158,9 @@ impl SimNet {
             outbox: Mutex::new(Vec::new()),
             clocks: Arc::new(Clocks::default()),
             peers: Mutex::new(BTreeMap::new()),
+            status: Mutex::new(None),
+            lease_at_timeout_now: Mutex::new(Vec::new()),
+            commits_ahead: Mutex::new(Vec::new()),
         })
     }
 
@@ -169,6 +180,15 @@ impl SimNet {
 
 impl Network for SimNet {
     fn send(&self, m: &Message) -> bool {
+        if let Some(st) = &*self.status.lock() {
+            let (holds, committed) = st.lease_view();
+            if m.get_msg_type() == MessageType::MsgTimeoutNow {
+                self.lease_at_timeout_now.lock().push(holds);
+            }
+            if m.commit > committed {
+                self.commits_ahead.lock().push((m.commit, committed));
+            }
+        }
         self.outbox.lock().push(m.clone());
         true
     }
@@ -242,6 +262,7 @@ impl Member {
         let sm = Box::new(ListSm(self.applied.clone()));
         let node = DrivenNode::start(self.config(), sm, &self.disk, self.net.clone())
             .expect("node starts from its disk");
+        *self.net.status.lock() = Some(node.handle().status.clone());
         self.node = Some(node);
     }
 }
@@ -716,13 +737,30 @@ fn a_lease_answers_reads_without_a_round_until_a_transfer_ends_it() {
     );
     sim.net.clear();
 
-    // The next ones, the leader's own and a follower's, take none.
+    // A write commits: every message that tells of it leaves after the commit index is
+    // published for the lease.
+    let mut write = sim.node(l).handle().propose(b"w".to_vec());
+    for _ in 0..20 {
+        sim.collect(100);
+        for i in 0..3 {
+            sim.deliver_to(i);
+        }
+    }
+    assert!(
+        matches!(write.try_recv(), Ok(Ok(_))),
+        "the write is applied"
+    );
+    assert_eq!(*sim.members[l].net.commits_ahead.lock(), []);
+    sim.net.clear();
+
+    // The next ones, the leader's own and a follower's, take none. The leader's own is
+    // answered on the caller's thread, before the raft thread turns.
     let mut own = sim.node(l).handle().read_barrier();
-    sim.turn_one(l);
     assert!(
         matches!(own.try_recv(), Ok(Ok(()))),
-        "answered from the lease"
+        "answered from the lease, on the caller's thread"
     );
+    sim.turn_one(l);
     assert_eq!(sim.on_net(MsgHeartbeat), 0);
     let mut forwarded = sim.node(f1).handle().read_barrier();
     sim.turn_one(f1);
@@ -744,8 +782,18 @@ fn a_lease_answers_reads_without_a_round_until_a_transfer_ends_it() {
     transfer.set_msg_type(MsgTransferLeader);
     sim.deliver(transfer);
     sim.turn_one(l);
+    assert_eq!(sim.on_net(MsgTimeoutNow), 1, "f1 is up to date");
+    assert_eq!(
+        *sim.members[l].net.lease_at_timeout_now.lock(),
+        [false],
+        "the lease ended before MsgTimeoutNow left"
+    );
     sim.net.clear();
     let mut after = sim.node(l).handle().read_barrier();
+    assert!(
+        after.try_recv().is_err(),
+        "the caller's thread no longer answers once MsgTimeoutNow is out"
+    );
     sim.turn_one(l);
     assert!(after.try_recv().is_err(), "no answer without a round");
     assert_eq!(sim.on_net(MsgHeartbeat), 2);

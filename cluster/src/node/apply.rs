@@ -11,6 +11,7 @@ impl Node {
         if self.capturing() {
             return;
         }
+        self.publish_lease();
         let start = self.applied;
         while let Some(e) = self.unapplied.pop_front() {
             if e.index <= self.applied {
@@ -37,6 +38,7 @@ impl Node {
             self.status
                 .entries_applied
                 .fetch_add(self.applied - start, std::sync::atomic::Ordering::Relaxed);
+            self.publish_applied();
         }
         self.answer_reads();
     }

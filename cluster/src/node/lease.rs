@@ -22,8 +22,96 @@
 //! left also sends one, which nobody waits for. A lease is for one term, and ends for the
 //! rest of the term once a leadership transfer starts. Reads forwarded by followers are
 //! answered from it too.
+//!
+//! The raft thread publishes the lease ([`LeaseView`]) so that a client's event loop can
+//! serve a read itself, with no hand-off to this thread and back: it checks the lease's
+//! end on the monotonic clock, then waits for nothing if everything committed is applied.
+//! The view is brought up to date before anything this thread does could let a client
+//! learn of a write (a message sent, an entry applied), and before a transfer's
+//! `MsgTimeoutNow` leaves, which is the only way another leader can be elected within
+//! the lease.
+
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 
 use super::*;
+
+/// The lease as client threads see it (`ClusterStatus::lease`), written by the raft
+/// thread only.
+#[derive(Debug)]
+pub(crate) struct LeaseView {
+    epoch: Instant,
+    /// Nanoseconds past `epoch` until which the lease holds; 0 when there is none.
+    until: AtomicU64,
+    /// The commit index, published before any message or reply could tell of it.
+    committed: AtomicU64,
+    /// The last index applied to the state machine, published after its effects.
+    applied: AtomicU64,
+    /// A client thread served a read from the view since the raft thread last looked.
+    used: AtomicBool,
+}
+
+impl Default for LeaseView {
+    fn default() -> Self {
+        LeaseView {
+            epoch: Instant::now(),
+            until: AtomicU64::new(0),
+            committed: AtomicU64::new(0),
+            applied: AtomicU64::new(0),
+            used: AtomicBool::new(false),
+        }
+    }
+}
+
+impl LeaseView {
+    fn nanos(&self, t: Instant) -> u64 {
+        t.saturating_duration_since(self.epoch).as_nanos() as u64 + 1
+    }
+
+    /// Whether a read may run now, on the caller's thread: the lease holds, and this
+    /// node has applied everything committed when it was checked. (The lease is checked
+    /// first: everything acknowledged before that moment is in the commit index read
+    /// after it.)
+    pub(crate) fn read_now(&self) -> bool {
+        if !self.holds() {
+            return false;
+        }
+        let committed = self.committed.load(Ordering::Acquire);
+        if self.applied.load(Ordering::Acquire) < committed {
+            return false;
+        }
+        if !self.used.load(Ordering::Relaxed) {
+            self.used.store(true, Ordering::Relaxed);
+        }
+        true
+    }
+
+    /// Whether the lease holds now (as a read would find it, whatever is applied).
+    pub(crate) fn holds(&self) -> bool {
+        let until = self.until.load(Ordering::Acquire);
+        until != 0 && self.nanos(Instant::now()) < until
+    }
+
+    pub(crate) fn committed(&self) -> u64 {
+        self.committed.load(Ordering::Acquire)
+    }
+
+    fn set(&self, lease: Option<Instant>, committed: u64) {
+        // The commit index first: a reader that finds the new lease finds it too.
+        self.committed.store(committed, Ordering::Release);
+        let until = lease.map_or(0, |t| self.nanos(t));
+        if self.until.load(Ordering::Relaxed) != until {
+            self.until.store(until, Ordering::Release);
+        }
+    }
+
+    fn set_applied(&self, applied: u64) {
+        self.applied.store(applied, Ordering::Release);
+    }
+
+    fn take_used(&self) -> bool {
+        self.used.load(Ordering::Relaxed) && self.used.swap(false, Ordering::Relaxed)
+    }
+}
 
 /// A leader's lease: reads need no quorum round until `until`, in `term`.
 #[derive(Clone, Copy)]
@@ -66,6 +154,41 @@ impl Node {
         })
     }
 
+    /// Brings the published lease and commit index up to date. Called before anything
+    /// leaves this thread that could tell of a commit or start another leader's election:
+    /// at each ready, before each send, before applying.
+    pub(super) fn publish_lease(&mut self) {
+        if !self.lease_mode() {
+            return;
+        }
+        self.watch_lease();
+        let until = self.lease_now().map(|l| l.until);
+        self.status
+            .lease
+            .set(until, self.raw.raft.raft_log.committed);
+    }
+
+    /// After entries are applied (their effects visible in the store).
+    pub(super) fn publish_applied(&self) {
+        if self.lease_mode() {
+            self.status.lease.set_applied(self.applied);
+        }
+    }
+
+    /// On each tick: a lease that client threads read from, with less than half of it
+    /// left, is renewed by a barrier nobody waits for.
+    pub(super) fn renew_lease(&mut self) {
+        if !self.lease_mode() || !self.status.lease.take_used() {
+            return;
+        }
+        if let Some(l) = self.lease_now() {
+            let left = l.until.saturating_duration_since(Instant::now());
+            if left < self.lease_len() / 2 && self.reads_inflight.is_empty() {
+                self.send_read_barrier(Vec::new());
+            }
+        }
+    }
+
     /// A read barrier sent at `sent` was answered by a quorum.
     pub(super) fn lease_renewed(&mut self, sent: Instant) {
         let r = &self.raw.raft;
@@ -83,6 +206,7 @@ impl Node {
             term: r.term,
             until,
         });
+        self.publish_lease();
     }
 
     /// Serve the new reads from the lease, if it holds: they wait only for the commit

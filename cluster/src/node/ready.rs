@@ -10,6 +10,7 @@ impl Node {
         if !self.raw.has_ready() {
             return;
         }
+        self.publish_lease();
         let mut rd = self.raw.ready();
         if let Some(ss) = rd.ss() {
             let role = match ss.raft_state {
@@ -159,6 +160,7 @@ impl Node {
     }
 
     pub(super) fn send(&mut self, msgs: Vec<Message>) {
+        self.publish_lease();
         for m in msgs {
             let to = m.to;
             if !self.may_campaign

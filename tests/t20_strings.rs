@@ -1,32 +1,18 @@
 //! String commands against Redis 7 semantics: SET and its options, the GET* family,
-//! multi-key commands, counters, binary safety and exact error texts.
+//! binary safety and exact error texts (counters: `t21_counters`; MGET, MSET, MSETNX:
+//! `t22_multikey`).
 
 mod support;
 
 use std::time::{SystemTime, UNIX_EPOCH};
 
-use redis::{ConnectionLike, Value};
+use redis::Value;
+use support::cmds::{bulk, get, hset, pttl, v};
 use support::{err_of, Server};
 
 const WRONGTYPE: &str = "WRONGTYPE Operation against a key holding the wrong kind of value";
 const NOT_INT: &str = "ERR value is not an integer or out of range";
 const SYNTAX: &str = "ERR syntax error";
-
-fn v(con: &mut redis::Connection, cmd: &redis::Cmd) -> Value {
-    con.req_command(cmd).expect("reply")
-}
-
-fn bulk(s: &str) -> Value {
-    Value::BulkString(s.as_bytes().to_vec())
-}
-
-fn get(con: &mut redis::Connection, key: &str) -> Option<String> {
-    redis::cmd("GET").arg(key).query(con).expect("get")
-}
-
-fn pttl(con: &mut redis::Connection, key: &str) -> i64 {
-    redis::cmd("PTTL").arg(key).query(con).expect("pttl")
-}
 
 fn now_secs() -> u64 {
     SystemTime::now()
@@ -40,15 +26,6 @@ fn now_ms() -> u64 {
         .duration_since(UNIX_EPOCH)
         .expect("clock")
         .as_millis() as u64
-}
-
-fn hset(con: &mut redis::Connection, key: &str) {
-    let _: i64 = redis::cmd("HSET")
-        .arg(key)
-        .arg("f")
-        .arg("v")
-        .query(con)
-        .expect("hset");
 }
 
 /// SET replies the status OK and GET returns the value; GET of a missing key is nil.
@@ -510,109 +487,6 @@ fn getset_clears_ttl() {
     );
 }
 
-/// MGET returns one element per key, nil for missing keys and for keys of another type.
-#[test]
-fn mget_with_missing_and_hash() {
-    let srv = Server::start();
-    let mut con = srv.conn();
-    let _: () = redis::cmd("SET")
-        .arg("a")
-        .arg("1")
-        .query(&mut con)
-        .expect("set");
-    let _: () = redis::cmd("SET")
-        .arg("c")
-        .arg("3")
-        .query(&mut con)
-        .expect("set");
-    hset(&mut con, "h");
-    assert_eq!(
-        v(
-            &mut con,
-            redis::cmd("MGET")
-                .arg("a")
-                .arg("b")
-                .arg("h")
-                .arg("c")
-                .arg("a")
-        ),
-        Value::Array(vec![
-            bulk("1"),
-            Value::Nil,
-            Value::Nil,
-            bulk("3"),
-            bulk("1")
-        ])
-    );
-}
-
-/// MSET sets all pairs and replies OK; an odd number of arguments is an arity error and
-/// sets nothing.
-#[test]
-fn mset_and_odd_args() {
-    let srv = Server::start();
-    let mut con = srv.conn();
-    assert_eq!(
-        v(
-            &mut con,
-            redis::cmd("MSET").arg("a").arg("1").arg("b").arg("2")
-        ),
-        Value::Okay
-    );
-    assert_eq!(get(&mut con, "a").as_deref(), Some("1"));
-    assert_eq!(get(&mut con, "b").as_deref(), Some("2"));
-    assert_eq!(
-        err_of(&mut con, redis::cmd("MSET").arg("x").arg("1").arg("y")),
-        "ERR wrong number of arguments for 'mset' command"
-    );
-    assert_eq!(
-        err_of(&mut con, redis::cmd("MSET").arg("x")),
-        "ERR wrong number of arguments for 'mset' command"
-    );
-    assert_eq!(get(&mut con, "x"), None);
-    // MSET overwrites and clears the TTL.
-    let _: () = redis::cmd("EXPIRE")
-        .arg("a")
-        .arg(100)
-        .query(&mut con)
-        .expect("expire");
-    let _: () = redis::cmd("MSET")
-        .arg("a")
-        .arg("9")
-        .query(&mut con)
-        .expect("mset");
-    assert_eq!(get(&mut con, "a").as_deref(), Some("9"));
-    assert_eq!(pttl(&mut con, "a"), -1);
-}
-
-/// MSETNX sets all keys (reply 1) only when none exists; if any exists it sets none
-/// (reply 0).
-#[test]
-fn msetnx_all_or_nothing() {
-    let srv = Server::start();
-    let mut con = srv.conn();
-    assert_eq!(
-        v(
-            &mut con,
-            redis::cmd("MSETNX").arg("a").arg("1").arg("b").arg("2")
-        ),
-        Value::Int(1)
-    );
-    assert_eq!(
-        v(
-            &mut con,
-            redis::cmd("MSETNX").arg("c").arg("3").arg("a").arg("x")
-        ),
-        Value::Int(0)
-    );
-    assert_eq!(get(&mut con, "c"), None, "nothing set when one key exists");
-    assert_eq!(get(&mut con, "a").as_deref(), Some("1"));
-    assert_eq!(
-        err_of(&mut con, redis::cmd("MSETNX").arg("a").arg("1").arg("b")),
-        "ERR wrong number of arguments for 'msetnx' command"
-    );
-}
-
 /// STRLEN is the value's byte length, 0 for a missing key, WRONGTYPE on a hash.
 #[test]
 fn strlen() {
@@ -675,164 +549,6 @@ fn append_creates_and_extends() {
         err_of(&mut con, redis::cmd("APPEND").arg("h").arg("x")),
         WRONGTYPE
     );
-}
-
-/// INCR, INCRBY, DECR and DECRBY: missing keys start at 0, replies are integers, and the
-/// value is stored as its decimal text.
-#[test]
-fn incr_decr_family() {
-    let srv = Server::start();
-    let mut con = srv.conn();
-    assert_eq!(v(&mut con, redis::cmd("INCR").arg("c")), Value::Int(1));
-    assert_eq!(v(&mut con, redis::cmd("INCR").arg("c")), Value::Int(2));
-    assert_eq!(
-        v(&mut con, redis::cmd("INCRBY").arg("c").arg(10)),
-        Value::Int(12)
-    );
-    assert_eq!(
-        v(&mut con, redis::cmd("INCRBY").arg("c").arg(-20)),
-        Value::Int(-8)
-    );
-    assert_eq!(v(&mut con, redis::cmd("DECR").arg("c")), Value::Int(-9));
-    assert_eq!(
-        v(&mut con, redis::cmd("DECRBY").arg("c").arg(1)),
-        Value::Int(-10)
-    );
-    assert_eq!(
-        v(&mut con, redis::cmd("DECRBY").arg("c").arg(-15)),
-        Value::Int(5)
-    );
-    assert_eq!(get(&mut con, "c").as_deref(), Some("5"));
-    assert_eq!(v(&mut con, redis::cmd("DECR").arg("d")), Value::Int(-1));
-    assert_eq!(
-        v(&mut con, redis::cmd("DECRBY").arg("e").arg(7)),
-        Value::Int(-7)
-    );
-    let _: () = redis::cmd("SET")
-        .arg("s")
-        .arg("-41")
-        .query(&mut con)
-        .expect("set");
-    assert_eq!(v(&mut con, redis::cmd("INCR").arg("s")), Value::Int(-40));
-}
-
-/// Counters on values that are not canonical 64-bit integers, or with a non-integer
-/// increment, fail with `ERR value is not an integer or out of range` and change nothing.
-#[test]
-fn incr_non_integer() {
-    let srv = Server::start();
-    let mut con = srv.conn();
-    for bad in [
-        "abc",
-        "1.5",
-        " 1",
-        "1 ",
-        "",
-        "9223372036854775808",
-        "0x10",
-        "01",
-        "-0",
-        "+1",
-    ] {
-        let _: () = redis::cmd("SET")
-            .arg("k")
-            .arg(bad)
-            .query(&mut con)
-            .expect("set");
-        assert_eq!(
-            err_of(&mut con, redis::cmd("INCR").arg("k")),
-            NOT_INT,
-            "INCR on {bad:?}"
-        );
-        assert_eq!(get(&mut con, "k").as_deref(), Some(bad));
-    }
-    let _: () = redis::cmd("SET")
-        .arg("n")
-        .arg("1")
-        .query(&mut con)
-        .expect("set");
-    for bad in ["abc", "1.5", ""] {
-        assert_eq!(
-            err_of(&mut con, redis::cmd("INCRBY").arg("n").arg(bad)),
-            NOT_INT,
-            "INCRBY by {bad:?}"
-        );
-        assert_eq!(
-            err_of(&mut con, redis::cmd("DECRBY").arg("n").arg(bad)),
-            NOT_INT,
-            "DECRBY by {bad:?}"
-        );
-    }
-    assert_eq!(get(&mut con, "n").as_deref(), Some("1"));
-    hset(&mut con, "h");
-    assert_eq!(err_of(&mut con, redis::cmd("INCR").arg("h")), WRONGTYPE);
-}
-
-/// Overflowing i64 either way is `ERR increment or decrement would overflow` and leaves
-/// the value unchanged.
-#[test]
-fn incr_overflow() {
-    let srv = Server::start();
-    let mut con = srv.conn();
-    let _: () = redis::cmd("SET")
-        .arg("max")
-        .arg(i64::MAX)
-        .query(&mut con)
-        .expect("set");
-    assert_eq!(
-        err_of(&mut con, redis::cmd("INCR").arg("max")),
-        "ERR increment or decrement would overflow"
-    );
-    assert_eq!(
-        err_of(&mut con, redis::cmd("INCRBY").arg("max").arg(1)),
-        "ERR increment or decrement would overflow"
-    );
-    assert_eq!(get(&mut con, "max"), Some(i64::MAX.to_string()));
-    let _: () = redis::cmd("SET")
-        .arg("min")
-        .arg(i64::MIN)
-        .query(&mut con)
-        .expect("set");
-    assert_eq!(
-        err_of(&mut con, redis::cmd("DECR").arg("min")),
-        "ERR increment or decrement would overflow"
-    );
-    assert_eq!(
-        err_of(&mut con, redis::cmd("DECRBY").arg("min").arg(1)),
-        "ERR increment or decrement would overflow"
-    );
-    assert_eq!(get(&mut con, "min"), Some(i64::MIN.to_string()));
-    // Right up to the limit is fine.
-    let _: () = redis::cmd("SET")
-        .arg("x")
-        .arg(i64::MAX - 1)
-        .query(&mut con)
-        .expect("set");
-    assert_eq!(
-        v(&mut con, redis::cmd("INCR").arg("x")),
-        Value::Int(i64::MAX)
-    );
-}
-
-/// INCR on a key with a TTL keeps the TTL.
-#[test]
-fn incr_keeps_ttl() {
-    let srv = Server::start();
-    let mut con = srv.conn();
-    let _: () = redis::cmd("SET")
-        .arg("c")
-        .arg(1)
-        .arg("EX")
-        .arg(100)
-        .query(&mut con)
-        .expect("set");
-    assert_eq!(v(&mut con, redis::cmd("INCR").arg("c")), Value::Int(2));
-    assert_eq!(
-        v(&mut con, redis::cmd("DECRBY").arg("c").arg(5)),
-        Value::Int(-3)
-    );
-    let t = pttl(&mut con, "c");
-    assert!((99_000..=100_000).contains(&t), "pttl {t}");
 }
 
 /// Keys and values are binary safe: every byte 0..=255, embedded CR LF and NUL.
@@ -1001,25 +717,6 @@ fn set_get_keepttl_combination() {
     assert_eq!(pttl(&mut con, "k"), -1);
 }
 
-/// MSET with a key named twice stores the last value.
-#[test]
-fn mset_duplicate_key_last_wins() {
-    let srv = Server::start();
-    let mut con = srv.conn();
-    let _: () = redis::cmd("MSET")
-        .arg("a")
-        .arg("1")
-        .arg("b")
-        .arg("x")
-        .arg("a")
-        .arg("2")
-        .query(&mut con)
-        .expect("mset");
-    assert_eq!(get(&mut con, "a").as_deref(), Some("2"));
-    let n: i64 = redis::cmd("DBSIZE").query(&mut con).expect("dbsize");
-    assert_eq!(n, 2);
-}
-
 /// Expire times that overflow for SETEX/GETEX are `invalid expire time`, and an increment
 /// beyond i64 is not an integer.
 #[test]
@@ -1101,39 +798,4 @@ fn set_repeated_expire_option_last_wins() {
 
 fn ttl_of(con: &mut redis::Connection, key: &str) -> i64 {
     redis::cmd("TTL").arg(key).query(con).expect("ttl")
-}
-
-/// DECRBY with i64::MIN cannot be negated: `ERR decrement would overflow`, value unchanged.
-#[test]
-fn decrby_i64_min() {
-    let srv = Server::start();
-    let mut con = srv.conn();
-    let _: () = redis::cmd("SET")
-        .arg("z")
-        .arg(0)
-        .query(&mut con)
-        .expect("set");
-    assert_eq!(
-        err_of(
-            &mut con,
-            redis::cmd("DECRBY").arg("z").arg("-9223372036854775808")
-        ),
-        "ERR decrement would overflow"
-    );
-    assert_eq!(get(&mut con, "z").as_deref(), Some("0"));
-}
-
-/// MSETNX naming one new key twice sets it (reply 1) to the last value.
-#[test]
-fn msetnx_duplicate_key() {
-    let srv = Server::start();
-    let mut con = srv.conn();
-    assert_eq!(
-        v(
-            &mut con,
-            redis::cmd("MSETNX").arg("d").arg("1").arg("d").arg("2")
-        ),
-        Value::Int(1)
-    );
-    assert_eq!(get(&mut con, "d").as_deref(), Some("2"));
 }

@@ -7,18 +7,11 @@ use std::collections::HashMap;
 use std::io::{Read, Write};
 use std::time::{Duration, Instant};
 
-use redis::{ConnectionLike, Value};
+use redis::Value;
+use support::cmds::{bulk, v};
 use support::{err_of, roundtrip, Server};
 
 const WRONGTYPE: &str = "WRONGTYPE Operation against a key holding the wrong kind of value";
-
-fn v(con: &mut redis::Connection, cmd: &redis::Cmd) -> Value {
-    con.req_command(cmd).expect("reply")
-}
-
-fn bulk(s: &str) -> Value {
-    Value::BulkString(s.as_bytes().to_vec())
-}
 
 fn exists(con: &mut redis::Connection, key: &str) -> i64 {
     redis::cmd("EXISTS").arg(key).query(con).expect("exists")

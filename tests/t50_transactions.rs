@@ -7,23 +7,12 @@ mod support;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 
-use redis::{ConnectionLike, Value};
+use redis::Value;
+use support::cmds::{bulk, get, v};
 use support::{err_of, roundtrip, Server};
-
-fn v(con: &mut redis::Connection, cmd: &redis::Cmd) -> Value {
-    con.req_command(cmd).expect("reply")
-}
-
-fn bulk(s: &str) -> Value {
-    Value::BulkString(s.as_bytes().to_vec())
-}
 
 fn queued() -> Value {
     Value::SimpleString("QUEUED".into())
-}
-
-fn get(con: &mut redis::Connection, key: &str) -> Option<String> {
-    redis::cmd("GET").arg(key).query(con).expect("get")
 }
 
 /// Assert `val` is a server error with exactly `text`.

@@ -8,16 +8,9 @@ use std::path::PathBuf;
 use std::process::{Command, Stdio};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use redis::{ConnectionLike, Value};
+use redis::Value;
+use support::cmds::{bulk, v};
 use support::{err_of, info_field, read_to_close, Server, BIN};
-
-fn v(con: &mut redis::Connection, cmd: &redis::Cmd) -> Value {
-    con.req_command(cmd).expect("reply")
-}
-
-fn bulk(s: &str) -> Value {
-    Value::BulkString(s.as_bytes().to_vec())
-}
 
 fn dbsize(con: &mut redis::Connection) -> i64 {
     redis::cmd("DBSIZE").query(con).expect("dbsize")

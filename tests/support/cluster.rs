@@ -288,3 +288,31 @@ impl Drop for Cluster {
         let _ = std::fs::remove_dir_all(&self.dir);
     }
 }
+
+static SERIAL: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
+/// Cluster tests of one binary run one at a time: each starts three or four processes,
+/// and elections are timing-sensitive on a busy two-core machine.
+pub fn serial() -> std::sync::MutexGuard<'static, ()> {
+    SERIAL.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+/// How long a test waits for a leader.
+pub const LEADER_WAIT: Duration = Duration::from_secs(15);
+
+/// A connection to node `i` whose reads give up after 10 s.
+pub fn conn(c: &Cluster, i: usize) -> redis::Connection {
+    let con = c.node(i).conn();
+    con.set_read_timeout(Some(Duration::from_secs(10)))
+        .expect("timeout");
+    con
+}
+
+pub fn get(con: &mut redis::Connection, key: &str) -> Option<String> {
+    redis::cmd("GET").arg(key).query(con).expect("GET")
+}
+
+/// `GET` that treats an error (a node still catching up) as "not there yet".
+pub fn try_get(con: &mut redis::Connection, key: &str) -> Option<String> {
+    redis::cmd("GET").arg(key).query(con).ok().flatten()
+}

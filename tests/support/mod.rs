@@ -3,6 +3,7 @@
 #![allow(dead_code)]
 
 pub mod cluster;
+pub mod cmds;
 pub mod diff;
 pub mod diff_types;
 pub mod faults;

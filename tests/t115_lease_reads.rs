@@ -7,6 +7,10 @@
 //! `lease` used to be, trusts ticks that a paused leader does not count, and answered
 //! such a read with the value from before the pause.) That test needs root, iproute2 and
 //! iptables for the one-way cut (`support/netns.rs`); without them it fails.
+//!
+//! The lease allows for clocks that run at somewhat different rates; a leader does not
+//! hold one while a voter's clock runs much faster than its own (`faketime`'s `x1.5`,
+//! which that test needs; without it, it fails).
 
 mod support;
 
@@ -15,7 +19,7 @@ use std::time::Duration;
 
 use support::cluster::Cluster;
 use support::netns::Net;
-use support::resp;
+use support::{resp, wait_until, Launch};
 
 const LEASE: &[&str] = &["--read-consistency", "lease"];
 
@@ -39,6 +43,62 @@ fn lease_reads_see_every_write_acknowledged_before_them() {
     }
     let mode = c.raft_field(l, "raft_read_consistency");
     assert_eq!(mode.as_deref(), Some("Lease"));
+    // The reads did come from a lease: the clocks' rates are measured and allow one.
+    let held = wait_until(Duration::from_secs(10), || {
+        let _: Option<u64> = redis::cmd("GET").arg("k").query(&mut cons[l]).ok();
+        c.raft_field(l, "raft_lease").as_deref() == Some("1")
+    });
+    assert!(held, "no lease held\n{}", c.logs());
+    assert_eq!(c.raft_field(l, "raft_clock_rates_ok").as_deref(), Some("1"));
+}
+
+/// Node 3's clocks, wall and monotonic, run half again as fast as the others'
+/// (libfaketime's `x1.5`): its election timeout passes in two thirds of the time, so a
+/// lease that counted on its refusing votes would outlast it. The leader measures the
+/// rate and holds no lease: reads take a quorum round and still work.
+#[test]
+fn no_lease_while_a_voter_clock_runs_fast() {
+    let mut launch = vec![Launch::default(); 3];
+    launch[2].wrapper = vec!["faketime".into(), "-f".into(), "+0 x1.5".into()];
+    let c = Cluster::start_as(launch, vec![0; 3], LEASE);
+    let ppm = |l: usize| {
+        c.raft_field(l, "raft_node3").and_then(|v| {
+            v.split("clock_rate_ppm=")
+                .nth(1)
+                .and_then(|r| r.split(',').next()?.parse::<i64>().ok())
+        })
+    };
+    // Node 3's wall clock soon runs too far ahead for it to lead, too.
+    let mut l = 0;
+    let measured = wait_until(Duration::from_secs(30), || {
+        l = match c.leader() {
+            Some(l) if l != 2 => l,
+            _ => return false,
+        };
+        ppm(l).is_some_and(|r| (400_000..=600_000).contains(&r))
+    });
+    assert!(
+        measured,
+        "node 3's rate not measured at about +500,000 ppm: {:?}\n{}",
+        ppm(l),
+        c.logs()
+    );
+    let mut con = c.node(l).conn();
+    for i in 0..200u64 {
+        let _: () = redis::cmd("SET")
+            .arg("k")
+            .arg(i)
+            .query(&mut con)
+            .expect("SET");
+        let got: u64 = redis::cmd("GET").arg("k").query(&mut con).expect("GET");
+        assert_eq!(got, i);
+    }
+    assert_eq!(c.raft_field(l, "raft_clock_rates_ok").as_deref(), Some("0"));
+    assert_eq!(
+        c.raft_field(l, "raft_lease").as_deref(),
+        Some("0"),
+        "a lease while node 3 runs fast"
+    );
 }
 
 /// The leader is paused (SIGSTOP) and cannot hear the others (a one-way cut) while they

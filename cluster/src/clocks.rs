@@ -22,6 +22,12 @@
 //!   refused, and a leader that finds itself skewed hands leadership over.
 //! - Every node reads deadlines by the leader's clock (its own plus the offset to the
 //!   leader), so a follower whose clock is off still expires sessions on time.
+//! - Stamps also carry the sender's monotonic clock, which raft's ticks and the read
+//!   lease count by. [`Clocks::rates`]: how much faster each peer's runs than this
+//!   node's, from the first and last of its recent stamps (at least [`RATE_SPAN_US`]
+//!   apart). A leader serves reads from its lease only while no voter's clock runs more
+//!   than [`MAX_RATE_PPM`] faster than its own (see `node/lease.rs`): offsets alone do
+//!   not show a clock that runs fast until it is already far off.
 
 use std::collections::{HashMap, VecDeque};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
@@ -34,6 +40,24 @@ pub const STAMP_EVERY: Duration = Duration::from_millis(500);
 const SAMPLES: usize = 8;
 /// A peer's offset older than this is not used.
 const STALE: Duration = Duration::from_secs(10);
+/// Monotonic samples kept per peer (one a stamp: 4 s of them).
+const RATE_SAMPLES: usize = 8;
+/// A peer's rate is measured over at least this much of this node's time.
+pub const RATE_SPAN_US: i64 = 1_000_000;
+/// A peer heard from within this long counts for the rates' verdict.
+const RATE_FRESH: Duration = Duration::from_secs(2);
+/// How much faster than this node's a voter's clock may run for the lease to hold, in
+/// parts per million: a fifth of the quarter the lease's length allows for (clocks
+/// kept by NTP differ by a few hundred at most; a delay that varies by 10 ms over the
+/// span shows as 10,000).
+pub const MAX_RATE_PPM: i64 = 50_000;
+
+/// This process's monotonic clock, in microseconds from its first reading (never 0).
+pub fn mono_us() -> i64 {
+    static EPOCH: std::sync::OnceLock<Instant> = std::sync::OnceLock::new();
+    let epoch = *EPOCH.get_or_init(Instant::now);
+    epoch.elapsed().as_micros() as i64 + 1
+}
 
 /// One node's clock, as carried between peers (microseconds since the Unix epoch).
 #[derive(Clone, PartialEq, prost::Message)]
@@ -47,6 +71,9 @@ pub struct ClockStamp {
     /// How long the sender held that stamp before sending this one.
     #[prost(int64, tag = "3")]
     pub held_us: i64,
+    /// The sender's monotonic clock ([`mono_us`]; 0 from a node that does not send it).
+    #[prost(int64, tag = "4")]
+    pub mono_us: i64,
 }
 
 pub fn wall_us() -> i64 {
@@ -67,6 +94,8 @@ struct Peer {
     last: Option<(i64, Instant)>,
     samples: VecDeque<Sample>,
     at: Option<Instant>,
+    /// (the peer's monotonic clock when it sent a stamp, this node's when it came).
+    mono: VecDeque<(i64, i64)>,
 }
 
 /// What this node knows of its peers' clocks.
@@ -88,14 +117,29 @@ impl Clocks {
             sent_us: now,
             echo_us,
             held_us,
+            mono_us: mono_us(),
         }
     }
 
     /// A stamp arrived from `peer` (at this node's clock `now_us`).
     pub fn received(&self, peer: u64, s: &ClockStamp, now_us: i64) {
+        self.received_at(peer, s, now_us, mono_us());
+    }
+
+    /// [`Clocks::received`], with this node's monotonic clock given (a simulation's).
+    pub fn received_at(&self, peer: u64, s: &ClockStamp, now_us: i64, now_mono_us: i64) {
         let mut peers = self.peers.lock();
         let p = peers.entry(peer).or_default();
         p.last = Some((s.sent_us, Instant::now()));
+        if s.mono_us > 0 {
+            if p.mono.back().is_some_and(|&(m, _)| m >= s.mono_us) {
+                p.mono.clear(); // the peer restarted (or the stamps crossed)
+            }
+            if p.mono.len() == RATE_SAMPLES {
+                p.mono.pop_front();
+            }
+            p.mono.push_back((s.mono_us, now_mono_us));
+        }
         if s.echo_us == 0 {
             return;
         }
@@ -124,6 +168,41 @@ impl Clocks {
             .iter()
             .min_by_key(|s| s.rtt_us)
             .map(|s| s.offset_us)
+    }
+
+    /// How much faster `peer`'s monotonic clock runs than this node's, in parts per
+    /// million (negative: slower), once its stamps span [`RATE_SPAN_US`].
+    pub fn rate_ppm(&self, peer: u64) -> Option<i64> {
+        let peers = self.peers.lock();
+        let p = peers.get(&peer)?;
+        let (&(m0, t0), &(m1, t1)) = (p.mono.front()?, p.mono.back()?);
+        let span = t1 - t0;
+        if span < RATE_SPAN_US {
+            return None;
+        }
+        Some(((m1 - m0 - span) as i128 * 1_000_000 / span as i128) as i64)
+    }
+
+    /// Whether the voters' clocks run close enough to this node's for a read lease: no
+    /// voter heard from lately runs more than `max_ppm` faster or is not measured yet,
+    /// and a quorum (this node included) is measured.
+    pub fn rates(&self, me: u64, voters: &[u64], max_ppm: i64) -> bool {
+        let mut good = 1;
+        for &v in voters.iter().filter(|&&v| v != me) {
+            let fresh = self
+                .peers
+                .lock()
+                .get(&v)
+                .and_then(|p| p.last)
+                .is_some_and(|(_, at)| at.elapsed() < RATE_FRESH);
+            match self.rate_ppm(v) {
+                Some(r) if r <= max_ppm => good += 1,
+                Some(_) => return false,
+                None if fresh => return false,
+                None => {}
+            }
+        }
+        good > voters.len() / 2
     }
 
     /// This node's clock against the voters': how far it is from the median of their
@@ -176,6 +255,7 @@ mod tests {
             sent_us: t0,
             echo_us: 0,
             held_us: 0,
+            mono_us: 0,
         };
         let b = Clocks::default();
         b.received(1, &s1, t0 + delay + skew);
@@ -184,6 +264,7 @@ mod tests {
             sent_us: t0 + delay + skew + 100,
             echo_us: t0,
             held_us: 100,
+            mono_us: 0,
         };
         a.received(2, &s2, t0 + 2 * delay + 100);
         let off = a.offset_us(2).expect("measured");
@@ -241,5 +322,62 @@ mod tests {
         assert!(!Clocks::default().verdict(1, &[1, 2, 3], 1).measured);
         assert!(Clocks::default().verdict(1, &[1], 1).measured);
         assert_eq!(Clocks::default().verdict(1, &[1, 2, 3], 1).skew_us, None);
+    }
+
+    /// Stamps every half second from a peer whose clock runs `ppm` faster, each delayed
+    /// by up to 2 ms at random: the rate is measured once they span a second, within
+    /// what the delays allow, and a restart of the peer starts the measure over.
+    #[test]
+    fn rates_are_measured_over_a_second_of_stamps() {
+        let c = Clocks::default();
+        let feed = |peer: u64, ppm: i64, n: i64, from: i64| {
+            for k in 0..n {
+                let mine = from + k * 500_000;
+                let theirs = 7_000_000 + (mine - from) + (mine - from) * ppm / 1_000_000;
+                let delay = (k * 7919) % 2000;
+                let s = ClockStamp {
+                    sent_us: 1,
+                    echo_us: 0,
+                    held_us: 0,
+                    mono_us: theirs,
+                };
+                c.received_at(peer, &s, 1, mine + delay);
+            }
+        };
+        feed(2, 0, 2, 10_000_000);
+        assert_eq!(c.rate_ppm(2), None, "half a second is not enough");
+        assert!(
+            !c.rates(1, &[1, 2, 3], MAX_RATE_PPM),
+            "2 is heard, not measured"
+        );
+        feed(2, 0, 8, 11_000_000);
+        let r = c.rate_ppm(2).expect("measured");
+        assert!(r.abs() < 1_000, "{r}");
+        assert!(
+            c.rates(1, &[1, 2, 3], MAX_RATE_PPM),
+            "3 never heard; 1 and 2 agree"
+        );
+        feed(3, 500_000, 8, 20_000_000);
+        let r = c.rate_ppm(3).expect("measured");
+        assert!((r - 500_000).abs() < 1_000, "{r}");
+        assert!(
+            !c.rates(1, &[1, 2, 3], MAX_RATE_PPM),
+            "3 runs half again as fast"
+        );
+        feed(3, -300_000, 8, 30_000_000);
+        assert!(
+            c.rates(1, &[1, 2, 3], MAX_RATE_PPM),
+            "a slower clock is no danger"
+        );
+        // 3 restarts: its monotonic clock starts again, and so does the measure.
+        let s = ClockStamp {
+            sent_us: 1,
+            echo_us: 0,
+            held_us: 0,
+            mono_us: 3,
+        };
+        c.received_at(3, &s, 1, 40_000_000);
+        assert_eq!(c.rate_ppm(3), None);
+        assert!(!c.rates(1, &[1, 2, 3], MAX_RATE_PPM));
     }
 }

@@ -73,8 +73,8 @@ pub enum ReadConsistency {
     Linearizable,
     /// The leader answers from a lease that its read barriers earn (no quorum round
     /// per read), on the monotonic clock, so that a pause outlives it; the leader's own
-    /// reads are answered on the client's thread. Stale only if a node's clock runs a
-    /// quarter faster than another's (see `node/lease.rs`).
+    /// reads are answered on the client's thread. No lease is held while a voter's clock
+    /// runs more than 5% faster than the leader's, as measured (see `node/lease.rs`).
     Lease,
     /// Serve from the local state at once. A follower may lag, and a deposed leader
     /// may serve old data.

@@ -316,6 +316,9 @@ struct Node {
     appended_at: HashMap<u64, u64>,
     /// This node's clock is too far from the other voters' to lead (see `clocks`).
     skewed: bool,
+    /// No voter's clock runs too much faster than this node's for a read lease
+    /// (`crate::clocks::Clocks::rates`).
+    rates_ok: bool,
     /// The leader's read lease (`--read-consistency lease`), and the last term in which a
     /// leadership transfer ended it for good (see `lease`).
     lease: Option<lease::Lease>,

@@ -54,6 +54,9 @@ pub struct PeerInfo {
     pub progress: Option<Progress>,
     /// The peer's clock minus this node's, in ms, once measured (see `crate::clocks`).
     pub clock_offset_ms: Option<i64>,
+    /// How much faster the peer's monotonic clock runs than this node's, in parts per
+    /// million, once measured.
+    pub clock_rate_ppm: Option<i64>,
 }
 
 /// What the leader knows of a follower's replication (`ROLE`, `INFO replication`).
@@ -138,6 +141,8 @@ pub struct ClusterStatus {
     pub clock_skew_us: std::sync::atomic::AtomicI64,
     /// Its clock is too far off to lead.
     pub clock_skewed: std::sync::atomic::AtomicBool,
+    /// No voter's clock runs too fast for this node to hold a read lease.
+    pub clock_rates_ok: std::sync::atomic::AtomicBool,
     /// The leader's clock minus this node's, in µs (0 on the leader): add it to read
     /// deadlines by the leader's clock.
     pub leader_offset_us: std::sync::atomic::AtomicI64,

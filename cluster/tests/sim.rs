@@ -150,6 +150,7 @@ struct SimNet {
     status: Mutex<Option<Arc<ClusterStatus>>>,
     lease_at_timeout_now: Mutex<Vec<bool>>,
     commits_ahead: Mutex<Vec<(u64, u64)>>,
+    mono: Mutex<i64>,
 }
 
 impl SimNet {
@@ -161,19 +162,27 @@ impl SimNet {
             status: Mutex::new(None),
             lease_at_timeout_now: Mutex::new(Vec::new()),
             commits_ahead: Mutex::new(Vec::new()),
+            mono: Mutex::new(0),
         })
     }
 
-    /// Every peer's clock measured equal to this node's (clock skew is `t280`'s).
+    /// Every peer's clock measured equal to this node's, in offset and in rate, half a
+    /// second of monotonic time a call (clock skew is `t280`'s).
     fn measure_clocks(&self, peers: &[u64]) {
         let now = wall_us();
+        let mono = {
+            let mut m = self.mono.lock();
+            *m += 500_000;
+            *m
+        };
         for &p in peers {
             let stamp = ClockStamp {
                 sent_us: now,
                 echo_us: now,
                 held_us: 0,
+                mono_us: mono,
             };
-            self.clocks.received(p, &stamp, now);
+            self.clocks.received_at(p, &stamp, now, mono);
         }
     }
 }

@@ -25,6 +25,22 @@ impl Node {
         for (id, p) in self.status.peers.lock().iter_mut() {
             if *id != me {
                 p.clock_offset_ms = clocks.offset_us(*id).map(|o| o / 1000);
+                p.clock_rate_ppm = clocks.rate_ppm(*id);
+            }
+        }
+        let rates_ok = clocks.rates(me, &voters, crate::clocks::MAX_RATE_PPM);
+        if rates_ok != self.rates_ok {
+            self.rates_ok = rates_ok;
+            self.status.clock_rates_ok.store(rates_ok, Relaxed);
+            if self.cfg.read_consistency == crate::ReadConsistency::Lease {
+                if rates_ok {
+                    info!("the voters' clocks run at rates a read lease allows");
+                } else {
+                    warn!(
+                        max_ppm = crate::clocks::MAX_RATE_PPM,
+                        "a voter's clock runs too fast for a read lease, or is not measured yet: reads take a quorum round"
+                    );
+                }
             }
         }
         self.may_campaign = v.measured && !v.skewed;

@@ -18,6 +18,14 @@
 //! trusts check-quorum, which counts ticks, and a resumed leader served old data until its
 //! next check.)
 //!
+//! Clocks that run at different rates: the lease allows for a follower's running up to
+//! a quarter faster than the leader's. Rather than trust that, the leader measures each
+//! voter's monotonic rate from its clock stamps (`crate::clocks::Clocks::rates`) and
+//! serves no read from a lease while a voter runs more than 5% faster, or has not been
+//! measured since it was last heard from (for a second after a node starts): reads take
+//! the quorum round meanwhile. (A clock running 1.5 times as fast under `faketime`
+//! shows as +500,000 ppm within a second.)
+//!
 //! The barriers renew the lease: while it holds, a read that finds less than half of it
 //! left also sends one, which nobody waits for. A lease is for one term, and ends for the
 //! rest of the term once a leadership transfer starts. Reads forwarded by followers are
@@ -150,6 +158,7 @@ impl Node {
                 && self.lease_barred != r.term
                 && r.lead_transferee.is_none()
                 && !self.skewed
+                && self.rates_ok
                 && Instant::now() < l.until
         })
     }

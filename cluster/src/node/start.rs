@@ -297,6 +297,7 @@ impl Node {
             leader_unreachable: None,
             appended_at: HashMap::new(),
             skewed: false,
+            rates_ok: false,
             lease: None,
             lease_barred: 0,
             may_campaign: false,
@@ -364,6 +365,7 @@ fn publish_peers(
                 voter: conf_state.voters.contains(&id),
                 progress: None,
                 clock_offset_ms: None,
+                clock_rate_ppm: None,
             },
         );
     }

@@ -24,6 +24,7 @@ fn frames_round_trip_and_split_anywhere() {
             sent_us: 5,
             echo_us: 3,
             held_us: 1,
+            mono_us: 5,
         }),
         group: 0,
     };

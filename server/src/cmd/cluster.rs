@@ -90,7 +90,7 @@ pub fn raft_section(cluster: Option<&Handle>, t: &mut String) {
     let fsyncs = ld(&st.fsyncs);
     let _ = write!(
         t,
-        "# Raft\r\nraft_enabled:1\r\nraft_node_id:{}\r\nraft_role:{}\r\nraft_leader_id:{}\r\nraft_leader_addr:{}\r\nraft_term:{}\r\nraft_commit_index:{}\r\nraft_applied_index:{}\r\nraft_first_index:{}\r\nraft_last_index:{}\r\nraft_snapshot_index:{}\r\nraft_snapshot_age_seconds:{}\r\nraft_log_bytes_written:{}\r\nraft_log_memory_bytes:{}\r\nraft_fsyncs:{}\r\nraft_fsync_avg_us:{}\r\nraft_leader_changes:{}\r\nraft_proposals:{}\r\nraft_entries_applied:{}\r\nraft_reads:{}\r\nraft_timeouts:{}\r\nraft_read_consistency:{:?}\r\nraft_invalidation_fence:{}\r\nraft_invalidation_fence_timeouts:{}\r\nraft_clock_skew_ms:{}\r\nraft_clock_too_far:{}\r\nraft_clock_leader_offset_ms:{}\r\nraft_max_clock_skew_ms:{}\r\n",
+        "# Raft\r\nraft_enabled:1\r\nraft_node_id:{}\r\nraft_role:{}\r\nraft_leader_id:{}\r\nraft_leader_addr:{}\r\nraft_term:{}\r\nraft_commit_index:{}\r\nraft_applied_index:{}\r\nraft_first_index:{}\r\nraft_last_index:{}\r\nraft_snapshot_index:{}\r\nraft_snapshot_age_seconds:{}\r\nraft_log_bytes_written:{}\r\nraft_log_memory_bytes:{}\r\nraft_fsyncs:{}\r\nraft_fsync_avg_us:{}\r\nraft_leader_changes:{}\r\nraft_proposals:{}\r\nraft_entries_applied:{}\r\nraft_reads:{}\r\nraft_timeouts:{}\r\nraft_read_consistency:{:?}\r\nraft_invalidation_fence:{}\r\nraft_invalidation_fence_timeouts:{}\r\nraft_clock_skew_ms:{}\r\nraft_clock_too_far:{}\r\nraft_clock_leader_offset_ms:{}\r\nraft_max_clock_skew_ms:{}\r\nraft_clock_rates_ok:{}\r\nraft_lease:{}\r\n",
         st.id,
         st.role().name(),
         st.leader_id(),
@@ -122,15 +122,18 @@ pub fn raft_section(cluster: Option<&Handle>, t: &mut String) {
         u8::from(st.clock_skewed.load(std::sync::atomic::Ordering::Relaxed)),
         st.leader_offset_us.load(std::sync::atomic::Ordering::Relaxed) / 1000,
         c.max_clock_skew_ms(),
+        u8::from(st.clock_rates_ok.load(std::sync::atomic::Ordering::Relaxed)),
+        u8::from(st.lease_view().0),
     );
     for (id, p) in st.peers() {
         let _ = write!(
             t,
-            "raft_node{id}:raft_addr={},client_addr={},voter={},clock_offset_ms={}\r\n",
+            "raft_node{id}:raft_addr={},client_addr={},voter={},clock_offset_ms={},clock_rate_ppm={}\r\n",
             p.raft_addr,
             p.client_addr.unwrap_or_default(),
             u8::from(p.voter),
             p.clock_offset_ms.map_or(String::new(), |o| o.to_string()),
+            p.clock_rate_ppm.map_or(String::new(), |o| o.to_string()),
         );
     }
 }

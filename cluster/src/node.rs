@@ -624,13 +624,14 @@ impl Node {
     }
 
     fn on_tick(&mut self, now: Instant) {
-        self.publish_lease();
-        self.renew_lease();
         self.fence_step(true);
         self.follow_leader_clock();
         if self.ticks.is_multiple_of(10) {
             self.clock_check(now);
         }
+        // After the clocks' verdict, which may end the lease.
+        self.publish_lease();
+        self.renew_lease();
         // A snapshot read back for a follower that raft has not taken in this long (the
         // follower caught up otherwise, went away, or this node stopped leading) goes.
         if self

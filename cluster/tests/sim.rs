@@ -291,8 +291,9 @@ struct Sim {
     proposed: u64,
     acks: Vec<(Vec<u8>, Ack)>,
     acked: Vec<Vec<u8>>,
-    /// The errors proposals got, by kind.
+    /// The errors proposals got, by kind, and the faults injected.
     failed: BTreeMap<String, usize>,
+    faults: BTreeMap<&'static str, usize>,
     snapshots_sent: u64,
 }
 
@@ -330,6 +331,7 @@ impl Sim {
             acks: Vec::new(),
             acked: Vec::new(),
             failed: BTreeMap::new(),
+            faults: BTreeMap::new(),
             snapshots_sent: 0,
         }
     }
@@ -457,6 +459,14 @@ impl Sim {
         }
     }
 
+    /// The next fault's kind (0 to 5, as `step` reads them), counted by name.
+    fn fault(&mut self) -> u64 {
+        let k = self.rng.below(6);
+        let name = ["cut", "heal", "crash", "boot", "stall", "unstall"][k as usize];
+        *self.faults.entry(name).or_default() += 1;
+        k
+    }
+
     fn step(&mut self) {
         let ids: Vec<u64> = self.members.iter().map(|m| m.id).collect();
         let pick = |rng: &mut Rng| ids[rng.below(ids.len() as u64) as usize];
@@ -488,7 +498,7 @@ impl Sim {
                 }
             }
             // Faults.
-            _ => match self.rng.below(6) {
+            _ => match self.fault() {
                 0 => self.cut = vec![pick(&mut self.rng)],
                 1 => self.cut.clear(),
                 2 => {
@@ -561,6 +571,15 @@ impl Sim {
                 return;
             }
         }
+        panic!(
+            "the group did not settle ({} records in the longest sequence):\n{}",
+            self.log.len(),
+            self.state()
+        );
+    }
+
+    /// Every node's state, one line each, for a failure's message.
+    fn state(&self) -> String {
         let state: Vec<String> = self
             .members
             .iter()
@@ -581,11 +600,7 @@ impl Sim {
                 )
             })
             .collect();
-        panic!(
-            "the group did not settle ({} records in the longest sequence):\n{}",
-            self.log.len(),
-            state.join("\n")
-        );
+        state.join("\n")
     }
 }
 
@@ -612,12 +627,14 @@ fn run(seed: u64, n: u64, steps: usize) -> (usize, u64) {
     assert!(
         !sim.acked.is_empty(),
         "seed {seed}: some proposals succeeded (of {}: {:?}, {} unanswered; leaders by term \
-         {:?}; {} records applied)",
+         {:?}; {} records applied; faults {:?})\n{}",
         sim.proposed,
         sim.failed,
         sim.acks.len(),
         sim.leaders,
-        sim.log.len()
+        sim.log.len(),
+        sim.faults,
+        sim.state()
     );
     (sim.acked.len(), sim.snapshots_sent)
 }

@@ -80,6 +80,10 @@ const MAX_ENTRY_BYTES: usize = 4 << 20;
 const HOLD_WHILE_UNCOMMITTED: u64 = 1;
 /// ...unless the batch has this many bytes, or has waited `cfg.max_hold`.
 const HOLD_BYTES: usize = 1 << 20;
+/// A follower holds a new batch for its last forwarded one only this many ticks: one
+/// not applied by then was most likely lost on the way (raft does not resend a
+/// proposal), and its proposals wait for their timeout, not the next batch.
+const FORWARD_HOLD_TICKS: u64 = 2;
 /// How long a snapshot read back for a follower waits for raft to take it.
 const LOADED_SNAPSHOT_TTL: Duration = Duration::from_secs(10);
 /// Events handled per turn before the ready is processed.
@@ -260,6 +264,8 @@ struct Node {
     commit_told: u64,
     /// A batch was proposed this turn (its appends carry the commit index).
     appended_this_turn: bool,
+    /// The tick at which this node, a follower, last forwarded a batch.
+    forwarded_tick: u64,
     next_req: u64,
     batch: Option<PayloadBuilder>,
     /// The size of the last batch proposed, which the next one starts at.

@@ -592,11 +592,12 @@ impl Sim {
                     )
                 });
                 format!(
-                    "node {}: (leader, term, commit, last) {r:?}, (leader id, applied) {st:?}, {} records, disk {:?} queued {}",
+                    "node {}: (leader, term, commit, last) {r:?}, (leader id, applied) {st:?}, {} records, disk {:?} queued {}; {}",
                     m.id,
                     m.applied.lock().len(),
                     m.disk.bounds(),
-                    m.disk.queued()
+                    m.disk.queued(),
+                    m.node.as_ref().map_or("down".into(), DrivenNode::describe)
                 )
             })
             .collect();
@@ -604,12 +605,82 @@ impl Sim {
     }
 }
 
+/// One seed's run: `steps` random steps, then the faults heal and the group settles.
+/// Every node must have applied the same records, every acknowledged one among them,
+/// and a proposal made on each node once healed must be acknowledged. Returns how many
+/// proposals were acknowledged while the faults went on, and the snapshots sent.
+///
+/// Whether any proposal gets through while the faults go on depends on the schedule: a
+/// node crashes about every 18 ticks, and one that boots waits 10 ticks for its first
+/// clock verdict and an election timeout (10 to 20 ticks) before it campaigns, so about
+/// one seed's run in 300 never elects a leader that lasts (the node's state is printed
+/// every 1,000 steps). So that is asserted over all the seeds of a test, not per seed.
 fn run(seed: u64, n: u64, steps: usize) -> (usize, u64) {
     let mut sim = Sim::new(seed, n);
-    for _ in 0..steps {
+    let mut midway = Vec::new();
+    for i in 0..steps {
         sim.step();
+        if (i + 1) % 1000 == 0 {
+            midway.push(format!(
+                "after step {}: cut {:?}, {} records\n{}",
+                i + 1,
+                sim.cut,
+                sim.log.len(),
+                sim.state()
+            ));
+        }
     }
     sim.settle();
+    let acked = sim.acked.len();
+    let mut late: Vec<(Vec<u8>, Ack)> = (0..sim.members.len())
+        .map(|i| {
+            let data = format!("healed{i}").into_bytes();
+            let rx = sim.node(i).handle().propose(data.clone());
+            (data, rx)
+        })
+        .collect();
+    // A node may hold its batch a few ticks (`FORWARD_HOLD_TICKS`) after the group has
+    // settled, and applying waits while a snapshot thread captures the state: settle
+    // again until every answer is in and every node has applied everything, for at
+    // least 20 ticks and at most 10 s.
+    let mut answers = Vec::new();
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    for round in 0.. {
+        if round >= 20 && std::time::Instant::now() > deadline {
+            break;
+        }
+        if round > 0 {
+            std::thread::yield_now();
+        }
+        sim.settle();
+        late.retain_mut(|(data, rx)| match rx.try_recv() {
+            Err(oneshot::error::TryRecvError::Empty) => true,
+            got => {
+                answers.push((std::mem::take(data), got));
+                false
+            }
+        });
+        if late.is_empty() && sim.members.iter().all(|m| *m.applied.lock() == sim.log) {
+            break;
+        }
+    }
+    answers.extend(late.into_iter().map(|(d, mut rx)| (d, rx.try_recv())));
+    for (data, got) in answers {
+        assert!(
+            matches!(got, Ok(Ok(_))),
+            "seed {seed}: {:?}, proposed once healed, got {got:?} (during the faults {} \
+             proposals: {acked} acknowledged, {:?}; leaders by term {:?}; faults {:?})\n{}\n\
+             finally:\n{}",
+            String::from_utf8_lossy(&data),
+            sim.proposed,
+            sim.failed,
+            sim.leaders,
+            sim.faults,
+            midway.join("\n"),
+            sim.state()
+        );
+        sim.acked.push(data);
+    }
     for m in &sim.members {
         assert_eq!(
             *m.applied.lock(),
@@ -624,37 +695,32 @@ fn run(seed: u64, n: u64, steps: usize) -> (usize, u64) {
             "seed {seed}: acknowledged {a:?} was lost"
         );
     }
-    assert!(
-        !sim.acked.is_empty(),
-        "seed {seed}: some proposals succeeded (of {}: {:?}, {} unanswered; leaders by term \
-         {:?}; {} records applied; faults {:?})\n{}",
-        sim.proposed,
-        sim.failed,
-        sim.acks.len(),
-        sim.leaders,
-        sim.log.len(),
-        sim.faults,
-        sim.state()
-    );
-    (sim.acked.len(), sim.snapshots_sent)
+    (acked, sim.snapshots_sent)
 }
 
 #[test]
 fn three_nodes_under_drops_reordering_partitions_stalls_and_torn_crashes() {
-    let mut snapshots = 0;
+    let (mut snapshots, mut acked) = (0, 0);
     for seed in 1..=12 {
-        let (acked, sent) = run(seed, 3, 3_000);
-        eprintln!("seed {seed}: {acked} acknowledged, {sent} snapshots sent");
+        let (a, sent) = run(seed, 3, 3_000);
+        eprintln!("seed {seed}: {a} acknowledged, {sent} snapshots sent");
         snapshots += sent;
+        acked += a;
     }
     assert!(snapshots > 0, "some follower caught up from a snapshot");
+    assert!(
+        acked > 0,
+        "some proposals succeeded while the faults went on"
+    );
 }
 
 #[test]
 fn five_nodes_under_drops_reordering_partitions_stalls_and_torn_crashes() {
-    for seed in 100..=105 {
-        run(seed, 5, 3_000);
-    }
+    let acked: usize = (100..=105).map(|seed| run(seed, 5, 3_000).0).sum();
+    assert!(
+        acked > 0,
+        "some proposals succeeded while the faults went on"
+    );
 }
 
 /// A log's report wakes a node only when the node's own fsync holds something up: a

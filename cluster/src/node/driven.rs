@@ -106,6 +106,32 @@ impl DrivenNode {
         &self.handle.status
     }
 
+    /// What a failing check prints about the node: its ticks, whether it may campaign,
+    /// whether a snapshot's persistence is unreported, raft-rs's election timer, and the
+    /// proposals it holds and waits for.
+    pub fn describe(&self) -> String {
+        let n = &self.node;
+        let r = &n.raw.raft;
+        format!(
+            "ticks {} may_campaign {} snapshot_unreported {} election_elapsed {}/{} \
+             leader {} applied {} raft-applied {} persisted {} first {:?} held {} pending {} \
+             batch {}",
+            n.ticks,
+            n.may_campaign,
+            n.snapshot_unreported(),
+            r.election_elapsed,
+            r.randomized_election_timeout(),
+            r.leader_id,
+            n.applied,
+            r.raft_log.applied,
+            r.raft_log.persisted,
+            n.storage.first_index(),
+            n.held.len(),
+            n.pending.len(),
+            n.batch_reqs.len(),
+        )
+    }
+
     /// raft-rs's view, for checks: (role is leader, term, commit index, last index).
     pub fn raft(&self) -> (bool, u64, u64, u64) {
         let r = &self.node.raw.raft;

@@ -71,7 +71,7 @@ impl Node {
 
     /// Whether to keep the batch open a little longer. While an entry is on its way to a
     /// quorum (on a leader: one of its entries is not committed; on a follower: a batch
-    /// it forwarded is not applied), proposals that arrive join the next entry instead of
+    /// it forwarded in the last `FORWARD_HOLD_TICKS` is not applied), proposals that arrive join the next entry instead of
     /// each making one of their own: with clients that each wait for their reply (web
     /// traffic, no pipelining), one entry, one append per follower and one fsync per node
     /// then carry all of them, instead of a few each. The batch goes as soon as that
@@ -93,8 +93,12 @@ impl Node {
             StateRole::Leader => {
                 r.raft_log.last_index() - r.raft_log.committed >= HOLD_WHILE_UNCOMMITTED
             }
-            // Proposals of earlier batches still wait for their entries.
-            _ => self.pending.len() > self.batch_reqs.len(),
+            // Proposals of earlier batches still wait for their entries, and the last
+            // batch went lately.
+            _ => {
+                self.pending.len() > self.batch_reqs.len()
+                    && self.ticks - self.forwarded_tick < FORWARD_HOLD_TICKS
+            }
         }
     }
 
@@ -149,6 +153,7 @@ impl Node {
         let reqs = std::mem::take(&mut self.batch_reqs);
         match self.raw.propose(Vec::new(), b.finish()) {
             Ok(()) => {
+                self.forwarded_tick = self.ticks;
                 // On a leader, raft-rs sent the entry to every follower it may send to,
                 // with the commit index.
                 self.appended_this_turn = true;

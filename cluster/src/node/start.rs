@@ -264,6 +264,7 @@ impl Node {
             inbox_spare: Default::default(),
             commit_told: 0,
             appended_this_turn: false,
+            forwarded_tick: 0,
             next_req,
             batch: None,
             batch_hint: 0,

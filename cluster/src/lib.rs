@@ -5,9 +5,10 @@
 //!   proposals in, group commit to the log, messages out, committed entries into the
 //!   [`StateMachine`], replies back to the waiting clients by request id. Proposals
 //!   and reads reach it through an inbox (`node/inbox.rs`) that wakes it only when it
-//!   would act on them at once. In lease mode a leader answers reads from a lease its
-//!   read barriers earn (`node/lease.rs`), which it publishes so that its own reads are
-//!   answered on the client's thread.
+//!   would act on them at once: a batch waits for the entry in flight, and for the
+//!   clients the last apply answered to come back (`node/propose.rs`). In lease mode
+//!   a leader answers reads from a lease its read barriers earn (`node/lease.rs`),
+//!   which it publishes so that its own reads are answered on the client's thread.
 //! - [`payload`]: what a normal entry holds: the leader's clock stamp and a batch of
 //!   proposals, each tagged with the proposing node and its request id.
 //! - [`raftlog`]: the log as the node sees it (a trait), its conformance checks, and the
@@ -132,6 +133,11 @@ pub struct ClusterConfig {
     /// simulation sets it to hold for no time, or until the entry in flight is through,
     /// so that what it does never depends on how fast the machine runs it.
     pub max_hold: std::time::Duration,
+    /// After an apply answers this node's clients, hold the next batch until as many
+    /// proposals have come (see `Node::regrouping`), for at most twice the time they
+    /// usually take and `max_hold`. Not a flag either: the simulation turns it off,
+    /// as that wait is measured in wall-clock time, but in a test of its own.
+    pub regroup: bool,
 }
 
 impl ClusterConfig {
@@ -159,6 +165,7 @@ impl ClusterConfig {
             max_clock_skew_ms: 500,
             read_consistency: ReadConsistency::Linearizable,
             max_hold: std::time::Duration::from_millis(2),
+            regroup: true,
         }
     }
 }

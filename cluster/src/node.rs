@@ -272,6 +272,7 @@ struct Node {
     batch_hint: usize,
     /// When the batch being built got its first proposal.
     batch_since: Option<Instant>,
+    regroup: propose::Regroup,
     /// When the oldest read in `reads_new` arrived.
     reads_since: Option<Instant>,
     batch_reqs: Vec<u64>,
@@ -359,10 +360,10 @@ impl Node {
                 wait = Duration::ZERO;
             }
             let reads = self.reads_inflight.is_empty() || self.lease_now().is_some();
-            let proposals = !self.holds_new_proposals();
+            let proposals = self.proposals_to_wake();
             if self.inbox.arm(proposals, reads) | self.arm_quiet() {
                 wait = Duration::ZERO;
-            } else if !(proposals && reads) {
+            } else if !(proposals == 1 && reads) {
                 // What waits unannounced in the inbox waits no longer than a hold.
                 wait = wait.min(self.cfg.max_hold);
             }

@@ -41,6 +41,7 @@ impl Node {
             self.publish_applied();
         }
         self.answer_reads();
+        self.regroup.applied(Instant::now());
     }
 
     /// raft-rs does not move its own applied index to a snapshot this node installed:
@@ -116,6 +117,7 @@ impl Node {
             if mine {
                 if let Some(p) = self.pending.remove(&r.request) {
                     if let Waiter::Write(tx) = p.waiter {
+                        self.regroup.replied += 1;
                         // Sent once every node whose clients cache keys has applied it.
                         self.fence.reply(e.index, tx, reply, Instant::now());
                     }

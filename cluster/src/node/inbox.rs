@@ -14,7 +14,7 @@
 //! wakes for its own reasons; it never sleeps longer than `cfg.max_hold` then, and a queue of
 //! proposals past `HOLD_BYTES` wakes it whatever it asked.
 
-use std::sync::atomic::{AtomicBool, Ordering::SeqCst};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering::SeqCst};
 use std::time::Instant;
 
 use bytes::Bytes;
@@ -34,9 +34,13 @@ pub(crate) struct Queued {
 
 pub(crate) struct Inbox {
     q: Mutex<Queued>,
-    wake_proposals: AtomicBool,
+    /// How many queued proposals wake the thread (`NEVER`: none do).
+    wake_proposals: AtomicUsize,
     wake_reads: AtomicBool,
 }
+
+/// A `wake_proposals` that no queue reaches.
+pub(crate) const NEVER: usize = usize::MAX;
 
 /// What a push asks of the caller.
 pub(crate) enum Pushed<T> {
@@ -53,13 +57,13 @@ impl Inbox {
         Inbox {
             q: Mutex::new(Queued::default()),
             // Until the thread first says otherwise, everything wakes it.
-            wake_proposals: AtomicBool::new(true),
+            wake_proposals: AtomicUsize::new(1),
             wake_reads: AtomicBool::new(true),
         }
     }
 
     pub(crate) fn propose(&self, data: Vec<u8>, tx: Reply<Bytes>) -> Pushed<Reply<Bytes>> {
-        let over = {
+        let (over, queued) = {
             let mut q = self.q.lock();
             if q.proposals.len() + q.reads.len() >= CAPACITY {
                 return Pushed::Full(tx);
@@ -67,11 +71,17 @@ impl Inbox {
             let before = q.bytes;
             q.bytes += data.len();
             q.proposals.push((data, tx, Instant::now()));
-            before < HOLD_BYTES && q.bytes >= HOLD_BYTES
+            (
+                before < HOLD_BYTES && q.bytes >= HOLD_BYTES,
+                q.proposals.len(),
+            )
         };
-        // After the push: a thread that arms and then looks finds the item, or this sees
-        // its flag (both sides are sequentially consistent).
-        if self.wake_proposals.swap(false, SeqCst) || over {
+        // After the push: a thread that arms and then looks finds the items, or this sees
+        // its threshold (both sides are sequentially consistent). Whoever takes an armed
+        // threshold away wakes the thread.
+        let reached = queued >= self.wake_proposals.load(SeqCst)
+            && self.wake_proposals.swap(NEVER, SeqCst) != NEVER;
+        if reached || over {
             Pushed::Wake
         } else {
             Pushed::Queued
@@ -108,13 +118,15 @@ impl Inbox {
         q
     }
 
-    /// The raft thread, before it sleeps: which new items should wake it. Returns whether
-    /// an item it asked for is already here (then it must not sleep).
-    pub(crate) fn arm(&self, proposals: bool, reads: bool) -> bool {
+    /// The raft thread, before it sleeps: how many queued proposals should wake it
+    /// ([`NEVER`]: none), and whether a read should. Returns whether what it asked for is
+    /// already here (then it must not sleep).
+    pub(crate) fn arm(&self, proposals: usize, reads: bool) -> bool {
+        let proposals = proposals.max(1);
         self.wake_proposals.store(proposals, SeqCst);
         self.wake_reads.store(reads, SeqCst);
         let q = self.q.lock();
-        (proposals && !q.proposals.is_empty()) || (reads && !q.reads.is_empty())
+        q.proposals.len() >= proposals || (reads && !q.reads.is_empty())
     }
 }
 
@@ -136,17 +148,30 @@ mod tests {
         // The thread takes them and will not be woken for proposals (one is in flight).
         let q = inbox.take();
         assert_eq!((q.proposals.len(), q.reads.len()), (2, 2));
-        assert!(!inbox.arm(false, true));
+        assert!(!inbox.arm(NEVER, true));
         assert!(matches!(inbox.propose(vec![3], reply()), Pushed::Queued));
         assert!(matches!(inbox.read(reply()), Pushed::Wake));
         // Armed with an item of that kind already waiting: do not sleep.
-        assert!(inbox.arm(true, true));
+        assert!(inbox.arm(1, true));
+    }
+
+    #[test]
+    fn a_threshold_wakes_the_thread_at_that_many_proposals_once() {
+        let inbox = Inbox::new();
+        assert!(!inbox.arm(3, false));
+        assert!(matches!(inbox.propose(vec![1], reply()), Pushed::Queued));
+        assert!(matches!(inbox.propose(vec![2], reply()), Pushed::Queued));
+        assert!(matches!(inbox.propose(vec![3], reply()), Pushed::Wake));
+        assert!(matches!(inbox.propose(vec![4], reply()), Pushed::Queued));
+        // Armed again with the queue already that long: do not sleep.
+        assert!(inbox.arm(4, false));
+        assert!(!inbox.arm(5, false));
     }
 
     #[test]
     fn a_big_queue_wakes_the_thread_whatever_it_asked() {
         let inbox = Inbox::new();
-        inbox.arm(false, false);
+        inbox.arm(NEVER, false);
         assert!(matches!(
             inbox.propose(vec![0; HOLD_BYTES - 1], reply()),
             Pushed::Queued
@@ -164,7 +189,7 @@ mod tests {
         assert!(matches!(inbox.read(reply()), Pushed::Full(_)));
         assert!(matches!(inbox.propose(vec![], reply()), Pushed::Full(_)));
         inbox.take();
-        assert!(!inbox.arm(true, true));
+        assert!(!inbox.arm(1, true));
         assert!(matches!(inbox.read(reply()), Pushed::Wake));
     }
 }

@@ -269,6 +269,7 @@ impl Node {
             batch: None,
             batch_hint: 0,
             batch_since: None,
+            regroup: propose::Regroup::new(cfg.max_hold),
             reads_since: None,
             batch_reqs: Vec::new(),
             pending: HashMap::new(),

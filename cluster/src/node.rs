@@ -273,6 +273,7 @@ struct Node {
     /// When the batch being built got its first proposal.
     batch_since: Option<Instant>,
     regroup: propose::Regroup,
+    regroup_reads: propose::Regroup,
     /// When the oldest read in `reads_new` arrived.
     reads_since: Option<Instant>,
     batch_reqs: Vec<u64>,
@@ -359,11 +360,11 @@ impl Node {
                 // Parts are left: look at events without waiting, then take more.
                 wait = Duration::ZERO;
             }
-            let reads = self.reads_inflight.is_empty() || self.lease_now().is_some();
+            let reads = self.reads_to_wake();
             let proposals = self.proposals_to_wake();
             if self.inbox.arm(proposals, reads) | self.arm_quiet() {
                 wait = Duration::ZERO;
-            } else if !(proposals == 1 && reads) {
+            } else if !(proposals == 1 && reads == 1) {
                 // What waits unannounced in the inbox waits no longer than a hold.
                 wait = wait.min(self.cfg.max_hold);
             }

@@ -81,6 +81,7 @@ impl Node {
                 self.status
                     .reads
                     .fetch_add(ws.len() as u64, std::sync::atomic::Ordering::Relaxed);
+                self.regroup_reads.replied += ws.len();
                 for w in ws {
                     let _ = w.tx.send(Ok(()));
                 }
@@ -88,6 +89,7 @@ impl Node {
                 i += 1;
             }
         }
+        self.regroup_reads.applied(Instant::now());
     }
 
     pub(super) fn apply_normal(&mut self, e: &Entry) {

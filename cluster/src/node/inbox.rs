@@ -8,13 +8,14 @@
 //! the next barrier (`Node::flush_reads`); the raft thread will wake anyway when the entry
 //! commits or the barrier returns.
 //!
-//! So the raft thread says, before it sleeps, whether a new proposal or a new read should
-//! wake it (`arm`). Items always go into the inbox; only the first one of a kind that the
-//! thread asked for sends a wake-up event. While it has not asked, items wait until it
+//! So the raft thread says, before it sleeps, how many queued proposals and how many
+//! queued reads should wake it (`arm`): none, the first, or, while it waits for the
+//! clients it last answered to come back, that many (`Node::regrouping`). Items always
+//! go into the inbox; only the one that reaches the count sends a wake-up event. While it has not asked, items wait until it
 //! wakes for its own reasons; it never sleeps longer than `cfg.max_hold` then, and a queue of
 //! proposals past `HOLD_BYTES` wakes it whatever it asked.
 
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering::SeqCst};
+use std::sync::atomic::{AtomicUsize, Ordering::SeqCst};
 use std::time::Instant;
 
 use bytes::Bytes;
@@ -36,7 +37,8 @@ pub(crate) struct Inbox {
     q: Mutex<Queued>,
     /// How many queued proposals wake the thread (`NEVER`: none do).
     wake_proposals: AtomicUsize,
-    wake_reads: AtomicBool,
+    /// How many queued reads wake the thread (`NEVER`: none do).
+    wake_reads: AtomicUsize,
 }
 
 /// A `wake_proposals` that no queue reaches.
@@ -58,7 +60,7 @@ impl Inbox {
             q: Mutex::new(Queued::default()),
             // Until the thread first says otherwise, everything wakes it.
             wake_proposals: AtomicUsize::new(1),
-            wake_reads: AtomicBool::new(true),
+            wake_reads: AtomicUsize::new(1),
         }
     }
 
@@ -89,14 +91,15 @@ impl Inbox {
     }
 
     pub(crate) fn read(&self, tx: Reply<()>) -> Pushed<Reply<()>> {
-        {
+        let queued = {
             let mut q = self.q.lock();
             if q.proposals.len() + q.reads.len() >= CAPACITY {
                 return Pushed::Full(tx);
             }
             q.reads.push((tx, Instant::now()));
-        }
-        if self.wake_reads.swap(false, SeqCst) {
+            q.reads.len()
+        };
+        if queued >= self.wake_reads.load(SeqCst) && self.wake_reads.swap(NEVER, SeqCst) != NEVER {
             Pushed::Wake
         } else {
             Pushed::Queued
@@ -118,15 +121,15 @@ impl Inbox {
         q
     }
 
-    /// The raft thread, before it sleeps: how many queued proposals should wake it
-    /// ([`NEVER`]: none), and whether a read should. Returns whether what it asked for is
-    /// already here (then it must not sleep).
-    pub(crate) fn arm(&self, proposals: usize, reads: bool) -> bool {
-        let proposals = proposals.max(1);
+    /// The raft thread, before it sleeps: how many queued proposals, and how many
+    /// queued reads, should wake it ([`NEVER`]: none). Returns whether what it asked for
+    /// is already here (then it must not sleep).
+    pub(crate) fn arm(&self, proposals: usize, reads: usize) -> bool {
+        let (proposals, reads) = (proposals.max(1), reads.max(1));
         self.wake_proposals.store(proposals, SeqCst);
         self.wake_reads.store(reads, SeqCst);
         let q = self.q.lock();
-        q.proposals.len() >= proposals || (reads && !q.reads.is_empty())
+        q.proposals.len() >= proposals || q.reads.len() >= reads
     }
 }
 
@@ -148,30 +151,35 @@ mod tests {
         // The thread takes them and will not be woken for proposals (one is in flight).
         let q = inbox.take();
         assert_eq!((q.proposals.len(), q.reads.len()), (2, 2));
-        assert!(!inbox.arm(NEVER, true));
+        assert!(!inbox.arm(NEVER, 1));
         assert!(matches!(inbox.propose(vec![3], reply()), Pushed::Queued));
         assert!(matches!(inbox.read(reply()), Pushed::Wake));
         // Armed with an item of that kind already waiting: do not sleep.
-        assert!(inbox.arm(1, true));
+        assert!(inbox.arm(1, 1));
     }
 
     #[test]
-    fn a_threshold_wakes_the_thread_at_that_many_proposals_once() {
+    fn a_threshold_wakes_the_thread_at_that_many_items_once() {
         let inbox = Inbox::new();
-        assert!(!inbox.arm(3, false));
+        assert!(!inbox.arm(3, NEVER));
         assert!(matches!(inbox.propose(vec![1], reply()), Pushed::Queued));
         assert!(matches!(inbox.propose(vec![2], reply()), Pushed::Queued));
         assert!(matches!(inbox.propose(vec![3], reply()), Pushed::Wake));
         assert!(matches!(inbox.propose(vec![4], reply()), Pushed::Queued));
         // Armed again with the queue already that long: do not sleep.
-        assert!(inbox.arm(4, false));
-        assert!(!inbox.arm(5, false));
+        assert!(inbox.arm(4, NEVER));
+        assert!(!inbox.arm(5, NEVER));
+        // Reads alike.
+        assert!(!inbox.arm(NEVER, 2));
+        assert!(matches!(inbox.read(reply()), Pushed::Queued));
+        assert!(matches!(inbox.read(reply()), Pushed::Wake));
+        assert!(matches!(inbox.read(reply()), Pushed::Queued));
     }
 
     #[test]
     fn a_big_queue_wakes_the_thread_whatever_it_asked() {
         let inbox = Inbox::new();
-        inbox.arm(NEVER, false);
+        inbox.arm(NEVER, NEVER);
         assert!(matches!(
             inbox.propose(vec![0; HOLD_BYTES - 1], reply()),
             Pushed::Queued
@@ -189,7 +197,7 @@ mod tests {
         assert!(matches!(inbox.read(reply()), Pushed::Full(_)));
         assert!(matches!(inbox.propose(vec![], reply()), Pushed::Full(_)));
         inbox.take();
-        assert!(!inbox.arm(1, true));
+        assert!(!inbox.arm(1, 1));
         assert!(matches!(inbox.read(reply()), Pushed::Wake));
     }
 }

@@ -18,6 +18,7 @@ impl Node {
             }
         }
         for (tx, at) in q.reads.drain(..) {
+            self.regroup_reads.arrived(at);
             if self.reads_new.is_empty() {
                 self.reads_since = Some(at);
             }
@@ -110,9 +111,29 @@ impl Node {
     /// in flight, and the one that waits for it to commit. Each client then waits for
     /// two commits a request, and each entry carries half of them.
     fn regrouping(&self) -> bool {
-        self.cfg.regroup
-            && matches!(self.raw.raft.state, StateRole::Leader | StateRole::Follower)
-            && self.regroup.waiting(self.cfg.max_hold)
+        self.regroups() && self.regroup.waiting(self.cfg.max_hold)
+    }
+
+    /// The same for reads: the clients whose reads the last barrier answered.
+    fn regrouping_reads(&self) -> bool {
+        self.regroups() && self.regroup_reads.waiting(self.cfg.max_hold)
+    }
+
+    fn regroups(&self) -> bool {
+        self.cfg.regroup && matches!(self.raw.raft.state, StateRole::Leader | StateRole::Follower)
+    }
+
+    /// How many queued reads should wake the raft thread before it sleeps: none while
+    /// a barrier is out (unless a lease answers them), the clients still expected while
+    /// regrouping, else the first.
+    pub(super) fn reads_to_wake(&self) -> usize {
+        if !self.reads_inflight.is_empty() && self.lease_now().is_none() {
+            inbox::NEVER
+        } else if self.lease_now().is_none() && self.regrouping_reads() {
+            self.regroup_reads.missing()
+        } else {
+            1
+        }
     }
 
     /// How many queued proposals should wake the raft thread before it sleeps (`inbox`):
@@ -140,11 +161,16 @@ impl Node {
             .regroup
             .left(self.cfg.max_hold)
             .filter(|_| (self.batch.is_some() || self.regroup.missing() > 1) && self.regrouping());
+        let regroup_reads = self.regroup_reads.left(self.cfg.max_hold).filter(|_| {
+            (!self.reads_new.is_empty() || self.regroup_reads.missing() > 1)
+                && self.regrouping_reads()
+        });
         [self.batch.as_ref().and(self.batch_since), reads]
             .into_iter()
             .flatten()
             .map(|t| self.cfg.max_hold.saturating_sub(t.elapsed()))
             .chain(regroup)
+            .chain(regroup_reads)
             .min()
     }
 
@@ -205,7 +231,9 @@ impl Node {
         }
         // As with writes (`hold_batch`): while a read barrier is out, new reads wait to
         // share the next one, for at most `cfg.max_hold`.
-        if !self.reads_inflight.is_empty()
+        // And once reads were answered, the next barrier waits for as many to come back
+        // (`regrouping`).
+        if (!self.reads_inflight.is_empty() || self.regrouping_reads())
             && self
                 .reads_since
                 .is_some_and(|t| t.elapsed() < self.cfg.max_hold)

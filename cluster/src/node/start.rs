@@ -270,6 +270,7 @@ impl Node {
             batch_hint: 0,
             batch_since: None,
             regroup: propose::Regroup::new(cfg.max_hold),
+            regroup_reads: propose::Regroup::new(cfg.max_hold),
             reads_since: None,
             batch_reqs: Vec::new(),
             pending: HashMap::new(),

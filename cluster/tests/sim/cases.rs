@@ -242,3 +242,57 @@ fn unpipelined_clients_come_back_into_one_entry() {
     drive(&mut sim, &mut acks);
     assert_eq!(last(&sim), before + 1, "one entry for the three");
 }
+
+/// Reads regroup alike: once a barrier's reads were answered, the next barrier waits
+/// until as many reads have come back, then goes at once for all of them.
+#[test]
+fn unpipelined_readers_come_back_into_one_barrier() {
+    use MessageType::MsgHeartbeat;
+    let mut sim = Sim::new(1, 3);
+    for m in &mut sim.members {
+        m.regroup = true;
+        m.boot();
+    }
+    sim.settle();
+    let l = sim.leader_index();
+    sim.net.clear();
+    let round = |sim: &mut Sim, reads: &mut Vec<oneshot::Receiver<_>>| {
+        for _ in 0..20 {
+            for i in 0..3 {
+                sim.turn_one(i);
+                sim.deliver_to(i);
+            }
+            reads.retain_mut(|r| match r.try_recv() {
+                Ok(Ok(())) => false,
+                Err(oneshot::error::TryRecvError::Empty) => true,
+                other => panic!("a read failed: {other:?}"),
+            });
+            if reads.is_empty() {
+                return;
+            }
+        }
+        panic!("the reads were not answered:\n{}", sim.state());
+    };
+
+    // Three readers together: one barrier, answered at once.
+    let mut reads: Vec<_> = (0..3)
+        .map(|_| sim.node(l).handle().read_barrier())
+        .collect();
+    round(&mut sim, &mut reads);
+    sim.net.clear();
+
+    // They come back one by one: the first two wait, the third sends one barrier.
+    let mut reads = Vec::new();
+    for k in 0..3 {
+        reads.push(sim.node(l).handle().read_barrier());
+        sim.turn_one(l);
+        let want = if k == 2 { 2 } else { 0 };
+        assert_eq!(
+            sim.on_net(MsgHeartbeat),
+            want,
+            "after {} of 3 came back",
+            k + 1
+        );
+    }
+    round(&mut sim, &mut reads);
+}

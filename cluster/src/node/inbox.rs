@@ -11,9 +11,10 @@
 //! So the raft thread says, before it sleeps, how many queued proposals and how many
 //! queued reads should wake it (`arm`): none, the first, or, while it waits for the
 //! clients it last answered to come back, that many (`Node::regrouping`). Items always
-//! go into the inbox; only the one that reaches the count sends a wake-up event. While it has not asked, items wait until it
-//! wakes for its own reasons; it never sleeps longer than `cfg.max_hold` then, and a queue of
-//! proposals past `HOLD_BYTES` wakes it whatever it asked.
+//! go into the inbox; only the one that reaches the count sends a wake-up event. Until
+//! then, items wait until it wakes for its own reasons; it never sleeps longer than
+//! `cfg.max_hold` then, and a queue of proposals past `HOLD_BYTES` wakes it whatever it
+//! asked.
 
 use std::sync::atomic::{AtomicUsize, Ordering::SeqCst};
 use std::time::Instant;
@@ -41,7 +42,7 @@ pub(crate) struct Inbox {
     wake_reads: AtomicUsize,
 }
 
-/// A `wake_proposals` that no queue reaches.
+/// A count of proposals or reads that no queue reaches.
 pub(crate) const NEVER: usize = usize::MAX;
 
 /// What a push asks of the caller.

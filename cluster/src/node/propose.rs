@@ -104,8 +104,8 @@ impl Node {
         }
     }
 
-    /// A leader whose last apply answered clients of its own waits, with nothing in
-    /// flight, until as many new proposals have arrived (those clients, back with their
+    /// A node (leader or follower) whose last apply answered clients of its own waits,
+    /// with nothing in flight, until as many new proposals have arrived (those clients, back with their
     /// next request) or for `Regroup::wait`, whichever comes first. Without it, 50
     /// unpipelined clients split into two groups that take turns: the one whose entry is
     /// in flight, and the one that waits for it to commit. Each client then waits for
@@ -259,7 +259,7 @@ impl Node {
     }
 }
 
-/// A leader's count of the clients its last replies should bring back (`regrouping`),
+/// A node's count of the clients its last replies should bring back (`regrouping`),
 /// and how long they take to come back.
 pub(super) struct Regroup {
     /// Proposals of this node answered by the apply in progress.
@@ -276,6 +276,8 @@ pub(super) struct Regroup {
     /// Average time for the clients answered by an apply to come back (when not all
     /// came back before the next apply, extrapolated from those that did).
     back: Duration,
+    /// The longest wait, which bounds what is learnt too.
+    cap: Duration,
 }
 
 impl Regroup {
@@ -289,6 +291,7 @@ impl Regroup {
             all_back: None,
             // Learnt from the first round on.
             back: max_hold / 4,
+            cap: max_hold,
         }
     }
 
@@ -309,12 +312,15 @@ impl Regroup {
         }
         let sample = match (self.all_back, self.since, self.last_arrival) {
             (Some(t), _, _) => Some(t),
-            (None, Some(since), Some(last)) if self.arrived > 0 => Some(
-                last.saturating_duration_since(since) * self.expected as u32 / self.arrived as u32,
-            ),
+            (None, Some(since), Some(last)) if self.arrived > 0 => {
+                let part = last.saturating_duration_since(since);
+                let factor = u32::try_from(self.expected).unwrap_or(u32::MAX);
+                let arrived = u32::try_from(self.arrived).unwrap_or(u32::MAX);
+                Some(part.checked_mul(factor).map_or(self.cap, |t| t / arrived))
+            }
             _ => None,
         };
-        if let Some(t) = sample {
+        if let Some(t) = sample.map(|t| t.min(self.cap)) {
             // An average over about the last 8 rounds.
             self.back = self.back.saturating_sub(self.back / 8) + t / 8;
         }
@@ -412,6 +418,20 @@ mod tests {
         g2.applied(Instant::now());
         let left = g2.left(HOLD).expect("waiting");
         assert!(left > us(900) && left <= us(1200), "{left:?}");
+    }
+
+    #[test]
+    fn a_client_back_after_a_long_pause_teaches_no_more_than_the_cap() {
+        let mut g = Regroup::new(HOLD);
+        let t = Instant::now();
+        g.replied = 60_000;
+        g.applied(t);
+        // One of 60,000 comes back an hour later: extrapolated, 60,000 hours.
+        g.arrived(t + Duration::from_secs(3600));
+        g.replied = 1;
+        g.applied(t + Duration::from_secs(3601));
+        assert!(g.back <= HOLD, "{:?}", g.back);
+        assert!(g.wait(HOLD) <= HOLD);
     }
 
     #[test]

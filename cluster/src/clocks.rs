@@ -98,6 +98,18 @@ struct Peer {
     mono: VecDeque<(i64, i64)>,
 }
 
+impl Peer {
+    /// See [`Clocks::rate_ppm`].
+    fn rate_ppm(&self) -> Option<i64> {
+        let (&(m0, t0), &(m1, t1)) = (self.mono.front()?, self.mono.back()?);
+        let span = t1 - t0;
+        if span < RATE_SPAN_US {
+            return None;
+        }
+        Some(((m1 - m0 - span) as i128 * 1_000_000 / span as i128) as i64)
+    }
+}
+
 /// What this node knows of its peers' clocks.
 #[derive(Default)]
 pub struct Clocks {
@@ -173,29 +185,21 @@ impl Clocks {
     /// How much faster `peer`'s monotonic clock runs than this node's, in parts per
     /// million (negative: slower), once its stamps span [`RATE_SPAN_US`].
     pub fn rate_ppm(&self, peer: u64) -> Option<i64> {
-        let peers = self.peers.lock();
-        let p = peers.get(&peer)?;
-        let (&(m0, t0), &(m1, t1)) = (p.mono.front()?, p.mono.back()?);
-        let span = t1 - t0;
-        if span < RATE_SPAN_US {
-            return None;
-        }
-        Some(((m1 - m0 - span) as i128 * 1_000_000 / span as i128) as i64)
+        self.peers.lock().get(&peer).and_then(Peer::rate_ppm)
     }
 
     /// Whether the voters' clocks run close enough to this node's for a read lease: no
     /// voter heard from lately runs more than `max_ppm` faster or is not measured yet,
     /// and a quorum (this node included) is measured.
     pub fn rates(&self, me: u64, voters: &[u64], max_ppm: i64) -> bool {
+        let peers = self.peers.lock();
         let mut good = 1;
         for &v in voters.iter().filter(|&&v| v != me) {
-            let fresh = self
-                .peers
-                .lock()
-                .get(&v)
+            let p = peers.get(&v);
+            let fresh = p
                 .and_then(|p| p.last)
                 .is_some_and(|(_, at)| at.elapsed() < RATE_FRESH);
-            match self.rate_ppm(v) {
+            match p.and_then(Peer::rate_ppm) {
                 Some(r) if r <= max_ppm => good += 1,
                 Some(_) => return false,
                 None if fresh => return false,

@@ -127,9 +127,10 @@ impl Node {
     /// a barrier is out (unless a lease answers them), the clients still expected while
     /// regrouping, else the first.
     pub(super) fn reads_to_wake(&self) -> usize {
-        if !self.reads_inflight.is_empty() && self.lease_now().is_none() {
+        let leased = self.lease_now().is_some();
+        if !self.reads_inflight.is_empty() && !leased {
             inbox::NEVER
-        } else if self.lease_now().is_none() && self.regrouping_reads() {
+        } else if !leased && self.regrouping_reads() {
             self.regroup_reads.missing()
         } else {
             1

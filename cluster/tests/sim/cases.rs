@@ -192,11 +192,9 @@ fn a_lease_answers_reads_without_a_round_until_a_transfer_ends_it() {
     );
 }
 
-/// Regrouping: once an apply has answered a leader's clients, the next batch waits until
-/// as many proposals have come back, then goes at once as one entry. Without it,
-/// unpipelined clients split into groups that take turns, each in entries of its own.
-#[test]
-fn unpipelined_clients_come_back_into_one_entry() {
+/// A settled group of three that regroups (`ClusterConfig::regroup`), with an empty
+/// network, and its leader.
+fn regrouping_group() -> (Sim, usize) {
     let mut sim = Sim::new(1, 3);
     for m in &mut sim.members {
         m.regroup = true;
@@ -205,29 +203,43 @@ fn unpipelined_clients_come_back_into_one_entry() {
     sim.settle();
     let l = sim.leader_index();
     sim.net.clear();
-    let drive = |sim: &mut Sim, acks: &mut Vec<_>| {
-        for _ in 0..50 {
-            sim.collect(100);
-            for i in 0..3 {
-                sim.deliver_to(i);
-            }
-            acks.retain_mut(|a: &mut oneshot::Receiver<_>| match a.try_recv() {
-                Ok(Ok(_)) => false,
-                Err(oneshot::error::TryRecvError::Empty) => true,
-                other => panic!("a write failed: {other:?}"),
-            });
-            if acks.is_empty() {
-                return;
-            }
+    (sim, l)
+}
+
+/// Turn every node and deliver until each of `waits` is answered with success.
+fn answer_all<T: std::fmt::Debug>(
+    sim: &mut Sim,
+    waits: &mut Vec<oneshot::Receiver<Result<T, ClusterError>>>,
+) {
+    for _ in 0..50 {
+        sim.collect(100);
+        for i in 0..3 {
+            sim.deliver_to(i);
         }
-        panic!("the writes were not acknowledged:\n{}", sim.state());
-    };
+        waits.retain_mut(|w| match w.try_recv() {
+            Ok(Ok(_)) => false,
+            Err(oneshot::error::TryRecvError::Empty) => true,
+            other => panic!("a request failed: {other:?}"),
+        });
+        if waits.is_empty() {
+            return;
+        }
+    }
+    panic!("the requests were not answered:\n{}", sim.state());
+}
+
+/// Regrouping: once an apply has answered a leader's clients, the next batch waits until
+/// as many proposals have come back, then goes at once as one entry. Without it,
+/// unpipelined clients split into groups that take turns, each in entries of its own.
+#[test]
+fn unpipelined_clients_come_back_into_one_entry() {
+    let (mut sim, l) = regrouping_group();
 
     // Three clients write together: one entry, answered by one apply.
     let mut acks: Vec<_> = (0..3u8)
         .map(|k| sim.node(l).handle().propose(vec![b'a', k]))
         .collect();
-    drive(&mut sim, &mut acks);
+    answer_all(&mut sim, &mut acks);
 
     // They come back one by one: the first two wait, the third sends all three.
     let last = |sim: &Sim| sim.node(l).raft().3;
@@ -239,7 +251,7 @@ fn unpipelined_clients_come_back_into_one_entry() {
         let grown = last(&sim) - before;
         assert_eq!(grown, u64::from(k == 2), "after {} of 3 came back", k + 1);
     }
-    drive(&mut sim, &mut acks);
+    answer_all(&mut sim, &mut acks);
     assert_eq!(last(&sim), before + 1, "one entry for the three");
 }
 
@@ -248,37 +260,13 @@ fn unpipelined_clients_come_back_into_one_entry() {
 #[test]
 fn unpipelined_readers_come_back_into_one_barrier() {
     use MessageType::MsgHeartbeat;
-    let mut sim = Sim::new(1, 3);
-    for m in &mut sim.members {
-        m.regroup = true;
-        m.boot();
-    }
-    sim.settle();
-    let l = sim.leader_index();
-    sim.net.clear();
-    let round = |sim: &mut Sim, reads: &mut Vec<oneshot::Receiver<_>>| {
-        for _ in 0..20 {
-            for i in 0..3 {
-                sim.turn_one(i);
-                sim.deliver_to(i);
-            }
-            reads.retain_mut(|r| match r.try_recv() {
-                Ok(Ok(())) => false,
-                Err(oneshot::error::TryRecvError::Empty) => true,
-                other => panic!("a read failed: {other:?}"),
-            });
-            if reads.is_empty() {
-                return;
-            }
-        }
-        panic!("the reads were not answered:\n{}", sim.state());
-    };
+    let (mut sim, l) = regrouping_group();
 
     // Three readers together: one barrier, answered at once.
     let mut reads: Vec<_> = (0..3)
         .map(|_| sim.node(l).handle().read_barrier())
         .collect();
-    round(&mut sim, &mut reads);
+    answer_all(&mut sim, &mut reads);
     sim.net.clear();
 
     // They come back one by one: the first two wait, the third sends one barrier.
@@ -294,5 +282,5 @@ fn unpipelined_readers_come_back_into_one_barrier() {
             k + 1
         );
     }
-    round(&mut sim, &mut reads);
+    answer_all(&mut sim, &mut reads);
 }

@@ -167,6 +167,10 @@ pub fn reset(ctx: &mut Ctx<'_>, _args: &[Bytes]) {
         ctx.shared.monitors.remove(ctx.conn.id);
     }
     ctx.conn.reply = crate::connection::ReplyMode::On;
+    // Redis's RESET turns client tracking off too.
+    if ctx.conn.tracking.take().is_some() {
+        ctx.shared.tracking.disable(ctx.conn.id);
+    }
     let initial = ctx.shared.users.initial();
     ctx.conn.set_user(initial);
     *ctx.conn.info.name.lock() = None;

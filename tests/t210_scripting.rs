@@ -118,6 +118,19 @@ const SCRIPTS: &[&str] = &[
     "#!lua flags=no-writes,allow-stale\nreturn redis.call('get', KEYS[1])",
     "#!lua\nerror('on line two')",
     "#!lua",
+    // Tables bigger than Lua's C stack (8,000 slots) through every library and the reply.
+    "local m = {} for i = 1, 100000 do m['k' .. i] = i end return cmsgpack.unpack(cmsgpack.pack(m)).k99999",
+    "local m = {} for i = 1, 100000 do m['k' .. i] = 'v' .. i end return #cjson.encode(m)",
+    "local m = {} for i = 1, 100000 do m[i] = 'v' .. i end return #cjson.encode(m)",
+    "local t = {} for i = 1, 20000 do t[i] = 'v' .. i end return t",
+    "local t = {} for i = 1, 20000 do t[i] = {ok = 'v' .. i} end return t",
+    "local s = string.rep(cmsgpack.pack('ab'), 10000) return #{cmsgpack.unpack(s)}",
+    "return #{struct.unpack(string.rep('c1', 9000), string.rep('x', 9000))}",
+    // A library's error says where the script called it, as a C function's does.
+    "return cjson.encode(function() end)",
+    "\nreturn cjson.decode('[1,')",
+    "local ok, e = pcall(function() return cjson.encode(function() end) end) return e",
+    "local ok, e = pcall(cjson.encode, function() end) return e",
 ];
 
 #[test]
@@ -198,6 +211,45 @@ fn replies_match_redis_server() {
 /// phpredis's session lock: `SET <id>_LOCK <secret> NX PX`, released by this script
 /// (`redis_session.c`). Without scripting the lock stayed and the next request's write
 /// was refused.
+/// What would exhaust the Lua interpreter's room for values held from Rust (8,000 slots)
+/// gets an error, and scripting goes on: more distinct scripts than that, a reply that
+/// doubles at each of 1,000 levels (Redis itself dies of it), and a call with as many
+/// arguments as Lua's stack holds.
+#[test]
+fn scripting_survives_what_exhausts_the_interpreter() {
+    let ours = Server::start();
+    let mut c = Conn::open(ours.port, false);
+    for i in 0..8_500 {
+        let got = c.call(&[b("EVAL"), b(&format!("return {i}")), b("0")]);
+        assert_eq!(got, Reply::Int(i), "distinct script {i}");
+    }
+    let doubling = c.call(&[
+        b("EVAL"),
+        b("local t = {} t[1] = t t[2] = t return t"),
+        b("0"),
+    ]);
+    assert_eq!(
+        doubling,
+        Reply::Error("ERR the script's reply is too large".into())
+    );
+    let many_args = "local function f(n, ...) if n == 0 then return redis.call('del', ...) end \
+                     return f(n - 1, 'k' .. n, ...) end return f(7995)";
+    match c.call(&[b("EVAL"), b(many_args), b("0")]) {
+        Reply::Int(0) => {}
+        // Redis takes them; sessiond may not have the room left (an error, not a crash).
+        Reply::Error(e) if e.contains("room for") || e.contains("C stack overflow") => {}
+        other => panic!("7,995 arguments: {other:?}"),
+    }
+    // Still answering, not busy, and the cache works (a fresh interpreter compiles again).
+    c.call(&[b("SET"), b("k"), b("v")]);
+    let get = c.call(&[b("EVAL"), b("return redis.call('get', 'k')"), b("0")]);
+    assert_eq!(get, Reply::Bulk(Some(b("v"))));
+    assert_eq!(
+        c.call(&[b("EVAL"), b("return 8499"), b("0")]),
+        Reply::Int(8499)
+    );
+}
+
 #[test]
 fn the_phpredis_session_lock_is_released() {
     let srv = Server::start();

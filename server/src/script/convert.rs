@@ -93,11 +93,58 @@ pub struct ReplyStyle {
     pub script_resp3: bool,
 }
 
-/// Write a script's result (or a Lua value inside it) as a reply.
-pub fn lua_to_reply(out: &mut BytesMut, v: &Value, style: &ReplyStyle, depth: usize) {
+/// Write a script's result as a reply. A reply that would pass [`MAX_REPLY`] bytes (a
+/// table that holds the same table twice, nested, doubles at each level) is an error
+/// instead: Redis runs out of memory on it.
+pub fn lua_to_reply(out: &mut BytesMut, v: &Value, style: &ReplyStyle) {
+    reply_within(out, v, style, MAX_REPLY);
+}
+
+fn reply_within(out: &mut BytesMut, v: &Value, style: &ReplyStyle, limit: usize) {
+    let start = out.len();
+    let mut walk = Walk {
+        start,
+        limit,
+        seen: std::collections::HashSet::new(),
+        repeats: 0,
+    };
+    if write_value(out, v, style, 0, &mut walk).is_err() {
+        out.truncate(start);
+        encode::error(out, b"ERR the script's reply is too large");
+    }
+}
+
+/// The bound of one script's reply: Redis's largest bulk string (`proto-max-bulk-len`).
+const MAX_REPLY: usize = 512 << 20;
+
+/// Visits of a table already written in the same reply allowed. Writing the same table
+/// twice is legitimate, but a table that holds another twice, at each of many levels,
+/// would take 2^levels of them: refused long before the bytes reach [`MAX_REPLY`].
+const MAX_REPEATS: usize = 1 << 20;
+
+struct TooLarge;
+
+/// One reply's walk: where it started in the output, its bound, and the tables it met.
+struct Walk {
+    start: usize,
+    limit: usize,
+    seen: std::collections::HashSet<usize>,
+    repeats: usize,
+}
+
+fn write_value(
+    out: &mut BytesMut,
+    v: &Value,
+    style: &ReplyStyle,
+    depth: usize,
+    w: &mut Walk,
+) -> Result<(), TooLarge> {
+    if out.len() - w.start > w.limit {
+        return Err(TooLarge);
+    }
     if depth > MAX_DEPTH {
         encode::error(out, b"ERR reached lua stack limit");
-        return;
+        return Ok(());
     }
     match v {
         Value::String(s) => encode::bulk(out, &s.as_bytes()),
@@ -106,19 +153,94 @@ pub fn lua_to_reply(out: &mut BytesMut, v: &Value, style: &ReplyStyle, depth: us
         Value::Boolean(b) if style.script_resp3 => encode::boolean(out, *b, style.resp3),
         Value::Boolean(true) => encode::integer(out, 1),
         Value::Boolean(false) => encode::null(out, style.resp3),
-        Value::Table(t) => table_to_reply(out, t, style, depth),
+        Value::Table(t) => return write_table(out, t, style, depth, w),
         _ => encode::null(out, style.resp3),
     }
+    Ok(())
 }
 
 fn field(t: &Table, key: &str) -> Value {
     t.raw_get(key).unwrap_or(Value::Nil)
 }
 
-fn table_to_reply(out: &mut BytesMut, t: &Table, style: &ReplyStyle, depth: usize) {
+/// A table: an error, a status, one of RESP3's types, or an array. The recursion keeps
+/// its frames small (what is not recursive is in functions of its own), as it may go
+/// `MAX_DEPTH` deep on the script thread's stack.
+fn write_table(
+    out: &mut BytesMut,
+    t: &Table,
+    style: &ReplyStyle,
+    depth: usize,
+    w: &mut Walk,
+) -> Result<(), TooLarge> {
+    if write_special(out, t, style) {
+        return Ok(());
+    }
+    if !w.seen.insert(t.to_pointer() as usize) {
+        w.repeats += 1;
+        if w.repeats > MAX_REPEATS {
+            return Err(TooLarge);
+        }
+    }
+    let next = depth + 1;
+    // Each table is walked twice, once to count and once to write, so that at most
+    // one of its values is held from Rust at a time: every Lua string or table held
+    // takes a slot of a stack of 8,000, and a reply of more would panic.
+    if let Value::Table(m) = field(t, "map") {
+        return write_pairs(out, &m, style, next, w, true);
+    }
+    if let Value::Table(s) = field(t, "set") {
+        return write_pairs(out, &s, style, next, w, false);
+    }
+    // An array, up to the first nil.
+    let n = array_len(t);
+    encode::array_len(out, n);
+    for i in 1..=n {
+        let v = t.raw_get::<Value>(i).unwrap_or(Value::Nil);
+        write_value(out, &v, style, next, w)?;
+    }
+    Ok(())
+}
+
+#[inline(never)]
+fn array_len(t: &Table) -> usize {
+    (1..)
+        .take_while(|&i| !matches!(t.raw_get::<Value>(i), Ok(Value::Nil) | Err(_)))
+        .count()
+}
+
+/// A map's keys and values, or a set's members (its keys).
+#[inline(never)]
+fn write_pairs(
+    out: &mut BytesMut,
+    t: &Table,
+    style: &ReplyStyle,
+    depth: usize,
+    w: &mut Walk,
+    map: bool,
+) -> Result<(), TooLarge> {
+    let n = t.pairs::<Value, Value>().filter(Result::is_ok).count();
+    if map {
+        encode::map_len(out, n, style.resp3);
+    } else {
+        encode::set_len(out, n, style.resp3);
+    }
+    for (k, v) in t.pairs::<Value, Value>().filter_map(Result::ok).take(n) {
+        write_value(out, &k, style, depth, w)?;
+        if map {
+            write_value(out, &v, style, depth, w)?;
+        }
+    }
+    Ok(())
+}
+
+/// `{err=}`, `{ok=}`, `{double=}`, `{big_number=}` and `{verbatim_string=}`: whether
+/// `t` was one (and is written).
+#[inline(never)]
+fn write_special(out: &mut BytesMut, t: &Table, style: &ReplyStyle) -> bool {
     if let Value::String(e) = field(t, "err") {
         encode::error(out, &e.as_bytes());
-        return;
+        return true;
     }
     if let Value::String(s) = field(t, "ok") {
         // A status cannot hold CR or LF: Redis replaces them with spaces.
@@ -128,16 +250,22 @@ fn table_to_reply(out: &mut BytesMut, t: &Table, style: &ReplyStyle, depth: usiz
             .map(|&c| if c == b'\r' || c == b'\n' { b' ' } else { c })
             .collect();
         encode::simple(out, &clean);
-        return;
+        return true;
     }
     match field(t, "double") {
-        Value::Number(n) => return encode::double(out, n, style.resp3),
-        Value::Integer(i) => return encode::double(out, i as f64, style.resp3),
+        Value::Number(n) => {
+            encode::double(out, n, style.resp3);
+            return true;
+        }
+        Value::Integer(i) => {
+            encode::double(out, i as f64, style.resp3);
+            return true;
+        }
         _ => {}
     }
     if let Value::String(s) = field(t, "big_number") {
         encode::big_number(out, &s.as_bytes(), style.resp3);
-        return;
+        return true;
     }
     if let Value::Table(v) = field(t, "verbatim_string") {
         if let (Value::String(f), Value::String(s)) = (field(&v, "format"), field(&v, "string")) {
@@ -145,43 +273,11 @@ fn table_to_reply(out: &mut BytesMut, t: &Table, style: &ReplyStyle, depth: usiz
             if fb.len() == 3 {
                 let format = [fb[0], fb[1], fb[2]];
                 encode::verbatim(out, &format, &s.as_bytes(), style.resp3);
-                return;
+                return true;
             }
         }
     }
-    if let Value::Table(m) = field(t, "map") {
-        let pairs: Vec<(Value, Value)> = m.pairs::<Value, Value>().filter_map(Result::ok).collect();
-        encode::map_len(out, pairs.len(), style.resp3);
-        for (k, v) in &pairs {
-            lua_to_reply(out, k, style, depth + 1);
-            lua_to_reply(out, v, style, depth + 1);
-        }
-        return;
-    }
-    if let Value::Table(s) = field(t, "set") {
-        let members: Vec<Value> = s
-            .pairs::<Value, Value>()
-            .filter_map(Result::ok)
-            .map(|(k, _)| k)
-            .collect();
-        encode::set_len(out, members.len(), style.resp3);
-        for m in &members {
-            lua_to_reply(out, m, style, depth + 1);
-        }
-        return;
-    }
-    // An array, up to the first nil.
-    let mut items = Vec::new();
-    for i in 1.. {
-        match t.raw_get::<Value>(i) {
-            Ok(Value::Nil) | Err(_) => break,
-            Ok(v) => items.push(v),
-        }
-    }
-    encode::array_len(out, items.len());
-    for v in &items {
-        lua_to_reply(out, v, style, depth + 1);
-    }
+    false
 }
 
 #[cfg(test)]
@@ -217,14 +313,75 @@ mod tests {
         };
         let v: Value = lua.load("return {1, 'a', nil, 4}").eval().expect("eval");
         let mut out = BytesMut::new();
-        lua_to_reply(&mut out, &v, &style, 0);
+        lua_to_reply(&mut out, &v, &style);
         assert_eq!(&out[..], b"*2\r\n:1\r\n$1\r\na\r\n");
         let v: Value = lua
             .load("local t = {} t[1] = t return t")
             .eval()
             .expect("eval");
         let mut out = BytesMut::new();
-        lua_to_reply(&mut out, &v, &style, 0);
+        lua_to_reply(&mut out, &v, &style);
         assert!(out.ends_with(b"-ERR reached lua stack limit\r\n"));
+        // The same through maps and sets.
+        for code in [
+            "local t = {} t.map = {x = t} return t",
+            "local t = {} t.set = {} t.set[t] = true return t",
+        ] {
+            let v: Value = lua.load(code).eval().expect("eval");
+            let mut out = BytesMut::new();
+            lua_to_reply(&mut out, &v, &style);
+            assert!(out.ends_with(b"-ERR reached lua stack limit\r\n"), "{code}");
+        }
+    }
+
+    #[test]
+    fn big_replies_are_written_and_exploding_ones_refused() {
+        let lua = Lua::new();
+        let style = ReplyStyle {
+            resp3: true,
+            script_resp3: false,
+        };
+        // More strings than Lua's C stack has slots, as an array, a map and a set.
+        let v: Value = lua
+            .load(
+                "local a, m, s = {}, {}, {} \
+                 for i = 1, 100000 do a[i] = 'v' .. i m['k' .. i] = 'v' .. i s['m' .. i] = true end \
+                 return {a, {map = m}, {set = s}}",
+            )
+            .eval()
+            .expect("eval");
+        let mut out = BytesMut::new();
+        lua_to_reply(&mut out, &v, &style);
+        assert!(out.starts_with(b"*3\r\n*100000\r\n$2\r\nv1\r\n"));
+        let mut dec = sessiond_protocol::FrameDecoder::new(sessiond_protocol::Limits::default());
+        let frame = dec.decode(&mut out).expect("parses").expect("whole");
+        assert!(out.is_empty());
+        match frame {
+            Frame::Array(items) => {
+                assert!(matches!(&items[1], Frame::Map(p) if p.len() == 100_000));
+                assert!(matches!(&items[2], Frame::Set(p) if p.len() == 100_000));
+            }
+            other => panic!("{other:?}"),
+        }
+        // A table holding itself twice doubles at each level, 2^1000 in all: refused,
+        // and nothing of it is left in the output.
+        let v: Value = lua
+            .load("local t = {} t[1] = t t[2] = t return t")
+            .eval()
+            .expect("eval");
+        let mut out = BytesMut::from(&b"+before\r\n"[..]);
+        lua_to_reply(&mut out, &v, &style);
+        assert_eq!(
+            &out[..],
+            b"+before\r\n-ERR the script's reply is too large\r\n"
+        );
+        // And a reply past the byte bound.
+        let v: Value = lua
+            .load("local a = {} for i = 1, 100000 do a[i] = 'v' .. i end return a")
+            .eval()
+            .expect("eval");
+        let mut out = BytesMut::new();
+        reply_within(&mut out, &v, &style, 100_000);
+        assert_eq!(&out[..], b"-ERR the script's reply is too large\r\n");
     }
 }

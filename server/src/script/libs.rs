@@ -30,6 +30,37 @@ fn fail<T>(msg: impl Into<String>) -> mlua::Result<T> {
     Err(mlua::Error::RuntimeError(msg.into()))
 }
 
+/// A library function (`cjson`, `bit`, `cmsgpack`, `struct`, `unpack`) that raises its
+/// errors as Redis's C ones do (`luaL_error`): prefixed with where the Lua code that
+/// called it stands (`user_script:3: `), and with nothing when its caller is not Lua
+/// (`pcall(cjson.encode, f)`).
+pub fn lib_fn<A, R, F>(lua: &Lua, f: F) -> mlua::Result<mlua::Function>
+where
+    A: mlua::FromLuaMulti,
+    R: mlua::IntoLuaMulti,
+    F: Fn(&Lua, A) -> mlua::Result<R> + mlua::MaybeSend + 'static,
+{
+    lua.create_function(move |lua, args: A| {
+        f(lua, args).map_err(|e| match e {
+            mlua::Error::RuntimeError(m) => {
+                mlua::Error::RuntimeError(format!("{}{m}", caller(lua)))
+            }
+            other => other,
+        })
+    })
+}
+
+/// `luaL_where(L, 1)`: `source:line: ` of the calling Lua function, if it is one.
+fn caller(lua: &Lua) -> String {
+    lua.inspect_stack(1)
+        .filter(|d| d.curr_line() > 0)
+        .and_then(|d| {
+            let src = d.source().short_src.map(|s| s.into_owned())?;
+            Some(format!("{src}:{}: ", d.curr_line()))
+        })
+        .unwrap_or_default()
+}
+
 /// Install `cjson` and `bit` into `globals`.
 pub fn install(lua: &Lua, globals: &Table) -> mlua::Result<()> {
     let cjson = lua.create_table()?;
@@ -39,7 +70,7 @@ pub fn install(lua: &Lua, globals: &Table) -> mlua::Result<()> {
     )?;
     cjson.set(
         "encode",
-        lua.create_function(|lua, v: Value| {
+        lib_fn(lua, |lua, v: Value| {
             let mut out = Vec::new();
             encode(&v, &mut out, 0)?;
             lua.create_string(&out)
@@ -47,7 +78,7 @@ pub fn install(lua: &Lua, globals: &Table) -> mlua::Result<()> {
     )?;
     cjson.set(
         "decode",
-        lua.create_function(|lua, s: mlua::String| {
+        lib_fn(lua, |lua, s: mlua::String| {
             let bytes = s.as_bytes();
             let mut p = Parser { s: &bytes, i: 0 };
             p.ws();
@@ -66,7 +97,7 @@ pub fn install(lua: &Lua, globals: &Table) -> mlua::Result<()> {
                    lo: usize,
                    hi: usize,
                    name: &'static str| {
-        lua.create_function(move |_, v: Option<f64>| {
+        lib_fn(lua, move |_, v: Option<f64>| {
             if let Some(v) = v {
                 if v < lo as f64 || v > hi as f64 {
                     return fail(format!(
@@ -92,7 +123,7 @@ pub fn install(lua: &Lua, globals: &Table) -> mlua::Result<()> {
     )?;
     cjson.set(
         "encode_invalid_numbers",
-        lua.create_function(|_, v: Value| {
+        lib_fn(lua, |_, v: Value| {
             match v {
                 Value::Boolean(b) => INVALID_OK.set(b),
                 Value::String(s) if s.as_bytes().eq_ignore_ascii_case(b"on") => {
@@ -112,7 +143,7 @@ pub fn install(lua: &Lua, globals: &Table) -> mlua::Result<()> {
         "encode_sparse_array",
         "decode_invalid_numbers",
     ] {
-        cjson.set(name, lua.create_function(|_, _: MultiValue| Ok(()))?)?;
+        cjson.set(name, lib_fn(lua, |_, _: MultiValue| Ok(()))?)?;
     }
     globals.set("cjson", cjson)?;
     globals.set("bit", bit(lua)?)?;
@@ -188,24 +219,31 @@ fn string(s: &[u8], out: &mut Vec<u8>) {
     out.push(b'"');
 }
 
+/// The longest text `cjson.encode` and `cmsgpack.pack` make: Redis's largest bulk string.
+/// A table that holds another twice, at each of 30 levels, would make gigabytes.
+pub const MAX_ENCODED: usize = 512 << 20;
+
 fn table(t: &Table, out: &mut Vec<u8>, depth: usize) -> mlua::Result<()> {
-    let pairs: Vec<(Value, Value)> = t.pairs::<Value, Value>().collect::<mlua::Result<_>>()?;
+    if out.len() > MAX_ENCODED {
+        return fail("Cannot serialise table: result too large");
+    }
+    // Two passes over the pairs (one to classify, one to write), so that no more than
+    // one key and one value are held at a time: a Lua string or table held from Rust
+    // takes a slot of Lua's C stack of 8,000.
     // An array when every key is a positive integer and it is not too sparse.
-    let mut max = 0usize;
+    let (mut n, mut max) = (0usize, 0usize);
     let mut array = true;
-    for (k, _) in &pairs {
-        let idx = match k {
-            Value::Integer(i) if *i >= 1 => Some(*i as usize),
-            Value::Number(n) if *n >= 1.0 && n.fract() == 0.0 => Some(*n as usize),
-            _ => None,
-        };
-        match idx {
-            Some(i) => max = max.max(i),
-            None => array = false,
+    for pair in t.pairs::<Value, Value>() {
+        let (k, _) = pair?;
+        n += 1;
+        match k {
+            Value::Integer(i) if i >= 1 => max = max.max(i as usize),
+            Value::Number(f) if f >= 1.0 && f.fract() == 0.0 => max = max.max(f as usize),
+            _ => array = false,
         }
     }
-    if array && !pairs.is_empty() {
-        if max > pairs.len() * 2 && max > 10 {
+    if array && n > 0 {
+        if max > n * 2 && max > 10 {
             return fail("Cannot serialise table: excessively sparse array");
         }
         out.push(b'[');
@@ -219,21 +257,22 @@ fn table(t: &Table, out: &mut Vec<u8>, depth: usize) -> mlua::Result<()> {
         return Ok(());
     }
     out.push(b'{');
-    for (n, (k, v)) in pairs.iter().enumerate() {
-        if n > 0 {
+    for (i, pair) in t.pairs::<Value, Value>().enumerate() {
+        let (k, v) = pair?;
+        if i > 0 {
             out.push(b',');
         }
-        match k {
+        match &k {
             Value::String(s) => string(&s.as_bytes(), out),
             Value::Integer(_) | Value::Number(_) => {
                 let mut key = Vec::new();
-                encode(k, &mut key, depth)?;
+                encode(&k, &mut key, depth)?;
                 string(&key, out);
             }
             _ => return fail("Cannot serialise table: table key must be a number or string"),
         }
         out.push(b':');
-        encode(v, out, depth)?;
+        encode(&v, out, depth)?;
     }
     out.push(b'}');
     Ok(())
@@ -467,7 +506,7 @@ fn tobit(v: &Value) -> mlua::Result<i32> {
 fn bit(lua: &Lua) -> mlua::Result<Table> {
     let t = lua.create_table()?;
     let fold = |lua: &Lua, f: fn(i32, i32) -> i32| {
-        lua.create_function(move |_, args: Variadic<Value>| {
+        lib_fn(lua, move |_, args: Variadic<Value>| {
             let mut it = args.iter();
             let Some(first) = it.next() else {
                 return fail("bad argument #1 (number expected, got no value)");
@@ -484,18 +523,18 @@ fn bit(lua: &Lua) -> mlua::Result<Table> {
     t.set("bxor", fold(lua, |a, b| a ^ b)?)?;
     t.set(
         "tobit",
-        lua.create_function(|_, v: Value| Ok(f64::from(tobit(&v)?)))?,
+        lib_fn(lua, |_, v: Value| Ok(f64::from(tobit(&v)?)))?,
     )?;
     t.set(
         "bnot",
-        lua.create_function(|_, v: Value| Ok(f64::from(!tobit(&v)?)))?,
+        lib_fn(lua, |_, v: Value| Ok(f64::from(!tobit(&v)?)))?,
     )?;
     t.set(
         "bswap",
-        lua.create_function(|_, v: Value| Ok(f64::from(tobit(&v)?.swap_bytes())))?,
+        lib_fn(lua, |_, v: Value| Ok(f64::from(tobit(&v)?.swap_bytes())))?,
     )?;
     let shift = |lua: &Lua, f: fn(i32, u32) -> i32| {
-        lua.create_function(move |_, (v, n): (Value, Value)| {
+        lib_fn(lua, move |_, (v, n): (Value, Value)| {
             Ok(f64::from(f(tobit(&v)?, (tobit(&n)? & 31) as u32)))
         })
     };
@@ -506,7 +545,7 @@ fn bit(lua: &Lua) -> mlua::Result<Table> {
     t.set("ror", shift(lua, |a, n| (a as u32).rotate_right(n) as i32)?)?;
     t.set(
         "tohex",
-        lua.create_function(|_, args: MultiValue| {
+        lib_fn(lua, |_, args: MultiValue| {
             let mut it = args.into_iter();
             let x = tobit(&it.next().unwrap_or(Value::Nil))? as u32;
             let n = match it.next() {
@@ -534,6 +573,17 @@ mod tests {
         let lua = Lua::new();
         install(&lua, &lua.globals()).expect("install");
         lua.load(code).eval::<String>().expect(code)
+    }
+
+    #[test]
+    fn cjson_round_trips_tables_bigger_than_lua_s_c_stack() {
+        assert_eq!(
+            run("local m, a = {}, {} for i = 1, 100000 do m['k' .. i] = 'v' .. i a[i] = 'v' .. i end \
+                 local dm, da = cjson.decode(cjson.encode(m)), cjson.decode(cjson.encode(a)) \
+                 local n = 0 for k, v in pairs(dm) do assert('k' .. v:sub(2) == k) n = n + 1 end \
+                 return n .. ' ' .. #da .. ' ' .. da[100000]"),
+            "100000 100000 v100000"
+        );
     }
 
     /// Each expected value was taken from redis-server 7.0 (`EVAL "return ..." 0`).

@@ -5,7 +5,11 @@
 //!   of the script running now (since when, whether it wrote, whether `SCRIPT KILL` asked
 //!   it to stop), the [`Gate`] and the script thread's queue.
 //! - [`vm`]: a Lua 5.1 state per thread, sandboxed as Redis's: the `redis` library,
-//!   `KEYS`/`ARGV`, read-only globals, the busy hook.
+//!   `KEYS`/`ARGV`, read-only globals, the busy hook; `vm::errors`, what a failing
+//!   script replies. Lua 5.1 has room for 8,000 values held from Rust at once: the
+//!   libraries and the reply hold one table's values at a time, and a script that still
+//!   exhausts the room (a call with thousands of arguments) fails alone, the next one
+//!   getting a fresh interpreter.
 //! - [`convert`]: values between RESP and Lua, exactly as Redis converts them.
 //! - [`libs`]: the `cjson` and `bit` libraries Redis ships; [`pack`]: `cmsgpack` and
 //!   `struct`.

@@ -4,6 +4,8 @@
 
 use mlua::{Lua, MultiValue, Table, Value, Variadic};
 
+use super::libs::lib_fn;
+
 fn fail<T>(msg: impl Into<String>) -> mlua::Result<T> {
     Err(mlua::Error::RuntimeError(msg.into()))
 }
@@ -15,7 +17,7 @@ pub fn install(lua: &Lua, globals: &Table) -> mlua::Result<()> {
     let m = lua.create_table()?;
     m.set(
         "pack",
-        lua.create_function(|lua, args: Variadic<Value>| {
+        lib_fn(lua, |lua, args: Variadic<Value>| {
             if args.is_empty() {
                 return fail("MessagePack pack needs input.");
             }
@@ -28,11 +30,12 @@ pub fn install(lua: &Lua, globals: &Table) -> mlua::Result<()> {
     )?;
     m.set(
         "unpack",
-        lua.create_function(|lua, s: mlua::String| {
+        lib_fn(lua, |lua, s: mlua::String| {
             let b = s.as_bytes();
             let mut d = Decoder { s: &b, i: 0 };
             let mut out = Vec::new();
             while d.i < d.s.len() {
+                results(&out, TOO_MANY_MP)?;
                 out.push(d.value(lua, 0)?);
             }
             Ok(MultiValue::from_iter(out))
@@ -41,7 +44,7 @@ pub fn install(lua: &Lua, globals: &Table) -> mlua::Result<()> {
     for (name, limited) in [("unpack_one", false), ("unpack_limit", true)] {
         m.set(
             name,
-            lua.create_function(move |lua, args: MultiValue| {
+            lib_fn(lua, move |lua, args: MultiValue| {
                 let mut it = args.into_iter();
                 let Some(Value::String(s)) = it.next() else {
                     return fail("MessagePack unpack needs a string.");
@@ -63,6 +66,7 @@ pub fn install(lua: &Lua, globals: &Table) -> mlua::Result<()> {
                 };
                 let mut out = Vec::new();
                 while d.i < d.s.len() && (limit <= 0 || (out.len() as i64) < limit) {
+                    results(&out, TOO_MANY_MP)?;
                     out.push(d.value(lua, 0)?);
                 }
                 // The offset to continue from (-1 at the end), then the values.
@@ -79,6 +83,21 @@ pub fn install(lua: &Lua, globals: &Table) -> mlua::Result<()> {
 }
 
 // ---- MessagePack ----------------------------------------------------------------------
+
+/// Values one call may return: each is held from Rust until it returns, and Lua 5.1's
+/// C stack has room for 8,000 (Lua's own `unpack` stops there too).
+const MAX_RESULTS: usize = 7000;
+
+fn results(out: &[Value], msg: &str) -> mlua::Result<()> {
+    if out.len() >= MAX_RESULTS {
+        return fail(format!("stack overflow ({msg})"));
+    }
+    Ok(())
+}
+
+/// Redis's words for too many values from `cmsgpack` and from `struct`.
+const TOO_MANY_MP: &str = "too many return values at once; use unpack_one or unpack_limit instead.";
+const TOO_MANY_STRUCT: &str = "too many results";
 
 fn mp_int(v: i64, out: &mut Vec<u8>) {
     if v >= 0 {
@@ -159,23 +178,34 @@ fn mp_encode(v: &Value, out: &mut Vec<u8>, depth: usize) -> mlua::Result<()> {
             out.extend_from_slice(&b);
         }
         Value::Table(t) if depth < MSGPACK_NESTING => {
-            let pairs: Vec<(Value, Value)> =
-                t.pairs::<Value, Value>().collect::<mlua::Result<_>>()?;
-            let is_array = pairs.iter().all(|(k, _)| match k {
-                Value::Integer(i) => *i >= 1 && *i as usize <= pairs.len(),
-                Value::Number(n) => *n >= 1.0 && n.fract() == 0.0 && *n as usize <= pairs.len(),
-                _ => false,
-            });
-            if is_array {
-                mp_len(out, pairs.len(), 0x90, 16, 0xdc, 0xdd);
-                for i in 1..=pairs.len() {
+            if out.len() > super::libs::MAX_ENCODED {
+                return fail("cmsgpack: result too large");
+            }
+            // Two passes over the pairs, so that no more than one key and one value are
+            // held at a time: a Lua string or table held from Rust takes a slot of Lua's
+            // C stack, and a table of 100,000 string keys would overflow it.
+            let (mut n, mut max) = (0usize, 0f64);
+            let mut is_array = true;
+            for pair in t.pairs::<Value, Value>() {
+                let (k, _) = pair?;
+                n += 1;
+                match k {
+                    Value::Integer(i) if i >= 1 => max = max.max(i as f64),
+                    Value::Number(f) if f >= 1.0 && f.fract() == 0.0 => max = max.max(f),
+                    _ => is_array = false,
+                }
+            }
+            if is_array && max <= n as f64 {
+                mp_len(out, n, 0x90, 16, 0xdc, 0xdd);
+                for i in 1..=n {
                     mp_encode(&t.raw_get::<Value>(i)?, out, depth + 1)?;
                 }
             } else {
-                mp_len(out, pairs.len(), 0x80, 16, 0xde, 0xdf);
-                for (k, v) in &pairs {
-                    mp_encode(k, out, depth + 1)?;
-                    mp_encode(v, out, depth + 1)?;
+                mp_len(out, n, 0x80, 16, 0xde, 0xdf);
+                for pair in t.pairs::<Value, Value>() {
+                    let (k, v) = pair?;
+                    mp_encode(&k, out, depth + 1)?;
+                    mp_encode(&v, out, depth + 1)?;
                 }
             }
         }
@@ -415,7 +445,7 @@ fn structlib(lua: &Lua) -> mlua::Result<Table> {
     let t = lua.create_table()?;
     t.set(
         "pack",
-        lua.create_function(|lua, args: MultiValue| {
+        lib_fn(lua, |lua, args: MultiValue| {
             let Some(Value::String(f)) = args.front() else {
                 return fail("bad argument #1 to 'pack' (string expected)");
             };
@@ -494,7 +524,7 @@ fn structlib(lua: &Lua) -> mlua::Result<Table> {
     )?;
     t.set(
         "unpack",
-        lua.create_function(|lua, args: MultiValue| {
+        lib_fn(lua, |lua, args: MultiValue| {
             let (Some(Value::String(f)), Some(Value::String(data))) = (args.front(), args.get(1))
             else {
                 return fail("bad argument to 'unpack' (string expected)");
@@ -508,6 +538,7 @@ fn structlib(lua: &Lua) -> mlua::Result<Table> {
             let mut fmt = fmt_of(&fb);
             let mut out: Vec<Value> = Vec::new();
             while let Some((opt, size)) = fmt.next()? {
+                results(&out, TOO_MANY_STRUCT)?;
                 pos += fmt.pad(opt, size, pos);
                 let need = |n: usize| -> mlua::Result<&[u8]> {
                     db.get(pos..pos.saturating_add(n))
@@ -583,7 +614,7 @@ fn structlib(lua: &Lua) -> mlua::Result<Table> {
     )?;
     t.set(
         "size",
-        lua.create_function(|_, f: mlua::String| {
+        lib_fn(lua, |_, f: mlua::String| {
             let fb = f.as_bytes();
             let mut fmt = fmt_of(&fb);
             let mut total = 0usize;
@@ -626,6 +657,23 @@ mod tests {
         assert_eq!(
             run("local a, b, n = struct.unpack('<hs', struct.pack('<hs', -2, 'hi')) return a .. b .. n"),
             "-2hi6"
+        );
+    }
+
+    #[test]
+    fn msgpack_packs_big_tables_of_strings() {
+        // Redis's scripting suite packs maps of 100,000 string keys.
+        assert_eq!(
+            run("local m, a = {}, {} for i = 1, 100000 do m[tostring(i)] = i a[i] = 'v' .. i end \
+                 local dm, da = cmsgpack.unpack(cmsgpack.pack(m)), cmsgpack.unpack(cmsgpack.pack(a)) \
+                 local n = 0 for k, v in pairs(dm) do assert(tostring(v) == k) n = n + 1 end \
+                 return n .. ' ' .. #da .. ' ' .. da[100000]"),
+            "100000 100000 v100000"
+        );
+        // A table with a hole is a map; one of consecutive integer keys is an array.
+        assert_eq!(
+            run("return string.byte(cmsgpack.pack({[1]=1, [3]=3}), 1) .. ' ' .. string.byte(cmsgpack.pack({[2]=2, [1]=1}), 1)"),
+            "130 146"
         );
     }
 }

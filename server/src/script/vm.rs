@@ -19,7 +19,6 @@
 //! makes every thread forget them.
 
 use std::cell::{Cell, RefCell};
-use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 
@@ -32,6 +31,9 @@ use super::Busy;
 use crate::cmd::server::REDIS_VERSION;
 use crate::cmd::{Ctx, Flags};
 use crate::connection::Conn;
+
+mod errors;
+use errors::{error_table, error_text, error_value, script_error, CallError};
 
 static GENERATION: AtomicU64 = AtomicU64::new(0);
 
@@ -65,7 +67,9 @@ impl Rand48 {
 struct Vm {
     lua: Lua,
     generation: u64,
-    funcs: HashMap<String, Function>,
+    /// Compiled scripts by SHA1, in a Lua table: a function held from Rust would take a
+    /// slot of Lua's C stack (8,000 of them), and 8,000 scripts would exhaust it.
+    funcs: Table,
     /// `function(f, handler) return xpcall(f, handler) end`.
     runner: Function,
     /// The message handler that turns any error into Redis's error table.
@@ -76,36 +80,6 @@ struct Vm {
     env_meta: Table,
     /// The real `redis` table (scripts see a read-only proxy of it).
     redis: Table,
-}
-
-/// A command's error, raised by `redis.call`: its text is the reply, verbatim.
-#[derive(Debug)]
-struct CallError(String);
-
-impl std::fmt::Display for CallError {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(&self.0)
-    }
-}
-
-impl std::error::Error for CallError {}
-
-/// The command error inside an error a Rust function raised, if it is one.
-fn call_error(e: &mlua::Error) -> Option<&str> {
-    match e {
-        mlua::Error::CallbackError { cause, .. } => call_error(cause),
-        other => other.downcast_ref::<CallError>().map(|c| c.0.as_str()),
-    }
-}
-
-/// What Lua's `pcall` gives for an error a Rust function raised: its text.
-fn error_value(lua: &Lua, v: Value) -> mlua::Result<Value> {
-    let Value::Error(e) = &v else {
-        return Ok(v);
-    };
-    // Redis 7.0's pcall gives a command's error as its text, like any other.
-    let text = call_error(e).map_or_else(|| error_text(e), str::to_string);
-    Ok(Value::String(lua.create_string(text)?))
 }
 
 thread_local! {
@@ -254,7 +228,7 @@ impl Vm {
             })?,
         )?;
         super::libs::install(&lua, &g)?;
-        g.set("unpack", lua.create_function(unpack)?)?;
+        g.set("unpack", super::libs::lib_fn(&lua, unpack)?)?;
         let redis = redis_lib(&lua)?;
         g.set("redis", redis.clone())?;
         let env_meta = lua.create_table()?;
@@ -305,10 +279,11 @@ impl Vm {
                 Ok(VmState::Continue)
             },
         );
+        let funcs = lua.create_table()?;
         Ok(Vm {
             lua,
             generation: GENERATION.load(Ordering::Relaxed),
-            funcs: HashMap::new(),
+            funcs,
             runner,
             handler,
             globals: g,
@@ -432,64 +407,6 @@ fn version_num(v: &str) -> i64 {
         .fold(0, |acc, p| acc * 256 + p.parse::<i64>().unwrap_or(0))
 }
 
-/// The text of an error a Rust function raised, without mlua's decorations.
-fn error_text(e: &mlua::Error) -> String {
-    match e {
-        mlua::Error::CallbackError { cause, .. } => error_text(cause),
-        mlua::Error::RuntimeError(m) => m.clone(),
-        mlua::Error::SyntaxError { message, .. } => message.clone(),
-        other => other.to_string(),
-    }
-}
-
-/// The message handler: whatever was raised becomes `{err=, source=, line=}`, the
-/// position being the innermost frame of the script itself.
-fn error_table(lua: &Lua, err: Value) -> mlua::Result<Table> {
-    let killed = lua.app_data_ref::<Arc<Busy>>().is_some_and(|b| b.killed());
-    let t = match err {
-        _ if killed => {
-            let t = lua.create_table()?;
-            t.raw_set("err", KILLED)?;
-            t
-        }
-        Value::Table(t) if matches!(t.raw_get::<Value>("err"), Ok(Value::String(_))) => t,
-        Value::Error(e) if call_error(&e).is_some() => {
-            let t = lua.create_table()?;
-            t.raw_set("err", call_error(&e).unwrap_or_default())?;
-            t
-        }
-        other => {
-            let text = match &other {
-                Value::Error(e) => {
-                    let text = error_text(e);
-                    if text.starts_with("ERR ") {
-                        text
-                    } else {
-                        format!("ERR {text}")
-                    }
-                }
-                Value::String(s) => format!("ERR {}", s.to_string_lossy()),
-                Value::Nil => "ERR nil".to_string(),
-                v => format!("ERR {}", v.to_string().unwrap_or_default()),
-            };
-            let t = lua.create_table()?;
-            t.raw_set("err", text)?;
-            t
-        }
-    };
-    for level in 0..64 {
-        let Some(d) = lua.inspect_stack(level) else {
-            break;
-        };
-        if d.source().source.as_deref() == Some("@user_script") {
-            t.raw_set("source", "@user_script")?;
-            t.raw_set("line", d.curr_line())?;
-            break;
-        }
-    }
-    Ok(t)
-}
-
 /// How a script is called.
 pub struct Call<'a> {
     pub sha: &'a str,
@@ -501,6 +418,9 @@ pub struct Call<'a> {
     /// `#!lua flags=allow-oom`: commands that need memory run over the limit too.
     pub allow_oom: bool,
 }
+
+const INTERPRETER_EXHAUSTED: &[u8] =
+    b"ERR Error running script: it held more values at once than the Lua interpreter has room for";
 
 /// Run a script against `ctx.ks` (which must hold every shard) and write its reply.
 pub fn run(ctx: &mut Ctx<'_>, call: &Call<'_>) {
@@ -520,9 +440,23 @@ pub fn run(ctx: &mut Ctx<'_>, call: &Call<'_>) {
             }
         }
         let Some(vm) = slot.as_mut() else { return };
-        if let Err(e) = run_in(vm, ctx, call) {
-            let msg = format!("ERR {}", error_text(&e));
-            encode::error(ctx.out, msg.as_bytes());
+        let start = ctx.out.len();
+        // mlua panics where Lua 5.1 has no room left (a Rust function handed more
+        // values than Lua's C stack holds): the script fails, not the thread, and the
+        // interpreter, whose state is then unknown, is replaced.
+        let run = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| run_in(vm, ctx, call)));
+        match run {
+            Ok(Ok(())) => {}
+            Ok(Err(e)) => {
+                let msg = format!("ERR {}", error_text(&e));
+                encode::error(ctx.out, msg.as_bytes());
+            }
+            Err(_) => {
+                *slot = None;
+                ctx.shared.scripts.end();
+                ctx.out.truncate(start);
+                encode::error(ctx.out, INTERPRETER_EXHAUSTED);
+            }
         }
     });
 }
@@ -530,11 +464,14 @@ pub fn run(ctx: &mut Ctx<'_>, call: &Call<'_>) {
 fn compiled(vm: &mut Vm, call: &Call<'_>) -> Result<Function, String> {
     let generation = GENERATION.load(Ordering::Relaxed);
     if vm.generation != generation {
-        vm.funcs.clear();
+        vm.funcs = vm
+            .lua
+            .create_table()
+            .map_err(|e| format!("ERR {}", error_text(&e)))?;
         vm.generation = generation;
     }
-    if let Some(f) = vm.funcs.get(call.sha) {
-        return Ok(f.clone());
+    if let Ok(Value::Function(f)) = vm.funcs.raw_get::<Value>(call.sha) {
+        return Ok(f);
     }
     // A shebang line becomes a comment: Lua does not read it, and lines keep their numbers.
     let mut text = call.body.to_vec();
@@ -552,7 +489,9 @@ fn compiled(vm: &mut Vm, call: &Call<'_>) -> Result<Function, String> {
                 error_text(&e)
             )
         })?;
-    vm.funcs.insert(call.sha.to_string(), f.clone());
+    vm.funcs
+        .raw_set(call.sha, f.clone())
+        .map_err(|e| format!("ERR {}", error_text(&e)))?;
     Ok(f)
 }
 
@@ -686,32 +625,11 @@ fn run_in(vm: &mut Vm, ctx: &mut Ctx<'_>, call: &Call<'_>) -> mlua::Result<()> {
             resp3: caller_resp3,
             script_resp3: script_resp3.get(),
         };
-        lua_to_reply(ctx.out, &value, &style, 0);
+        lua_to_reply(ctx.out, &value, &style);
     } else {
         script_error(ctx.out, &value, call.sha);
     }
     Ok(())
-}
-
-/// A failed script's reply: the error, with where in the script it was raised.
-fn script_error(out: &mut BytesMut, v: &Value, sha: &str) {
-    let Value::Table(t) = v else {
-        encode::error(out, b"ERR Error running script");
-        return;
-    };
-    let msg = t
-        .raw_get::<mlua::String>("err")
-        .map(|s| s.to_string_lossy())
-        .unwrap_or_else(|_| "ERR Error running script".into());
-    let msg = msg.replace(['\r', '\n'], " ");
-    let text = match (
-        t.raw_get::<mlua::String>("source"),
-        t.raw_get::<i64>("line"),
-    ) {
-        (Ok(src), Ok(line)) => format!("{msg} script: {sha}, on {}:{line}.", src.to_string_lossy()),
-        _ => msg,
-    };
-    encode::error(out, text.as_bytes());
 }
 
 /// The client a script's commands run as: the caller's user and rights, RESP2.

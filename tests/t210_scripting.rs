@@ -232,6 +232,21 @@ fn scripting_survives_what_exhausts_the_interpreter() {
         doubling,
         Reply::Error("ERR the script's reply is too large".into())
     );
+    let dag = "local t = {1} for i = 1, 40 do t = {t, t} end";
+    let got = c.call(&[b("EVAL"), b(&format!("{dag} return t")), b("0")]);
+    assert_eq!(
+        got,
+        Reply::Error("ERR the script's reply is too large".into())
+    );
+    let got = c.call(&[
+        b("EVAL"),
+        b(&format!("{dag} return cjson.encode(t)")),
+        b("0"),
+    ]);
+    assert!(
+        matches!(&got, Reply::Error(e) if e.contains("the same tables too many times")),
+        "{got:?}"
+    );
     let many_args = "local function f(n, ...) if n == 0 then return redis.call('del', ...) end \
                      return f(n - 1, 'k' .. n, ...) end return f(7995)";
     match c.call(&[b("EVAL"), b(many_args), b("0")]) {

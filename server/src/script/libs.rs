@@ -4,6 +4,8 @@
 
 use mlua::{Lua, MultiValue, Table, Value, Variadic};
 
+use super::convert::Repeats;
+
 /// Nesting beyond which cjson refuses (lua-cjson's default, 1000).
 const JSON_DEPTH: usize = 1000;
 
@@ -72,7 +74,7 @@ pub fn install(lua: &Lua, globals: &Table) -> mlua::Result<()> {
         "encode",
         lib_fn(lua, |lua, v: Value| {
             let mut out = Vec::new();
-            encode(&v, &mut out, 0)?;
+            encode(&v, &mut out, 0, &mut Repeats::default())?;
             lua.create_string(&out)
         })?,
     )?;
@@ -153,7 +155,7 @@ pub fn install(lua: &Lua, globals: &Table) -> mlua::Result<()> {
 
 // ---- cjson ----------------------------------------------------------------------------
 
-fn encode(v: &Value, out: &mut Vec<u8>, depth: usize) -> mlua::Result<()> {
+fn encode(v: &Value, out: &mut Vec<u8>, depth: usize, seen: &mut Repeats) -> mlua::Result<()> {
     match v {
         Value::Nil => out.extend_from_slice(b"null"),
         Value::LightUserData(p) if p.0.is_null() => out.extend_from_slice(b"null"),
@@ -168,7 +170,7 @@ fn encode(v: &Value, out: &mut Vec<u8>, depth: usize) -> mlua::Result<()> {
                     depth + 1
                 ));
             }
-            table(t, out, depth + 1)?;
+            table(t, out, depth + 1, seen)?;
         }
         other => {
             return fail(format!(
@@ -220,10 +222,9 @@ fn string(s: &[u8], out: &mut Vec<u8>) {
 }
 
 /// The longest text `cjson.encode` and `cmsgpack.pack` make: Redis's largest bulk string.
-/// A table that holds another twice, at each of 30 levels, would make gigabytes.
 pub const MAX_ENCODED: usize = 512 << 20;
 
-fn table(t: &Table, out: &mut Vec<u8>, depth: usize) -> mlua::Result<()> {
+fn table(t: &Table, out: &mut Vec<u8>, depth: usize, seen: &mut Repeats) -> mlua::Result<()> {
     if out.len() > MAX_ENCODED {
         return fail("Cannot serialise table: result too large");
     }
@@ -242,6 +243,9 @@ fn table(t: &Table, out: &mut Vec<u8>, depth: usize) -> mlua::Result<()> {
             _ => array = false,
         }
     }
+    if !seen.visit(t, n) {
+        return fail("Cannot serialise table: it holds the same tables too many times over");
+    }
     if array && n > 0 {
         if max > n * 2 && max > 10 {
             return fail("Cannot serialise table: excessively sparse array");
@@ -251,7 +255,7 @@ fn table(t: &Table, out: &mut Vec<u8>, depth: usize) -> mlua::Result<()> {
             if i > 1 {
                 out.push(b',');
             }
-            encode(&t.raw_get::<Value>(i)?, out, depth)?;
+            encode(&t.raw_get::<Value>(i)?, out, depth, seen)?;
         }
         out.push(b']');
         return Ok(());
@@ -266,13 +270,13 @@ fn table(t: &Table, out: &mut Vec<u8>, depth: usize) -> mlua::Result<()> {
             Value::String(s) => string(&s.as_bytes(), out),
             Value::Integer(_) | Value::Number(_) => {
                 let mut key = Vec::new();
-                encode(&k, &mut key, depth)?;
+                encode(&k, &mut key, depth, seen)?;
                 string(&key, out);
             }
             _ => return fail("Cannot serialise table: table key must be a number or string"),
         }
         out.push(b':');
-        encode(&v, out, depth)?;
+        encode(&v, out, depth, seen)?;
     }
     out.push(b'}');
     Ok(())
@@ -583,6 +587,15 @@ mod tests {
                  local n = 0 for k, v in pairs(dm) do assert('k' .. v:sub(2) == k) n = n + 1 end \
                  return n .. ' ' .. #da .. ' ' .. da[100000]"),
             "100000 100000 v100000"
+        );
+        // 2^40 values from 41 tables: refused at once (Redis would write terabytes).
+        assert_eq!(
+            run("local t = {1} for i = 1, 40 do t = {t, t} end \
+                 local x = {1} local shared = {x, x, x} \
+                 local ok, e = pcall(cjson.encode, t) \
+                 return tostring(ok) .. ' ' .. tostring(tostring(e):find('too many times over') ~= nil) \
+                   .. ' ' .. cjson.encode(shared)"),
+            "false true [[1],[1],[1]]"
         );
     }
 

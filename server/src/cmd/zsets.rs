@@ -551,6 +551,19 @@ pub fn zrandmember(ctx: &mut Ctx<'_>, args: &[Bytes]) {
         let all: Vec<(f64, &[u8])> = z.iter().collect();
         let (n, picks) = collection::random_picks(all.len(), count);
         let pair3 = with_scores && r3;
+        // Picks that repeat members (more of them than members) format each score once:
+        // formatting it per pick made `-2000000000 WITHSCORES` take 9 s to reach the limit.
+        let scores: Vec<BytesMut> = if with_scores && n > all.len() {
+            all.iter()
+                .map(|&(s, _)| {
+                    let mut b = BytesMut::new();
+                    reply_score(&mut b, s, r3);
+                    b
+                })
+                .collect()
+        } else {
+            Vec::new()
+        };
         encode::array_len(out, n * if with_scores && !r3 { 2 } else { 1 });
         for i in picks {
             let (s, m) = all[i];
@@ -558,8 +571,10 @@ pub fn zrandmember(ctx: &mut Ctx<'_>, args: &[Bytes]) {
                 encode::array_len(out, 2);
             }
             encode::bulk(out, m);
-            if with_scores {
-                reply_score(out, s, r3);
+            match scores.get(i) {
+                Some(b) => out.extend_from_slice(b),
+                None if with_scores => reply_score(out, s, r3),
+                None => {}
             }
             if out.len() > out_limit {
                 break;

@@ -93,9 +93,9 @@ pub struct ReplyStyle {
     pub script_resp3: bool,
 }
 
-/// Write a script's result as a reply. A reply that would pass [`MAX_REPLY`] bytes (a
-/// table that holds the same table twice, nested, doubles at each level) is an error
-/// instead: Redis runs out of memory on it.
+/// Write a script's result as a reply. One that would write the same tables over and
+/// over (a table holding another twice at each of many levels, which Redis runs out of
+/// memory on) past [`Repeats`]'s bound, or pass [`MAX_REPLY`] bytes, is an error instead.
 pub fn lua_to_reply(out: &mut BytesMut, v: &Value, style: &ReplyStyle) {
     reply_within(out, v, style, MAX_REPLY);
 }

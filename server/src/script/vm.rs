@@ -451,14 +451,30 @@ pub fn run(ctx: &mut Ctx<'_>, call: &Call<'_>) {
                 let msg = format!("ERR {}", error_text(&e));
                 encode::error(ctx.out, msg.as_bytes());
             }
-            Err(_) => {
+            Err(panic) => {
                 *slot = None;
                 ctx.shared.scripts.end();
+                // Any other panic is a bug. A replica applying the log stops on it, as it
+                // would without the catch, rather than answer and maybe differ from the
+                // others; the script thread of a single node lives on.
+                if ctx.conn.replica && !exhausted(panic.as_ref()) {
+                    std::panic::resume_unwind(panic);
+                }
                 ctx.out.truncate(start);
                 encode::error(ctx.out, INTERPRETER_EXHAUSTED);
             }
         }
     });
+}
+
+/// Whether a panic is mlua's for a Lua state out of room for references.
+fn exhausted(panic: &(dyn std::any::Any + Send)) -> bool {
+    let text = panic
+        .downcast_ref::<String>()
+        .map(String::as_str)
+        .or_else(|| panic.downcast_ref::<&str>().copied())
+        .unwrap_or("");
+    text.contains("auxiliary stack space")
 }
 
 fn compiled(vm: &mut Vm, call: &Call<'_>) -> Result<Function, String> {

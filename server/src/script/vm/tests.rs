@@ -15,3 +15,20 @@ fn rand48_follows_redis() {
     assert_eq!([draw(&g), draw(&g)], [18.0, 75.0]);
     assert_eq!(version_num("7.0.15"), 0x07000f);
 }
+
+/// mlua's panic for a state out of room for references is recognised (a replica lives
+/// on after it), and another panic is not.
+#[test]
+fn the_interpreters_exhaustion_is_told_from_other_panics() {
+    let lua = Lua::new();
+    let panic = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        let held: Vec<mlua::String> = (0..10_000)
+            .map(|i| lua.create_string(format!("s{i}")).expect("string"))
+            .collect();
+        held.len()
+    }))
+    .expect_err("10,000 strings held from Rust exhaust Lua 5.1's room");
+    assert!(exhausted(panic.as_ref()));
+    let other = std::panic::catch_unwind(|| panic!("index out of bounds")).expect_err("panics");
+    assert!(!exhausted(other.as_ref()));
+}

@@ -457,11 +457,19 @@ pub fn run(ctx: &mut Ctx<'_>, call: &Call<'_>) {
                 // Any other panic is a bug. A replica applying the log stops on it, as it
                 // would without the catch, rather than answer and maybe differ from the
                 // others; the script thread of a single node lives on.
-                if ctx.conn.replica && !exhausted(panic.as_ref()) {
+                let exhausted = exhausted(panic.as_ref());
+                if ctx.conn.replica && !exhausted {
                     std::panic::resume_unwind(panic);
                 }
                 ctx.out.truncate(start);
-                encode::error(ctx.out, INTERPRETER_EXHAUSTED);
+                encode::error(
+                    ctx.out,
+                    if exhausted {
+                        INTERPRETER_EXHAUSTED
+                    } else {
+                        b"ERR Error running script: internal error (see the server's log)"
+                    },
+                );
             }
         }
     });

@@ -221,6 +221,25 @@ fn string(s: &[u8], out: &mut Vec<u8>) {
     out.push(b'"');
 }
 
+/// A table's count of pairs, and its largest key if every key is a positive integer:
+/// the first of the two passes `cjson` and `cmsgpack` make over a table, so that no more
+/// than one key and one value are held at a time (a Lua string or table held from Rust
+/// takes a slot of Lua's C stack of 8,000).
+pub fn key_shape(t: &Table) -> mlua::Result<(usize, Option<f64>)> {
+    let (mut n, mut max) = (0usize, Some(0f64));
+    for pair in t.pairs::<Value, Value>() {
+        let (k, _) = pair?;
+        n += 1;
+        let key = match k {
+            Value::Integer(i) if i >= 1 => Some(i as f64),
+            Value::Number(f) if f >= 1.0 && f.fract() == 0.0 => Some(f),
+            _ => None,
+        };
+        max = max.zip(key).map(|(m, k)| m.max(k));
+    }
+    Ok((n, max))
+}
+
 /// The longest text `cjson.encode` and `cmsgpack.pack` make: Redis's largest bulk string.
 pub const MAX_ENCODED: usize = 512 << 20;
 
@@ -228,25 +247,12 @@ fn table(t: &Table, out: &mut Vec<u8>, depth: usize, seen: &mut Repeats) -> mlua
     if out.len() > MAX_ENCODED {
         return fail("Cannot serialise table: result too large");
     }
-    // Two passes over the pairs (one to classify, one to write), so that no more than
-    // one key and one value are held at a time: a Lua string or table held from Rust
-    // takes a slot of Lua's C stack of 8,000.
     // An array when every key is a positive integer and it is not too sparse.
-    let (mut n, mut max) = (0usize, 0usize);
-    let mut array = true;
-    for pair in t.pairs::<Value, Value>() {
-        let (k, _) = pair?;
-        n += 1;
-        match k {
-            Value::Integer(i) if i >= 1 => max = max.max(i as usize),
-            Value::Number(f) if f >= 1.0 && f.fract() == 0.0 => max = max.max(f as usize),
-            _ => array = false,
-        }
-    }
+    let (n, max) = key_shape(t)?;
     if !seen.visit(t, n) {
         return fail("Cannot serialise table: it holds the same tables too many times over");
     }
-    if array && n > 0 {
+    if let Some(max) = max.filter(|_| n > 0).map(|m| m as usize) {
         if max > n * 2 && max > 10 {
             return fail("Cannot serialise table: excessively sparse array");
         }

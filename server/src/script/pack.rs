@@ -181,21 +181,8 @@ fn mp_encode(v: &Value, out: &mut Vec<u8>, depth: usize) -> mlua::Result<()> {
             if out.len() > super::libs::MAX_ENCODED {
                 return fail("cmsgpack: result too large");
             }
-            // Two passes over the pairs, so that no more than one key and one value are
-            // held at a time: a Lua string or table held from Rust takes a slot of Lua's
-            // C stack, and a table of 100,000 string keys would overflow it.
-            let (mut n, mut max) = (0usize, 0f64);
-            let mut is_array = true;
-            for pair in t.pairs::<Value, Value>() {
-                let (k, _) = pair?;
-                n += 1;
-                match k {
-                    Value::Integer(i) if i >= 1 => max = max.max(i as f64),
-                    Value::Number(f) if f >= 1.0 && f.fract() == 0.0 => max = max.max(f),
-                    _ => is_array = false,
-                }
-            }
-            if is_array && max <= n as f64 {
+            let (n, max) = super::libs::key_shape(t)?;
+            if max.is_some_and(|m| m <= n as f64) {
                 mp_len(out, n, 0x90, 16, 0xdc, 0xdd);
                 for i in 1..=n {
                     mp_encode(&t.raw_get::<Value>(i)?, out, depth + 1)?;
